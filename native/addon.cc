@@ -1,0 +1,78 @@
+// Entry point of the epoxy addon: registers every subsystem's functions and the constants
+// TypeScript needs, and owns the per-environment instance data.
+#include <napi.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+
+#include "errors.h"
+#include "instance.h"
+#include "poller.h"
+#include "process.h"
+#include "sockaddr.h"
+#include "socket.h"
+#include "sockopt.h"
+
+namespace epoxy {
+
+namespace {
+
+Napi::Object Constants(Napi::Env env) {
+  Napi::Object c = Napi::Object::New(env);
+#define EPOXY_CONSTANT(name) c.Set(#name, static_cast<double>(name))
+  EPOXY_CONSTANT(AF_INET);
+  EPOXY_CONSTANT(AF_INET6);
+  EPOXY_CONSTANT(AF_UNIX);
+  EPOXY_CONSTANT(SOCK_STREAM);
+  EPOXY_CONSTANT(SOCK_DGRAM);
+  EPOXY_CONSTANT(SOCK_NONBLOCK);
+  EPOXY_CONSTANT(SHUT_RD);
+  EPOXY_CONSTANT(SHUT_WR);
+  EPOXY_CONSTANT(SHUT_RDWR);
+  EPOXY_CONSTANT(EPOLLIN);
+  EPOXY_CONSTANT(EPOLLOUT);
+  EPOXY_CONSTANT(EPOLLRDHUP);
+  EPOXY_CONSTANT(EPOLLPRI);
+  EPOXY_CONSTANT(EPOLLERR);
+  EPOXY_CONSTANT(EPOLLHUP);
+  EPOXY_CONSTANT(EPOLLET);
+  EPOXY_CONSTANT(EPOLLONESHOT);
+  EPOXY_CONSTANT(EPOLLEXCLUSIVE);
+  EPOXY_CONSTANT(SIGHUP);
+  EPOXY_CONSTANT(SIGINT);
+  EPOXY_CONSTANT(SIGTERM);
+  EPOXY_CONSTANT(SIGKILL);
+  EPOXY_CONSTANT(SIGQUIT);
+  EPOXY_CONSTANT(SIGUSR1);
+  EPOXY_CONSTANT(SIGUSR2);
+  EPOXY_CONSTANT(SIGTTOU);
+  EPOXY_CONSTANT(SIGTTIN);
+#undef EPOXY_CONSTANT
+  c.Set("ADDR_SLOT_SIZE", static_cast<double>(kAddrSlotSize));
+  // EPOLLET is bit 31: as a signed int32 it is negative, which is how it appears in the shared
+  // Int32Array of events; JS code masks with it either way.
+  return c;
+}
+
+}  // namespace
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  env.SetInstanceData(new InstanceData());
+  InitErrors(env, exports);
+  InitSockaddr(env, exports);
+  InitSocket(env, exports);
+  InitSockopt(env, exports);
+  InitProcess(env, exports);
+  InitPoller(env, exports);
+  exports.Set("constants", Constants(env));
+  exports.Set("napiVersion", Napi::Number::New(env, NAPI_VERSION));
+  return exports;
+}
+
+}  // namespace epoxy
+
+// NODE_API_MODULE pastes the name into an identifier, so it needs an unqualified function.
+static Napi::Object InitEpoxy(Napi::Env env, Napi::Object exports) { return epoxy::Init(env, exports); }
+
+NODE_API_MODULE(epoxy, InitEpoxy)

@@ -1,0 +1,242 @@
+/**
+ * The one boundary between TypeScript and the C++ addon. It loads the addon with node-gyp-build
+ * (a prebuild when one matches, else build/Release) and declares its complete interface; no
+ * other module imports the `.node` file.
+ *
+ * Conventions of the addon (see native/*.h):
+ * - Setup calls (socket, bind, listen, setsockopt, getsockname...) throw EpoxySystemError.
+ * - Data-path calls (accept, connect, shutdown, close, recv, send, Poller add/modify/remove/wait)
+ *   never throw on a kernel error: they return a count, 0, or -errno. `errnoName(-n)` gives the
+ *   code. Only a wrong argument type (a bug in TypeScript) throws ERR_EPOXY_INVALID_ARG.
+ * - Socket addresses cross as raw `struct sockaddr` bytes (see src/address.ts).
+ *
+ * EPOXY_ADDON=/path/to/epoxy.node loads another build of the same sources (the cmake-js and
+ * sanitizer builds are tested this way).
+ */
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import { EpoxyError, EpoxySystemError, ErrorCodes } from './errors.js';
+
+/** Value of SO_LINGER. */
+export interface Linger {
+  enabled: boolean;
+  seconds: number;
+}
+
+/** Options that can be set and read back, with the type of their value. */
+export interface SocketOptionValues {
+  SO_REUSEADDR: boolean;
+  SO_REUSEPORT: boolean;
+  SO_LINGER: Linger;
+  SO_KEEPALIVE: boolean;
+  /** The kernel doubles the value set (bookkeeping overhead) and clamps it to rmem_max. */
+  SO_RCVBUF: number;
+  /** The kernel doubles the value set and clamps it to wmem_max. */
+  SO_SNDBUF: number;
+  /** Needs CAP_NET_ADMIN. */
+  SO_MARK: number;
+  /** Interface name; '' unbinds. Needs CAP_NET_RAW on kernels before 5.7. */
+  SO_BINDTODEVICE: string;
+  SO_PRIORITY: number;
+  /** Needs CAP_NET_ADMIN or CAP_NET_RAW. */
+  IP_TRANSPARENT: boolean;
+  /** Needs CAP_NET_ADMIN or CAP_NET_RAW. */
+  IPV6_TRANSPARENT: boolean;
+  IP_FREEBIND: boolean;
+  IP_BIND_ADDRESS_NO_PORT: boolean;
+  IP_TOS: number;
+  IPV6_V6ONLY: boolean;
+  TCP_NODELAY: boolean;
+  TCP_CORK: boolean;
+  TCP_MAXSEG: number;
+  /** Seconds; reads back rounded up to the kernel's SYN-ACK retransmission steps. */
+  TCP_DEFER_ACCEPT: number;
+  /** Queue length of pending TFO requests on a listener. */
+  TCP_FASTOPEN: number;
+  TCP_FASTOPEN_CONNECT: boolean;
+  TCP_QUICKACK: boolean;
+  TCP_KEEPIDLE: number;
+  TCP_KEEPINTVL: number;
+  TCP_KEEPCNT: number;
+  /** Milliseconds. */
+  TCP_USER_TIMEOUT: number;
+  /** Algorithm name ('cubic', 'reno', ...). */
+  TCP_CONGESTION: string;
+  TCP_NOTSENT_LOWAT: number;
+}
+
+/** Options that can only be read. */
+export interface ReadonlySocketOptionValues {
+  /** Pending socket error as a positive errno (0 for none); reading clears it. */
+  SO_ERROR: number;
+  /** Whether the socket is listening. */
+  SO_ACCEPTCONN: boolean;
+  /** SOCK_STREAM, SOCK_DGRAM... */
+  SO_TYPE: number;
+  /** AF_INET, AF_INET6, AF_UNIX. */
+  SO_DOMAIN: number;
+}
+
+export type SocketOptionName = keyof SocketOptionValues;
+export type ReadonlySocketOptionName = keyof ReadonlySocketOptionValues;
+export type AnySocketOptionValues = SocketOptionValues & ReadonlySocketOptionValues;
+export type AnySocketOptionName = keyof AnySocketOptionValues;
+
+/** A row of the addon's option table. */
+export interface SocketOptionInfo {
+  name: AnySocketOptionName;
+  level: number;
+  optname: number;
+  kind: 'boolean' | 'number' | 'linger' | 'string';
+  readonly: boolean;
+}
+
+export type AddressFamily = 'ipv4' | 'ipv6' | 'unix';
+
+export interface UnpackedAddress {
+  family: AddressFamily;
+  /** Dotted/colon form, an IPv6 zone as %ifname, a unix path, '@name' for abstract, '' unnamed. */
+  address: string;
+  /** 0 for unix sockets. */
+  port: number;
+}
+
+/**
+ * A raw epoll set watched from Node's loop. `events` holds [fd, events] pairs written by the
+ * last wait() or by the drain that precedes each start() callback.
+ */
+export interface NativePoller {
+  readonly events: Int32Array;
+  readonly fd: number;
+  readonly closed: boolean;
+  readonly capacity: number;
+  /** epoll_ctl ADD: 0 or -errno. */
+  add(fd: number, events: number): number;
+  /** epoll_ctl MOD: 0 or -errno. */
+  modify(fd: number, events: number): number;
+  /** epoll_ctl DEL: 0 or -errno. */
+  remove(fd: number): number;
+  /** epoll_wait into `events`: count or -errno. A timeout above 0 blocks the thread. */
+  wait(timeoutMs?: number): number;
+  /** Calls `onReady(count)` from Node's loop whenever the set has events (already drained). */
+  start(onReady: (count: number) => void): void;
+  stop(): void;
+  /** Whether a started poller keeps the process alive (default: it does). */
+  ref(): void;
+  unref(): void;
+  /** Idempotent; any other call afterwards throws ERR_EPOXY_HANDLE_CLOSED. */
+  close(): void;
+}
+
+export interface NativeConstants {
+  AF_INET: number;
+  AF_INET6: number;
+  AF_UNIX: number;
+  SOCK_STREAM: number;
+  SOCK_DGRAM: number;
+  SOCK_NONBLOCK: number;
+  SHUT_RD: number;
+  SHUT_WR: number;
+  SHUT_RDWR: number;
+  EPOLLIN: number;
+  EPOLLOUT: number;
+  EPOLLRDHUP: number;
+  EPOLLPRI: number;
+  EPOLLERR: number;
+  EPOLLHUP: number;
+  EPOLLET: number;
+  EPOLLONESHOT: number;
+  EPOLLEXCLUSIVE: number;
+  SIGHUP: number;
+  SIGINT: number;
+  SIGTERM: number;
+  SIGKILL: number;
+  SIGQUIT: number;
+  SIGUSR1: number;
+  SIGUSR2: number;
+  SIGTTOU: number;
+  SIGTTIN: number;
+  /** Bytes per peer address in accept()'s `addrs` buffer. */
+  ADDR_SLOT_SIZE: number;
+}
+
+export interface NativeAddon {
+  readonly napiVersion: number;
+  readonly constants: NativeConstants;
+  readonly sockopts: readonly SocketOptionInfo[];
+  Poller: new (capacity?: number) => NativePoller;
+
+  // errors
+  setErrorClasses(system: new (message: string) => Error, epoxy: new (message: string) => Error): void;
+  /** 'EADDRINUSE' for 98 or -98. */
+  errnoName(errno: number): string;
+
+  // addresses
+  addrPack(family: AddressFamily, host: string, port?: number): Uint8Array;
+  addrUnpack(address: Uint8Array): UnpackedAddress;
+
+  // sockets: setup (throw)
+  /** SOCK_CLOEXEC is always added. */
+  socket(domain: number, type: number, protocol?: number): number;
+  /** socket() inside the network namespace at nsPath (/var/run/netns/NAME). */
+  socketInNetns(nsPath: string, domain: number, type: number, protocol?: number): number;
+  bind(fd: number, address: Uint8Array): void;
+  listen(fd: number, backlog: number): void;
+  getsockname(fd: number): Uint8Array;
+  getpeername(fd: number): Uint8Array;
+  /** Destination before NAT REDIRECT/DNAT (SO_ORIGINAL_DST / IP6T_SO_ORIGINAL_DST). */
+  getOriginalDst(fd: number): Uint8Array;
+  setsockopt<K extends SocketOptionName>(fd: number, name: K, value: SocketOptionValues[K]): void;
+  getsockopt<K extends AnySocketOptionName>(fd: number, name: K): AnySocketOptionValues[K];
+
+  // sockets: data path (count | 0 | -errno, never throw)
+  /**
+   * Accepts up to out.length/2 connections: out[2i] = fd, out[2i+1] = peer address length, peer
+   * bytes at addrs[i*ADDR_SLOT_SIZE]. Returns the count or -errno (-EAGAIN when none waits).
+   * flags default to SOCK_NONBLOCK; SOCK_CLOEXEC is always added.
+   */
+  accept(fd: number, out: Int32Array, addrs: Uint8Array | null, flags?: number): number;
+  /** 0, or -errno (-EINPROGRESS for a non-blocking connect under way). */
+  connect(fd: number, address: Uint8Array): number;
+  shutdown(fd: number, how: number): number;
+  close(fd: number): number;
+  recv(fd: number, buffer: Uint8Array, offset?: number, length?: number): number;
+  /** Sends with MSG_NOSIGNAL: a gone peer gives -EPIPE, never SIGPIPE. */
+  send(fd: number, buffer: Uint8Array, offset?: number, length?: number): number;
+
+  // process
+  setParentDeathSignal(signal: number): void;
+  getParentDeathSignal(): number;
+  /** -1 stands for RLIM_INFINITY. */
+  getNofileLimit(): { soft: number; hard: number };
+  setNofileLimit(soft: number, hard?: number): void;
+  setCloexec(fd: number, on: boolean): void;
+  getCloexec(fd: number): boolean;
+  setNonBlocking(fd: number, on: boolean): void;
+  isNonBlocking(fd: number): boolean;
+}
+
+function loadAddon(): NativeAddon {
+  const require = createRequire(import.meta.url);
+  // src/ (under vitest) and dist/ (compiled) are both one level below the package root.
+  const root = fileURLToPath(new URL('..', import.meta.url));
+  const override = process.env.EPOXY_ADDON;
+  try {
+    if (override) return require(override) as NativeAddon;
+    const load = require('node-gyp-build') as (dir: string) => unknown;
+    return load(root) as NativeAddon;
+  } catch (cause) {
+    const error = new EpoxyError(
+      `cannot load the epoxy addon from ${override ?? root}: ${(cause as Error).message}` +
+        ' (run `npm install` to build it)',
+      ErrorCodes.ADDON_LOAD,
+    );
+    error.cause = cause;
+    throw error;
+  }
+}
+
+export const native: NativeAddon = loadAddon();
+native.setErrorClasses(EpoxySystemError, EpoxyError);
+
+export const constants: NativeConstants = native.constants;
