@@ -1,6 +1,7 @@
 #include "poller.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -78,12 +79,34 @@ void Poller::OnEnvCleanup(void* arg) {
   self->Release();
 }
 
+void Watcher::Close() {
+  owner = nullptr;
+  if (closing) return;
+  closing = true;
+  uv_close(reinterpret_cast<uv_handle_t*>(&handle), OnClosed);
+}
+
+void Watcher::OnClosed(uv_handle_t* handle) {
+  Watcher* self = reinterpret_cast<Watcher*>(reinterpret_cast<char*>(handle) - offsetof(Watcher, handle));
+  if (self->cleanup != nullptr) napi_remove_async_cleanup_hook(self->cleanup);
+  delete self;
+}
+
+void Watcher::OnEnvTeardown(napi_async_cleanup_hook_handle /*hook*/, void* arg) {
+  Watcher* self = static_cast<Watcher*>(arg);
+  // Closing the Poller closes us too; a Watcher already closing just has its callback pending,
+  // and Node keeps running the loop until that callback removes this hook.
+  if (self->owner != nullptr) {
+    self->owner->Release();
+  } else {
+    self->Close();
+  }
+}
+
 void Poller::StopWatching() {
   if (watcher_ == nullptr) return;
-  // The uv_poll_t must be closed (not just stopped) before the epoll fd it watches is closed,
-  // and libuv frees nothing itself: the close callback deletes it, possibly after we are gone.
-  uv_close(reinterpret_cast<uv_handle_t*>(watcher_),
-           [](uv_handle_t* handle) { delete reinterpret_cast<uv_poll_t*>(handle); });
+  // The uv_poll_t is closed (not just stopped) before the epoll fd it watches is closed.
+  watcher_->Close();
   watcher_ = nullptr;
   if (watching_) {
     watching_ = false;
@@ -157,7 +180,7 @@ Napi::Value Poller::Wait(const Napi::CallbackInfo& info) {
 }
 
 void Poller::OnReadable(uv_poll_t* handle, int status, int /*events*/) {
-  Poller* self = static_cast<Poller*>(handle->data);
+  Poller* self = static_cast<Watcher*>(handle->data)->owner;
   if (self == nullptr || self->epfd_ < 0 || self->callback_.IsEmpty()) return;
   Napi::Env env(self->env_);
   Napi::HandleScope scope(env);
@@ -191,21 +214,28 @@ Napi::Value Poller::Start(const Napi::CallbackInfo& info) {
       ThrowCodedError(env, "ERR_EPOXY_NO_LOOP", "no libuv loop for this environment");
       return env.Undefined();
     }
-    watcher_ = new uv_poll_t;
-    int rc = uv_poll_init(loop, watcher_, epfd_);
+    Watcher* watcher = new Watcher;
+    int rc = uv_poll_init(loop, &watcher->handle, epfd_);
     if (rc < 0) {
-      delete watcher_;
-      watcher_ = nullptr;
+      delete watcher;  // never initialised, so libuv holds no pointer to it
       ThrowSystemError(env, -rc, "uv_poll_init");
       return env.Undefined();
     }
-    watcher_->data = this;
-    if (unref_) uv_unref(reinterpret_cast<uv_handle_t*>(watcher_));
+    watcher->owner = this;
+    watcher->handle.data = watcher;
+    if (napi_add_async_cleanup_hook(env, Watcher::OnEnvTeardown, watcher, &watcher->cleanup) != napi_ok) {
+      watcher->cleanup = nullptr;
+      watcher->Close();
+      ThrowCodedError(env, "ERR_EPOXY_NO_LOOP", "cannot register the poller's cleanup hook");
+      return env.Undefined();
+    }
+    watcher_ = watcher;
+    if (unref_) uv_unref(reinterpret_cast<uv_handle_t*>(&watcher_->handle));
   }
   if (async_context_ == nullptr) async_context_ = new Napi::AsyncContext(env, "epoxy.Poller");
   callback_ = Napi::Persistent(info[0].As<Napi::Function>());
   if (!watching_) {
-    int rc = uv_poll_start(watcher_, UV_READABLE, OnReadable);
+    int rc = uv_poll_start(&watcher_->handle, UV_READABLE, OnReadable);
     if (rc < 0) {
       ThrowSystemError(env, -rc, "uv_poll_start");
       return env.Undefined();
@@ -221,7 +251,7 @@ Napi::Value Poller::Stop(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!CheckOpen(env)) return env.Undefined();
   if (watching_) {
-    uv_poll_stop(watcher_);
+    uv_poll_stop(&watcher_->handle);
     watching_ = false;
     Napi::ObjectWrap<Poller>::Unref();
   }
@@ -233,7 +263,7 @@ Napi::Value Poller::RefJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!CheckOpen(env)) return env.Undefined();
   unref_ = false;
-  if (watcher_ != nullptr) uv_ref(reinterpret_cast<uv_handle_t*>(watcher_));
+  if (watcher_ != nullptr) uv_ref(reinterpret_cast<uv_handle_t*>(&watcher_->handle));
   return env.Undefined();
 }
 
@@ -241,7 +271,7 @@ Napi::Value Poller::UnrefJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!CheckOpen(env)) return env.Undefined();
   unref_ = true;
-  if (watcher_ != nullptr) uv_unref(reinterpret_cast<uv_handle_t*>(watcher_));
+  if (watcher_ != nullptr) uv_unref(reinterpret_cast<uv_handle_t*>(&watcher_->handle));
   return env.Undefined();
 }
 

@@ -13,6 +13,25 @@
 
 namespace epoxy {
 
+class Poller;
+
+// The libuv side of a started Poller, kept apart from the Poller because it must outlive it:
+// libuv frees nothing and calls the close callback on a later loop turn, and that callback
+// lives in this shared object. An async cleanup hook holds the environment's teardown (and so
+// the addon's unloading, which happens when the last environment using it goes) until the
+// close callback has run.
+struct Watcher {
+  uv_poll_t handle;
+  Poller* owner = nullptr;                          // null once the Poller is gone
+  napi_async_cleanup_hook_handle cleanup = nullptr;  // removed by the close callback
+  bool closing = false;
+
+  // Starts uv_close (once); the close callback removes the hook and frees the Watcher.
+  void Close();
+  static void OnClosed(uv_handle_t* handle);
+  static void OnEnvTeardown(napi_async_cleanup_hook_handle hook, void* arg);
+};
+
 class Poller : public Napi::ObjectWrap<Poller> {
  public:
   static Napi::Function Define(Napi::Env env);
@@ -43,13 +62,14 @@ class Poller : public Napi::ObjectWrap<Poller> {
 
   static void OnReadable(uv_poll_t* handle, int status, int events);
   static void OnEnvCleanup(void* arg);
+  friend struct Watcher;
 
   int epfd_ = -1;              // the epoll instance; -1 once closed
   int capacity_ = 0;           // events one drain can return
   epoll_event* scratch_ = nullptr;  // kernel-format events, allocated once
   int32_t* shared_ = nullptr;  // [fd, events] pairs inside the JS-visible ArrayBuffer
   Napi::Reference<Napi::Int32Array> events_;  // keeps the shared array (and shared_) alive
-  uv_poll_t* watcher_ = nullptr;  // heap-allocated: libuv may free it after we are gone
+  Watcher* watcher_ = nullptr;  // created by the first start(); outlives us while closing
   bool watching_ = false;      // uv_poll_start is active
   bool unref_ = false;         // user asked for the watcher not to keep the loop alive
   bool cleanup_hook_ = false;  // env cleanup hook registered

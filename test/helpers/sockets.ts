@@ -1,0 +1,46 @@
+/** Small helpers shared by tests: real sockets on loopback, fd accounting, condition waits. */
+import { readdirSync } from 'node:fs';
+import { SocketAddress } from '../../src/address.js';
+import { constants, native } from '../../src/native.js';
+
+export const { AF_INET, AF_INET6, AF_UNIX, SOCK_STREAM, SOCK_NONBLOCK } = constants;
+
+/** Number of open fds of this process. */
+export function fdCount(): number {
+  return readdirSync('/proc/self/fd').length;
+}
+
+/** A non-blocking TCP socket of the given family. */
+export function tcpSocket(family: number = AF_INET): number {
+  return native.socket(family, SOCK_STREAM | SOCK_NONBLOCK);
+}
+
+/** A listening TCP socket on loopback with a kernel-chosen port. */
+export function listenLoopback(family: number = AF_INET, backlog = 128): { fd: number; address: SocketAddress } {
+  const fd = tcpSocket(family);
+  try {
+    native.bind(fd, SocketAddress.parse(family === AF_INET6 ? '[::1]:0' : '127.0.0.1:0').bytes);
+    native.listen(fd, backlog);
+    return { fd, address: SocketAddress.fromBytes(native.getsockname(fd)) };
+  } catch (error) {
+    native.close(fd);
+    throw error;
+  }
+}
+
+/**
+ * Waits until `condition` holds, checking on each turn of the event loop (setImmediate), up to a
+ * generous deadline that only exists so a broken test fails instead of hanging.
+ */
+export async function waitFor(condition: () => boolean, what: string, deadlineMs = 10_000): Promise<void> {
+  const start = Date.now();
+  while (!condition()) {
+    if (Date.now() - start > deadlineMs) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+}
+
+/** Closes every fd given, ignoring ones already closed. */
+export function closeAll(fds: Iterable<number>): void {
+  for (const fd of fds) native.close(fd);
+}
