@@ -8,6 +8,8 @@ export default defineConfig({
     // the addon constructs; forked processes keep one realm per file.
     pool: 'forks',
     testTimeout: 30_000,
+    // In CI, a JSON report as well, from which .ci/run prints its closing "N passed, N failed".
+    ...(process.env.CI ? { reporters: ['default', 'json'], outputFile: { json: 'test-results/vitest.json' } } : {}),
     hookTimeout: 30_000,
   },
 });

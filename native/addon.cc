@@ -18,6 +18,28 @@ namespace epoxy {
 
 namespace {
 
+// How this binary was built, so a test run can prove it is exercising the build it meant to
+// (the sanitizer run checks `sanitizers` before trusting a green result).
+Napi::Object BuildInfo(Napi::Env env) {
+  Napi::Object info = Napi::Object::New(env);
+  Napi::Array sanitizers = Napi::Array::New(env);
+  uint32_t n = 0;
+#if defined(__SANITIZE_ADDRESS__)
+  sanitizers.Set(n++, "address");
+#endif
+#if defined(EPOXY_UBSAN)
+  sanitizers.Set(n++, "undefined");
+#endif
+  (void)n;
+  info.Set("sanitizers", sanitizers);
+#if defined(NDEBUG)
+  info.Set("debug", false);
+#else
+  info.Set("debug", true);
+#endif
+  return info;
+}
+
 Napi::Object Constants(Napi::Env env) {
   Napi::Object c = Napi::Object::New(env);
 #define EPOXY_CONSTANT(name) c.Set(#name, static_cast<double>(name))
@@ -67,6 +89,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitPoller(env, exports);
   exports.Set("constants", Constants(env));
   exports.Set("napiVersion", Napi::Number::New(env, NAPI_VERSION));
+  exports.Set("build", BuildInfo(env));
   return exports;
 }
 

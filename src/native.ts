@@ -162,6 +162,8 @@ export interface NativeConstants {
 
 export interface NativeAddon {
   readonly napiVersion: number;
+  /** How this binary was built: sanitizers compiled in ('address', 'undefined'), debug or not. */
+  readonly build: { sanitizers: string[]; debug: boolean };
   readonly constants: NativeConstants;
   readonly sockopts: readonly SocketOptionInfo[];
   Poller: new (capacity?: number) => NativePoller;

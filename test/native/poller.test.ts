@@ -166,7 +166,7 @@ describe('Poller: close and use after close', () => {
   it('is closed by its finalizer when garbage-collected without close()', async () => {
     const result = await runFixture('poller-lifecycle.mjs', ['finalizer'], { nodeArgs: ['--expose-gc'] });
     expect(result.stderr).toBe('');
-    const { before, during, after } = JSON.parse(result.stdout) as Record<string, number>;
+    const { before, during, after } = JSON.parse(result.stdout) as { before: number; during: number; after: number };
     expect(during).toBe(before + 200);
     expect(after).toBe(before);
   });
@@ -175,7 +175,7 @@ describe('Poller: close and use after close', () => {
     const result = await runFixture('poller-lifecycle.mjs', ['cleanup']);
     expect(result.signal).toBe(null);
     expect(result.stderr).toBe('');
-    const { before, during, after } = JSON.parse(result.stdout) as Record<string, number>;
+    const { before, during, after } = JSON.parse(result.stdout) as { before: number; during: number; after: number };
     expect(during).toBeGreaterThanOrEqual(before + 20);
     expect(after).toBe(before);
   });
