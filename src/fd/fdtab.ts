@@ -1,0 +1,129 @@
+/**
+ * The fd table: owner and callback per fd, the wanted interest, and the update list that carries
+ * interest changes to the poller. As in HAProxy (and libuv), changing interest only marks the fd
+ * and queues it once; the poller applies all changes in one pass just before it polls, so a
+ * connection that toggles interest several times in a turn costs one epoll_ctl at most.
+ */
+import { FD_WANT_RECV, FD_WANT_SEND, type FdEntry, type FdIoCallback } from './fd-types.js';
+
+export class FdTable {
+  /** fd -> entry; undefined for fds epoxy does not own. */
+  private readonly entries: Array<FdEntry | undefined> = [];
+  /** fd -> FD_WANT_* bits the owner asked for. */
+  private wanted: Uint8Array;
+  /** fd -> FD_WANT_* bits the poller has registered (maintained by the poller). */
+  private polled: Uint8Array;
+  /** fd -> 1 while the fd sits on the update list (so it is queued once). */
+  private queued: Uint8Array;
+  /** fds whose interest changed since the poller last applied updates. */
+  private updates: number[] = [];
+  /** Number of fds with an owner. */
+  private owned = 0;
+
+  constructor(initialSize = 1024) {
+    this.wanted = new Uint8Array(initialSize);
+    this.polled = new Uint8Array(initialSize);
+    this.queued = new Uint8Array(initialSize);
+  }
+
+  get size(): number {
+    return this.owned;
+  }
+
+  private grow(fd: number): void {
+    if (fd < this.wanted.length) return;
+    let length = this.wanted.length;
+    while (length <= fd) length *= 2;
+    const resize = (old: Uint8Array): Uint8Array => {
+      const next = new Uint8Array(length);
+      next.set(old);
+      return next;
+    };
+    this.wanted = resize(this.wanted);
+    this.polled = resize(this.polled);
+    this.queued = resize(this.queued);
+  }
+
+  /** Takes ownership of `fd`: events for it go to `iocb`. No interest yet. */
+  insert(fd: number, owner: object, iocb: FdIoCallback): void {
+    if (fd < 0) throw new RangeError(`invalid fd ${fd}`);
+    this.grow(fd);
+    if (this.entries[fd] === undefined) this.owned++;
+    this.entries[fd] = { owner, iocb };
+    this.wanted[fd] = 0;
+  }
+
+  /**
+   * Forgets `fd` (the caller closes it). Queued so the poller drops its registration; epoll drops
+   * closed fds by itself, but an fd number can be reused before the next poll.
+   */
+  remove(fd: number): void {
+    if (this.entries[fd] === undefined) return;
+    this.entries[fd] = undefined;
+    this.owned--;
+    this.setWanted(fd, 0);
+  }
+
+  entry(fd: number): FdEntry | undefined {
+    return this.entries[fd];
+  }
+
+  wantRecv(fd: number): void {
+    this.setWanted(fd, this.wanted[fd]! | FD_WANT_RECV);
+  }
+  stopRecv(fd: number): void {
+    this.setWanted(fd, this.wanted[fd]! & ~FD_WANT_RECV);
+  }
+  wantSend(fd: number): void {
+    this.setWanted(fd, this.wanted[fd]! | FD_WANT_SEND);
+  }
+  stopSend(fd: number): void {
+    this.setWanted(fd, this.wanted[fd]! & ~FD_WANT_SEND);
+  }
+  stopBoth(fd: number): void {
+    this.setWanted(fd, 0);
+  }
+
+  wantedOf(fd: number): number {
+    return fd < this.wanted.length ? this.wanted[fd]! : 0;
+  }
+  polledOf(fd: number): number {
+    return fd < this.polled.length ? this.polled[fd]! : 0;
+  }
+  /** Recorded by the poller once the kernel has the new interest. */
+  setPolled(fd: number, bits: number): void {
+    this.grow(fd);
+    this.polled[fd] = bits;
+  }
+
+  private setWanted(fd: number, bits: number): void {
+    this.grow(fd);
+    this.wanted[fd] = bits;
+    if (this.wanted[fd] !== this.polled[fd] && this.queued[fd] === 0) {
+      this.queued[fd] = 1;
+      this.updates.push(fd);
+    }
+  }
+
+  /** Number of fds waiting for the poller to apply their interest. */
+  get pendingUpdates(): number {
+    return this.updates.length;
+  }
+
+  /**
+   * Hands every queued fd to `apply` once and empties the list. The poller compares wanted with
+   * polled there; an fd whose interest went back to what is polled costs nothing.
+   */
+  drainUpdates(apply: (fd: number, wanted: number, polled: number) => void): void {
+    const list = this.updates;
+    this.updates = [];
+    for (const fd of list) {
+      this.queued[fd] = 0;
+      const wanted = this.wanted[fd]!;
+      if (wanted !== this.polled[fd]) apply(fd, wanted, this.polled[fd]!);
+    }
+    // Reuse the array next time: clearing keeps its capacity and spares an allocation per turn.
+    list.length = 0;
+    if (this.updates.length === 0) this.updates = list;
+  }
+}
