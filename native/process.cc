@@ -67,7 +67,11 @@ Napi::Value SetNofileLimit(const Napi::CallbackInfo& info) {
   }
   double soft = info[0].As<Napi::Number>().DoubleValue();
   limit.rlim_cur = soft < 0 ? RLIM_INFINITY : static_cast<rlim_t>(soft);
-  if (info.Length() > 1 && info[1].IsNumber()) {
+  if (info.Length() > 1 && !info[1].IsUndefined()) {
+    if (!info[1].IsNumber()) {
+      ThrowCodedError(env, "ERR_EPOXY_INVALID_ARG", "setNofileLimit: the hard limit must be a number");
+      return env.Undefined();
+    }
     double hard = info[1].As<Napi::Number>().DoubleValue();
     limit.rlim_max = hard < 0 ? RLIM_INFINITY : static_cast<rlim_t>(hard);
   }

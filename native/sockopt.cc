@@ -1,6 +1,8 @@
 #include "sockopt.h"
 
 #include <errno.h>
+#include <math.h>
+#include <stdint.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <string.h>
@@ -31,7 +33,7 @@ constexpr SockoptEntry kSockopts[] = {
     {"SO_KEEPALIVE", SOL_SOCKET, SO_KEEPALIVE, SockoptKind::kBool, false},
     {"SO_RCVBUF", SOL_SOCKET, SO_RCVBUF, SockoptKind::kInt, false},
     {"SO_SNDBUF", SOL_SOCKET, SO_SNDBUF, SockoptKind::kInt, false},
-    {"SO_MARK", SOL_SOCKET, SO_MARK, SockoptKind::kInt, false},
+    {"SO_MARK", SOL_SOCKET, SO_MARK, SockoptKind::kUint, false},
     {"SO_BINDTODEVICE", SOL_SOCKET, SO_BINDTODEVICE, SockoptKind::kString, false},
     {"SO_PRIORITY", SOL_SOCKET, SO_PRIORITY, SockoptKind::kInt, false},
     {"SO_ERROR", SOL_SOCKET, SO_ERROR, SockoptKind::kInt, true},
@@ -105,12 +107,20 @@ Napi::Value SetSockopt(const Napi::CallbackInfo& info) {
       rc = setsockopt(fd, entry->level, entry->optname, &on, sizeof on);
       break;
     }
-    case SockoptKind::kInt: {
-      if (!value.IsNumber()) {
-        ThrowCodedError(env, "ERR_EPOXY_INVALID_ARG", std::string(entry->name) + " takes a number");
+    case SockoptKind::kInt:
+    case SockoptKind::kUint: {
+      // Int32Value() would wrap 2^32+4096 to 4096 and turn NaN into 0: a silent wrong setting.
+      double d = value.IsNumber() ? value.As<Napi::Number>().DoubleValue() : NAN;
+      double lo = entry->kind == SockoptKind::kUint ? 0 : INT32_MIN;
+      double hi = entry->kind == SockoptKind::kUint ? UINT32_MAX : INT32_MAX;
+      if (!(d >= lo && d <= hi) || d != static_cast<double>(static_cast<int64_t>(d))) {
+        ThrowCodedError(env, "ERR_EPOXY_INVALID_ARG",
+                        std::string(entry->name) + " takes an integer between " +
+                            std::to_string(static_cast<int64_t>(lo)) + " and " +
+                            std::to_string(static_cast<int64_t>(hi)));
         return env.Undefined();
       }
-      int n = value.As<Napi::Number>().Int32Value();
+      int n = static_cast<int>(static_cast<uint32_t>(static_cast<int64_t>(d)));
       rc = setsockopt(fd, entry->level, entry->optname, &n, sizeof n);
       break;
     }
@@ -121,10 +131,18 @@ Napi::Value SetSockopt(const Napi::CallbackInfo& info) {
         return env.Undefined();
       }
       Napi::Object object = value.As<Napi::Object>();
-      linger l;
-      l.l_onoff = object.Get("enabled").ToBoolean().Value() ? 1 : 0;
+      Napi::Value enabled = object.Get("enabled");
       Napi::Value seconds = object.Get("seconds");
-      l.l_linger = seconds.IsNumber() ? seconds.As<Napi::Number>().Int32Value() : 0;
+      if (!enabled.IsBoolean() || !seconds.IsNumber() || seconds.As<Napi::Number>().DoubleValue() < 0 ||
+          seconds.As<Napi::Number>().DoubleValue() > INT32_MAX) {
+        ThrowCodedError(env, "ERR_EPOXY_INVALID_ARG",
+                        std::string(entry->name) +
+                            " takes { enabled: boolean, seconds: number >= 0 }, both given");
+        return env.Undefined();
+      }
+      linger l;
+      l.l_onoff = enabled.As<Napi::Boolean>().Value() ? 1 : 0;
+      l.l_linger = seconds.As<Napi::Number>().Int32Value();
       rc = setsockopt(fd, entry->level, entry->optname, &l, sizeof l);
       break;
     }
@@ -161,11 +179,13 @@ Napi::Value GetSockopt(const Napi::CallbackInfo& info) {
   if (entry == nullptr) return env.Undefined();
   switch (entry->kind) {
     case SockoptKind::kBool:
-    case SockoptKind::kInt: {
+    case SockoptKind::kInt:
+    case SockoptKind::kUint: {
       int n = 0;
       socklen_t len = sizeof n;
       if (getsockopt(fd, entry->level, entry->optname, &n, &len) < 0) break;
       if (entry->kind == SockoptKind::kBool) return Napi::Boolean::New(env, n != 0);
+      if (entry->kind == SockoptKind::kUint) return Napi::Number::New(env, static_cast<uint32_t>(n));
       return Napi::Number::New(env, n);
     }
     case SockoptKind::kLinger: {
@@ -212,6 +232,7 @@ void InitSockopt(Napi::Env env, Napi::Object exports) {
     row.Set("optname", entry.optname);
     const char* kind = entry.kind == SockoptKind::kBool     ? "boolean"
                        : entry.kind == SockoptKind::kInt    ? "number"
+                       : entry.kind == SockoptKind::kUint   ? "number"
                        : entry.kind == SockoptKind::kLinger ? "linger"
                                                             : "string";
     row.Set("kind", kind);

@@ -10,7 +10,8 @@ namespace epoxy {
 // How an option's value crosses the boundary.
 enum class SockoptKind {
   kBool,    // int 0/1 in C, boolean in JS
-  kInt,     // int in C, number in JS
+  kInt,     // int in C, number in JS (an integer in int32 range)
+  kUint,    // int in C carrying a u32 (SO_MARK), number in JS in 0..2^32-1
   kLinger,  // struct linger in C, { enabled, seconds } in JS
   kString,  // char[] in C (device or algorithm name), string in JS
 };

@@ -31,7 +31,10 @@ export function planInheritedFds(
   fds: readonly number[],
   std: StdioOptions = ['inherit', 'inherit', 'inherit'],
 ): InheritedFdsPlan {
-  const base = Array.isArray(std) ? std.slice(0, 3) : [std, std, std];
+  // Exactly three entries before the handed-over fds, or they would land at the wrong numbers
+  // (a short `std` array would make the first one the child's stdout).
+  const given = Array.isArray(std) ? std.slice(0, 3) : [std, std, std];
+  const base = [...given, 'ignore', 'ignore', 'ignore'].slice(0, 3);
   const stdio = [...base, ...fds] as StdioOptions;
   const childFds = fds.map((_, i) => FIRST_INHERITED_FD + i);
   return { stdio, env: { [INHERITED_FDS_ENV]: String(fds.length) }, childFds };
