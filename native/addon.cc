@@ -9,6 +9,7 @@
 #include "errors.h"
 #include "instance.h"
 #include "poller.h"
+#include "pollset.h"
 #include "process.h"
 #include "sockaddr.h"
 #include "socket.h"
@@ -87,6 +88,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitSockopt(env, exports);
   InitProcess(env, exports);
   InitPoller(env, exports);
+  InitPollSet(env, exports);
   exports.Set("constants", Constants(env));
   exports.Set("napiVersion", Napi::Number::New(env, NAPI_VERSION));
   exports.Set("build", BuildInfo(env));

@@ -39,6 +39,8 @@ export const ErrorCodes = {
   NO_LOOP: 'ERR_EPOXY_NO_LOOP',
   /** The native addon could not be loaded. */
   ADDON_LOAD: 'ERR_EPOXY_ADDON_LOAD',
+  /** Every poller is disabled (noepoll, nopoll...) or does not work here. */
+  NO_POLLER: 'ERR_EPOXY_NO_POLLER',
 } as const;
 
 export type EpoxyErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

@@ -128,6 +128,43 @@ export interface NativePoller {
   close(): void;
 }
 
+/** poll(2)'s event bits, for the [fd, events, revents] triplets of pollOnce() and PollWatcher. */
+export interface NativePollConstants {
+  POLLIN: number;
+  POLLPRI: number;
+  POLLOUT: number;
+  POLLERR: number;
+  POLLHUP: number;
+  POLLNVAL: number;
+  /** Linux: the peer shut its write side. */
+  POLLRDHUP: number;
+}
+
+/**
+ * A thread blocked in poll(2) on a copy of an armed set, so that Node's loop can sleep on a set
+ * that has no fd of its own: when anything in the set is ready, `onReady(result)` is called from
+ * Node's loop, once; the thread then waits for the next arm(). `result` is the number of ready
+ * fds the thread saw, or -errno if its poll(2) failed. The loop collects the events itself, with
+ * pollOnce(timeout 0).
+ */
+export interface NativePollWatcher {
+  readonly closed: boolean;
+  /** Starts the thread (first call) and sets the callback (every call). */
+  start(onReady: (result: number) => void): void;
+  /**
+   * Copies `count` [fd, events, revents] triplets (revents ignored) as the set to watch, and
+   * restarts a poll(2) under way on it. Withdraws a notification not yet delivered. 0 or -ENOMEM.
+   */
+  arm(fds: Int32Array, count: number): number;
+  /** No notification (not even one already on its way) until the next arm(). */
+  disarm(): void;
+  /** Whether a started watcher keeps the process alive (default: it does). */
+  ref(): void;
+  unref(): void;
+  /** Idempotent, joins the thread; any other call afterwards throws ERR_EPOXY_HANDLE_CLOSED. */
+  close(): void;
+}
+
 export interface NativeConstants {
   AF_INET: number;
   AF_INET6: number;
@@ -167,6 +204,15 @@ export interface NativeAddon {
   readonly constants: NativeConstants;
   readonly sockopts: readonly SocketOptionInfo[];
   Poller: new (capacity?: number) => NativePoller;
+  readonly pollConstants: NativePollConstants;
+  PollWatcher: new () => NativePollWatcher;
+  /**
+   * poll(2) on `count` [fd, events, revents] triplets of `fds`, writing revents back: the ready
+   * count or -errno (data path, never throws for the kernel; ERR_EPOXY_INVALID_ARG if count is
+   * negative or above fds.length / 3). A negative fd is skipped; a closed one reports POLLNVAL.
+   * A timeout other than 0 (default) blocks the thread, -1 without limit: for tests and tools.
+   */
+  pollOnce(fds: Int32Array, count: number, timeoutMs?: number): number;
 
   // errors
   setErrorClasses(system: new (message: string) => Error, epoxy: new (message: string) => Error): void;
@@ -242,3 +288,5 @@ export const native: NativeAddon = loadAddon();
 native.setErrorClasses(EpoxySystemError, EpoxyError);
 
 export const constants: NativeConstants = native.constants;
+
+export const pollConstants: NativePollConstants = native.pollConstants;
