@@ -105,6 +105,21 @@ export class FdTable {
     }
   }
 
+  /**
+   * Called by a poller's init(): a new kernel object knows nothing yet, so every polled bit is
+   * forgotten and every fd with interest is queued to be registered again (after term()/init(),
+   * or when switching pollers).
+   */
+  resetPolled(): void {
+    this.polled.fill(0);
+    for (let fd = 0; fd < this.wanted.length; fd++) {
+      if (this.wanted[fd] !== 0 && this.queued[fd] === 0) {
+        this.queued[fd] = 1;
+        this.updates.push(fd);
+      }
+    }
+  }
+
   /** Number of fds waiting for the poller to apply their interest. */
   get pendingUpdates(): number {
     return this.updates.length;

@@ -62,6 +62,7 @@ export class EpollPoller implements Poller {
   init(fdtab: FdTable): void {
     this.set = new native.Poller(this.capacity);
     this.fdtab = fdtab;
+    fdtab.resetPolled();
   }
 
   term(): void {

@@ -76,6 +76,7 @@ export class PollPoller implements Poller {
   init(fdtab: FdTable): void {
     this.watcher = new native.PollWatcher();
     this.fdtab = fdtab;
+    fdtab.resetPolled();
   }
 
   term(): void {

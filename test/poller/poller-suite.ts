@@ -305,5 +305,19 @@ export function describePoller(factory: PollerFactory): void {
       h.poller.poll();
       expect(seen).toEqual([FD_EV_READY_W]);
     });
+
+    it('re-registers the interest already in the table after term() and init()', async () => {
+      const h = harness();
+      const [client] = await pair();
+      h.own(client);
+      h.fdtab.wantSend(client);
+      h.poller.poll();
+      expect(h.of(client)).toEqual([FD_EV_READY_W]);
+      // A fresh kernel object knows nothing of the fd: the table's polled bits must not say it does.
+      h.poller.term();
+      h.poller.init(h.fdtab);
+      h.poller.poll();
+      expect(h.of(client)).toEqual([FD_EV_READY_W, FD_EV_READY_W]);
+    });
   });
 }
