@@ -41,6 +41,7 @@ void ThrowSystemError(Napi::Env env, int err, const char* syscall, const std::st
   error.Set("code", code);
   error.Set("errno", -err);
   error.Set("syscall", syscall);
+  error.Set("description", strerror(err));
   if (!address.empty()) error.Set("address", address);
   if (port >= 0) error.Set("port", port);
   Napi::Error(env, error).ThrowAsJavaScriptException();
@@ -77,7 +78,19 @@ Napi::Value ErrnoNameJs(const Napi::CallbackInfo& info) {
   return Napi::String::New(env, ErrnoName(err));
 }
 
+// JS: strerror(errno: number) -> string; accepts positive or negative values.
+Napi::Value StrerrorJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsNumber()) {
+    ThrowCodedError(env, "ERR_EPOXY_INVALID_ARG", "strerror(errno) expects a number");
+    return env.Undefined();
+  }
+  int err = info[0].As<Napi::Number>().Int32Value();
+  return Napi::String::New(env, strerror(err < 0 ? -err : err));
+}
+
 void InitErrors(Napi::Env env, Napi::Object exports) {
+  exports.Set("strerror", Napi::Function::New(env, StrerrorJs, "strerror"));
   exports.Set("setErrorClasses", Napi::Function::New(env, SetErrorClasses, "setErrorClasses"));
   exports.Set("errnoName", Napi::Function::New(env, ErrnoNameJs, "errnoName"));
 }

@@ -14,6 +14,8 @@ export class EpoxySystemError extends Error {
   declare code: string;
   declare errno: number;
   declare syscall: string;
+  /** The C library's text for the errno ('Address already in use'), as HAProxy prints it. */
+  declare description: string;
   declare address?: string;
   declare port?: number;
 
@@ -61,10 +63,13 @@ export function systemErrorFromErrno(
   negativeErrno: number,
   syscall: string,
   nameOf: (errno: number) => string,
+  describe?: (errno: number) => string,
 ): EpoxySystemError {
   const code = nameOf(negativeErrno);
-  const error = new EpoxySystemError(`${syscall} ${code}`);
+  const description = describe?.(negativeErrno) ?? code;
+  const error = new EpoxySystemError(`${syscall} ${code}: ${description}`);
   error.code = code;
+  error.description = description;
   error.errno = negativeErrno < 0 ? negativeErrno : -negativeErrno;
   error.syscall = syscall;
   return error;

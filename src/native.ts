@@ -218,6 +218,8 @@ export interface NativeAddon {
   setErrorClasses(system: new (message: string) => Error, epoxy: new (message: string) => Error): void;
   /** 'EADDRINUSE' for 98 or -98. */
   errnoName(errno: number): string;
+  /** 'Address already in use' for 98 or -98. */
+  strerror(errno: number): string;
 
   // addresses
   addrPack(family: AddressFamily, host: string, port?: number): Uint8Array;

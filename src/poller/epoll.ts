@@ -116,7 +116,7 @@ export class EpollPoller implements Poller {
         // ENOENT: closed and reopened under the same number since we registered it.
         if (rc === -ENOENT) rc = set.add(fd, wantedToEpoll(wanted));
       }
-      if (rc < 0) throw systemErrorFromErrno(rc, 'epoll_ctl', native.errnoName);
+      if (rc < 0) throw systemErrorFromErrno(rc, 'epoll_ctl', native.errnoName, native.strerror);
       fdtab.setPolled(fd, wanted);
     });
   }
@@ -128,7 +128,7 @@ export class EpollPoller implements Poller {
     let count = this.drained;
     this.drained = 0;
     if (count === 0) count = set.wait(0);
-    if (count < 0) throw systemErrorFromErrno(count, 'epoll_wait', native.errnoName);
+    if (count < 0) throw systemErrorFromErrno(count, 'epoll_wait', native.errnoName, native.strerror);
     const events = set.events;
     for (let i = 0; i < count; i++) {
       const fd = events[2 * i]!;

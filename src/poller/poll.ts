@@ -124,7 +124,7 @@ export class PollPoller implements Poller {
 
   private arm(watcher: NativePollWatcher): void {
     const rc = watcher.arm(this.set, this.count);
-    if (rc < 0) throw systemErrorFromErrno(rc, 'poll watcher arm', native.errnoName);
+    if (rc < 0) throw systemErrorFromErrno(rc, 'poll watcher arm', native.errnoName, native.strerror);
   }
 
   /** Slot of `fd`, -1 if none. */
@@ -187,7 +187,7 @@ export class PollPoller implements Poller {
     const fdtab = this.fdtab!;
     this.applyUpdates(fdtab);
     const ready = native.pollOnce(this.set, this.count, 0);
-    if (ready < 0) throw systemErrorFromErrno(ready, 'poll', native.errnoName);
+    if (ready < 0) throw systemErrorFromErrno(ready, 'poll', native.errnoName, native.strerror);
     // Callbacks only queue interest changes (fdtab's update list), so slots stay put during the
     // walk; an fd a callback removes from the table is still here, and counted as dead below.
     const set = this.set;

@@ -11,12 +11,19 @@ describe('errno mapping', () => {
     expect(native.errnoName(115)).toBe('EINPROGRESS');
   });
 
+  it('describes errno values the way the C library does', () => {
+    expect(native.strerror(98)).toBe('Address already in use');
+    expect(native.strerror(-1)).toBe('Operation not permitted');
+  });
+
   it('gives numbers without a name a stable E<n> code', () => {
     expect(native.errnoName(4095)).toBe('E4095');
   });
 
   it('builds a SystemError from a data-path -errno', () => {
-    const error = systemErrorFromErrno(-111, 'connect', native.errnoName);
+    const error = systemErrorFromErrno(-111, 'connect', native.errnoName, native.strerror);
+    expect(error.description).toBe('Connection refused');
+    expect(error.message).toBe('connect ECONNREFUSED: Connection refused');
     expect(error).toBeInstanceOf(EpoxySystemError);
     expect(error.code).toBe('ECONNREFUSED');
     expect(error.errno).toBe(-111);
@@ -41,6 +48,7 @@ describe('errors thrown by the addon', () => {
       expect(error.code).toBe('EADDRINUSE');
       expect(error.errno).toBe(-98);
       expect(error.syscall).toBe('bind');
+      expect(error.description).toBe('Address already in use');
       expect(error.address).toBe('127.0.0.1');
       expect(error.port).toBe(address.port);
       expect(error.message).toContain(`127.0.0.1:${address.port}`);
