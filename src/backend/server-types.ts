@@ -1,0 +1,40 @@
+/** Servers and backends at run time (HAProxy's server-t.h, backend-t.h), as balancing sees them. */
+import type { SocketAddress } from '../address.js';
+
+/** How a backend picks a server (HAProxy's `balance`). */
+export type BalanceAlgorithm =
+  | { kind: 'roundrobin' } // smooth weighted round robin; weights may change at run time
+  | { kind: 'static-rr' } // weighted round robin over a map fixed at startup
+  | { kind: 'leastconn' } // fewest connections relative to weight; round robin among equals
+  | { kind: 'first' } // the first server (by id) with a free connection slot
+  | { kind: 'source'; hashType: 'map-based' | 'consistent' } // hash of the client's address
+  | { kind: 'random'; draws: number }; // power of `draws` random choices, least loaded wins
+
+export interface Server {
+  readonly name: string;
+  /** Numeric id (`id` keyword, else its position from 1): `first` orders by it. */
+  readonly id: number;
+  /** Where to connect; null means "the client's original destination" (transparent mode). */
+  readonly address: SocketAddress | null;
+  /** 0–256; 0 takes no new traffic from balancing. */
+  weight: number;
+  /** Concurrent connections allowed; 0 = unlimited. */
+  readonly maxconn: number;
+  /** Sessions allowed to wait in this server's queue; 0 = unlimited. */
+  readonly maxqueue: number;
+  readonly backup: boolean;
+  /** Administratively disabled (`disabled`), or later: marked down by health checks. */
+  disabled: boolean;
+  /** Connections open now (the session layer maintains it). */
+  cur: number;
+}
+
+/** Whether balancing may hand `server` a new connection at all. */
+export function serverUsable(server: Server): boolean {
+  return !server.disabled && server.weight > 0;
+}
+
+/** Whether `server` has a free connection slot. */
+export function serverHasSlot(server: Server): boolean {
+  return server.maxconn === 0 || server.cur < server.maxconn;
+}
