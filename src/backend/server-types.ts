@@ -18,10 +18,10 @@ export interface Server {
   readonly address: SocketAddress | null;
   /** 0–256; 0 takes no new traffic from balancing. */
   weight: number;
-  /** Concurrent connections allowed; 0 = unlimited. */
-  readonly maxconn: number;
-  /** Sessions allowed to wait in this server's queue; 0 = unlimited. */
-  readonly maxqueue: number;
+  /** Concurrent connections allowed; 0 = unlimited (may change at run time). */
+  maxconn: number;
+  /** Sessions allowed to wait in this server's queue; 0 = unlimited (may change at run time). */
+  maxqueue: number;
   readonly backup: boolean;
   /** Administratively disabled (`disabled`), or later: marked down by health checks. */
   disabled: boolean;
