@@ -54,14 +54,26 @@ export class FdTable {
   }
 
   /**
-   * Forgets `fd` (the caller closes it). Queued so the poller drops its registration; epoll drops
-   * closed fds by itself, but an fd number can be reused before the next poll.
+   * Set by the poller in init(): drops `fd`'s kernel registration at once (HAProxy's
+   * poller->clo). Removal cannot wait for the update pass like other interest changes: the
+   * caller usually closes the fd right away and the number can be handed to a new socket before
+   * the next poll, which would then look registered already and never be (a connect() that is
+   * never reported); and an fd handed to another watcher (the relay) must stop being reported
+   * here before that watcher sees it.
    */
+  onRemove: ((fd: number) => void) | null = null;
+
+  /** Forgets `fd` and its registration, before the caller closes it or hands it elsewhere. */
   remove(fd: number): void {
     if (this.entries[fd] === undefined) return;
     this.entries[fd] = undefined;
     this.owned--;
-    this.setWanted(fd, 0);
+    this.wanted[fd] = 0;
+    if (this.polled[fd] !== 0) {
+      this.onRemove?.(fd);
+      this.polled[fd] = 0;
+    }
+    // If the fd sits on the update list, the pass finds wanted == polled and skips it.
   }
 
   entry(fd: number): FdEntry | undefined {

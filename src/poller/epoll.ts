@@ -60,12 +60,19 @@ export class EpollPoller implements Poller {
   }
 
   init(fdtab: FdTable): void {
-    this.set = new native.Poller(this.capacity);
+    const set = new native.Poller(this.capacity);
+    this.set = set;
     this.fdtab = fdtab;
     fdtab.resetPolled();
+    fdtab.onRemove = (fd) => {
+      this.activity.ctlCalls++;
+      // ENOENT/EBADF: already gone from the set (closed); nothing else can fail here.
+      set.remove(fd);
+    };
   }
 
   term(): void {
+    if (this.fdtab) this.fdtab.onRemove = null;
     this.set?.close();
     this.set = null;
     this.drained = 0;

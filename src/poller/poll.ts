@@ -56,6 +56,9 @@ export class PollPoller implements Poller {
   /** [fd, events, revents] per slot; slots 0..count-1 are in use, without holes. */
   private set = new Int32Array(INITIAL_SLOTS * 3);
   private count = 0;
+  /** Inside the dispatch walk, when slot removals must wait. */
+  private dispatching = false;
+  private readonly removedDuringDispatch: number[] = [];
   /** fd -> its slot, -1 when the fd is not in the set. */
   private slotOf = new Int32Array(INITIAL_SLOTS).fill(-1);
   /** watch() was called and unwatch() was not. */
@@ -77,9 +80,21 @@ export class PollPoller implements Poller {
     this.watcher = new native.PollWatcher();
     this.fdtab = fdtab;
     fdtab.resetPolled();
+    fdtab.onRemove = (fd) => {
+      // During the dispatch walk slots must stay put (removing one moves the last into the
+      // hole): removals made by callbacks wait until the walk ends. The watcher thread keeps its
+      // copy until re-armed, which poll() does; a report meanwhile finds no owner (pollDead).
+      if (this.dispatching) {
+        this.removedDuringDispatch.push(fd);
+        return;
+      }
+      const slot = this.slot(fd);
+      if (slot >= 0) this.removeSlot(fd, slot);
+    };
   }
 
   term(): void {
+    if (this.fdtab) this.fdtab.onRemove = null;
     this.watcher?.close();
     this.watcher = null;
     this.watching = false;
@@ -188,9 +203,29 @@ export class PollPoller implements Poller {
     this.applyUpdates(fdtab);
     const ready = native.pollOnce(this.set, this.count, 0);
     if (ready < 0) throw systemErrorFromErrno(ready, 'poll', native.errnoName, native.strerror);
-    // Callbacks only queue interest changes (fdtab's update list), so slots stay put during the
-    // walk; an fd a callback removes from the table is still here, and counted as dead below.
+    // Callbacks only queue interest changes (fdtab's update list) and defer removals, so slots
+    // stay put during the walk; an fd a callback removes is still here, and counted as dead.
     const set = this.set;
+    this.dispatching = true;
+    try {
+      this.dispatch(set, ready, fdtab);
+    } finally {
+      this.dispatching = false;
+      for (const fd of this.removedDuringDispatch) {
+        const slot = this.slot(fd);
+        if (slot >= 0 && fdtab.entry(fd) === undefined) this.removeSlot(fd, slot);
+      }
+      this.removedDuringDispatch.length = 0;
+    }
+    if (this.watching) {
+      // The callbacks' interest changes go into the armed copy now rather than one wake later.
+      this.applyUpdates(fdtab);
+      this.arm(watcher);
+    }
+    return ready;
+  }
+
+  private dispatch(set: Int32Array, ready: number, fdtab: FdTable): void {
     for (let slot = 0, found = 0; found < ready && slot < this.count; slot++) {
       const revents = set[3 * slot + 2]!;
       if (revents === 0) continue;
@@ -203,12 +238,6 @@ export class PollPoller implements Poller {
       }
       entry.iocb(fd, pollToFdEvents(revents));
     }
-    if (this.watching) {
-      // The callbacks' interest changes go into the armed copy now rather than one wake later.
-      this.applyUpdates(fdtab);
-      this.arm(watcher);
-    }
-    return ready;
   }
 }
 

@@ -42,15 +42,23 @@ describe('FdTable', () => {
     expect(t.size).toBe(1);
   });
 
-  it('remove() drops the owner and queues the interest removal', () => {
+  it('remove() drops the owner and the kernel registration at once, not at the next pass', () => {
     const t = new FdTable(8);
+    const dropped: number[] = [];
+    t.onRemove = (fd) => dropped.push(fd);
     t.insert(2, {}, () => {});
     t.wantRecv(2);
     drain(t);
     t.remove(2);
     expect(t.entry(2)).toBeUndefined();
     expect(t.size).toBe(0);
-    expect(drain(t)).toEqual([[2, 0, FD_WANT_RECV]]);
+    expect(dropped).toEqual([2]);
+    expect(drain(t)).toEqual([]);
+    // The number reused by a new socket is registered afresh (the bug this prevents: it looked
+    // registered already, so its connect() was never reported).
+    t.insert(2, {}, () => {});
+    t.wantSend(2);
+    expect(drain(t)).toEqual([[2, FD_WANT_SEND, 0]]);
   });
 
   it('resetPolled() queues every fd with interest for a fresh poller', () => {

@@ -306,6 +306,26 @@ export function describePoller(factory: PollerFactory): void {
       expect(seen).toEqual([FD_EV_READY_W]);
     });
 
+    it('an fd number reused after remove() and close() is registered afresh', async () => {
+      const h = harness();
+      const [first] = await pair();
+      h.own(first);
+      h.fdtab.wantSend(first);
+      h.poller.poll();
+      expect(h.of(first)).toEqual([FD_EV_READY_W]);
+      h.fdtab.remove(first);
+      native.close(first);
+      fds.splice(fds.indexOf(first), 1);
+      // The kernel hands out the lowest free number: the one just closed.
+      const [second] = await pair();
+      expect(second).toBe(first);
+      h.events.clear();
+      h.own(second);
+      h.fdtab.wantSend(second);
+      h.poller.poll();
+      expect(h.of(second)).toEqual([FD_EV_READY_W]);
+    });
+
     it('re-registers the interest already in the table after term() and init()', async () => {
       const h = harness();
       const [client] = await pair();
