@@ -43,6 +43,8 @@ export const ErrorCodes = {
   ADDON_LOAD: 'ERR_EPOXY_ADDON_LOAD',
   /** Every poller is disabled (noepoll, nopoll...) or does not work here. */
   NO_POLLER: 'ERR_EPOXY_NO_POLLER',
+  /** A configuration (file or object) was refused: unknown keyword, bad value, failed check. */
+  CONFIG: 'ERR_EPOXY_CONFIG',
 } as const;
 
 export type EpoxyErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

@@ -1,0 +1,269 @@
+/**
+ * ACLs and conditions, the TCP subset of HAProxy's section 7: the fetches `src`, `dst`,
+ * `src_port` and `dst_port` (plus `always_true` / `always_false`), matched against IP networks
+ * and integer ranges; conditions `if|unless` made of ACL names, `!`, `or` / `||`, implicit AND
+ * and anonymous ACLs between braces. Behaviour follows acl.c of HAProxy 2.6: an ACL must be
+ * declared before a condition uses it; several `acl` lines with one name OR their tests; the
+ * predefined TRUE, FALSE and LOCALHOST may be used without declaration.
+ */
+import type { Acl, AclTest, Condition, ConditionTerm, IntRange, IpPattern, Where } from './model.js';
+import { parseIpPattern, type Parsed } from './values.js';
+
+/** The fetches an ACL can test, and how their values are written. */
+export const ACL_FETCHES = ['src', 'dst', 'src_port', 'dst_port', 'always_true', 'always_false'] as const;
+export type AclFetch = (typeof ACL_FETCHES)[number];
+
+/**
+ * HAProxy fetches a TCP configuration may use that epoxy does not evaluate yet, so that they
+ * are reported as "not supported yet" rather than unknown.
+ */
+export const UNSUPPORTED_ACL_FETCHES: readonly string[] = [
+  'bc_dst', 'bc_dst_port', 'bc_src', 'bc_src_port', 'be_conn', 'be_sess_rate', 'connslots',
+  'dst_conn', 'dst_is_local', 'fc_dst', 'fc_dst_port', 'fc_src', 'fc_src_port', 'fe_conn',
+  'fe_id', 'fe_name', 'nbsrv', 'payload', 'payload_lv', 'queue', 'rand', 'req.len', 'req.payload',
+  'req.payload_lv', 'req.ssl_hello_type', 'req.ssl_sni', 'req.ssl_ver', 'req_len', 'req_ssl_sni',
+  'sc0_conn_cur', 'sc1_conn_cur', 'sc2_conn_cur', 'so_id', 'so_name', 'src_conn_cur',
+  'src_conn_rate', 'src_is_local', 'srv_conn', 'srv_is_up', 'ssl_fc', 'ssl_fc_sni', 'wait_end',
+]; // prettier-ignore
+
+/** Predefined ACLs (section 7.4) that epoxy can evaluate. */
+const PREDEFINED: Record<string, (where: Where) => AclTest[]> = {
+  TRUE: (where) => [{ fetch: 'always_true', where }],
+  FALSE: (where) => [{ fetch: 'always_false', where }],
+  LOCALHOST: (where) => [{ fetch: 'src', patterns: [ipOrThrow('127.0.0.1/8'), ipOrThrow('::1')], where }],
+};
+export const PREDEFINED_ACLS: readonly string[] = Object.keys(PREDEFINED);
+
+/** Predefined ACLs of HAProxy that need HTTP or content inspection. */
+export const UNSUPPORTED_PREDEFINED_ACLS: readonly string[] = [
+  'HTTP', 'HTTP_1.0', 'HTTP_1.1', 'HTTP_2.0', 'HTTP_CONTENT', 'HTTP_URL_ABS', 'HTTP_URL_SLASH',
+  'HTTP_URL_STAR', 'METH_CONNECT', 'METH_DELETE', 'METH_GET', 'METH_HEAD', 'METH_OPTIONS',
+  'METH_POST', 'METH_PUT', 'METH_TRACE', 'RDP_COOKIE', 'REQ_CONTENT', 'WAIT_END',
+]; // prettier-ignore
+
+function ipOrThrow(text: string): IpPattern {
+  const parsed = parseIpPattern(text);
+  if (!parsed.ok) throw new Error(parsed.reason);
+  return parsed.value;
+}
+
+/** HAProxy's invalid_char(): names use letters, digits, '-', '_', '.' and ':'. */
+export function invalidNameChar(name: string): string | null {
+  for (const c of name) if (!/[A-Za-z0-9_.:-]/.test(c)) return c;
+  return null;
+}
+
+const OPERATORS = new Set(['eq', 'ge', 'gt', 'le', 'lt']);
+
+/** One integer pattern: `80`, `1024:65535`, `:1023`, `1024:`, all within 0–65535. */
+function parseIntRange(text: string): Parsed<IntRange> {
+  const match = /^(\d*)(?::(\d*))?$/.exec(text);
+  if (!match || text === '' || text === ':') return { ok: false, reason: `'${text}' is not a number` };
+  const lowText = match[1]!;
+  const highText = match[2];
+  const low = lowText === '' ? 0 : Number(lowText);
+  const high = highText === undefined ? low : highText === '' ? 65535 : Number(highText);
+  if (low > 65535 || high > 65535) return { ok: false, reason: `'${text}' is not a valid port (0 to 65535)` };
+  if (low > high) return { ok: false, reason: `'${text}' is an empty range` };
+  return { ok: true, value: { low, high } };
+}
+
+/** Reads pattern values from an `-f` file: one per line, '#' lines and blank lines skipped. */
+export type PatternFileReader = (path: string) => string;
+
+export interface AclParseContext {
+  readonly where: Where;
+  /** Reads `-f` files; omitted = `-f` is refused. */
+  readonly readPatternFile?: PatternFileReader;
+}
+
+/**
+ * Parses `<criterion> [flags] [operator] <values...>` (the words after `acl <name>`, or inside
+ * braces) into one test. Returns HAProxy's reason on failure, and warnings to report.
+ */
+export function parseAclTest(words: readonly string[], context: AclParseContext): Parsed<{ test: AclTest; warnings: string[] }> {
+  const criterion = words[0] ?? '';
+  const warnings: string[] = [];
+  const fail = (reason: string): Parsed<{ test: AclTest; warnings: string[] }> => ({ ok: false, reason });
+  if (criterion === '') return fail("missing fetch method in ACL expression ''");
+  if (criterion.includes(',')) return fail(`converters are not supported yet in ACL expression '${criterion}'`);
+  const fetch = criterion.replace(/\(\)$/, '');
+  if (!(ACL_FETCHES as readonly string[]).includes(fetch)) {
+    const base = fetch.replace(/\(.*$/, '');
+    if (UNSUPPORTED_ACL_FETCHES.includes(base) || /^(req|res|ssl|sc\d?|src_|hdr|path|url|method|cook|http|var)/.test(base)) {
+      return fail(`fetch method '${base}' is not supported yet in ACL expression '${criterion}' (epoxy evaluates src, dst, src_port and dst_port)`);
+    }
+    return fail(`unknown fetch method '${base}' in ACL expression '${criterion}'`);
+  }
+  const kind: 'ip' | 'int' | 'bool' = fetch === 'src' || fetch === 'dst' ? 'ip' : fetch.endsWith('_port') ? 'int' : 'bool';
+
+  // Flags.
+  const values: string[] = [];
+  let i = 1;
+  let loaded = false;
+  for (; i < words.length; i++) {
+    const word = words[i]!;
+    if (!word.startsWith('-')) break;
+    if (word === '--') {
+      i++;
+      break;
+    }
+    if (word === '-n' || word === '-i') continue; // no DNS (epoxy never resolves) / ignore case (no strings here)
+    if (word === '-m') {
+      const method = words[i + 1] ?? '';
+      if (loaded) return fail("'-m' must only be specified before patterns and files in parsing ACL expression");
+      if (method === '') return fail("unknown matching method '' when parsing ACL expression");
+      const natural = kind === 'ip' ? 'ip' : kind === 'int' ? 'int' : 'bool';
+      if (method !== natural) {
+        const known = ['found', 'bool', 'int', 'ip', 'bin', 'len', 'str', 'sub', 'reg', 'beg', 'end', 'dir', 'dom'];
+        if (!known.includes(method)) return fail(`unknown matching method '${method}' when parsing ACL expression`);
+        return fail(`matching method '${method}' is not supported yet with fetch keyword '${fetch}' (only '${natural}')`);
+      }
+      i++;
+      continue;
+    }
+    if (word === '-f') {
+      const path = words[i + 1] ?? '';
+      if (context.readPatternFile === undefined) return fail("'-f' (patterns from a file) is not supported here");
+      let text: string;
+      try {
+        text = context.readPatternFile(path);
+      } catch {
+        return fail(`failed to open pattern file <${path}>`);
+      }
+      for (const line of text.split('\n')) {
+        const value = line.replace(/^[ \t]+/, '').replace(/[\r]$/, '');
+        if (value === '' || value.startsWith('#')) continue;
+        values.push(value);
+      }
+      loaded = true;
+      i++;
+      continue;
+    }
+    if (word === '-u' || word === '-M') return fail(`ACL option '${word}' is not supported yet`);
+    return fail(`'${word}' is not a valid ACL option. Please use '--' before any pattern beginning with a '-'`);
+  }
+  values.push(...words.slice(i));
+
+  if (kind === 'bool') {
+    if (values.length > 0) warnings.push(`'${fetch}' takes no pattern; the values are ignored`);
+    return { ok: true, value: { test: { fetch: fetch as 'always_true' | 'always_false', where: context.where }, warnings } };
+  }
+  if (values.length === 0) {
+    warnings.push(`parsing acl keyword '${fetch}' : no pattern to match against were provided, so this ACL will never match.`);
+  }
+
+  if (kind === 'ip') {
+    const patterns: IpPattern[] = [];
+    for (const value of values) {
+      const parsed = parseIpPattern(value);
+      if (!parsed.ok) return fail(parsed.reason);
+      patterns.push(parsed.value);
+    }
+    return { ok: true, value: { test: { fetch: fetch as 'src' | 'dst', patterns, where: context.where }, warnings } };
+  }
+
+  // Integers: an operator applies to the values after it, as HAProxy's compatibility layer.
+  const patterns: IntRange[] = [];
+  let operator = 'eq';
+  for (const value of values) {
+    if (OPERATORS.has(value)) {
+      operator = value;
+      continue;
+    }
+    if (operator === 'eq' || value.includes(':')) {
+      const parsed = parseIntRange(value);
+      if (!parsed.ok) return fail(parsed.reason);
+      patterns.push(parsed.value);
+      continue;
+    }
+    if (!/^\d+$/.test(value)) return fail(`'${value}' is neither a number nor a supported operator`);
+    const n = Number(value);
+    if (n > 65535) return fail(`'${value}' is not a valid port (0 to 65535)`);
+    const range =
+      operator === 'ge' ? { low: n, high: 65535 }
+      : operator === 'gt' ? { low: n + 1, high: 65535 }
+      : operator === 'le' ? { low: 0, high: n }
+      : { low: 0, high: n - 1 }; // prettier-ignore
+    if (range.low > range.high) {
+      warnings.push(`'${operator} ${value}' can never match a port`);
+      continue;
+    }
+    patterns.push(range);
+  }
+  return { ok: true, value: { test: { fetch: fetch as 'src_port' | 'dst_port', patterns, where: context.where }, warnings } };
+}
+
+/** The ACLs a condition can name: a proxy's, by name. */
+export type AclScope = Map<string, Acl>;
+
+/**
+ * Parses a condition: `words[0]` is 'if' or 'unless'. Named ACLs are looked up in `scope`
+ * (then among the predefined ones, which are added to the scope, as HAProxy does).
+ */
+export function parseCondition(words: readonly string[], scope: AclScope, context: AclParseContext): Parsed<{ condition: Condition; warnings: string[] }> {
+  const polarity = words[0];
+  if (polarity !== 'if' && polarity !== 'unless') return { ok: false, reason: "conditions must start with either 'if' or 'unless'" };
+  const warnings: string[] = [];
+  const suites: ConditionTerm[][] = [];
+  let suite: ConditionTerm[] | null = null;
+  let negate = false;
+  let terms = 0;
+  for (let i = 1; i < words.length; i++) {
+    let word = words[i]!;
+    while (word.startsWith('!')) {
+      negate = !negate;
+      word = word.slice(1);
+    }
+    if (word === '') continue;
+    if (word.toLowerCase() === 'or' || word === '||') {
+      if (suite === null) return { ok: false, reason: `missing ACL before '${word}' in condition` };
+      suite = null;
+      negate = false;
+      continue;
+    }
+    let acl: Acl;
+    if (word === '{') {
+      let end = i + 1;
+      while (end < words.length && words[end] !== '}') end++;
+      if (end >= words.length) return { ok: false, reason: "missing closing '}' in condition" };
+      const parsed = parseAclTest(words.slice(i + 1, end), context);
+      if (!parsed.ok) return parsed;
+      warnings.push(...parsed.value.warnings);
+      acl = { name: '', tests: [parsed.value.test], where: context.where };
+      i = end;
+    } else if (word === '}') {
+      return { ok: false, reason: "unexpected '}' in condition" };
+    } else {
+      const known = scope.get(word) ?? predefinedAcl(word, scope, context.where);
+      if (known === undefined) {
+        if (UNSUPPORTED_PREDEFINED_ACLS.includes(word)) {
+          return { ok: false, reason: `predefined ACL '${word}' is not supported yet (it needs HTTP or content inspection)` };
+        }
+        return { ok: false, reason: `no such ACL : '${word}'` };
+      }
+      acl = known;
+    }
+    if (suite === null) {
+      suite = [];
+      suites.push(suite);
+    }
+    suite.push({ negate, acl });
+    negate = false;
+    terms++;
+  }
+  if (terms === 0) return { ok: false, reason: `missing condition after '${polarity}'` };
+  if (suite === null) return { ok: false, reason: `missing ACL after the last 'or' in condition` };
+  return {
+    ok: true,
+    value: { condition: { polarity, suites, text: words.join(' '), where: context.where }, warnings },
+  };
+}
+
+function predefinedAcl(name: string, scope: AclScope, where: Where): Acl | undefined {
+  const make = PREDEFINED[name];
+  if (make === undefined) return undefined;
+  const acl: Acl = { name, tests: make(where), where };
+  scope.set(name, acl);
+  return acl;
+}

@@ -1,0 +1,163 @@
+/**
+ * Semantic checks of a whole configuration, after parsing (HAProxy's check_config_validity(),
+ * TCP subset), for files and the object form alike: backends named by default_backend and
+ * use_backend exist, names and ids are unique, timeouts are set, and options do not contradict
+ * each other. Messages follow HAProxy's; unlike HAProxy's, each names the file and line.
+ */
+import { makeDiagnostic, type Diagnostic } from './diagnostics.js';
+import { hasBackend, hasFrontend, type Config, type ProxyConfig, type Where } from './model.js';
+import { sectionLabel } from './proxy.js';
+
+function label(proxy: ProxyConfig): string {
+  return sectionLabel(proxy);
+}
+
+/** Runs every check; returns alerts and warnings (empty when all is well). */
+export function checkConfig(config: Config): Diagnostic[] {
+  const out: Diagnostic[] = [];
+  const alert = (where: Where, keyword: string, reason: string, style: 'check' | 'parsing' | 'object' = 'check', subject?: string): void => {
+    out.push(makeDiagnostic('alert', where, keyword, reason, style, subject));
+  };
+  const warn = (where: Where, keyword: string, reason: string, style: 'check' | 'parsing' | 'object' = 'check', subject?: string): void => {
+    out.push(makeDiagnostic('warning', where, keyword, reason, style, subject));
+  };
+
+  const backendByName = new Map<string, ProxyConfig>();
+  for (const proxy of config.proxies) if (hasBackend(proxy) && !backendByName.has(proxy.name)) backendByName.set(proxy.name, proxy);
+
+  // Proxy ids.
+  const proxyIds = new Map<number, ProxyConfig>();
+  for (const proxy of config.proxies) {
+    if (proxy.id === null) continue;
+    const other = proxyIds.get(proxy.id);
+    if (other !== undefined) {
+      alert(
+        proxy.origin.id ?? proxy.where,
+        'id',
+        `${label(proxy)} ${proxy.name} reuses same custom id as ${label(other)} ${other.name} (declared at ${other.where.file}:${other.where.line}).`,
+        'parsing',
+      );
+    } else {
+      proxyIds.set(proxy.id, proxy);
+    }
+  }
+
+  for (const proxy of config.proxies) {
+    const frontend = hasFrontend(proxy);
+    const backend = hasBackend(proxy);
+
+    if (frontend && proxy.binds.length === 0 && !proxy.disabled) {
+      warn(proxy.where, proxy.kind, `${label(proxy)} '${proxy.name}' has no 'bind' directive. Please declare it as a backend if this was intended.`);
+    }
+
+    // default_backend / use_backend targets.
+    if (frontend && proxy.defaultBackend !== null) {
+      const where = proxy.origin.default_backend ?? proxy.where;
+      const target = backendByName.get(proxy.defaultBackend);
+      if (target === undefined) {
+        alert(where, 'default_backend', `Proxy '${proxy.name}': unable to find required default_backend: '${proxy.defaultBackend}'.`);
+      } else if (target === proxy) {
+        alert(where, 'default_backend', `Proxy '${proxy.name}': loop detected for default_backend: '${proxy.defaultBackend}'.`);
+      } else if (proxy.servers.length > 0) {
+        warn(
+          where,
+          'default_backend',
+          `In proxy '${proxy.name}', the 'default_backend' rule always has precedence over the servers, which will never be used.`,
+        );
+      }
+    }
+    if (frontend) {
+      for (const rule of proxy.useBackend) {
+        const target = backendByName.get(rule.backend);
+        if (target === undefined) {
+          alert(rule.where, 'use_backend', `Proxy '${proxy.name}': unable to find required use_backend: '${rule.backend}'.`);
+        } else if (target === proxy) {
+          alert(rule.where, 'use_backend', `Proxy '${proxy.name}': loop detected for use_backend: '${rule.backend}'.`);
+        }
+      }
+    }
+
+    // Servers: unique names and ids, options that contradict each other.
+    if (backend) {
+      const names = new Map<string, Where>();
+      const ids = new Map<number, { where: Where; name: string }>();
+      let firstCheck: Where | null = null;
+      let checked = 0;
+      for (const server of proxy.servers) {
+        const subject = `'server ${proxy.name}/${server.name}'`;
+        const previous = names.get(server.name);
+        if (previous !== undefined) {
+          alert(
+            server.where,
+            'server',
+            `${label(proxy)} '${proxy.name}', another server named '${server.name}' was already defined at line ${previous.line}, please use distinct names.`,
+            'parsing',
+          );
+        } else {
+          names.set(server.name, server.where);
+        }
+        if (server.id !== null) {
+          const other = ids.get(server.id);
+          if (other !== undefined) {
+            alert(server.where, 'id', `'id' : custom id ${server.id} already used at ${other.where.file}:${other.where.line} ('server ${other.name}').`, 'object', subject);
+          } else {
+            ids.set(server.id, { where: server.where, name: server.name });
+          }
+        }
+        if (server.maxqueue > 0 && server.maxconn === 0) {
+          warn(server.where, 'maxqueue', "'maxqueue' has no effect without 'maxconn': this server never queues connections.", 'object', subject);
+        }
+        if (server.check) {
+          checked++;
+          firstCheck ??= server.where;
+        }
+      }
+      if (firstCheck !== null) {
+        warn(
+          firstCheck,
+          'check',
+          `${label(proxy)} '${proxy.name}': health checks are not implemented yet; 'check' is accepted on ${checked} server${checked === 1 ? '' : 's'} ` +
+            'but every server is considered up.',
+        );
+      }
+      const routesElsewhere = proxy.kind === 'listen' && (proxy.defaultBackend !== null || proxy.useBackend.length > 0);
+      if (proxy.servers.length === 0 && !routesElsewhere && !proxy.disabled) {
+        warn(proxy.where, 'server', `${label(proxy)} '${proxy.name}' has no server available!`);
+      }
+      if (proxy.options.redispatch && proxy.retries === 0) {
+        warn(
+          proxy.origin['option redispatch'] ?? proxy.where,
+          'option redispatch',
+          `${label(proxy)} '${proxy.name}': 'option redispatch' has no effect with 'retries 0'.`,
+        );
+      }
+      const hashWhere = proxy.origin['hash-type'];
+      if (proxy.hashType !== null && proxy.balance?.kind !== 'source' && hashWhere !== undefined && isInside(hashWhere, proxy)) {
+        warn(hashWhere, 'hash-type', `${label(proxy)} '${proxy.name}': 'hash-type' has no effect unless 'balance source' is used.`);
+      }
+    }
+
+    // HAProxy's "missing timeouts" warning.
+    const t = proxy.timeouts;
+    if ((frontend && t.client === null) || (backend && proxy.servers.length > 0 && (t.connect === null || (t.server === null && t.tunnel === null)))) {
+      warn(
+        proxy.where,
+        'timeout',
+        `missing timeouts for ${label(proxy)} '${proxy.name}'.\n` +
+          '   | While not properly invalid, you will certainly encounter various problems\n' +
+          '   | with such a configuration. To fix this, please ensure that all following\n' +
+          "   | timeouts are set to a non-zero value: 'client', 'connect', 'server'.",
+      );
+    }
+  }
+  return out;
+}
+
+/** Whether `where` is a line of `proxy`'s own section (not inherited from a defaults section). */
+function isInside(where: Where, proxy: ProxyConfig): boolean {
+  if (where.path !== undefined || proxy.where.path !== undefined) {
+    const own = proxy.where.path;
+    return where.path !== undefined && own !== undefined && (where.path === own || where.path.startsWith(`${own}.`));
+  }
+  return where.file === proxy.where.file && where.line >= proxy.where.line;
+}

@@ -1,0 +1,136 @@
+/**
+ * The global section (HAProxy's cfgparse-global.c), TCP subset: limits, pollers, the tune.*
+ * keywords that apply to a TCP relay, stdout/stderr logging, and nbthread 1. Process-model
+ * keywords (daemon, pidfile, master-worker, nbthread > 1...) are refused until that work lands.
+ */
+import { didYouMean, type LineContext } from './context.js';
+import { REMOVED_GLOBAL, UNSUPPORTED_GLOBAL, refusalText } from './keywords.js';
+import { parseLogLine } from './log.js';
+import type { GlobalConfig, TuneSettings } from './model.js';
+
+type GlobalHandler = (ctx: LineContext, global: GlobalConfig) => void;
+
+const INT_MAX = 2 ** 31 - 1;
+
+/** A keyword without argument that sets a flag. */
+function flag(set: (g: GlobalConfig) => void): GlobalHandler {
+  return (ctx, g) => {
+    if (ctx.tooMany(0)) return;
+    set(g);
+    g.origin[ctx.keyword] = ctx.where;
+  };
+}
+
+/** An integer setting that HAProxy refuses to set twice ("already specified. Continuing."). */
+function once(min: number, max: number, get: (g: GlobalConfig) => number | null, set: (g: GlobalConfig, v: number) => void): GlobalHandler {
+  return (ctx, g) => {
+    if (ctx.tooMany(1)) return;
+    if (get(g) !== null) {
+      ctx.warn(`'${ctx.keyword}' already specified. Continuing.`);
+      return;
+    }
+    const value = ctx.integer(1, min, max);
+    if (value === null) return;
+    set(g, value);
+    g.origin[ctx.keyword] = ctx.where;
+  };
+}
+
+/** A tune.* integer (a later line overrides an earlier one, as HAProxy for these). */
+function tune(key: keyof TuneSettings, min: number, max: number, onlyOnce = false): GlobalHandler {
+  return (ctx, g) => {
+    if (ctx.tooMany(1)) return;
+    if (onlyOnce && g.tune[key] !== null) {
+      ctx.warn(`'${ctx.keyword}' already specified. Continuing.`);
+      return;
+    }
+    const value = ctx.integer(1, min, max);
+    if (value === null) return;
+    g.tune[key] = value;
+    g.origin[ctx.keyword] = ctx.where;
+  };
+}
+
+/** The supported global keywords. */
+export const GLOBAL_KEYWORDS: Readonly<Record<string, GlobalHandler>> = {
+  'busy-polling': (ctx, g) => {
+    if (ctx.modifier === 'default') {
+      // HAProxy 2.6 leaves the keyword twice on the line and refuses it; so does epoxy.
+      ctx.alert("'default busy-polling' is not supported (HAProxy 2.6 refuses it too); use 'no busy-polling'.");
+      return;
+    }
+    if (ctx.tooMany(0)) return;
+    g.busyPolling = ctx.modifier === 'std';
+    g.origin['busy-polling'] = ctx.where;
+  },
+  log: (ctx, g) => parseLogLine(ctx, g.logs, true),
+  maxconn: once(0, INT_MAX, (g) => g.maxconn, (g, v) => (g.maxconn = v)),
+  nbthread: (ctx, g) => {
+    if (ctx.tooMany(1)) return;
+    const text = ctx.arg(1);
+    if (!/^[+-]?\d+$/.test(text)) {
+      ctx.alert(`'nbthread' passed a missing or unparsable integer value in '${text}'`);
+      return;
+    }
+    const n = Number(text);
+    if (n < 1) {
+      ctx.alert(`'nbthread' value must be between 1 and 64 (was ${text})`);
+      return;
+    }
+    if (n > 1) {
+      ctx.alert(`'nbthread ${text}' is not supported yet (process model): epoxy runs one thread for now, use 'nbthread 1'`);
+      return;
+    }
+    g.nbthread = n;
+    g.origin.nbthread = ctx.where;
+  },
+  noepoll: flag((g) => (g.noEpoll = true)),
+  noevports: flag(() => undefined), // Solaris' poller: nothing to disable on Linux
+  nokqueue: flag(() => undefined), // BSD's poller: nothing to disable on Linux
+  nopoll: flag((g) => (g.noPoll = true)),
+  noreuseport: flag((g) => (g.noReusePort = true)),
+  nosplice: flag((g) => (g.noSplice = true)),
+  quiet: flag((g) => (g.quiet = true)),
+  'tune.bufsize': tune('bufsize', 1, INT_MAX),
+  'tune.maxaccept': tune('maxaccept', -1, INT_MAX, true),
+  'tune.maxpollevents': tune('maxpollevents', 1, INT_MAX, true),
+  'tune.pipesize': tune('pipesize', 1, INT_MAX),
+  'tune.rcvbuf.client': tune('rcvbufClient', 1, INT_MAX, true),
+  'tune.rcvbuf.server': tune('rcvbufServer', 1, INT_MAX, true),
+  'tune.runqueue-depth': tune('runqueueDepth', 1, INT_MAX, true),
+  'tune.sndbuf.client': tune('sndbufClient', 1, INT_MAX, true),
+  'tune.sndbuf.server': tune('sndbufServer', 1, INT_MAX, true),
+  'ulimit-n': once(1, INT_MAX, (g) => g.ulimitN, (g, v) => (g.ulimitN = v)),
+  'zero-warning': flag((g) => (g.zeroWarning = true)),
+};
+
+/** Names of the supported global keywords. */
+export const SUPPORTED_GLOBAL_KEYWORDS: readonly string[] = Object.keys(GLOBAL_KEYWORDS).sort();
+
+/** Parses one line of the global section (not the `global` line itself). */
+export function parseGlobalLine(ctx: LineContext, global: GlobalConfig): void {
+  const keyword = ctx.keyword;
+  const handler = GLOBAL_KEYWORDS[keyword];
+  if (handler !== undefined) {
+    handler(ctx, global);
+    return;
+  }
+  const removed = REMOVED_GLOBAL[keyword];
+  if (removed !== undefined) {
+    ctx.alert(removed);
+    return;
+  }
+  const refusal = UNSUPPORTED_GLOBAL[keyword];
+  if (refusal !== undefined) {
+    ctx.alert(`${refusalText(keyword, refusal)}.`);
+    return;
+  }
+  if (/^tune\.(ssl|lua|h2|quic|http|vars|zlib)\./.test(keyword) || /^(ssl|lua|51degrees|deviceatlas|wurfl)-/.test(keyword)) {
+    ctx.alert(`'${keyword}' is not supported yet.`);
+    return;
+  }
+  ctx.alert(
+    `unknown keyword '${keyword}' in 'global' section` +
+      didYouMean(keyword, [...SUPPORTED_GLOBAL_KEYWORDS, ...Object.keys(UNSUPPORTED_GLOBAL), ...Object.keys(REMOVED_GLOBAL)]),
+  );
+}

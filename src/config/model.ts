@@ -1,0 +1,519 @@
+/**
+ * The typed configuration model: what a parsed HAProxy-format file (TCP subset) or a TypeScript
+ * object becomes. Types only (HAProxy's *-t.h), plus the builders of empty settings.
+ *
+ * Conventions:
+ * - `null` means "not set": the runtime applies HAProxy's default, written in each comment.
+ * - Times are milliseconds.
+ * - Objects made from one line (servers, binds, rules, ACL tests, log targets) carry `where`;
+ *   scalar settings are traced in `origin`, keyed by the keyword as written in a file
+ *   ('maxconn', 'timeout connect', 'option redispatch'). A setting inherited from a defaults
+ *   section keeps the defaults section's line.
+ */
+import type { SocketAddress } from '../address.js';
+import type { BindConf } from '../listener/listener-types.js';
+
+/** Where something was written. */
+export interface Where {
+  /** File name as given to the parser, or '<object>' for configFromObject(). */
+  readonly file: string;
+  /** 1-based line; 0 for the object form. */
+  readonly line: number;
+  /** 1-based column of the keyword (0 when unknown). */
+  readonly column: number;
+  /** For the object form: the property path ('backends.app.servers[1].weight'). */
+  readonly path?: string;
+}
+
+/** Where each scalar setting of an object was set, keyed by its keyword. */
+export type Origins = Record<string, Where>;
+
+// ---------------------------------------------------------------------------------------------
+// Logging
+
+/** Syslog formats of HAProxy's `log ... format <fmt>`. */
+export type LogFormat = 'local' | 'rfc3164' | 'rfc5424' | 'priority' | 'short' | 'timed' | 'iso' | 'raw';
+export const LOG_FORMATS: readonly LogFormat[] = ['local', 'rfc3164', 'rfc5424', 'priority', 'short', 'timed', 'iso', 'raw'];
+
+export const LOG_FACILITIES = [
+  'kern', 'user', 'mail', 'daemon', 'auth', 'syslog', 'lpr', 'news',
+  'uucp', 'cron', 'auth2', 'ftp', 'ntp', 'audit', 'alert', 'cron2',
+  'local0', 'local1', 'local2', 'local3', 'local4', 'local5', 'local6', 'local7',
+] as const; // prettier-ignore
+export type LogFacility = (typeof LOG_FACILITIES)[number];
+
+export const LOG_LEVELS = ['emerg', 'alert', 'crit', 'err', 'warning', 'notice', 'info', 'debug'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** One `log` line. */
+export type LogTarget =
+  | {
+      /** `log global`: the global section's targets. */
+      readonly kind: 'global';
+      readonly where: Where;
+    }
+  | {
+      readonly kind: 'stream';
+      /** `stdout`/`fd@1` or `stderr`/`fd@2`: the only targets epoxy writes to for now. */
+      readonly target: 'stdout' | 'stderr';
+      /** `len`: longest line, 80 to 65535 (HAProxy's default 1024). */
+      readonly maxLength: number;
+      /** `format` (default rfc3164). */
+      readonly format: LogFormat;
+      readonly facility: LogFacility;
+      /** Most verbose level sent (default debug). */
+      readonly level: LogLevel;
+      /** Least verbose level: more urgent messages are raised to it (default emerg). */
+      readonly minLevel: LogLevel;
+      readonly where: Where;
+    };
+
+// ---------------------------------------------------------------------------------------------
+// Global section
+
+/** The `tune.*` keywords that apply to a TCP proxy. */
+export interface TuneSettings {
+  /** `tune.bufsize`: bytes per relay buffer (HAProxy default 16384). */
+  bufsize: number | null;
+  /** `tune.maxaccept`: connections accepted per listener wake-up; -1 = unlimited (default 64). */
+  maxaccept: number | null;
+  /** `tune.runqueue-depth`: tasks run per loop turn (default 200). */
+  runqueueDepth: number | null;
+  /** `tune.maxpollevents`: events read per poll (default 200). */
+  maxpollevents: number | null;
+  /** `tune.rcvbuf.client` / `.server`, `tune.sndbuf.client` / `.server`: SO_RCVBUF / SO_SNDBUF. */
+  rcvbufClient: number | null;
+  rcvbufServer: number | null;
+  sndbufClient: number | null;
+  sndbufServer: number | null;
+  /** `tune.pipesize`: size of the pipes used with splice(2) (default: the kernel's). */
+  pipesize: number | null;
+}
+
+export interface GlobalConfig {
+  /** `maxconn`: process-wide concurrent connections (default derived from ulimit-n). */
+  maxconn: number | null;
+  /** `ulimit-n`: RLIMIT_NOFILE to set at startup. */
+  ulimitN: number | null;
+  /** `nbthread`: only 1 for now. */
+  nbthread: number;
+  /** `noepoll` / `nopoll`: pollers not to use. */
+  noEpoll: boolean;
+  noPoll: boolean;
+  /** `busy-polling`: never sleep in the poller. */
+  busyPolling: boolean;
+  /** `noreuseport`: no SO_REUSEPORT on listeners. */
+  noReusePort: boolean;
+  /** `nosplice`: never relay with splice(2). */
+  noSplice: boolean;
+  /** `quiet`: no startup messages (as -q). */
+  quiet: boolean;
+  /** `zero-warning`: any warning refuses the configuration. */
+  zeroWarning: boolean;
+  logs: LogTarget[];
+  tune: TuneSettings;
+  origin: Origins;
+}
+
+// ---------------------------------------------------------------------------------------------
+// ACLs and conditions
+
+/** An IPv4 or IPv6 network, as an ACL pattern (`10.0.0.0/8`, `::1`, `192.168.1.1/255.255.0.0`). */
+export interface IpPattern {
+  readonly family: 'ipv4' | 'ipv6';
+  /** Canonical address text with the host bits cleared ('10.0.0.0', '2001:db8::'). */
+  readonly address: string;
+  /** Network address bytes, 4 or 16, in network order (host bits cleared). */
+  readonly bytes: Uint8Array;
+  /** Prefix length: 0–32 or 0–128. */
+  readonly prefix: number;
+  /** As written. */
+  readonly text: string;
+}
+
+/** An inclusive integer range: `80`, `1024:65535`, `:1023`, `gt 1023`... all become one. */
+export interface IntRange {
+  readonly low: number;
+  readonly high: number;
+}
+
+/** One ACL test, from an `acl` line or an anonymous `{ ... }` ACL. */
+export type AclTest =
+  | {
+      readonly fetch: 'src' | 'dst';
+      readonly patterns: readonly IpPattern[];
+      readonly where: Where;
+    }
+  | {
+      readonly fetch: 'src_port' | 'dst_port';
+      readonly patterns: readonly IntRange[];
+      readonly where: Where;
+    }
+  | {
+      /** `always_true` / `always_false` (the predefined TRUE and FALSE). */
+      readonly fetch: 'always_true' | 'always_false';
+      readonly where: Where;
+    };
+
+/** A named ACL: the tests of every `acl` line with that name, OR-ed. */
+export interface Acl {
+  /** Its name; '' for an anonymous ACL; the predefined ones keep their name (LOCALHOST). */
+  readonly name: string;
+  readonly tests: AclTest[];
+  readonly where: Where;
+}
+
+/** One operand of a condition: an ACL, possibly negated. */
+export interface ConditionTerm {
+  readonly negate: boolean;
+  /** Shared with Proxy.acls: a later `acl` line with the same name extends it. */
+  readonly acl: Acl;
+}
+
+/** `if|unless <terms>`: an OR of AND-ed suites, evaluated left to right. */
+export interface Condition {
+  readonly polarity: 'if' | 'unless';
+  /** Each inner array is a suite of terms AND-ed together; the suites are OR-ed. */
+  readonly suites: readonly (readonly ConditionTerm[])[];
+  /** The condition as written, for messages. */
+  readonly text: string;
+  readonly where: Where;
+}
+
+/** `tcp-request connection accept|reject [if|unless <cond>]`. */
+export interface TcpRequestRule {
+  readonly action: 'accept' | 'reject';
+  readonly condition: Condition | null;
+  readonly where: Where;
+}
+
+/** `use_backend <name> [if|unless <cond>]`. */
+export interface SwitchingRule {
+  readonly backend: string;
+  readonly condition: Condition | null;
+  readonly where: Where;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Connecting to servers
+
+/** `source <addr>[:port[-port]] [usesrc ...] [interface <name>]`: how connections to servers bind. */
+export interface ConnectSource {
+  /** Local address to bind before connect(); port 0 lets the kernel choose. */
+  readonly address: SocketAddress;
+  /** A port range to pick from (server `source` only), else null. */
+  readonly portRange: IntRange | null;
+  /**
+   * `usesrc`: transparent proxying. 'client' = the client's address and port, 'clientip' = its
+   * address only, else a fixed address. Needs CAP_NET_ADMIN at run time.
+   */
+  readonly usesrc: { readonly kind: 'client' } | { readonly kind: 'clientip' } | { readonly kind: 'address'; readonly address: SocketAddress } | null;
+  /** `interface`: SO_BINDTODEVICE. */
+  readonly interface: string | null;
+  readonly where: Where;
+}
+
+/** Where a server listens. */
+export type ServerAddress =
+  | {
+      /** A numeric IPv4/IPv6 address with a port, or a unix socket. */
+      readonly kind: 'address';
+      readonly address: SocketAddress;
+      readonly text: string;
+    }
+  | {
+      /** A host name: resolving it (at startup) is the caller's business. */
+      readonly kind: 'hostname';
+      readonly host: string;
+      readonly port: number;
+      /** `ipv4@` / `ipv6@` forced the family; null = either. */
+      readonly family: 'ipv4' | 'ipv6' | null;
+      readonly text: string;
+    };
+
+/** The options a `server` line (or `default-server`) can set. */
+export interface ServerOptions {
+  /** `weight` 0–256 (default 1); 0 takes no new traffic from balancing. */
+  weight: number;
+  /** `maxconn`: concurrent connections, 0 = unlimited. */
+  maxconn: number;
+  /** `maxqueue`: sessions waiting for this server, 0 = unlimited. */
+  maxqueue: number;
+  /** `backup` / `no-backup`. */
+  backup: boolean;
+  /** `disabled` / `enabled`: administratively down at startup. */
+  disabled: boolean;
+  /** `send-proxy` (v1) / `send-proxy-v2`; null = none (`no-send-proxy`...). */
+  sendProxy: 'v1' | 'v2' | null;
+  /** `source` for this server only; null = the backend's. */
+  source: ConnectSource | null;
+  /**
+   * `check`: accepted and stored, but health checks are not implemented yet: a server is
+   * always considered up (the parser warns). `inter`, `rise`, `fall` are stored with it.
+   */
+  check: boolean;
+  /** `inter`: time between checks (default 2000 ms). */
+  inter: number;
+  /** `rise` (default 2) / `fall` (default 3): consecutive checks to change state. */
+  rise: number;
+  fall: number;
+  origin: Origins;
+}
+
+export interface ServerConfig extends ServerOptions {
+  readonly name: string;
+  readonly address: ServerAddress;
+  /** `id`: fixed numeric id (> 0, unique in the backend); null = its position from 1. */
+  id: number | null;
+  readonly where: Where;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Proxies
+
+export type ProxyKind = 'frontend' | 'backend' | 'listen';
+export type SectionKind = 'global' | 'defaults' | ProxyKind;
+
+/** HAProxy's `timeout` keywords that apply to TCP, in milliseconds; null = not set (infinite). */
+export interface Timeouts {
+  connect: number | null;
+  client: number | null;
+  server: number | null;
+  tunnel: number | null;
+  clientFin: number | null;
+  serverFin: number | null;
+  queue: number | null;
+  /** `timeout check`: stored for when health checks land. */
+  check: number | null;
+}
+
+/** How a backend picks a server (`balance`); the same names as src/backend's BalanceAlgorithm. */
+export type Balance =
+  | { readonly kind: 'roundrobin' }
+  | { readonly kind: 'static-rr' }
+  | { readonly kind: 'leastconn' }
+  | { readonly kind: 'first' }
+  | { readonly kind: 'source' }
+  | { readonly kind: 'random'; readonly draws: number };
+
+/** `hash-type <method> [<function> [avalanche]]`, used by `balance source`. */
+export interface HashType {
+  readonly method: 'map-based' | 'consistent';
+  readonly function: 'sdbm' | 'djb2' | 'wt6' | 'crc32';
+  readonly avalanche: boolean;
+}
+
+/** The `option` keywords epoxy knows (all take no argument except redispatch's interval). */
+export interface ProxyOptions {
+  /** `option redispatch [<interval>]`: on connection failure retry another server. */
+  redispatch: boolean;
+  /** Redispatch on every `interval`-th retry (HAProxy: -1 = only the last, the default). */
+  redispatchInterval: number;
+  /** `option allbackups`: use every backup server at once when no active one is up. */
+  allbackups: boolean;
+  /** `option tcplog`: detailed TCP log lines (logging lands later). */
+  tcplog: boolean;
+  /** `option dontlognull`: no log line for connections that carried no data. */
+  dontlognull: boolean;
+  /** `option tcpka`: SO_KEEPALIVE on both sides; `clitcpka` client side, `srvtcpka` server side. */
+  tcpka: boolean;
+  clitcpka: boolean;
+  srvtcpka: boolean;
+  /** `option nolinger`: close with RST (SO_LINGER 0). */
+  nolinger: boolean;
+}
+
+/** Everything a defaults section presets, and that proxies inherit from one. */
+export interface ProxySettings {
+  /** `mode`: only 'tcp'. */
+  mode: 'tcp';
+  /** `maxconn` (frontends): concurrent connections; null = HAProxy's default (global maxconn). */
+  maxconn: number | null;
+  /** `backlog` (frontends): listen() backlog; null = maxconn. */
+  backlog: number | null;
+  timeouts: Timeouts;
+  /** `retries` (backends): connection attempts after the first (default 3). */
+  retries: number | null;
+  options: ProxyOptions;
+  /** `balance` (backends); null = roundrobin. */
+  balance: Balance | null;
+  /** `hash-type`; null = map-based sdbm. */
+  hashType: HashType | null;
+  /** `default_backend` (frontends). */
+  defaultBackend: string | null;
+  logs: LogTarget[];
+  /** `source` (backends): how connections to servers bind. */
+  source: ConnectSource | null;
+  /** `default-server`: options every later `server` line starts from. */
+  defaultServer: ServerOptions;
+  /** `disabled` / `enabled`. */
+  disabled: boolean;
+  origin: Origins;
+}
+
+/** A `defaults` section. */
+export interface DefaultsConfig extends ProxySettings {
+  readonly kind: 'defaults';
+  /** '' for an anonymous section. */
+  readonly name: string;
+  /** The defaults section this one started from (`from`), or null. */
+  readonly from: string | null;
+  /** ACLs and tcp-request rules: only in named defaults, inherited by frontends. */
+  readonly acls: Map<string, Acl>;
+  readonly tcpRequestConnection: TcpRequestRule[];
+  readonly where: Where;
+}
+
+/** A `frontend`, `backend` or `listen` section. */
+export interface ProxyConfig extends ProxySettings {
+  readonly kind: ProxyKind;
+  readonly name: string;
+  /** The defaults section it inherited from ('' = anonymous), null if none existed. */
+  readonly defaults: string | null;
+  /** `id`: fixed numeric id; null = assigned in declaration order. */
+  id: number | null;
+  description: string | null;
+  /** `bind` lines (frontends). */
+  readonly binds: BindLine[];
+  readonly acls: Map<string, Acl>;
+  readonly tcpRequestConnection: TcpRequestRule[];
+  /** `use_backend` rules, in order (frontends). */
+  readonly useBackend: SwitchingRule[];
+  /** `server` lines, in order (backends). */
+  readonly servers: ServerConfig[];
+  readonly where: Where;
+}
+
+/** One `bind` line: its options and one address per socket (see src/listener/bind-parser.ts). */
+export interface BindLine {
+  readonly bind: BindConf;
+  readonly addresses: SocketAddress[];
+  readonly where: Where;
+}
+
+/** A whole configuration. */
+export interface Config {
+  readonly global: GlobalConfig;
+  /** Every defaults section, in order. */
+  readonly defaults: DefaultsConfig[];
+  /** Frontends, backends and listens, in declaration order. */
+  readonly proxies: ProxyConfig[];
+  /** The files read, in order (directories expanded). */
+  readonly files: string[];
+}
+
+/** A frontend-capable proxy (frontend or listen). */
+export const hasFrontend = (proxy: ProxyConfig): boolean => proxy.kind !== 'backend';
+/** A backend-capable proxy (backend or listen). */
+export const hasBackend = (proxy: ProxyConfig): boolean => proxy.kind !== 'frontend';
+
+// ---------------------------------------------------------------------------------------------
+// Builders of unset settings
+
+export function emptyTune(): TuneSettings {
+  return {
+    bufsize: null,
+    maxaccept: null,
+    runqueueDepth: null,
+    maxpollevents: null,
+    rcvbufClient: null,
+    rcvbufServer: null,
+    sndbufClient: null,
+    sndbufServer: null,
+    pipesize: null,
+  };
+}
+
+export function emptyGlobal(): GlobalConfig {
+  return {
+    maxconn: null,
+    ulimitN: null,
+    nbthread: 1,
+    noEpoll: false,
+    noPoll: false,
+    busyPolling: false,
+    noReusePort: false,
+    noSplice: false,
+    quiet: false,
+    zeroWarning: false,
+    logs: [],
+    tune: emptyTune(),
+    origin: {},
+  };
+}
+
+export function emptyTimeouts(): Timeouts {
+  return { connect: null, client: null, server: null, tunnel: null, clientFin: null, serverFin: null, queue: null, check: null };
+}
+
+export function emptyOptions(): ProxyOptions {
+  return {
+    redispatch: false,
+    redispatchInterval: -1,
+    allbackups: false,
+    tcplog: false,
+    dontlognull: false,
+    tcpka: false,
+    clitcpka: false,
+    srvtcpka: false,
+    nolinger: false,
+  };
+}
+
+/** HAProxy's server defaults: weight 1, unlimited, checks every 2 s, rise 2, fall 3. */
+export function defaultServerOptions(): ServerOptions {
+  return {
+    weight: 1,
+    maxconn: 0,
+    maxqueue: 0,
+    backup: false,
+    disabled: false,
+    sendProxy: null,
+    source: null,
+    check: false,
+    inter: 2000,
+    rise: 2,
+    fall: 3,
+    origin: {},
+  };
+}
+
+/** Settings of a proxy created without any defaults section (HAProxy's built-in defaults). */
+export function builtinSettings(): ProxySettings {
+  return {
+    mode: 'tcp',
+    maxconn: null,
+    backlog: null,
+    timeouts: emptyTimeouts(),
+    retries: null,
+    options: emptyOptions(),
+    balance: null,
+    hashType: null,
+    defaultBackend: null,
+    logs: [],
+    source: null,
+    defaultServer: defaultServerOptions(),
+    disabled: false,
+    origin: {},
+  };
+}
+
+/** A copy of `from`'s inheritable settings, for a new section (HAProxy's init from defaults). */
+export function inheritSettings(from: ProxySettings): ProxySettings {
+  return {
+    mode: from.mode,
+    maxconn: from.maxconn,
+    backlog: from.backlog,
+    timeouts: { ...from.timeouts },
+    retries: from.retries,
+    options: { ...from.options },
+    balance: from.balance,
+    hashType: from.hashType,
+    defaultBackend: from.defaultBackend,
+    logs: [...from.logs],
+    source: from.source,
+    defaultServer: { ...from.defaultServer, origin: { ...from.defaultServer.origin } },
+    disabled: from.disabled,
+    origin: { ...from.origin },
+  };
+}

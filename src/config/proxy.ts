@@ -1,0 +1,671 @@
+/**
+ * Keywords of the proxy sections — defaults, frontend, backend, listen — after HAProxy's
+ * cfg_parse_listen() (cfgparse-listen.c) and the keyword parsers it calls (proxy.c's timeouts,
+ * backend.c's balance, tcp_rules.c, acl.c), TCP subset. Messages follow HAProxy's wording.
+ *
+ * Capabilities are HAProxy's: a frontend-only keyword in a backend (or the reverse) is ignored
+ * with a warning; `bind`, `server`, `use_backend`, `id` and `description` are refused in defaults.
+ */
+import { BindOptionError, parseBindLine } from '../listener/bind-parser.js';
+import { invalidNameChar, parseAclTest, parseCondition } from './acl.js';
+import { didYouMean, type LineContext } from './context.js';
+import {
+  REMOVED_OPTIONS,
+  REMOVED_PROXY,
+  UNSUPPORTED_OPTIONS,
+  UNSUPPORTED_PROXY,
+  UNSUPPORTED_TCP_ACTIONS,
+  UNSUPPORTED_TCP_REQUEST,
+  UNSUPPORTED_TIMEOUTS,
+  refusalText,
+} from './keywords.js';
+import { parseLogLine } from './log.js';
+import {
+  emptyOptions,
+  type Acl,
+  type Balance,
+  type DefaultsConfig,
+  type HashType,
+  type ProxyConfig,
+  type ProxyOptions,
+  type Timeouts,
+} from './model.js';
+import { parseDefaultServerLine, parseServerLine, parseSource } from './server.js';
+import { MAX_TIME_MS, parseTime } from './values.js';
+
+/** The section being filled. */
+export type ProxySection = DefaultsConfig | ProxyConfig;
+
+/** Per-section parsing state. */
+export interface SectionState {
+  readonly target: ProxySection;
+  /** Settings set by a line of this section (to warn about overwriting). */
+  readonly setHere: Set<string>;
+}
+
+type Capability = 'frontend' | 'backend' | 'both';
+
+const INT_MAX = 2 ** 31 - 1;
+
+/** HAProxy's proxy_type_str(): 'frontend', 'backend', or 'proxy' for listen (and defaults). */
+export function sectionLabel(target: ProxySection): string {
+  return target.kind === 'frontend' || target.kind === 'backend' ? target.kind : 'proxy';
+}
+
+function hasCapability(target: ProxySection, cap: Capability): boolean {
+  if (target.kind === 'defaults' || target.kind === 'listen') return true;
+  if (cap === 'both') return true;
+  return target.kind === cap;
+}
+
+/** HAProxy's warnifnotcap(): warns and returns true when the keyword does not apply here. */
+function ignoredHere(ctx: LineContext, target: ProxySection, cap: Capability, arg = ctx.keyword, hint = ''): boolean {
+  if (hasCapability(target, cap)) return false;
+  ctx.warn(`'${arg}' ignored because ${sectionLabel(target)} '${target.name}' has no ${cap} capability.${hint}`, arg);
+  return true;
+}
+
+/** "'bind' not allowed in 'defaults' section." */
+function refusedInDefaults(ctx: LineContext, target: ProxySection, style: 'parsing' | 'line' | 'object' = 'parsing'): boolean {
+  if (target.kind !== 'defaults') return false;
+  ctx.alert(`'${ctx.keyword}' not allowed in 'defaults' section.`, ctx.keyword, style);
+  return true;
+}
+
+function setOrigin(ctx: LineContext, state: SectionState, key: string): void {
+  state.target.origin[key] = ctx.where;
+  state.setHere.add(key);
+}
+
+/** An integer keyword with one argument (maxconn, backlog, retries). */
+function integerKeyword(cap: Capability, set: (t: ProxySection, v: number) => void, missing?: string, hint?: string): KeywordHandler {
+  return (ctx, state) => {
+    const t = state.target;
+    if (ignoredHere(ctx, t, cap, ctx.keyword, hint)) return;
+    if (ctx.arg(1) === '') {
+      ctx.alert(missing ?? `'${ctx.keyword}' expects an integer argument.`);
+      return;
+    }
+    const value = ctx.integer(1, 0, INT_MAX);
+    if (value === null) return;
+    if (ctx.tooMany(1)) return;
+    set(t, value);
+    setOrigin(ctx, state, ctx.keyword);
+  };
+}
+
+type KeywordHandler = (ctx: LineContext, state: SectionState) => void;
+
+// ---------------------------------------------------------------------------------------------
+// timeout
+
+interface TimeoutSpec {
+  readonly field: keyof Timeouts;
+  readonly cap: Capability;
+}
+
+/** The supported `timeout` names. */
+export const TIMEOUTS: Readonly<Record<string, TimeoutSpec>> = {
+  check: { field: 'check', cap: 'backend' },
+  client: { field: 'client', cap: 'frontend' },
+  'client-fin': { field: 'clientFin', cap: 'frontend' },
+  connect: { field: 'connect', cap: 'backend' },
+  queue: { field: 'queue', cap: 'backend' },
+  server: { field: 'server', cap: 'backend' },
+  'server-fin': { field: 'serverFin', cap: 'backend' },
+  tunnel: { field: 'tunnel', cap: 'backend' },
+};
+
+function parseTimeout(ctx: LineContext, state: SectionState): void {
+  const name = ctx.arg(1);
+  const spec = TIMEOUTS[name];
+  if (spec === undefined) {
+    const refusal = UNSUPPORTED_TIMEOUTS[name];
+    if (refusal !== undefined) {
+      ctx.alert(`${refusalText(`timeout ${name}`, refusal)}.`, `timeout ${name}`);
+      return;
+    }
+    ctx.alert(
+      "'timeout' supports 'client', 'server', 'connect', 'check', 'queue', 'http-keep-alive', 'http-request', " +
+        `'tunnel', 'tarpit', 'client-fin' and 'server-fin' (got '${name}')` +
+        didYouMean(name, [...Object.keys(TIMEOUTS), ...Object.keys(UNSUPPORTED_TIMEOUTS)]),
+    );
+    return;
+  }
+  const keyword = `timeout ${name}`;
+  const text = ctx.arg(2);
+  if (text === '') {
+    ctx.alert(`'${keyword}' expects an integer value (in milliseconds)`, keyword);
+    return;
+  }
+  const parsed = parseTime(text);
+  if (!parsed.ok) {
+    const error = parsed.error;
+    if (error.kind === 'over') {
+      ctx.alert(`timer overflow in argument '${text}' to '${keyword}' (maximum value is ${MAX_TIME_MS} ms or ~24.8 days)`, keyword);
+    } else if (error.kind === 'under') {
+      ctx.alert(`timer underflow in argument '${text}' to '${keyword}' (minimum non-null value is 1 ms)`, keyword);
+    } else {
+      ctx.alert(`unexpected character '${error.char}' in '${keyword}'`, keyword);
+    }
+    return;
+  }
+  if (ctx.arg(3) !== '') {
+    ctx.alert(`'${keyword}' : unexpected extra argument '${ctx.arg(3)}' after value '${text}'.`, keyword);
+    return;
+  }
+  const t = state.target;
+  if (!hasCapability(t, spec.cap)) {
+    ctx.warn(`'${keyword}' will be ignored because ${sectionLabel(t)} '${t.name}' has no ${spec.cap} capability`, keyword);
+    return;
+  }
+  if (state.setHere.has(keyword)) ctx.warn(`overwriting '${keyword}' which was already specified`, keyword);
+  t.timeouts[spec.field] = parsed.value === 0 ? null : parsed.value;
+  setOrigin(ctx, state, keyword);
+}
+
+// ---------------------------------------------------------------------------------------------
+// option
+
+interface OptionSpec {
+  readonly cap: Capability;
+  /** `no option X` / `default option X` allowed (HAProxy's cfg_opts table). */
+  readonly negatable: boolean;
+  apply(options: ProxyOptions, on: boolean, ctx: LineContext): boolean;
+}
+
+const simpleOption = (cap: Capability, key: 'allbackups' | 'dontlognull' | 'clitcpka' | 'srvtcpka' | 'nolinger' | 'tcplog' | 'tcpka', negatable = true): OptionSpec => ({
+  cap,
+  negatable,
+  apply: (o, on, ctx) => {
+    if (ctx.tooMany(0, 1)) return false;
+    o[key] = on;
+    return true;
+  },
+});
+
+/** The supported `option` names. */
+export const OPTIONS: Readonly<Record<string, OptionSpec>> = {
+  allbackups: simpleOption('backend', 'allbackups'),
+  clitcpka: simpleOption('frontend', 'clitcpka'),
+  dontlognull: simpleOption('frontend', 'dontlognull'),
+  nolinger: simpleOption('both', 'nolinger'),
+  redispatch: {
+    cap: 'backend',
+    negatable: true,
+    apply: (o, on, ctx) => {
+      o.redispatch = on;
+      o.redispatchInterval = -1;
+      const interval = ctx.arg(2);
+      if (on && interval !== '') {
+        if (!/^-?\d+$/.test(interval) || Number(interval) === 0 || Math.abs(Number(interval)) > INT_MAX) {
+          ctx.alert(`'option redispatch' expects a non-zero integer interval (got '${interval}').`, 'option redispatch');
+          return false;
+        }
+        if (ctx.tooMany(1, 1)) return false;
+        o.redispatchInterval = Number(interval);
+      } else if (ctx.tooMany(0, 1)) {
+        return false;
+      }
+      return true;
+    },
+  },
+  srvtcpka: simpleOption('backend', 'srvtcpka'),
+  tcpka: simpleOption('both', 'tcpka', false),
+  tcplog: simpleOption('both', 'tcplog', false),
+};
+
+function parseOption(ctx: LineContext, state: SectionState): void {
+  const name = ctx.arg(1);
+  if (name === '') {
+    ctx.alert("'option' expects an option name.", 'option', 'line');
+    return;
+  }
+  const keyword = `option ${name}`;
+  const spec = OPTIONS[name];
+  if (spec === undefined) {
+    const removed = REMOVED_OPTIONS[name];
+    if (removed !== undefined) {
+      ctx.alert(removed, keyword, 'line');
+      return;
+    }
+    const refusal = UNSUPPORTED_OPTIONS[name];
+    if (refusal !== undefined) {
+      ctx.alert(`${refusalText(keyword, refusal)}.`, keyword);
+      return;
+    }
+    ctx.alert(`unknown option '${name}'${didYouMean(name, [...Object.keys(OPTIONS), ...Object.keys(UNSUPPORTED_OPTIONS)])}`, keyword);
+    return;
+  }
+  if (ctx.modifier !== 'std' && !spec.negatable) {
+    ctx.alert(`negation/default is not supported for option '${name}'.`, keyword, 'line');
+    return;
+  }
+  if (ctx.modifier === 'default' && name !== 'redispatch') {
+    // HAProxy 2.6 leaves the option name twice on the line after removing 'default', and every
+    // option but redispatch then fails ("cannot handle unexpected argument"): refuse it too.
+    ctx.alert(`'default option ${name}' is not supported (HAProxy 2.6 refuses it too); use 'no option ${name}'.`, keyword);
+    return;
+  }
+  const t = state.target;
+  if (ignoredHere(ctx, t, spec.cap, name)) return;
+  const on = ctx.modifier === 'std';
+  if (ctx.modifier === 'default') {
+    // Back to the built-in default (off), whatever a defaults section said.
+    t.options.redispatch = emptyOptions().redispatch;
+    t.options.redispatchInterval = emptyOptions().redispatchInterval;
+  } else if (!spec.apply(t.options, on, ctx)) {
+    return;
+  }
+  if (name === 'tcplog' && t.kind === 'backend') {
+    ctx.warn(`backend '${t.name}' : 'option tcplog' directive is ignored in backends.`, keyword);
+  }
+  setOrigin(ctx, state, keyword);
+}
+
+// ---------------------------------------------------------------------------------------------
+// balance, hash-type
+
+function parseBalance(ctx: LineContext, state: SectionState): void {
+  const t = state.target;
+  if (ignoredHere(ctx, t, 'backend')) return;
+  const algo = ctx.arg(1);
+  let balance: Balance;
+  const fail = (reason: string): void => ctx.alert(`balance ${reason}`);
+  if (algo === '' || algo === 'roundrobin') balance = { kind: 'roundrobin' };
+  else if (algo === 'static-rr') balance = { kind: 'static-rr' };
+  else if (algo === 'leastconn') balance = { kind: 'leastconn' };
+  else if (algo === 'first') balance = { kind: 'first' };
+  else if (algo === 'source') balance = { kind: 'source' };
+  else if (algo.startsWith('random') && (algo.length === 6 || algo[6] === '(')) {
+    let draws = 2;
+    if (algo[6] === '(' && algo[7] !== ')') {
+      const match = /^(\d*)(.?)/.exec(algo.slice(7))!;
+      if (match[2] !== ')') {
+        fail(match[2] === '' ? 'random : missing closing parenthesis.' : `random : unexpected character '${match[2]}' after argument.`);
+        return;
+      }
+      draws = match[1] === '' ? 0 : Number(match[1]);
+      if (draws < 1) {
+        fail('random : number of draws must be at least 1.');
+        return;
+      }
+      if (algo.length > 8 + match[1]!.length) {
+        fail(`random : unexpected character '${algo[8 + match[1]!.length]}' after argument.`);
+        return;
+      }
+    }
+    balance = { kind: 'random', draws };
+  } else if (['uri', 'url_param', 'hash'].includes(algo) || algo.startsWith('hdr(') || algo.startsWith('rdp-cookie')) {
+    ctx.alert(`'balance ${algo.replace(/\(.*$/, '')}' is not supported yet (${algo === 'hash' ? 'sample expressions' : algo.startsWith('rdp-cookie') ? 'RDP cookies' : 'HTTP mode; epoxy implements mode tcp'}).`);
+    return;
+  } else {
+    fail(
+      "only supports 'roundrobin', 'static-rr', 'leastconn', 'source', 'uri', 'url_param', 'hdr(name)' and 'rdp-cookie(name)' options." +
+        didYouMean(algo, ['roundrobin', 'static-rr', 'leastconn', 'first', 'source', 'random']),
+    );
+    return;
+  }
+  if (ctx.tooMany(1)) return;
+  t.balance = balance;
+  setOrigin(ctx, state, 'balance');
+}
+
+function parseHashType(ctx: LineContext, state: SectionState): void {
+  const t = state.target;
+  if (ignoredHere(ctx, t, 'backend')) return;
+  const method = ctx.arg(1);
+  if (method === 'avalanche') {
+    ctx.alert("experimental feature 'hash-type avalanche' is not supported anymore, please use 'hash-type map-based sdbm avalanche' instead.");
+    return;
+  }
+  if (method !== 'consistent' && method !== 'map-based') {
+    ctx.alert("'hash-type' only supports 'consistent' and 'map-based'.");
+    return;
+  }
+  let fn: HashType['function'] = 'sdbm';
+  let avalanche = method === 'consistent';
+  const fnText = ctx.arg(2);
+  if (fnText !== '') {
+    if (fnText !== 'sdbm' && fnText !== 'djb2' && fnText !== 'wt6' && fnText !== 'crc32') {
+      ctx.alert("'hash-type' only supports 'sdbm', 'djb2', 'crc32', or 'wt6' hash functions.");
+      return;
+    }
+    fn = fnText;
+    avalanche = false;
+    if (ctx.arg(3) === 'avalanche') avalanche = true;
+    else if (ctx.arg(3) !== '') {
+      ctx.alert("'hash-type' only supports 'avalanche' as a modifier for hash functions.");
+      return;
+    }
+    if (ctx.tooMany(3)) return;
+  }
+  t.hashType = { method, function: fn, avalanche };
+  setOrigin(ctx, state, 'hash-type');
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rules: acl, use_backend, tcp-request
+
+function parseAcl(ctx: LineContext, state: SectionState): void {
+  const t = state.target;
+  if (t.kind === 'defaults' && t.name === '') {
+    ctx.alert("'acl' not allowed in anonymous 'defaults' section.");
+    return;
+  }
+  const name = ctx.arg(1);
+  const bad = invalidNameChar(name);
+  if (bad !== null) {
+    ctx.alert(`character '${bad}' is not permitted in acl name '${name}'.`);
+    return;
+  }
+  if (name.toLowerCase() === 'or') {
+    ctx.alert(`acl name '${name}' will never match. 'or' is used to express a logical disjunction within a condition.`);
+    return;
+  }
+  if (name === '') {
+    ctx.alert("'acl' expects an ACL name and an expression.");
+    return;
+  }
+  const parsed = parseAclTest(ctx.words.slice(2), { where: ctx.where, readPatternFile: ctx.readPatternFile });
+  if (!parsed.ok) {
+    ctx.alert(`error detected while parsing ACL '${name}' : ${parsed.reason}.`);
+    return;
+  }
+  for (const warning of parsed.value.warnings) ctx.warn(warning);
+  const existing = t.acls.get(name);
+  if (existing !== undefined) existing.tests.push(parsed.value.test);
+  else t.acls.set(name, { name, tests: [parsed.value.test], where: ctx.where } satisfies Acl);
+}
+
+function parseUseBackend(ctx: LineContext, state: SectionState): void {
+  const t = state.target;
+  if (refusedInDefaults(ctx, t)) return;
+  if (ignoredHere(ctx, t, 'frontend')) return;
+  const backend = ctx.arg(1);
+  if (backend === '') {
+    ctx.alert("'use_backend' expects a backend name.");
+    return;
+  }
+  if (backend.includes('%[')) {
+    ctx.alert(`dynamic backend names ('use_backend ${backend}') are not supported yet (log-format expressions).`);
+    return;
+  }
+  const word = ctx.arg(2);
+  let condition = null;
+  if (word === 'if' || word === 'unless') {
+    const parsed = parseCondition(ctx.words.slice(2), t.acls, { where: ctx.where, readPatternFile: ctx.readPatternFile });
+    if (!parsed.ok) {
+      ctx.alert(`error detected while parsing switching rule : ${parsed.reason}.`);
+      return;
+    }
+    for (const warning of parsed.value.warnings) ctx.warn(warning);
+    condition = parsed.value.condition;
+  } else if (word !== '') {
+    ctx.alert(`unexpected keyword '${word}' after switching rule, only 'if' and 'unless' are allowed.`);
+    return;
+  }
+  (t as ProxyConfig).useBackend.push({ backend, condition, where: ctx.where });
+}
+
+function parseTcpRequest(ctx: LineContext, state: SectionState): void {
+  const t = state.target;
+  const inLabel = t.kind === 'defaults' ? 'defaults section' : `${sectionLabel(t)} '${t.name}'`;
+  const kind = ctx.arg(1);
+  if (kind === '') {
+    ctx.alert(`missing argument for 'tcp-request' in ${inLabel}`);
+    return;
+  }
+  if (kind !== 'connection') {
+    const refusal = UNSUPPORTED_TCP_REQUEST[kind];
+    if (refusal !== undefined) {
+      ctx.alert(`${refusalText(`tcp-request ${kind}`, refusal)}.`, `tcp-request ${kind}`);
+      return;
+    }
+    ctx.alert(
+      `'tcp-request' expects 'inspect-delay', 'connection', or 'content' in ${inLabel} (got '${kind}')` +
+        didYouMean(kind, ['connection', ...Object.keys(UNSUPPORTED_TCP_REQUEST)]),
+    );
+    return;
+  }
+  const keyword = 'tcp-request connection';
+  if (!hasCapability(t, 'frontend')) {
+    ctx.alert(`tcp-request connection is not allowed because ${sectionLabel(t)} ${t.name} is not a frontend`, keyword);
+    return;
+  }
+  if (t.kind === 'defaults' && t.name === '') {
+    ctx.alert("tcp-request connection is not allowed in anonymous 'defaults' sections", keyword);
+    return;
+  }
+  const action = ctx.arg(2);
+  if (action !== 'accept' && action !== 'reject') {
+    const refusal = UNSUPPORTED_TCP_ACTIONS[action.replace(/\(.*$/, '')];
+    if (refusal !== undefined) {
+      ctx.alert(`${refusalText(`tcp-request connection ${action}`, refusal)}.`, keyword);
+      return;
+    }
+    ctx.alert(
+      `'tcp-request connection' expects 'accept' or 'reject' in ${inLabel} (got '${action}')` +
+        didYouMean(action, ['accept', 'reject', ...Object.keys(UNSUPPORTED_TCP_ACTIONS)]),
+      keyword,
+    );
+    return;
+  }
+  const word = ctx.arg(3);
+  let condition = null;
+  if (word === 'if' || word === 'unless') {
+    const parsed = parseCondition(ctx.words.slice(3), t.acls, { where: ctx.where, readPatternFile: ctx.readPatternFile });
+    if (!parsed.ok) {
+      ctx.alert(`'tcp-request connection ${action}' : error detected in ${inLabel} while parsing '${word}' condition : ${parsed.reason}`, keyword);
+      return;
+    }
+    for (const warning of parsed.value.warnings) ctx.warn(warning, keyword);
+    condition = parsed.value.condition;
+  } else if (word !== '') {
+    ctx.alert(`'tcp-request connection ${action}' only accepts 'if' or 'unless', in ${inLabel} (got '${word}')`, keyword);
+    return;
+  }
+  if (t.kind !== 'defaults' && t.useBackend.length > 0) {
+    ctx.warn("a 'tcp-request' rule placed after a 'use_backend' rule will still be processed before.", keyword);
+  }
+  t.tcpRequestConnection.push({ action, condition, where: ctx.where });
+}
+
+// ---------------------------------------------------------------------------------------------
+// The table
+
+/** The supported keywords of proxy sections, with the sections where each applies. */
+export const PROXY_KEYWORD_SECTIONS: Readonly<Record<string, readonly ('defaults' | 'frontend' | 'backend' | 'listen')[]>> = {
+  acl: ['defaults', 'frontend', 'backend', 'listen'],
+  backlog: ['defaults', 'frontend', 'listen'],
+  balance: ['defaults', 'backend', 'listen'],
+  bind: ['frontend', 'listen'],
+  'bind-process': ['defaults', 'frontend', 'backend', 'listen'],
+  'default-server': ['defaults', 'backend', 'listen'],
+  default_backend: ['defaults', 'frontend', 'listen'],
+  description: ['frontend', 'backend', 'listen'],
+  disabled: ['defaults', 'frontend', 'backend', 'listen'],
+  enabled: ['defaults', 'frontend', 'backend', 'listen'],
+  'hash-type': ['defaults', 'backend', 'listen'],
+  id: ['frontend', 'backend', 'listen'],
+  log: ['defaults', 'frontend', 'backend', 'listen'],
+  maxconn: ['defaults', 'frontend', 'listen'],
+  mode: ['defaults', 'frontend', 'backend', 'listen'],
+  option: ['defaults', 'frontend', 'backend', 'listen'],
+  retries: ['defaults', 'backend', 'listen'],
+  server: ['backend', 'listen'],
+  source: ['defaults', 'backend', 'listen'],
+  'tcp-request': ['defaults', 'frontend', 'listen'],
+  timeout: ['defaults', 'frontend', 'backend', 'listen'],
+  use_backend: ['frontend', 'listen'],
+};
+
+export const PROXY_KEYWORDS: Readonly<Record<string, KeywordHandler>> = {
+  acl: parseAcl,
+  backlog: integerKeyword('frontend', (t, v) => (t.backlog = v)),
+  balance: parseBalance,
+  bind: (ctx, state) => {
+    const t = state.target;
+    if (refusedInDefaults(ctx, t)) return;
+    if (ignoredHere(ctx, t, 'frontend')) return;
+    const address = ctx.arg(1);
+    if (address === '') {
+      ctx.alert("'bind' expects {<path>|[addr1]:port1[-end1]}{,[addr]:port[-end]}... as arguments.");
+      return;
+    }
+    try {
+      const parsed = parseBindLine(ctx.words.slice(1));
+      (t as ProxyConfig).binds.push({ bind: parsed.bind, addresses: parsed.addresses, where: ctx.where });
+    } catch (error) {
+      if (!(error instanceof BindOptionError)) throw error;
+      if (error.keyword === 'bind') {
+        ctx.alert(`'bind' : ${error.message.replace(/^bind address '[^']*': /, '')}`, 'bind');
+        return;
+      }
+      // HAProxy's wording for an unknown option, else the bind parser's message.
+      const unknown = /^unknown bind option '(.*?)'(?:; did you mean '(.*)'\?)?$/.exec(error.message);
+      if (unknown) {
+        const hint = unknown[2] === undefined ? '' : `; did you mean '${unknown[2]}' maybe ?`;
+        ctx.alert(`'bind ${address}' in section '${t.kind}': unknown keyword '${unknown[1]}'${hint}`, error.keyword);
+      } else {
+        ctx.alert(`'bind ${address}' in section '${t.kind}' : ${error.message.replace(/^bind option '(.*)' is not supported yet$/, "'$1' is not supported yet")}`, error.keyword);
+      }
+    }
+  },
+  'bind-process': (ctx) => {
+    ctx.warn(`'${ctx.keyword}' has no effect, is deprecated, and will be removed in version 2.7.`);
+  },
+  'default-server': (ctx, state) => {
+    const t = state.target;
+    if (!hasCapability(t, 'backend')) {
+      ctx.alert(`'default-server' not allowed because ${sectionLabel(t)} '${t.name}' has no backend capability.`);
+      return;
+    }
+    parseDefaultServerLine(ctx, t.defaultServer);
+  },
+  default_backend: (ctx, state) => {
+    const t = state.target;
+    if (ignoredHere(ctx, t, 'frontend')) return;
+    if (ctx.arg(1) === '') {
+      ctx.alert("'default_backend' expects a backend name.");
+      return;
+    }
+    if (ctx.tooMany(1)) return;
+    t.defaultBackend = ctx.arg(1);
+    setOrigin(ctx, state, 'default_backend');
+  },
+  description: (ctx, state) => {
+    const t = state.target;
+    if (refusedInDefaults(ctx, t, 'line')) return;
+    if (ctx.arg(1) === '') {
+      ctx.alert("'description' expects a string argument.", 'description', 'line');
+      return;
+    }
+    (t as ProxyConfig).description = ctx.words.slice(1).join(' ');
+    setOrigin(ctx, state, 'description');
+  },
+  disabled: (ctx, state) => {
+    if (ctx.tooMany(0)) return;
+    state.target.disabled = true;
+    setOrigin(ctx, state, 'disabled');
+  },
+  enabled: (ctx, state) => {
+    if (ctx.tooMany(0)) return;
+    state.target.disabled = false;
+    setOrigin(ctx, state, 'disabled');
+  },
+  'hash-type': parseHashType,
+  id: (ctx, state) => {
+    const t = state.target;
+    if (refusedInDefaults(ctx, t, 'line')) return;
+    if (ctx.tooMany(1)) return;
+    const text = ctx.arg(1);
+    if (text === '') {
+      ctx.alert("'id' expects an integer argument.", 'id', 'line');
+      return;
+    }
+    const id = /^[+-]?\d+$/.test(text) ? Number(text) : 0;
+    if (!(id > 0) || id > INT_MAX) {
+      ctx.alert('custom id has to be > 0.', 'id', 'line');
+      return;
+    }
+    (t as ProxyConfig).id = id;
+    setOrigin(ctx, state, 'id');
+  },
+  log: (ctx, state) => {
+    parseLogLine(ctx, state.target.logs, false);
+    setOrigin(ctx, state, 'log');
+  },
+  maxconn: integerKeyword('frontend', (t, v) => (t.maxconn = v), undefined, " Maybe you want 'fullconn' instead ?"),
+  mode: (ctx, state) => {
+    if (ctx.tooMany(1)) return;
+    const mode = ctx.arg(1);
+    if (mode === 'tcp') {
+      state.target.mode = 'tcp';
+      setOrigin(ctx, state, 'mode');
+    } else if (mode === 'http') {
+      ctx.alert("'mode http' is not supported yet (epoxy implements mode tcp).", 'mode http');
+    } else if (mode === 'health') {
+      ctx.alert("'mode health' doesn't exist anymore. Please use 'http-request return status 200' instead.");
+    } else {
+      ctx.alert(`unknown proxy mode '${mode}'.${didYouMean(mode, ['tcp', 'http'])}`);
+    }
+  },
+  option: parseOption,
+  retries: integerKeyword('backend', (t, v) => (t.retries = v), "'retries' expects an integer argument (dispatch counts for one)."),
+  server: (ctx, state) => {
+    const t = state.target;
+    if (t.kind === 'defaults') {
+      ctx.alert("'server' not allowed in 'defaults' section.", 'server', 'object');
+      return;
+    }
+    if (!hasCapability(t, 'backend')) {
+      ctx.alert(`parsing [${ctx.where.path ?? `${ctx.where.file}:${ctx.where.line}`}] : 'server' not allowed because ${sectionLabel(t)} '${t.name}' has no backend capability.`, 'server', 'object');
+      return;
+    }
+    const server = parseServerLine(ctx, t.name, t.defaultServer);
+    if (server !== null) t.servers.push(server);
+  },
+  source: (ctx, state) => {
+    const t = state.target;
+    if (ignoredHere(ctx, t, 'backend')) return;
+    const parsed = parseSource(ctx, 0, null);
+    if (parsed === null) return;
+    t.source = parsed.source;
+    setOrigin(ctx, state, 'source');
+  },
+  'tcp-request': parseTcpRequest,
+  timeout: parseTimeout,
+  use_backend: parseUseBackend,
+};
+
+/** Names of the supported proxy keywords. */
+export const SUPPORTED_PROXY_KEYWORDS: readonly string[] = Object.keys(PROXY_KEYWORDS).sort();
+
+/** Parses one line inside a defaults, frontend, backend or listen section. */
+export function parseProxyLine(ctx: LineContext, state: SectionState): void {
+  const keyword = ctx.keyword;
+  const handler = PROXY_KEYWORDS[keyword];
+  if (handler !== undefined) {
+    handler(ctx, state);
+    return;
+  }
+  const removed = REMOVED_PROXY[keyword];
+  if (removed !== undefined) {
+    ctx.alert(removed);
+    return;
+  }
+  if (/^(req|rsp)i?(rep|del|deny|pass|allow|tarpit|add)$/.test(keyword)) {
+    ctx.alert(`The '${keyword}' directive is not supported anymore since HAProxy 2.1. Use 'http-${keyword.startsWith('req') ? 'request' : 'response'}' rules instead.`);
+    return;
+  }
+  const refusal = UNSUPPORTED_PROXY[keyword];
+  if (refusal !== undefined) {
+    ctx.alert(`${refusalText(keyword, refusal)}.`);
+    return;
+  }
+  ctx.alert(
+    `unknown keyword '${keyword}' in '${state.target.kind}' section` +
+      didYouMean(keyword, [...SUPPORTED_PROXY_KEYWORDS, ...Object.keys(UNSUPPORTED_PROXY), ...Object.keys(REMOVED_PROXY)]),
+  );
+}

@@ -1,0 +1,395 @@
+/**
+ * `server`, `default-server` and `source` lines (HAProxy's server.c and the `source` keyword of
+ * cfgparse-listen.c), TCP subset:
+ *
+ *   server <name> <address> [weight N] [maxconn N] [maxqueue N] [backup] [disabled] [id N]
+ *          [source <addr>[:port[-port]] [usesrc client|clientip|<addr>[:port]] [interface <if>]]
+ *          [send-proxy | send-proxy-v2] [check [inter T] [rise N] [fall N]] ...
+ *
+ * Addresses: `ip:port`, `[ipv6]:port`, `ipv4@`/`ipv6@` prefixes, `unix@/path` or `/path`,
+ * `abns@name`, or `hostname:port` (kept as text for the caller to resolve). A missing port or a
+ * `+N`/`-N` offset (HAProxy's port mapping) is refused for now.
+ */
+import { SocketAddress } from '../address.js';
+import { invalidNameChar } from './acl.js';
+import { closest, type LineContext } from './context.js';
+import { UNSUPPORTED_SERVER, refusalText } from './keywords.js';
+import type { ConnectSource, IntRange, ServerAddress, ServerConfig, ServerOptions } from './model.js';
+import { parseIpv4, parseIpv6, parseTime, type Parsed } from './values.js';
+
+/** HAProxy's SRV_UWGHT_MAX. */
+export const MAX_WEIGHT = 256;
+
+const INT_MAX = 2 ** 31 - 1;
+
+// ---------------------------------------------------------------------------------------------
+// Addresses
+
+const HOSTNAME = /^(?=.*[a-z])[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?)*\.?$/i;
+
+/** Parses a numeric address through SocketAddress, turning its error into a reason. */
+function socketAddress(text: string, original: string): Parsed<SocketAddress> {
+  try {
+    return { ok: true, value: SocketAddress.parse(text) };
+  } catch (error) {
+    const why = (error as Error).message.replace(/^invalid address '[^']*': /, '');
+    return { ok: false, reason: `invalid address '${original}': ${why}` };
+  }
+}
+
+/** Splits `host:port` the way HAProxy does: the port follows the last ':' after any ']'. */
+function splitHostPort(body: string): { host: string; port: string | null } {
+  const close = body.lastIndexOf(']');
+  const colon = body.lastIndexOf(':');
+  if (colon < 0 || colon < close) return { host: body, port: null };
+  // An unbracketed IPv6 address without port ('::1') has colons but no port.
+  const host = body.slice(0, colon);
+  if (!body.startsWith('[') && host.includes(':') && parseIpv6(body) !== null && parseIpv6(host) === null) {
+    return { host: body, port: null };
+  }
+  return { host, port: body.slice(colon + 1) };
+}
+
+/** A server's address. */
+export function parseServerAddress(text: string): Parsed<ServerAddress> {
+  const prefixMatch = /^([a-z0-9]+)@/.exec(text);
+  const prefix = prefixMatch?.[1];
+  if (prefix !== undefined && !['ipv4', 'ipv6', 'unix', 'abns'].includes(prefix)) {
+    return { ok: false, reason: `address prefix '${prefix}@' is not supported yet in '${text}'` };
+  }
+  if (prefix === 'unix' || prefix === 'abns' || (prefix === undefined && text.startsWith('/'))) {
+    const parsed = socketAddress(text, text);
+    return parsed.ok ? { ok: true, value: { kind: 'address', address: parsed.value, text } } : parsed;
+  }
+  const body = prefix === undefined ? text : text.slice(prefix.length + 1);
+  const { host, port: portText } = splitHostPort(body);
+  if (portText === null || portText === '' || /^[+-]/.test(portText)) {
+    return {
+      ok: false,
+      reason: `'${text}': a server address without a fixed port (port mapping) is not supported yet; write <address>:<port>`,
+    };
+  }
+  if (!/^\d+$/.test(portText)) {
+    return { ok: false, reason: `invalid port '${portText}' in '${text}'${portText.includes('-') ? ' (port ranges are not allowed here)' : ''}` };
+  }
+  const port = Number(portText);
+  if (port < 1 || port > 65535) return { ok: false, reason: `invalid port '${portText}' in '${text}' (1 to 65535)` };
+
+  const bare = host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
+  const numeric = parseIpv6(bare) !== null || (bare.split('.').length === 4 && parseIpv4(bare) !== null) || bare === '' || bare === '*';
+  if (numeric) {
+    const parsed = socketAddress(text, text);
+    return parsed.ok ? { ok: true, value: { kind: 'address', address: parsed.value, text } } : parsed;
+  }
+  if (HOSTNAME.test(bare) && !host.startsWith('[')) {
+    return {
+      ok: true,
+      value: { kind: 'hostname', host: bare, port, family: prefix === 'ipv4' || prefix === 'ipv6' ? prefix : null, text },
+    };
+  }
+  return { ok: false, reason: `invalid address '${text}'` };
+}
+
+/**
+ * A `source` address: numeric, optional port or (for servers) port range. Host names are refused:
+ * HAProxy resolves them while parsing, epoxy does not.
+ */
+function parseSourceAddress(text: string, allowRange: boolean): Parsed<{ address: SocketAddress; range: IntRange | null }> {
+  const { host, port } = splitHostPort(text.replace(/^(ipv4|ipv6)@/, ''));
+  const prefix = /^(ipv4|ipv6)@/.exec(text)?.[0] ?? '';
+  let range: IntRange | null = null;
+  let portNumber = 0;
+  if (port !== null && port !== '') {
+    const match = /^(\d+)(?:-(\d+))?$/.exec(port);
+    if (!match) return { ok: false, reason: `invalid port '${port}'` };
+    const low = Number(match[1]);
+    const high = match[2] === undefined ? low : Number(match[2]);
+    if (low > 65535 || high > 65535 || low > high || (match[2] !== undefined && low < 1)) {
+      return { ok: false, reason: `invalid port range '${port}'` };
+    }
+    if (match[2] !== undefined) {
+      if (!allowRange) return { ok: false, reason: `port ranges are only allowed in a server's 'source'` };
+      if (low !== high) range = { low, high };
+    }
+    portNumber = range === null ? low : 0;
+  }
+  const bare = host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
+  if (HOSTNAME.test(bare) && parseIpv6(bare) === null) {
+    return { ok: false, reason: `host names are not resolved in 'source' ('${bare}'): write an address` };
+  }
+  const formatted = parseIpv6(bare) !== null ? `[${bare}]` : bare;
+  const parsed = socketAddress(`${prefix}${formatted}:${portNumber}`, text);
+  if (!parsed.ok) return parsed;
+  return { ok: true, value: { address: parsed.value, range } };
+}
+
+/**
+ * Parses `source <addr> [usesrc ...] [interface ...]` starting at word `at` (the 'source' word).
+ * With `lenient`, an unknown word ends the source options (server lines); otherwise it is an
+ * error (the proxy-level keyword). Returns the source and the index of the next word, or null
+ * after reporting the problem.
+ */
+export function parseSource(
+  ctx: LineContext,
+  at: number,
+  serverLine: { subject: string | undefined } | null,
+): { source: ConnectSource; next: number } | null {
+  const report = (reason: string): null => {
+    if (serverLine === null) ctx.alert(reason);
+    else ctx.alert(reason, 'source', 'object', serverLine.subject);
+    return null;
+  };
+  const addressText = ctx.arg(at + 1);
+  if (addressText === '') {
+    return report(
+      serverLine === null
+        ? "'source' expects <addr>[:<port>], and optionally 'usesrc' <addr>, and 'interface' <name>."
+        : "'source' expects <addr>[:<port>[-<port>]], and optionally 'usesrc' <addr>, and 'interface' <name> as argument.",
+    );
+  }
+  const address = parseSourceAddress(addressText, serverLine !== null);
+  if (!address.ok) return report(`'source ${addressText}' : ${address.reason}`);
+  let usesrc: ConnectSource['usesrc'] = null;
+  let iface: string | null = null;
+  let i = at + 2;
+  while (i < ctx.words.length) {
+    const word = ctx.arg(i);
+    if (word === 'usesrc') {
+      const value = ctx.arg(i + 1);
+      if (value === '') return report("'usesrc' expects <addr>[:<port>], 'client', or 'clientip' as argument.");
+      if (value === 'client') usesrc = { kind: 'client' };
+      else if (value === 'clientip') usesrc = { kind: 'clientip' };
+      else if (value.startsWith('hdr_ip(')) return report("'usesrc hdr_ip()' is not supported yet (HTTP mode; epoxy implements mode tcp)");
+      else {
+        const parsed = parseSourceAddress(value, false);
+        if (!parsed.ok) return report(`'usesrc ${value}' : ${parsed.reason}`);
+        usesrc = { kind: 'address', address: parsed.value.address };
+      }
+      i += 2;
+      continue;
+    }
+    if (word === 'interface') {
+      const value = ctx.arg(i + 1);
+      if (value === '') return report("'source' : missing interface name.");
+      if (value.length > 15 || value.includes('/')) return report(`'source' : invalid interface name '${value}'.`);
+      iface = value;
+      i += 2;
+      continue;
+    }
+    if (serverLine !== null) break;
+    return report("'source' only supports optional keywords 'interface' and 'usesrc'.");
+  }
+  return {
+    source: { address: address.value.address, portRange: address.value.range, usesrc, interface: iface, where: ctx.where },
+    next: i,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Options
+
+interface ServerKeyword {
+  /** Words after the keyword (source takes a variable number: handled by its apply). */
+  readonly args: 0 | 1;
+  /** Allowed on default-server lines. */
+  readonly defaultOk: boolean;
+  /** Applies the option; returns false after reporting an error. */
+  apply(options: ServerOptions & { id?: number | null }, value: string, report: (reason: string) => void, name: string): boolean;
+}
+
+const flagKw = (set: (o: ServerOptions) => void): ServerKeyword => ({
+  args: 0,
+  defaultOk: true,
+  apply: (o) => {
+    set(o);
+    return true;
+  },
+});
+
+function intKw(keyword: string, min: number, max: number, set: (o: ServerOptions, v: number) => void): ServerKeyword {
+  return {
+    args: 1,
+    defaultOk: true,
+    apply: (o, value, report) => {
+      if (!/^[+-]?\d+$/.test(value)) {
+        report(`'${keyword}' expects an integer argument${value === '' ? '' : ` (got '${value}')`}.`);
+        return false;
+      }
+      const n = Number(value);
+      if (n < min || n > max) {
+        report(`'${keyword}' value ${value} is out of range (${min} to ${max}).`);
+        return false;
+      }
+      set(o, n);
+      return true;
+    },
+  };
+}
+
+/** The supported server options (source is handled apart: it takes a variable number of words). */
+export const SERVER_KEYWORDS: Readonly<Record<string, ServerKeyword>> = {
+  backup: flagKw((o) => (o.backup = true)),
+  check: flagKw((o) => (o.check = true)),
+  disabled: flagKw((o) => (o.disabled = true)),
+  enabled: flagKw((o) => (o.disabled = false)),
+  fall: intKw('fall', 1, INT_MAX, (o, v) => (o.fall = v)),
+  id: {
+    args: 1,
+    defaultOk: false,
+    apply: (o, value, report) => {
+      if (value === '') {
+        report("'id' : expects an integer argument.");
+        return false;
+      }
+      const n = /^[+-]?\d+$/.test(value) ? Number(value) : NaN;
+      if (!(n > 0) || n > INT_MAX) {
+        report("'id' : custom id has to be > 0.");
+        return false;
+      }
+      o.id = n;
+      return true;
+    },
+  },
+  inter: {
+    args: 1,
+    defaultOk: true,
+    apply: (o, value, report) => {
+      const parsed = parseTime(value);
+      if (!parsed.ok || parsed.value === 0) {
+        report(`'inter' expects a positive delay in milliseconds (got '${value}').`);
+        return false;
+      }
+      o.inter = parsed.value;
+      return true;
+    },
+  },
+  maxconn: intKw('maxconn', 0, INT_MAX, (o, v) => (o.maxconn = v)),
+  maxqueue: intKw('maxqueue', 0, INT_MAX, (o, v) => (o.maxqueue = v)),
+  'no-backup': flagKw((o) => (o.backup = false)),
+  'no-check': flagKw((o) => (o.check = false)),
+  'no-send-proxy': flagKw((o) => {
+    if (o.sendProxy === 'v1') o.sendProxy = null;
+  }),
+  'no-send-proxy-v2': flagKw((o) => {
+    if (o.sendProxy === 'v2') o.sendProxy = null;
+  }),
+  rise: intKw('rise', 1, INT_MAX, (o, v) => (o.rise = v)),
+  'send-proxy': flagKw((o) => (o.sendProxy = o.sendProxy === 'v2' ? 'v2' : 'v1')),
+  'send-proxy-v2': flagKw((o) => (o.sendProxy = 'v2')),
+  weight: {
+    args: 1,
+    defaultOk: true,
+    apply: (o, value, report, name) => {
+      if (!/^[+-]?\d+$/.test(value)) {
+        report(`'weight' expects an integer argument${value === '' ? '' : ` (got '${value}')`}.`);
+        return false;
+      }
+      const w = Number(value);
+      if (w < 0 || w > MAX_WEIGHT) {
+        report(`weight of server ${name} is not within 0 and ${MAX_WEIGHT} (${value}).`);
+        return false;
+      }
+      o.weight = w;
+      return true;
+    },
+  },
+};
+
+/** Names of the supported server options, `source` included. */
+export const SUPPORTED_SERVER_KEYWORDS: readonly string[] = [...Object.keys(SERVER_KEYWORDS), 'source'].sort();
+
+/**
+ * Parses the options of a `server` or `default-server` line from word `start` into `options`.
+ * Returns false when an error was reported (HAProxy stops at the first bad option).
+ */
+function parseServerOptions(
+  ctx: LineContext,
+  start: number,
+  options: ServerOptions & { id?: number | null },
+  name: string,
+  subject: string | undefined,
+  isDefault: boolean,
+): boolean {
+  const report = (keyword: string) => (reason: string) => ctx.alert(reason, keyword, 'object', subject);
+  let sawSendProxy: string | null = null;
+  let i = start;
+  while (i < ctx.words.length) {
+    const word = ctx.arg(i);
+    if (word === 'source') {
+      const parsed = parseSource(ctx, i, { subject });
+      if (parsed === null) return false;
+      options.source = parsed.source;
+      options.origin.source = ctx.where;
+      i = parsed.next;
+      continue;
+    }
+    if (word === 'usesrc') {
+      report(word)("'usesrc' only allowed after a 'source' statement.");
+      return false;
+    }
+    const keyword = SERVER_KEYWORDS[word];
+    if (keyword === undefined) {
+      const refusal = UNSUPPORTED_SERVER[word];
+      if (refusal !== undefined) {
+        report(word)(`${refusalText(word, refusal)}.`);
+      } else {
+        const best = closest(word, [...SUPPORTED_SERVER_KEYWORDS, ...Object.keys(UNSUPPORTED_SERVER)]);
+        const hint = isDefault ? ' Hint: no address was expected for this server.' : '';
+        report(word)(best === null ? `unknown keyword '${word}'.${hint}` : `unknown keyword '${word}'; did you mean '${best}' maybe ?${hint}`);
+      }
+      return false;
+    }
+    if (isDefault && !keyword.defaultOk) {
+      report(word)(`'${word}' option is not accepted in default-server sections`);
+      return false;
+    }
+    const value = keyword.args === 1 ? ctx.arg(i + 1) : '';
+    if (!keyword.apply(options, value, report(word), name)) return false;
+    if (word === 'send-proxy' || word === 'send-proxy-v2') {
+      if (sawSendProxy !== null && sawSendProxy !== word) {
+        ctx.warn(`'send-proxy' and 'send-proxy-v2' are both set: PROXY protocol v2 is sent.`, word, 'object', subject);
+      }
+      sawSendProxy = word;
+    }
+    options.origin[word.replace(/^no-/, '').replace(/^enabled$/, 'disabled')] = ctx.where;
+    i += 1 + keyword.args;
+  }
+  return true;
+}
+
+/** `server <name> <address> [options]`; returns the server or null after reporting. */
+export function parseServerLine(ctx: LineContext, proxyName: string, defaults: ServerOptions): ServerConfig | null {
+  const name = ctx.arg(1);
+  if (ctx.arg(2) === '') {
+    ctx.alert("'server' expects <name> and <addr>[:<port>] as arguments.", 'server', 'object');
+    return null;
+  }
+  const bad = invalidNameChar(name);
+  if (bad !== null) {
+    ctx.alert(`character '${bad}' is not permitted in server name '${name}'.`, 'server', 'object');
+    return null;
+  }
+  const subject = `'server ${proxyName}/${name}'`;
+  const address = parseServerAddress(ctx.arg(2));
+  if (!address.ok) {
+    ctx.alert(address.reason, 'server', 'object', subject);
+    return null;
+  }
+  const server: ServerConfig = {
+    ...defaults,
+    origin: { ...defaults.origin },
+    name,
+    address: address.value,
+    id: null,
+    where: ctx.where,
+  };
+  if (!parseServerOptions(ctx, 3, server, name, subject, false)) return null;
+  return server;
+}
+
+/** `default-server [options]`: updates `defaults` in place (only when every option is valid). */
+export function parseDefaultServerLine(ctx: LineContext, defaults: ServerOptions): void {
+  const copy: ServerOptions = { ...defaults, origin: { ...defaults.origin } };
+  if (!parseServerOptions(ctx, 1, copy, '', undefined, true)) return;
+  Object.assign(defaults, copy);
+}
