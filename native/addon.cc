@@ -11,6 +11,8 @@
 #include "poller.h"
 #include "pollset.h"
 #include "process.h"
+#include "proxy_protocol_napi.h"
+#include "relay.h"
 #include "sockaddr.h"
 #include "socket.h"
 #include "sockopt.h"
@@ -89,6 +91,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitProcess(env, exports);
   InitPoller(env, exports);
   InitPollSet(env, exports);
+  InitProxyProtocol(env, exports);
+  InitRelay(env, exports);
   exports.Set("constants", Constants(env));
   exports.Set("napiVersion", Napi::Number::New(env, NAPI_VERSION));
   exports.Set("build", BuildInfo(env));

@@ -165,6 +165,110 @@ export interface NativePollWatcher {
   close(): void;
 }
 
+/** Reasons pp_parse refuses a header (native/proxy_protocol.h PpError), name -> negative code. */
+export interface NativeProxyErrors {
+  PP_BAD_SIGNATURE: number;
+  PP_V1_SYNTAX: number;
+  PP_V1_TOO_LONG: number;
+  PP_BAD_ADDRESS: number;
+  PP_BAD_PORT: number;
+  PP_BAD_FAMILY: number;
+  PP_V2_BAD_VERSION: number;
+  PP_V2_BAD_COMMAND: number;
+  PP_V2_TOO_LONG: number;
+  PP_V2_TRUNCATED_ADDRESS: number;
+  PP_V2_TLV_OVERFLOW: number;
+  PP_V2_BAD_TLV: number;
+  PP_V2_BAD_CHECKSUM: number;
+}
+
+/** Sizes of the PROXY protocol parser and builders (native/proxy_protocol.h). */
+export interface NativeProxyProtocolConstants {
+  /** Longest v1 line accepted, CRLF included (107). */
+  V1_MAX_LINE: number;
+  /** Longest v2 header accepted, fixed part included (1536). */
+  V2_MAX_HEADER: number;
+  /** Largest value proxyParse() returns: a peek buffer of this size always holds a whole header. */
+  MAX_HEADER: number;
+  /** Largest header proxyBuild() writes. */
+  BUILD_MAX: number;
+  /** Length of proxyParse()'s `out` that also receives the TLV spans. */
+  OUT_SLOTS: number;
+  /** Minimum size of proxyParse()'s `source` and `destination` buffers (sizeof sockaddr_un). */
+  ADDRESS_SIZE: number;
+  readonly errors: NativeProxyErrors;
+}
+
+/** Why a relayed pair ended: the `reason` of a record in `NativeRelay.ended` (never 0). */
+export interface NativeRelayConstants {
+  /** Both directions finished normally: a FIN each way, each forwarded (shutdown(SHUT_WR)) once flushed. */
+  END_CLOSED: number;
+  /** recv/send/shutdown failed on A (errno says why: ECONNRESET, EPIPE...); B got SO_LINGER {1, 0}. */
+  END_RESET_A: number;
+  /** recv/send/shutdown failed on B; A got SO_LINGER {1, 0}, so closing it sends an RST. */
+  END_RESET_B: number;
+  /** remove(id) stopped the pair. */
+  END_REMOVED: number;
+  /** Int32s per record of `ended`: [id, reason, errno]. */
+  RECORD_INTS: number;
+  /** Bytes per direction when `bufferSize` is not given (16384). */
+  DEFAULT_BUFFER_SIZE: number;
+}
+
+export interface NativeRelayOptions {
+  /** Most bytes held per blocked direction (default 16384; 1 to 64 MiB). */
+  bufferSize?: number;
+  /** Initial slots (default 64); the relay doubles them when add() finds none free. */
+  capacity?: number;
+  /**
+   * Called from Node's loop, at most once per loop turn, when pairs have ended: `count` records
+   * [id, reason, errno] are at the start of `ended`. The ids' slots (and their counters) are
+   * reused only after this call returns. A throw goes to 'uncaughtException'.
+   */
+  onEnd: (count: number) => void;
+}
+
+/**
+ * Moves bytes between pairs of connected stream sockets in native code, from Node's loop, with
+ * no JS call per message (docs/relay.md). The fds are borrowed: the relay never closes them.
+ *
+ * `bytes`, `lastActivity` and `ended` are indexed by pair id and are REPLACED by larger arrays
+ * when add() grows the relay: read them from the relay each time, never keep them across add().
+ */
+export interface NativeRelay {
+  /** [aToB, bToA] bytes forwarded (accepted by the destination's send), per pair id. */
+  readonly bytes: Float64Array;
+  /** nowTick() of the pair's last transfer (or of add()), per pair id; compare with `(now - t) >>> 0`. */
+  readonly lastActivity: Uint32Array;
+  /** [id, reason, errno] records, valid during onEnd(count). */
+  readonly ended: Int32Array;
+  readonly closed: boolean;
+  /** Slots (pair ids 0..capacity-1). */
+  readonly capacity: number;
+  /** Pairs being relayed. */
+  readonly size: number;
+  readonly bufferSize: number;
+  /** Bytes the relay holds because a destination would not take them yet (all pairs). */
+  readonly buffered: number;
+  /**
+   * Starts relaying: the pair id, or -errno (EBADF, EPERM for an fd epoll cannot watch, EEXIST for
+   * an fd Node's loop already watches). Throws ERR_EPOXY_INVALID_ARG for a negative fd, twice the
+   * same fd, or an fd this relay already relays. Makes both fds non-blocking.
+   */
+  add(fdA: number, fdB: number): number;
+  /** Stops relaying a live pair now (its end, END_REMOVED, still reaches onEnd): 0 or -ENOENT. */
+  remove(id: number): number;
+  /** Whether live pairs keep the process alive (default: they do). */
+  ref(): void;
+  unref(): void;
+  /**
+   * Idempotent. Stops every pair WITHOUT reporting it (no onEnd ever follows close(); records not
+   * yet delivered are dropped); the arrays keep their last values. Any other call afterwards
+   * throws ERR_EPOXY_HANDLE_CLOSED.
+   */
+  close(): void;
+}
+
 export interface NativeConstants {
   AF_INET: number;
   AF_INET6: number;
@@ -206,6 +310,19 @@ export interface NativeAddon {
   Poller: new (capacity?: number) => NativePoller;
   readonly pollConstants: NativePollConstants;
   PollWatcher: new () => NativePollWatcher;
+  Relay: new (options: NativeRelayOptions) => NativeRelay;
+  readonly relayConstants: NativeRelayConstants;
+  /** The loop's time in ms (uv_now, once per loop turn) as a uint32: the clock of Relay.lastActivity. */
+  nowTick(): number;
+  /**
+   * Whether this thread's loop measures idle time (Node turns it on, for
+   * performance.eventLoopUtilization()). While on, libuv polls twice each time it is about to
+   * sleep, which costs a relay woken from idle 2 extra epoll_waits per request/response
+   * (docs/relay.md). `false` turns it off through libuv's private loop fields (libuv 1.39 to 1.52
+   * only; false is returned, and nothing changed, on any other) and eventLoopUtilization() then
+   * reports the loop as always busy. Returns whether the loop now does what was asked.
+   */
+  setLoopIdleMetrics(enabled: boolean): boolean;
   /**
    * poll(2) on `count` [fd, events, revents] triplets of `fds`, writing revents back: the ready
    * count or -errno (data path, never throws for the kernel; ERR_EPOXY_INVALID_ARG if count is
@@ -254,6 +371,37 @@ export interface NativeAddon {
   /** Sends with MSG_NOSIGNAL: a gone peer gives -EPIPE, never SIGPIPE. */
   send(fd: number, buffer: Uint8Array, offset?: number, length?: number): number;
 
+  // PROXY protocol (data path: never throw for what the bytes contain)
+  readonly proxyProtocol: NativeProxyProtocolConstants;
+  /**
+   * Parses a PROXY v1 or v2 header at the start of buffer[0, length): the header length when
+   * complete, 0 when the bytes are a valid beginning (call again with more), or a negative
+   * reason (proxyErrorName). out: [status, version, command (0 LOCAL, 1 PROXY), sourceLength,
+   * destinationLength] and, when OUT_SLOTS long, [alpnOffset, alpnLength, authorityOffset,
+   * authorityLength, uniqueIdOffset, uniqueIdLength] (offset -1: absent). The addresses carried
+   * are written as sockaddr bytes to source/destination (ADDRESS_SIZE bytes each at least);
+   * length 0 means none (LOCAL, UNKNOWN, UNSPEC): the connection's own endpoints apply.
+   */
+  proxyParse(
+    buffer: Uint8Array,
+    length: number | undefined,
+    out: Int32Array,
+    source: Uint8Array,
+    destination: Uint8Array,
+  ): number;
+  /** 'PP_BAD_SIGNATURE' for -1...; 'PP_UNKNOWN_ERROR' for a number that is not a reason. */
+  proxyErrorName(code: number): string;
+  /** A sentence for logs ('malformed PROXY v1 line'). */
+  proxyErrorDescription(code: number): string;
+  /**
+   * Writes a v1 line or a v2 header for the client's source and destination: bytes written,
+   * -EINVAL for address bytes of no known family, -ENOSPC when out is too small. Null addresses
+   * give v1 UNKNOWN / v2 LOCAL; mixed IPv4/IPv6 are sent as IPv6 (v4-mapped).
+   */
+  proxyBuild(version: 1 | 2, source: Uint8Array | null, destination: Uint8Array | null, out: Uint8Array): number;
+  /** recv(MSG_PEEK): bytes copied (left queued), 0 at EOF, or -errno. */
+  recvPeek(fd: number, buffer: Uint8Array, offset?: number, length?: number): number;
+
   // process
   setParentDeathSignal(signal: number): void;
   getParentDeathSignal(): number;
@@ -292,3 +440,7 @@ native.setErrorClasses(EpoxySystemError, EpoxyError);
 export const constants: NativeConstants = native.constants;
 
 export const pollConstants: NativePollConstants = native.pollConstants;
+
+export const relayConstants: NativeRelayConstants = native.relayConstants;
+
+export const proxyProtocolConstants: NativeProxyProtocolConstants = native.proxyProtocol;

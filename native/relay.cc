@@ -1,0 +1,791 @@
+#include "relay.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <string>
+
+#include "args.h"
+#include "errors.h"
+
+namespace epoxy {
+
+namespace {
+
+// 16 KiB per direction: HAProxy's default tune.bufsize, and the size of the kernel's default
+// initial send buffer (tcp_wmem[1]), so one recv fills what one send can usually take.
+constexpr int32_t kDefaultBufferSize = 16384;
+constexpr int32_t kMaxBufferSize = 64 << 20;
+// Slots of a new relay; the tables then double. 64 pairs cost 64 * 36 bytes of shared arrays.
+constexpr int32_t kDefaultCapacity = 64;
+// 4 Mi pairs (8 Mi fds) is far beyond any RLIMIT_NOFILE this is run with.
+constexpr int32_t kMaxCapacity = 1 << 22;
+// Full-buffer reads forwarded per wake-up of one fd before yielding to the rest of the loop
+// (libuv's streams stop after 32 reads of 64 KiB); the fd stays readable and wakes the next turn.
+constexpr int kMaxReadsPerWake = 16;
+// Idle blocks kept for reuse: a burst of blocked sends reuses them instead of malloc/free each
+// time; beyond this many, a drained block goes back to the allocator.
+constexpr size_t kPoolMax = 64;
+// Ints per `ended` record: [id, reason, errno].
+constexpr size_t kRecordInts = 3;
+
+bool ReadIntOption(Napi::Env env, Napi::Object options, const char* name, int32_t fallback,
+                   int32_t min, int32_t max, int32_t* out) {
+  Napi::Value value = options.Get(name);
+  if (env.IsExceptionPending()) return false;
+  if (value.IsUndefined()) {
+    *out = fallback;
+    return true;
+  }
+  // Range first: converting an out-of-range double to an integer is undefined behaviour.
+  const double number = value.IsNumber() ? value.As<Napi::Number>().DoubleValue() : -1.0;
+  if (!value.IsNumber() || !(number >= min && number <= max) || number != floor(number)) {
+    ThrowCodedError(env, "ERR_EPOXY_INVALID_ARG",
+                    std::string("relay ") + name + " must be an integer between " + std::to_string(min) +
+                        " and " + std::to_string(max));
+    return false;
+  }
+  *out = static_cast<int32_t>(number);
+  return true;
+}
+
+// The error that made libuv report POLLERR (libuv itself only says UV_EBADF then). POLLERR on a
+// socket means sk_err is set, which SO_ERROR returns and clears; EIO if it is somehow gone.
+int PendingError(int fd) {
+  int err = 0;
+  socklen_t length = sizeof err;
+  if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &length) < 0) return errno;
+  return err != 0 ? err : EIO;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// RelayPoll and RelayLoop: the handles libuv holds
+
+void RelayPoll::Close() {
+  // uv_close stops the watcher and takes the fd out of libuv's epoll set now (and drops any of
+  // its events still pending in this loop turn), so JS may close the fd as soon as it hears of
+  // the end; only the close callback comes later.
+  uv_close(reinterpret_cast<uv_handle_t*>(&handle), OnClosed);
+}
+
+void RelayPoll::OnClosed(uv_handle_t* handle) {
+  RelayPoll* self = static_cast<RelayPoll*>(handle->data);
+  RelayLoop* core = self->core;
+  delete self;
+  core->HandleClosed();
+}
+
+void RelayLoop::Close() {
+  owner = nullptr;
+  if (closing) return;
+  closing = true;
+  uv_close(reinterpret_cast<uv_handle_t*>(&check), OnOwnHandleClosed);
+  uv_close(reinterpret_cast<uv_handle_t*>(&idle), OnOwnHandleClosed);
+}
+
+void RelayLoop::HandleClosed() {
+  --open_handles;
+  if (owner != nullptr || !closing || open_handles > 0) return;
+  if (cleanup != nullptr) napi_remove_async_cleanup_hook(cleanup);
+  delete this;
+}
+
+void RelayLoop::OnOwnHandleClosed(uv_handle_t* handle) {
+  static_cast<RelayLoop*>(handle->data)->HandleClosed();
+}
+
+void RelayLoop::OnEnvTeardown(napi_async_cleanup_hook_handle /*hook*/, void* arg) {
+  RelayLoop* self = static_cast<RelayLoop*>(arg);
+  // Closing the Relay closes every handle; a RelayLoop already closing just has callbacks
+  // pending, and Node keeps running the loop until the last one removes this hook.
+  if (self->owner != nullptr) {
+    self->owner->Release();
+  } else {
+    self->Close();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Relay: setup
+
+Napi::Function Relay::Define(Napi::Env env) {
+  return DefineClass(env, "Relay",
+                     {
+                         InstanceMethod<&Relay::Add>("add"),
+                         InstanceMethod<&Relay::Remove>("remove"),
+                         InstanceMethod<&Relay::RefJs>("ref"),
+                         InstanceMethod<&Relay::UnrefJs>("unref"),
+                         InstanceMethod<&Relay::Close>("close"),
+                         InstanceAccessor<&Relay::GetClosed>("closed"),
+                         InstanceAccessor<&Relay::GetCapacity>("capacity"),
+                         InstanceAccessor<&Relay::GetSize>("size"),
+                         InstanceAccessor<&Relay::GetBufferSize>("bufferSize"),
+                         InstanceAccessor<&Relay::GetBuffered>("buffered"),
+                     });
+}
+
+// JS: new Relay({ bufferSize = 16384, capacity = 64, onEnd(count) }).
+Relay::Relay(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Relay>(info), env_(info.Env()) {
+  Napi::Env env = info.Env();
+  // A failed constructor is deleted at once by node-addon-api; the destructor's Release() then
+  // undoes whatever was set up.
+  if (info.Length() < 1 || !info[0].IsObject()) {
+    ThrowCodedError(env, "ERR_EPOXY_INVALID_ARG", "new Relay(options) expects an options object");
+    return;
+  }
+  Napi::Object options = info[0].As<Napi::Object>();
+  Napi::Value on_end = options.Get("onEnd");
+  if (env.IsExceptionPending()) return;
+  if (!on_end.IsFunction()) {
+    ThrowCodedError(env, "ERR_EPOXY_INVALID_ARG", "relay onEnd must be a function");
+    return;
+  }
+  int32_t buffer_size, capacity;
+  if (!ReadIntOption(env, options, "bufferSize", kDefaultBufferSize, 1, kMaxBufferSize, &buffer_size)) return;
+  if (!ReadIntOption(env, options, "capacity", kDefaultCapacity, 1, kMaxCapacity, &capacity)) return;
+
+  buffer_size_ = static_cast<uint32_t>(buffer_size);
+  scratch_ = static_cast<uint8_t*>(malloc(buffer_size_));
+  if (scratch_ == nullptr) {
+    ThrowSystemError(env, ENOMEM, "malloc");
+    return;
+  }
+  pool_.reserve(kPoolMax);
+
+  uv_loop_t* loop = nullptr;
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok || loop == nullptr) {
+    ThrowCodedError(env, "ERR_EPOXY_NO_LOOP", "no libuv loop for this environment");
+    return;
+  }
+  RelayLoop* core = new RelayLoop;
+  core->loop = loop;
+  // uv_check_init and uv_idle_init cannot fail (they only link the handle into the loop).
+  uv_check_init(loop, &core->check);
+  uv_idle_init(loop, &core->idle);
+  core->check.data = core;
+  core->idle.data = core;
+  core->open_handles = 2;
+  if (napi_add_async_cleanup_hook(env, RelayLoop::OnEnvTeardown, core, &core->cleanup) != napi_ok) {
+    core->cleanup = nullptr;
+    core->Close();  // frees itself from the close callbacks
+    ThrowCodedError(env, "ERR_EPOXY_NO_LOOP", "cannot register the relay's cleanup hook");
+    return;
+  }
+  core->owner = this;
+  core_ = core;
+
+  if (!Grow(env, info.This().As<Napi::Object>(), static_cast<size_t>(capacity))) return;
+  on_end_ = Napi::Persistent(on_end.As<Napi::Function>());
+  async_context_ = new Napi::AsyncContext(env, "epoxy.Relay");
+}
+
+Relay::~Relay() {
+  // Reached from the finalizer when a relay is garbage-collected without close() (never while
+  // it has live pairs or undelivered records: it holds a reference then), and after a failed
+  // constructor.
+  Release();
+}
+
+// Gives the relay `capacity` slots (more than it has): new shared arrays holding the old
+// contents replace the JS-visible ones, so JS must read relay.bytes/lastActivity/ended afresh
+// after add(). Only add() and the constructor call this, never the data path.
+bool Relay::Grow(Napi::Env env, Napi::Object self, size_t capacity) {
+  const size_t old = slots_.size();
+  Napi::Float64Array bytes = Napi::Float64Array::New(env, capacity * 2);
+  if (env.IsExceptionPending()) return false;
+  Napi::Uint32Array last = Napi::Uint32Array::New(env, capacity);
+  if (env.IsExceptionPending()) return false;
+  Napi::Int32Array ended = Napi::Int32Array::New(env, capacity * kRecordInts);
+  if (env.IsExceptionPending()) return false;
+  if (old > 0) {
+    memcpy(bytes.Data(), bytes_, old * 2 * sizeof(double));
+    memcpy(last.Data(), last_activity_, old * sizeof(uint32_t));
+    memcpy(ended.Data(), ended_, ended_ids_.size() * kRecordInts * sizeof(int32_t));
+  }
+  slots_.resize(capacity);
+  free_.reserve(capacity);
+  ended_ids_.reserve(capacity);  // every slot ends at most once per delivery: never reallocates
+  for (size_t id = capacity; id > old; --id) free_.push_back(static_cast<int32_t>(id - 1));
+  bytes_ = bytes.Data();
+  last_activity_ = last.Data();
+  ended_ = ended.Data();
+  bytes_ref_ = Napi::Persistent(bytes);
+  last_activity_ref_ = Napi::Persistent(last);
+  ended_ref_ = Napi::Persistent(ended);
+  self.Set("bytes", bytes);
+  self.Set("lastActivity", last);
+  self.Set("ended", ended);
+  return !env.IsExceptionPending();
+}
+
+void Relay::Release() {
+  if (closed_) return;
+  closed_ = true;
+  if (core_ != nullptr) {
+    for (Slot& slot : slots_) {
+      for (int side = 0; side < 2; ++side) {
+        if (slot.poll[side] != nullptr) slot.poll[side]->Close();
+        slot.poll[side] = nullptr;
+      }
+    }
+    core_->Close();
+    core_ = nullptr;
+  }
+  for (Slot& slot : slots_) {
+    for (Direction& dir : slot.dir) {
+      free(dir.block);
+      dir.block = nullptr;
+    }
+  }
+  for (uint8_t* block : pool_) free(block);
+  pool_.clear();
+  free(scratch_);
+  scratch_ = nullptr;
+  buffered_ = 0;
+  live_ = 0;
+  ended_ids_.clear();
+  fd_slot_.clear();
+  delivery_scheduled_ = false;
+  on_end_.Reset();
+  delete async_context_;
+  async_context_ = nullptr;
+  if (held_) {
+    held_ = false;
+    Napi::ObjectWrap<Relay>::Unref();
+  }
+}
+
+// While a pair is live or a record undelivered, JS may hold no reference to the relay at all
+// (a session layer that only keeps ids): the relay keeps itself from being collected then.
+void Relay::UpdateHold() {
+  const bool want = !closed_ && (live_ > 0 || !ended_ids_.empty());
+  if (want == held_) return;
+  held_ = want;
+  if (want) {
+    Napi::ObjectWrap<Relay>::Ref();
+  } else {
+    Napi::ObjectWrap<Relay>::Unref();
+  }
+}
+
+bool Relay::CheckOpen(Napi::Env env) {
+  if (!closed_) return true;
+  ThrowCodedError(env, "ERR_EPOXY_HANDLE_CLOSED", "relay is closed");
+  return false;
+}
+
+// JS: add(fdA, fdB) -> pair id | -errno. The fds are borrowed: the relay never closes them.
+// libuv makes them non-blocking (uv_poll_init). -EBADF for a closed fd, -EPERM for one epoll
+// cannot watch, -EEXIST for one Node's loop already watches (a net.Socket's, another relay's).
+Napi::Value Relay::Add(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!CheckOpen(env)) return env.Undefined();
+  int32_t fds[2];
+  if (!ArgInt(info, 0, "fdA", &fds[0]) || !ArgInt(info, 1, "fdB", &fds[1])) return env.Undefined();
+  if (fds[0] < 0 || fds[1] < 0 || fds[0] == fds[1]) {
+    ThrowCodedError(env, "ERR_EPOXY_INVALID_ARG", "relay add() needs two different non-negative fds");
+    return env.Undefined();
+  }
+  for (int32_t fd : fds) {
+    if (static_cast<size_t>(fd) < fd_slot_.size() && fd_slot_[fd] >= 0) {
+      ThrowCodedError(env, "ERR_EPOXY_INVALID_ARG",
+                      "fd " + std::to_string(fd) + " is already relayed (pair " + std::to_string(fd_slot_[fd]) + ")");
+      return env.Undefined();
+    }
+  }
+  if (free_.empty()) {
+    if (slots_.size() >= static_cast<size_t>(kMaxCapacity)) return Napi::Number::New(env, -ENOSPC);
+    size_t capacity = slots_.size() * 2;
+    if (capacity > static_cast<size_t>(kMaxCapacity)) capacity = kMaxCapacity;
+    if (!Grow(env, Value(), capacity)) return env.Undefined();
+  }
+  const int32_t id = free_.back();
+
+  RelayPoll* polls[2] = {nullptr, nullptr};
+  int rc = 0;
+  for (int side = 0; side < 2 && rc == 0; ++side) {
+    RelayPoll* poll = new RelayPoll;
+    rc = uv_poll_init(core_->loop, &poll->handle, fds[side]);
+    if (rc < 0) {
+      delete poll;  // never initialised, so libuv holds no pointer to it
+      break;
+    }
+    poll->handle.data = poll;
+    poll->core = core_;
+    poll->slot = id;
+    poll->side = static_cast<uint8_t>(side);
+    ++core_->open_handles;
+    polls[side] = poll;
+    if (unref_) uv_unref(reinterpret_cast<uv_handle_t*>(&poll->handle));
+    // Starting only queues the interest: libuv adds the fd to its epoll set before it next waits.
+    rc = uv_poll_start(&poll->handle, UV_READABLE, OnPoll);
+  }
+  if (rc < 0) {
+    for (RelayPoll* poll : polls) {
+      if (poll != nullptr) poll->Close();
+    }
+    return Napi::Number::New(env, rc);  // libuv's UV_E* are -errno on Unix
+  }
+
+  free_.pop_back();
+  Slot& slot = slots_[id];
+  slot = Slot();
+  for (int side = 0; side < 2; ++side) {
+    slot.fd[side] = fds[side];
+    slot.poll[side] = polls[side];
+    slot.mask[side] = UV_READABLE;
+  }
+  slot.state = kLive;
+  bytes_[2 * id] = 0;
+  bytes_[2 * id + 1] = 0;
+  last_activity_[id] = static_cast<uint32_t>(uv_now(core_->loop));
+  const size_t top = static_cast<size_t>(fds[0] > fds[1] ? fds[0] : fds[1]);
+  if (fd_slot_.size() <= top) fd_slot_.resize(top + 1, -1);
+  fd_slot_[fds[0]] = id;
+  fd_slot_[fds[1]] = id;
+  ++live_;
+  UpdateHold();
+  return Napi::Number::New(env, id);
+}
+
+// JS: remove(id) -> 0 | -ENOENT. Stops relaying the pair now, dropping whatever the relay held
+// for it; its record (reason removed) is delivered to onEnd like any other end.
+Napi::Value Relay::Remove(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!CheckOpen(env)) return env.Undefined();
+  int32_t id;
+  if (!ArgInt(info, 0, "id", &id)) return env.Undefined();
+  if (id < 0 || static_cast<size_t>(id) >= slots_.size() || slots_[id].state != kLive) {
+    return Napi::Number::New(env, -ENOENT);
+  }
+  End(id, kRelayEndRemoved, 0);
+  return Napi::Number::New(env, 0);
+}
+
+// JS: ref()/unref(): whether live pairs keep the process alive (default: they do, like sockets).
+Napi::Value Relay::RefJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!CheckOpen(env)) return env.Undefined();
+  unref_ = false;
+  for (Slot& slot : slots_) {
+    for (RelayPoll* poll : slot.poll) {
+      if (poll != nullptr) uv_ref(reinterpret_cast<uv_handle_t*>(&poll->handle));
+    }
+  }
+  uv_ref(reinterpret_cast<uv_handle_t*>(&core_->check));
+  uv_ref(reinterpret_cast<uv_handle_t*>(&core_->idle));
+  return env.Undefined();
+}
+
+Napi::Value Relay::UnrefJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!CheckOpen(env)) return env.Undefined();
+  unref_ = true;
+  for (Slot& slot : slots_) {
+    for (RelayPoll* poll : slot.poll) {
+      if (poll != nullptr) uv_unref(reinterpret_cast<uv_handle_t*>(&poll->handle));
+    }
+  }
+  uv_unref(reinterpret_cast<uv_handle_t*>(&core_->check));
+  uv_unref(reinterpret_cast<uv_handle_t*>(&core_->idle));
+  return env.Undefined();
+}
+
+// JS: close(). Idempotent. Stops every pair without reporting it (no onEnd call ever follows
+// close(), and records not yet delivered are dropped: the caller owns the fds and knows its
+// pairs); the shared arrays keep their last values. Every other method then throws
+// ERR_EPOXY_HANDLE_CLOSED.
+Napi::Value Relay::Close(const Napi::CallbackInfo& info) {
+  Release();
+  return info.Env().Undefined();
+}
+
+Napi::Value Relay::GetClosed(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), closed_);
+}
+
+Napi::Value Relay::GetCapacity(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(slots_.size()));
+}
+
+Napi::Value Relay::GetSize(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(live_));
+}
+
+Napi::Value Relay::GetBufferSize(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), buffer_size_);
+}
+
+Napi::Value Relay::GetBuffered(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(buffered_));
+}
+
+// ---------------------------------------------------------------------------------------------
+// The data path. No JS runs here and nothing is allocated, except a block (from the pool first)
+// when a send blocks. Every function below may end the pair: callers check the slot is still
+// live before touching it again.
+
+void Relay::OnPoll(uv_poll_t* handle, int status, int events) {
+  RelayPoll* poll = static_cast<RelayPoll*>(handle->data);
+  Relay* self = poll->core->owner;
+  if (self == nullptr) return;
+  self->HandleEvent(poll->slot, poll->side, status, events);
+}
+
+void Relay::HandleEvent(int32_t id, int side, int status, int events) {
+  Slot& slot = slots_[id];
+  if (slot.state != kLive) return;
+  if (status < 0) {
+    // POLLERR (a reset, typically): libuv has already stopped this handle.
+    slot.mask[side] = 0;
+    Fail(id, side, PendingError(slot.fd[side]));
+    return;
+  }
+  // Writable first: flushing what waits for this side may re-enable reading the other one.
+  if ((events & UV_WRITABLE) != 0) {
+    Flush(id, 1 - side);
+    if (slot.state != kLive) return;
+  }
+  if ((events & UV_READABLE) != 0 && !slot.dir[side].eof && slot.dir[side].block == nullptr) {
+    Pump(id, side);
+    if (slot.state != kLive) return;
+  }
+  if (slot.dir[0].shut && slot.dir[1].shut) {
+    End(id, kRelayEndClosed, 0);
+    return;
+  }
+  UpdateInterest(id);
+}
+
+// Reads direction d's source and forwards to its destination until the source has nothing more
+// at that instant, the destination blocks, or kMaxReadsPerWake full buffers went through.
+void Relay::Pump(int32_t id, int d) {
+  Slot& slot = slots_[id];
+  const int src = d;
+  for (int i = 0; i < kMaxReadsPerWake; ++i) {
+    ssize_t n;
+    do {
+      n = recv(slot.fd[src], scratch_, buffer_size_, MSG_DONTWAIT);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+      Fail(id, src, errno);
+      return;
+    }
+    if (n == 0) {
+      slot.dir[d].eof = true;
+      ForwardEof(id, d);
+      return;
+    }
+    if (!Forward(id, d, scratch_, static_cast<uint32_t>(n))) return;
+    // Less than asked: the receive queue was empty at that instant, and new data makes the fd
+    // readable again. Reading on to EAGAIN would cost one more recv per message.
+    if (static_cast<uint32_t>(n) < buffer_size_) return;
+  }
+}
+
+// One send of freshly read bytes; true when all went. A partial send means the destination's
+// buffer is full (a second send would almost surely fail with EAGAIN): the rest waits in a block,
+// the source is no longer read, and the destination is watched for writable.
+bool Relay::Forward(int32_t id, int d, const uint8_t* data, uint32_t length) {
+  Slot& slot = slots_[id];
+  const int dst = 1 - d;
+  ssize_t n;
+  do {
+    n = send(slot.fd[dst], data, length, MSG_NOSIGNAL | MSG_DONTWAIT);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) {
+    if (errno != EAGAIN && errno != EWOULDBLOCK) {
+      Fail(id, dst, errno);
+      return false;
+    }
+    n = 0;
+  }
+  if (n > 0) Account(id, d, static_cast<uint32_t>(n));
+  const uint32_t sent = static_cast<uint32_t>(n);
+  if (sent == length) return true;
+  uint8_t* block = TakeBlock();
+  if (block == nullptr) {
+    // The bytes cannot be kept: the pair cannot go on without losing data, so it ends as an
+    // error of the side that would not take them.
+    Fail(id, dst, ENOMEM);
+    return false;
+  }
+  Direction& dir = slot.dir[d];
+  memcpy(block, data + sent, length - sent);
+  dir.block = block;
+  dir.offset = 0;
+  dir.length = length - sent;
+  buffered_ += dir.length;
+  return false;
+}
+
+// Direction d's destination is writable: sends what waits; once drained, reads the source again
+// at once (it was stopped because data kept coming, so more is most likely there).
+void Relay::Flush(int32_t id, int d) {
+  Slot& slot = slots_[id];
+  Direction& dir = slot.dir[d];
+  if (dir.block == nullptr) return;
+  const int dst = 1 - d;
+  ssize_t n;
+  do {
+    n = send(slot.fd[dst], dir.block + dir.offset, dir.length - dir.offset, MSG_NOSIGNAL | MSG_DONTWAIT);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+    Fail(id, dst, errno);
+    return;
+  }
+  Account(id, d, static_cast<uint32_t>(n));
+  dir.offset += static_cast<uint32_t>(n);
+  buffered_ -= static_cast<uint64_t>(n);
+  if (dir.offset < dir.length) return;
+  GiveBlock(dir.block);
+  dir.block = nullptr;
+  dir.offset = dir.length = 0;
+  if (dir.eof) {
+    ForwardEof(id, d);
+  } else {
+    Pump(id, d);
+  }
+}
+
+// Direction d's source sent FIN: once nothing waits for its destination, forward it.
+void Relay::ForwardEof(int32_t id, int d) {
+  Slot& slot = slots_[id];
+  Direction& dir = slot.dir[d];
+  if (dir.shut || dir.block != nullptr) return;
+  const int dst = 1 - d;
+  if (shutdown(slot.fd[dst], SHUT_WR) < 0) {
+    // ENOTCONN: the destination was reset meanwhile.
+    Fail(id, dst, errno);
+    return;
+  }
+  dir.shut = true;
+}
+
+// Brings each side's libuv interest in line with the pair's state. In steady state nothing
+// changes, and libuv issues no epoll_ctl; a change costs one (or two: libuv's uv_poll_start
+// deletes and re-adds the fd).
+void Relay::UpdateInterest(int32_t id) {
+  Slot& slot = slots_[id];
+  for (int side = 0; side < 2; ++side) {
+    int want = 0;
+    if (!slot.dir[side].eof && slot.dir[side].block == nullptr) want |= UV_READABLE;
+    if (slot.dir[1 - side].block != nullptr) want |= UV_WRITABLE;
+    if (want == slot.mask[side]) continue;
+    const int rc = want == 0 ? uv_poll_stop(&slot.poll[side]->handle)
+                             : uv_poll_start(&slot.poll[side]->handle, want, OnPoll);
+    if (rc < 0) {
+      Fail(id, side, -rc);
+      return;
+    }
+    slot.mask[side] = want;
+  }
+}
+
+// An error on `side`: the other fd gets SO_LINGER {1, 0}, so that closing it sends an RST and
+// the abort travels on to that peer, as a reset would have through a plain connection.
+void Relay::Fail(int32_t id, int side, int err) {
+  Slot& slot = slots_[id];
+  const struct linger abort = {1, 0};
+  if (setsockopt(slot.fd[1 - side], SOL_SOCKET, SO_LINGER, &abort, sizeof abort) < 0) {
+    // EBADF/ENOTSOCK: the other fd is unusable as well, and its close has no RST to send
+    // anyway. The end is reported with the error that caused it either way.
+  }
+  End(id, side == 0 ? kRelayEndResetA : kRelayEndResetB, err);
+}
+
+void Relay::End(int32_t id, int32_t reason, int32_t err) {
+  Slot& slot = slots_[id];
+  for (int side = 0; side < 2; ++side) {
+    if (slot.poll[side] != nullptr) slot.poll[side]->Close();
+    slot.poll[side] = nullptr;
+    slot.mask[side] = 0;
+    if (fd_slot_[slot.fd[side]] == id) fd_slot_[slot.fd[side]] = -1;
+  }
+  for (Direction& dir : slot.dir) {
+    if (dir.block == nullptr) continue;
+    buffered_ -= dir.length - dir.offset;
+    GiveBlock(dir.block);
+    dir.block = nullptr;
+  }
+  slot.state = kEnded;
+  --live_;
+  const size_t n = ended_ids_.size();
+  ended_[kRecordInts * n] = id;
+  ended_[kRecordInts * n + 1] = reason;
+  ended_[kRecordInts * n + 2] = err;
+  ended_ids_.push_back(id);
+  ScheduleDelivery();
+  UpdateHold();
+}
+
+void Relay::Account(int32_t id, int d, uint32_t n) {
+  bytes_[2 * id + d] += n;
+  // The loop's time, read once per wake-up by libuv (vDSO, no syscall): what nowTick() returns.
+  last_activity_[id] = static_cast<uint32_t>(uv_now(core_->loop));
+}
+
+uint8_t* Relay::TakeBlock() {
+  uint8_t* block;
+  if (!pool_.empty()) {
+    block = pool_.back();
+    pool_.pop_back();
+  } else {
+    block = static_cast<uint8_t*>(malloc(buffer_size_));
+  }
+  return block;  // null if malloc failed
+}
+
+void Relay::GiveBlock(uint8_t* block) {
+  if (pool_.size() < kPoolMax) {
+    pool_.push_back(block);  // reserved at construction: no allocation
+  } else {
+    free(block);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// onEnd delivery: records written by End() reach JS once per loop turn, from the check phase
+// (right after the poll phase that ended them). The idle handle only keeps libuv from sleeping
+// while records wait, for ends that happen outside the poll phase (remove() from a timer or from
+// a setImmediate callback, after this turn's check phase).
+
+void Relay::ScheduleDelivery() {
+  if (delivery_scheduled_ || core_ == nullptr) return;
+  delivery_scheduled_ = true;
+  // Neither can fail on a handle that is not closing, and core_ is not closing while we exist.
+  uv_check_start(&core_->check, OnCheck);
+  uv_idle_start(&core_->idle, OnIdle);
+}
+
+void Relay::OnCheck(uv_check_t* handle) {
+  RelayLoop* core = static_cast<RelayLoop*>(handle->data);
+  if (core->owner != nullptr) core->owner->Deliver();
+}
+
+void Relay::OnIdle(uv_idle_t* handle) {
+  RelayLoop* core = static_cast<RelayLoop*>(handle->data);
+  if (core->owner != nullptr) core->owner->Deliver();
+}
+
+void Relay::Deliver() {
+  if (closed_ || delivering_) return;
+  delivery_scheduled_ = false;
+  uv_check_stop(&core_->check);
+  uv_idle_stop(&core_->idle);
+  const size_t n = ended_ids_.size();
+  if (n == 0) return;
+  Napi::Env env(env_);
+  Napi::HandleScope scope(env);
+  napi_value argv[] = {Napi::Number::New(env, static_cast<double>(n))};
+  napi_value result;
+  delivering_ = true;
+  napi_status rc =
+      napi_make_callback(env, *async_context_, Value(), on_end_.Value(), 1, argv, &result);
+  delivering_ = false;
+  if (rc == napi_pending_exception) {
+    // Reported the way Node reports exceptions thrown from its own I/O callbacks.
+    napi_value error;
+    napi_get_and_clear_last_exception(env, &error);
+    napi_fatal_exception(env, error);
+  }
+  if (closed_) return;  // onEnd (or an uncaughtException handler) closed the relay
+  // The delivered slots are reusable from now on; JS read their counters in onEnd.
+  for (size_t i = 0; i < n; ++i) {
+    const int32_t id = ended_ids_[i];
+    slots_[id].state = kFree;
+    free_.push_back(id);
+  }
+  // Records of pairs that ended during the call (remove() from onEnd) wait for the next turn.
+  const size_t rest = ended_ids_.size() - n;
+  if (rest > 0) {
+    memmove(ended_, ended_ + kRecordInts * n, rest * kRecordInts * sizeof(int32_t));
+    memmove(ended_ids_.data(), ended_ids_.data() + n, rest * sizeof(int32_t));
+  }
+  ended_ids_.resize(rest);
+  if (rest > 0) ScheduleDelivery();
+  UpdateHold();
+}
+
+// ---------------------------------------------------------------------------------------------
+
+namespace {
+
+// JS: nowTick() -> the loop's time in ms, truncated to 32 bits: the clock of `lastActivity`.
+// (uv_now(), read once per loop turn; performance.now() counts from process start instead.)
+Napi::Value NowTick(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uv_loop_t* loop = nullptr;
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok || loop == nullptr) {
+    ThrowCodedError(env, "ERR_EPOXY_NO_LOOP", "no libuv loop for this environment");
+    return env.Undefined();
+  }
+  return Napi::Number::New(env, static_cast<uint32_t>(uv_now(loop)));
+}
+
+// libuv versions whose private uv__loop_internal_fields_t starts with `unsigned int flags`
+// holding UV_METRICS_IDLE_TIME: from 1.39 (which introduced it) to 1.52, checked in libuv's
+// src/uv-common.h of each release. A libuv outside this range is left alone.
+constexpr unsigned int kIdleMetricsFirstVersion = (1 << 16) | (39 << 8);
+constexpr unsigned int kIdleMetricsLastVersion = (1 << 16) | (52 << 8) | 0xff;
+
+// JS: setLoopIdleMetrics(enabled) -> whether the loop now does what was asked.
+//
+// Node configures its loops with UV_METRICS_IDLE_TIME (for performance.eventLoopUtilization()),
+// and libuv then polls twice whenever it is about to sleep: epoll_wait(timeout 0) first, to tell
+// events that were already waiting from ones it waited for, then the real epoll_wait. A relay
+// woken from idle pays two epoll_waits per message instead of one (8 syscalls per forwarded
+// request/response instead of 6; docs/relay.md). libuv can turn the option on but not off, so
+// `false` clears the bit in libuv's private loop fields; eventLoopUtilization() then stops
+// counting idle time (it reports the loop as fully busy). `true` uses the public
+// uv_loop_configure().
+Napi::Value SetLoopIdleMetrics(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsBoolean()) {
+    ThrowCodedError(env, "ERR_EPOXY_INVALID_ARG", "setLoopIdleMetrics(enabled) expects a boolean");
+    return env.Undefined();
+  }
+  const bool enabled = info[0].As<Napi::Boolean>().Value();
+  uv_loop_t* loop = nullptr;
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok || loop == nullptr) {
+    ThrowCodedError(env, "ERR_EPOXY_NO_LOOP", "no libuv loop for this environment");
+    return env.Undefined();
+  }
+  if (enabled) return Napi::Boolean::New(env, uv_loop_configure(loop, UV_METRICS_IDLE_TIME) == 0);
+  const unsigned int version = uv_version();
+  if (version < kIdleMetricsFirstVersion || version > kIdleMetricsLastVersion || loop->internal_fields == nullptr) {
+    return Napi::Boolean::New(env, false);
+  }
+  unsigned int* flags = static_cast<unsigned int*>(loop->internal_fields);
+  *flags &= ~static_cast<unsigned int>(UV_METRICS_IDLE_TIME);
+  return Napi::Boolean::New(env, true);
+}
+
+Napi::Object RelayConstants(Napi::Env env) {
+  Napi::Object c = Napi::Object::New(env);
+  c.Set("END_CLOSED", static_cast<double>(kRelayEndClosed));
+  c.Set("END_RESET_A", static_cast<double>(kRelayEndResetA));
+  c.Set("END_RESET_B", static_cast<double>(kRelayEndResetB));
+  c.Set("END_REMOVED", static_cast<double>(kRelayEndRemoved));
+  c.Set("RECORD_INTS", static_cast<double>(kRecordInts));
+  c.Set("DEFAULT_BUFFER_SIZE", static_cast<double>(kDefaultBufferSize));
+  return c;
+}
+
+}  // namespace
+
+void InitRelay(Napi::Env env, Napi::Object exports) {
+  exports.Set("Relay", Relay::Define(env));
+  exports.Set("relayConstants", RelayConstants(env));
+  exports.Set("nowTick", Napi::Function::New(env, NowTick, "nowTick"));
+  exports.Set("setLoopIdleMetrics", Napi::Function::New(env, SetLoopIdleMetrics, "setLoopIdleMetrics"));
+}
+
+}  // namespace epoxy

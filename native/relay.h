@@ -1,0 +1,165 @@
+// Relay: moves bytes between pairs of connected stream sockets entirely in native code.
+//
+// Each fd of a pair has its own uv_poll_t in Node's libuv loop, so libuv's one epoll_wait calls
+// the relay directly and a forwarded message costs one recv and one send: no private epoll set,
+// no JS call. Interest is kept stable in steady state (UV_READABLE only), so libuv issues no
+// epoll_ctl per message; UV_WRITABLE is added only while a send is blocked. The relay borrows
+// both fds (never closes them), owns only its buffers, and reports how each pair ended once.
+// docs/relay.md describes the design and the measured syscall budget.
+#pragma once
+
+#include <napi.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include <vector>
+
+namespace epoxy {
+
+class Relay;
+struct RelayLoop;
+
+// Why a pair ended, the second field of each `ended` record. Never 0, so a zeroed record is
+// recognisably not one.
+enum RelayEnd : int32_t {
+  kRelayEndClosed = 1,  // both directions finished normally: FIN each way, each forwarded
+  kRelayEndResetA = 2,  // recv/send error on A (ECONNRESET, EPIPE...): B gets SO_LINGER {1,0}
+  kRelayEndResetB = 3,  // recv/send error on B: A gets SO_LINGER {1,0}
+  kRelayEndRemoved = 4,  // remove(id) stopped it
+};
+
+// The uv_poll_t of one fd of one pair. Allocated at add() and freed by its close callback, which
+// libuv runs on a later loop turn: a slot can then be reused at once, and a relay that is gone
+// leaves its handles to finish closing on their own.
+struct RelayPoll {
+  uv_poll_t handle;
+  RelayLoop* core = nullptr;
+  int32_t slot = -1;
+  uint8_t side = 0;  // 0: A, 1: B
+
+  void Close();
+  static void OnClosed(uv_handle_t* handle);
+};
+
+// Everything libuv holds a pointer to, kept apart from the Relay because it must outlive it
+// (the same discipline as Poller's Watcher): the check and idle handles that deliver `onEnd`, and
+// the count of RelayPoll handles still open. Its async cleanup hook holds the environment's
+// teardown (and so the addon's unloading) until the last close callback has run.
+struct RelayLoop {
+  uv_loop_t* loop = nullptr;
+  uv_check_t check;  // delivers ended records after the poll phase of the same loop turn
+  uv_idle_t idle;    // keeps the loop from sleeping while records wait (e.g. after remove())
+  Relay* owner = nullptr;                            // null once the Relay is gone
+  napi_async_cleanup_hook_handle cleanup = nullptr;  // removed when the last handle has closed
+  size_t open_handles = 0;  // initialised handles whose close callback has not run yet
+  bool closing = false;     // check and idle are closing: no handle of ours will be added
+
+  // Closes check and idle (once); the RelayLoop frees itself once every handle has closed.
+  void Close();
+  void HandleClosed();
+  static void OnOwnHandleClosed(uv_handle_t* handle);
+  static void OnEnvTeardown(napi_async_cleanup_hook_handle hook, void* arg);
+};
+
+class Relay : public Napi::ObjectWrap<Relay> {
+ public:
+  static Napi::Function Define(Napi::Env env);
+  explicit Relay(const Napi::CallbackInfo& info);
+  ~Relay() override;
+
+ private:
+  // One direction of a pair: bytes read from its source not yet accepted by its destination.
+  struct Direction {
+    uint8_t* block = nullptr;  // from the pool, only while a send is blocked; null otherwise
+    uint32_t offset = 0;       // next byte of `block` to send
+    uint32_t length = 0;       // bytes in `block`
+    bool eof = false;          // the source sent FIN (recv returned 0)
+    bool shut = false;         // the FIN was forwarded: shutdown(destination, SHUT_WR) done
+  };
+
+  enum SlotState : uint8_t {
+    kFree = 0,   // on the free list
+    kLive = 1,   // relaying
+    kEnded = 2,  // ended, its record not yet delivered to onEnd: not reusable yet
+  };
+
+  struct Slot {
+    int32_t fd[2] = {-1, -1};
+    RelayPoll* poll[2] = {nullptr, nullptr};
+    int mask[2] = {0, 0};  // events started on poll[side] (UV_READABLE | UV_WRITABLE)
+    Direction dir[2];      // dir[0]: A to B, dir[1]: B to A
+    SlotState state = kFree;
+  };
+
+  // JS methods.
+  Napi::Value Add(const Napi::CallbackInfo& info);
+  Napi::Value Remove(const Napi::CallbackInfo& info);
+  Napi::Value RefJs(const Napi::CallbackInfo& info);
+  Napi::Value UnrefJs(const Napi::CallbackInfo& info);
+  Napi::Value Close(const Napi::CallbackInfo& info);
+  Napi::Value GetClosed(const Napi::CallbackInfo& info);
+  Napi::Value GetCapacity(const Napi::CallbackInfo& info);
+  Napi::Value GetSize(const Napi::CallbackInfo& info);
+  Napi::Value GetBufferSize(const Napi::CallbackInfo& info);
+  Napi::Value GetBuffered(const Napi::CallbackInfo& info);
+
+  bool CheckOpen(Napi::Env env);
+  bool Grow(Napi::Env env, Napi::Object self, size_t capacity);
+  void Release();
+  void UpdateHold();
+
+  // The data path.
+  static void OnPoll(uv_poll_t* handle, int status, int events);
+  void HandleEvent(int32_t id, int side, int status, int events);
+  void Pump(int32_t id, int d);
+  void Flush(int32_t id, int d);
+  bool Forward(int32_t id, int d, const uint8_t* data, uint32_t length);
+  void ForwardEof(int32_t id, int d);
+  void UpdateInterest(int32_t id);
+  void Fail(int32_t id, int side, int err);
+  void End(int32_t id, int32_t reason, int32_t err);
+  void Account(int32_t id, int d, uint32_t n);
+  uint8_t* TakeBlock();
+  void GiveBlock(uint8_t* block);
+
+  // onEnd delivery.
+  void ScheduleDelivery();
+  void Deliver();
+  static void OnCheck(uv_check_t* handle);
+  static void OnIdle(uv_idle_t* handle);
+  friend struct RelayLoop;
+
+  napi_env env_ = nullptr;
+  RelayLoop* core_ = nullptr;  // null once closed; frees itself after its handles close
+  bool closed_ = false;
+  bool unref_ = false;         // user asked for the relay not to keep the loop alive
+  bool held_ = false;          // ObjectWrap reference taken: live pairs or undelivered records
+  bool delivery_scheduled_ = false;  // check and idle started
+  bool delivering_ = false;    // inside the onEnd call
+
+  uint32_t buffer_size_ = 0;
+  uint8_t* scratch_ = nullptr;       // recv target of every pair; sent from at once
+  std::vector<uint8_t*> pool_;       // idle blocks of buffer_size_ bytes, at most kPoolMax
+  uint64_t buffered_ = 0;            // bytes held in blocks, not yet sent
+
+  std::vector<Slot> slots_;
+  std::vector<int32_t> free_;        // free slot ids (a stack: the last freed is reused first)
+  std::vector<int32_t> fd_slot_;     // fd -> slot id relaying it, -1 when none
+  std::vector<int32_t> ended_ids_;   // slot ids of the records in `ended`, in order
+  size_t live_ = 0;                  // pairs in kLive
+
+  // The JS-visible arrays, replaced by larger ones when the relay grows.
+  double* bytes_ = nullptr;          // [aToB, bToA] per slot
+  uint32_t* last_activity_ = nullptr;  // uv_now() >>> 0 of the last transfer, per slot
+  int32_t* ended_ = nullptr;         // [id, reason, errno] records
+  Napi::Reference<Napi::Float64Array> bytes_ref_;
+  Napi::Reference<Napi::Uint32Array> last_activity_ref_;
+  Napi::Reference<Napi::Int32Array> ended_ref_;
+
+  Napi::FunctionReference on_end_;
+  Napi::AsyncContext* async_context_ = nullptr;
+};
+
+void InitRelay(Napi::Env env, Napi::Object exports);
+
+}  // namespace epoxy

@@ -1,0 +1,637 @@
+/**
+ * The native relay on real loopback sockets. Topology of every pair:
+ *
+ *   a (test) <-> ra ==relay== rb <-> b (test)
+ *
+ * `a` and `b` are the test's peers; `ra`/`rb` are the fds handed to relay.add(ra, rb), so
+ * "A" in the relay's vocabulary is the ra side (the peer being `a`).
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { closeSync, openSync } from 'node:fs';
+import { afterEach, describe, expect, it } from 'vitest';
+import { SocketAddress } from '../../src/address.js';
+import { EpoxyError, ErrorCodes } from '../../src/errors.js';
+import { constants, native, relayConstants, type NativeRelay, type NativeRelayOptions } from '../../src/native.js';
+import { runFixture } from '../helpers/child.js';
+import { AF_UNIX, SOCK_NONBLOCK, SOCK_STREAM, closeAll, fdCount, listenLoopback, tcpSocket, waitFor } from '../helpers/sockets.js';
+
+const { END_CLOSED, END_RESET_A, END_RESET_B, END_REMOVED, RECORD_INTS } = relayConstants;
+const { SHUT_WR } = constants;
+const EAGAIN = -11;
+
+const fds = new Set<number>();
+const relays: NativeRelay[] = [];
+afterEach(() => {
+  for (const r of relays.splice(0)) r.close();
+  closeAll(fds);
+  fds.clear();
+});
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const sha256 = (data: Uint8Array) => createHash('sha256').update(data).digest('hex');
+
+interface EndRecord {
+  id: number;
+  reason: number;
+  errno: number;
+  /** bytes[aToB], bytes[bToA] read inside onEnd, before the slot can be reused. */
+  bytes: [number, number];
+}
+
+interface TestRelay {
+  relay: NativeRelay;
+  ends: EndRecord[];
+  /** Number of onEnd calls. */
+  calls: () => number;
+}
+
+function makeRelay(options: Partial<NativeRelayOptions> = {}): TestRelay {
+  const ends: EndRecord[] = [];
+  let calls = 0;
+  const relay: NativeRelay = new native.Relay({
+    ...options,
+    onEnd(count) {
+      calls++;
+      for (let i = 0; i < count; i++) {
+        const id = relay.ended[RECORD_INTS * i]!;
+        ends.push({
+          id,
+          reason: relay.ended[RECORD_INTS * i + 1]!,
+          errno: relay.ended[RECORD_INTS * i + 2]!,
+          bytes: [relay.bytes[2 * id]!, relay.bytes[2 * id + 1]!],
+        });
+      }
+      options.onEnd?.(count);
+    },
+  });
+  relays.push(relay);
+  return { relay, ends, calls: () => calls };
+}
+
+let sharedListener: { fd: number; address: SocketAddress } | undefined;
+
+/** A connected loopback TCP pair [client, server], both non-blocking. */
+async function tcpPair(): Promise<[number, number]> {
+  sharedListener ??= listenLoopback(constants.AF_INET, 1024);
+  const client = tcpSocket();
+  fds.add(client);
+  expect([0, -115]).toContain(native.connect(client, sharedListener.address.bytes)); // 0 or EINPROGRESS
+  const out = new Int32Array(2);
+  await waitFor(() => native.accept(sharedListener!.fd, out, null) > 0, 'accept');
+  fds.add(out[0]!);
+  return [client, out[0]!];
+}
+
+interface Relayed {
+  a: number;
+  ra: number;
+  rb: number;
+  b: number;
+  id: number;
+}
+
+async function relayedPair(relay: NativeRelay): Promise<Relayed> {
+  const [a, ra] = await tcpPair();
+  const [rb, b] = await tcpPair();
+  const id = relay.add(ra, rb);
+  expect(id).toBeGreaterThanOrEqual(0);
+  return { a, ra, rb, b, id };
+}
+
+/** Closes a test-owned fd now (and forgets it). */
+function closeFd(fd: number): void {
+  expect(native.close(fd)).toBe(0);
+  fds.delete(fd);
+}
+
+interface Flow {
+  from: number;
+  to: number;
+  data: Uint8Array;
+}
+
+/**
+ * Sends each flow's data from `from` and reads it at `to` (both non-blocking), all flows at once,
+ * until every byte has arrived; returns what each `to` received. Checks nothing arrives past the
+ * end, and that `to` does not see EOF early.
+ */
+async function pump(flows: Flow[], deadlineMs = 20_000): Promise<Buffer[]> {
+  const sent = flows.map(() => 0);
+  const chunks: Buffer[][] = flows.map(() => []);
+  const got = flows.map(() => 0);
+  const buf = Buffer.alloc(256 * 1024);
+  const start = Date.now();
+  while (got.some((n, i) => n < flows[i]!.data.length)) {
+    if (Date.now() - start > deadlineMs) throw new Error(`pump timed out: sent ${sent}, got ${got}`);
+    flows.forEach((flow, i) => {
+      while (sent[i]! < flow.data.length) {
+        const n = native.send(flow.from, flow.data, sent[i]!, Math.min(65536, flow.data.length - sent[i]!));
+        if (n <= 0) {
+          expect(n).toBe(EAGAIN);
+          break;
+        }
+        sent[i]! += n;
+      }
+      for (;;) {
+        const n = native.recv(flow.to, buf);
+        if (n === EAGAIN) break;
+        expect(n).toBeGreaterThan(0); // neither an error nor an early EOF
+        chunks[i]!.push(Buffer.from(buf.subarray(0, n)));
+        got[i]! += n;
+      }
+    });
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  return chunks.map((c) => Buffer.concat(c));
+}
+
+/** Waits for EOF (recv 0) on fd, failing on data or an error. */
+async function expectEof(fd: number): Promise<void> {
+  const buf = new Uint8Array(16);
+  let n = EAGAIN;
+  await waitFor(() => (n = native.recv(fd, buf)) !== EAGAIN, 'EOF');
+  expect(n).toBe(0);
+}
+
+function expectCode(call: () => unknown, code: string): void {
+  let caught: unknown;
+  try {
+    call();
+  } catch (error) {
+    caught = error;
+  }
+  expect(caught).toBeInstanceOf(EpoxyError);
+  expect((caught as EpoxyError).code).toBe(code);
+}
+
+describe('Relay: data', () => {
+  it('moves 1 MiB each way at once, byte-exact, and counts it; FIN both ways ends it normally', async () => {
+    const { relay, ends } = makeRelay();
+    const { a, b, id } = await relayedPair(relay);
+    const up = randomBytes(1 << 20);
+    const down = randomBytes(1 << 20);
+    const [atB, atA] = await pump([
+      { from: a, to: b, data: up },
+      { from: b, to: a, data: down },
+    ]);
+    expect(sha256(atB!)).toBe(sha256(up));
+    expect(sha256(atA!)).toBe(sha256(down));
+    expect(relay.bytes[2 * id]).toBe(1 << 20);
+    expect(relay.bytes[2 * id + 1]).toBe(1 << 20);
+    expect(relay.buffered).toBe(0);
+    expect(ends).toEqual([]);
+
+    native.shutdown(a, SHUT_WR);
+    native.shutdown(b, SHUT_WR);
+    await expectEof(a);
+    await expectEof(b);
+    await waitFor(() => ends.length === 1, 'end');
+    expect(ends[0]).toEqual({ id, reason: END_CLOSED, errno: 0, bytes: [1 << 20, 1 << 20] });
+    expect(relay.size).toBe(0);
+  });
+
+  it('works with a 1-byte buffer (every message split, every send path taken)', async () => {
+    const { relay } = makeRelay({ bufferSize: 1 });
+    const { a, b, id } = await relayedPair(relay);
+    const up = randomBytes(4096);
+    const down = randomBytes(4096);
+    const [atB, atA] = await pump([
+      { from: a, to: b, data: up },
+      { from: b, to: a, data: down },
+    ]);
+    expect(atB!.equals(up)).toBe(true);
+    expect(atA!.equals(down)).toBe(true);
+    expect([relay.bytes[2 * id], relay.bytes[2 * id + 1]]).toEqual([4096, 4096]);
+  });
+
+  it('relays unix stream sockets too', async () => {
+    const { relay, ends } = makeRelay();
+    const listener = native.socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK);
+    fds.add(listener);
+    native.bind(listener, SocketAddress.parse(`abns@epoxy-relay-${process.pid}`).bytes);
+    native.listen(listener, 8);
+    const unixPair = async (): Promise<[number, number]> => {
+      const c = native.socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK);
+      fds.add(c);
+      native.connect(c, native.getsockname(listener));
+      const out = new Int32Array(2);
+      await waitFor(() => native.accept(listener, out, null) > 0, 'unix accept');
+      fds.add(out[0]!);
+      return [c, out[0]!];
+    };
+    const [a, ra] = await unixPair();
+    const [rb, b] = await unixPair();
+    const id = relay.add(ra, rb);
+    const up = randomBytes(300_000);
+    const down = randomBytes(200_000);
+    const [atB, atA] = await pump([
+      { from: a, to: b, data: up },
+      { from: b, to: a, data: down },
+    ]);
+    expect(atB!.equals(up) && atA!.equals(down)).toBe(true);
+    native.shutdown(a, SHUT_WR);
+    native.shutdown(b, SHUT_WR);
+    await waitFor(() => ends.length === 1, 'end');
+    expect(ends[0]).toEqual({ id, reason: END_CLOSED, errno: 0, bytes: [300_000, 200_000] });
+  });
+});
+
+describe('Relay: half-close and resets', () => {
+  it('forwards a FIN from A while B to A keeps flowing, then ends normally when B closes', async () => {
+    const { relay, ends } = makeRelay();
+    const { a, b, id } = await relayedPair(relay);
+    const request = randomBytes(100_000);
+    const [atB] = await pump([{ from: a, to: b, data: request }]);
+    expect(atB!.equals(request)).toBe(true);
+    native.shutdown(a, SHUT_WR); // A: "that was the whole request"
+    await expectEof(b);
+    expect(ends).toEqual([]);
+    // B answers long after A's FIN
+    const response = randomBytes(500_000);
+    const [atA] = await pump([{ from: b, to: a, data: response }]);
+    expect(atA!.equals(response)).toBe(true);
+    expect(relay.size).toBe(1);
+    closeFd(b); // a full close: FIN from B
+    await expectEof(a);
+    await waitFor(() => ends.length === 1, 'end');
+    expect(ends[0]).toEqual({ id, reason: END_CLOSED, errno: 0, bytes: [100_000, 500_000] });
+  });
+
+  it('half-close the other way: B shuts first, A keeps sending', async () => {
+    const { relay, ends } = makeRelay();
+    const { a, b, id } = await relayedPair(relay);
+    native.shutdown(b, SHUT_WR);
+    await expectEof(a);
+    const data = randomBytes(200_000);
+    const [atB] = await pump([{ from: a, to: b, data }]);
+    expect(atB!.equals(data)).toBe(true);
+    native.shutdown(a, SHUT_WR);
+    await expectEof(b);
+    await waitFor(() => ends.length === 1, 'end');
+    expect(ends[0]).toEqual({ id, reason: END_CLOSED, errno: 0, bytes: [200_000, 0] });
+  });
+
+  it('an RST from A ends the pair (reset A, ECONNRESET) and B sees a reset once JS closes rb', async () => {
+    const { relay, ends } = makeRelay();
+    const { a, ra, rb, b, id } = await relayedPair(relay);
+    await pump([{ from: b, to: a, data: randomBytes(1000) }]);
+    native.setsockopt(a, 'SO_LINGER', { enabled: true, seconds: 0 });
+    closeFd(a); // RST
+    await waitFor(() => ends.length === 1, 'end');
+    expect(ends[0]).toEqual({ id, reason: END_RESET_A, errno: 104, bytes: [0, 1000] });
+    expect(native.errnoName(104)).toBe('ECONNRESET');
+    // The relay armed B for an abortive close; closing it is JS's job.
+    expect(native.getsockopt(rb, 'SO_LINGER')).toEqual({ enabled: true, seconds: 0 });
+    closeFd(ra);
+    closeFd(rb);
+    const buf = new Uint8Array(16);
+    let n = EAGAIN;
+    await waitFor(() => (n = native.recv(b, buf)) !== EAGAIN, 'reset at b');
+    expect(native.errnoName(n)).toBe('ECONNRESET');
+  });
+
+  it('an RST from B ends the pair as reset B, after a half-close', async () => {
+    const { relay, ends } = makeRelay();
+    const { a, ra, rb, b, id } = await relayedPair(relay);
+    native.shutdown(a, SHUT_WR);
+    await expectEof(b);
+    native.setsockopt(b, 'SO_LINGER', { enabled: true, seconds: 0 });
+    closeFd(b);
+    await waitFor(() => ends.length === 1, 'end');
+    expect(ends[0]).toMatchObject({ id, reason: END_RESET_B, errno: 104 });
+    expect(native.getsockopt(ra, 'SO_LINGER')).toEqual({ enabled: true, seconds: 0 });
+    closeFd(rb);
+    closeFd(ra);
+    const buf = new Uint8Array(16);
+    let n = EAGAIN;
+    await waitFor(() => (n = native.recv(a, buf)) !== EAGAIN, 'reset at a');
+    expect(native.errnoName(n)).toBe('ECONNRESET');
+  });
+
+  it('a send to a peer that has gone reports that side with its errno (EPIPE/ECONNRESET)', async () => {
+    const { relay, ends } = makeRelay();
+    const { a, b, id } = await relayedPair(relay);
+    // B closes fully (FIN); the relay forwards the FIN to A but A keeps sending: B's kernel
+    // answers the forwarded data with an RST, and the relay's next send to B fails.
+    closeFd(b);
+    await expectEof(a);
+    const chunk = randomBytes(1000);
+    await waitFor(() => {
+      native.send(a, chunk);
+      return ends.length === 1;
+    }, 'send error on B');
+    expect(ends[0]!.id).toBe(id);
+    expect(ends[0]!.reason).toBe(END_RESET_B);
+    expect(['EPIPE', 'ECONNRESET']).toContain(native.errnoName(ends[0]!.errno));
+  });
+});
+
+describe('Relay: backpressure', () => {
+  it('a reader that does not read stalls the writer; the relay holds at most bufferSize; all arrives in order', async () => {
+    const bufferSize = 16384;
+    const { relay } = makeRelay({ bufferSize });
+    const { a, ra, rb, b, id } = await relayedPair(relay);
+    // Small kernel buffers (which also turns off autotuning) so the stall comes early.
+    for (const fd of [a, ra, rb, b]) {
+      native.setsockopt(fd, 'SO_SNDBUF', 32768);
+      native.setsockopt(fd, 'SO_RCVBUF', 32768);
+    }
+    const total = 16 << 20;
+    const data = randomBytes(total);
+    let sent = 0;
+    let stable = 0;
+    let last = -1;
+    // Write until a's sends fail with EAGAIN and bytes[aToB] stops moving, for 5 samples in a row.
+    while (stable < 5) {
+      for (;;) {
+        const n = native.send(a, data, sent, Math.min(65536, total - sent));
+        if (n <= 0) {
+          expect(n).toBe(EAGAIN);
+          break;
+        }
+        sent += n;
+      }
+      await sleep(20);
+      const forwarded = relay.bytes[2 * id]!;
+      if (forwarded === last) stable++;
+      else {
+        stable = 0;
+        last = forwarded;
+      }
+      expect(sent).toBeLessThan(total); // it really stalls
+    }
+    // What the relay holds is bounded by its buffer; the rest sits in kernel buffers.
+    expect(relay.buffered).toBeGreaterThan(0);
+    expect(relay.buffered).toBeLessThanOrEqual(bufferSize);
+    expect(sent - last - relay.buffered).toBeLessThan(4 << 20); // a's send queue + ra's receive queue
+
+    // The reader reads: everything arrives in order, and the writer gets going again.
+    const buf = Buffer.alloc(1 << 20);
+    const received: Buffer[] = [];
+    let got = 0;
+    const deadline = Date.now() + 20_000;
+    while (got < total) {
+      if (Date.now() > deadline) throw new Error(`stuck at ${got} of ${total} (sent ${sent})`);
+      while (sent < total) {
+        const n = native.send(a, data, sent, Math.min(65536, total - sent));
+        if (n <= 0) break;
+        sent += n;
+      }
+      const n = native.recv(b, buf);
+      if (n === EAGAIN) {
+        await new Promise((resolve) => setImmediate(resolve));
+        continue;
+      }
+      expect(n).toBeGreaterThan(0);
+      received.push(Buffer.from(buf.subarray(0, n)));
+      got += n;
+    }
+    const all = Buffer.concat(received);
+    expect(all.length).toBe(total);
+    expect(sha256(all)).toBe(sha256(data));
+    expect(relay.bytes[2 * id]).toBe(total);
+    expect(relay.buffered).toBe(0);
+  });
+
+  it('stalls each direction independently: a blocked A to B does not stop B to A', async () => {
+    const { relay } = makeRelay();
+    const { a, ra, rb, b } = await relayedPair(relay);
+    for (const fd of [a, ra, rb, b]) {
+      native.setsockopt(fd, 'SO_SNDBUF', 32768);
+      native.setsockopt(fd, 'SO_RCVBUF', 32768);
+    }
+    const big = randomBytes(4 << 20);
+    let sent = 0;
+    for (let i = 0; i < 50; i++) {
+      const n = native.send(a, big, sent, Math.min(65536, big.length - sent));
+      if (n > 0) sent += n;
+      await sleep(2);
+    }
+    expect(relay.buffered).toBeGreaterThan(0); // A to B is stalled on b, which reads nothing
+    const answer = randomBytes(100_000);
+    const [atA] = await pump([{ from: b, to: a, data: answer }]);
+    expect(atA!.equals(answer)).toBe(true);
+  });
+});
+
+describe('Relay: remove, capacity, activity', () => {
+  it('remove() stops relaying now, reports END_REMOVED, and the slot is reused after delivery', async () => {
+    const { relay, ends, calls } = makeRelay();
+    const { a, ra, rb, b, id } = await relayedPair(relay);
+    await pump([{ from: a, to: b, data: randomBytes(10) }]);
+    expect(relay.remove(id)).toBe(0);
+    expect(relay.remove(id)).toBe(-2); // ENOENT: no longer live
+    expect(relay.remove(12345)).toBe(-2);
+    expect(relay.remove(-1)).toBe(-2);
+    expect(relay.size).toBe(0);
+    // nothing flows any more, in either direction
+    native.send(a, new Uint8Array([1, 2, 3]));
+    native.send(b, new Uint8Array([4]));
+    await sleep(30);
+    expect(native.recv(b, new Uint8Array(8))).toBe(EAGAIN);
+    expect(native.recv(a, new Uint8Array(8))).toBe(EAGAIN);
+    await waitFor(() => ends.length === 1, 'removed record');
+    expect(ends[0]).toEqual({ id, reason: END_REMOVED, errno: 0, bytes: [10, 0] });
+    expect(calls()).toBe(1);
+    // the fds are still ours and usable: relay them again, same slot, fresh counters
+    const again = relay.add(ra, rb);
+    expect(again).toBe(id);
+    expect(relay.bytes[2 * again]).toBe(0);
+    const [atB] = await pump([{ from: a, to: b, data: Buffer.from('after') }]);
+    expect(atB!.toString()).toBe('\x01\x02\x03after');
+  });
+
+  it('calls onEnd once per loop turn for many ends, and allows add() and remove() inside onEnd', async () => {
+    const pairs: Relayed[] = [];
+    let reentered = false;
+    const { relay, ends, calls } = makeRelay({
+      capacity: 4,
+      onEnd(count) {
+        if (reentered) return;
+        reentered = true;
+        // ids of the pairs reported in this call are not reused by an add() made now
+        const reported = new Set(ends.slice(-count).map((e) => e.id));
+        const { ra, rb } = pairs[pairs.length - 1]!;
+        relay.remove(pairs[pairs.length - 1]!.id);
+        const id = relay.add(ra, rb);
+        expect(reported.has(id)).toBe(false);
+      },
+    });
+    for (let i = 0; i < 9; i++) pairs.push(await relayedPair(relay));
+    expect(relay.capacity).toBe(16); // 4 -> 8 -> 16
+    for (const p of pairs.slice(0, 8)) {
+      native.shutdown(p.a, SHUT_WR);
+      native.shutdown(p.b, SHUT_WR);
+    }
+    await waitFor(() => ends.length === 9, 'nine ends (eight closed, one removed)');
+    expect(calls()).toBeLessThanOrEqual(3);
+    expect(ends.filter((e) => e.reason === END_CLOSED).length).toBe(8);
+    expect(ends.filter((e) => e.reason === END_REMOVED).length).toBe(1);
+    expect(relay.size).toBe(1);
+  });
+
+  it('relays 500 pairs at once; the shared arrays grow and stay coherent', async () => {
+    const { relay, ends, calls } = makeRelay({ capacity: 8 });
+    const pairs: Relayed[] = [];
+    for (let i = 0; i < 500; i++) pairs.push(await relayedPair(relay));
+    expect(relay.size).toBe(500);
+    expect(relay.capacity).toBe(512);
+    expect(relay.bytes.length).toBe(1024);
+    expect(relay.lastActivity.length).toBe(512);
+    expect(relay.ended.length).toBe(512 * RECORD_INTS);
+    const flows: Flow[] = [];
+    pairs.forEach((p, i) => {
+      flows.push({ from: p.a, to: p.b, data: Buffer.from(`ping ${i} `.repeat(1 + (i % 50))) });
+      flows.push({ from: p.b, to: p.a, data: Buffer.from(`pong ${i} `.repeat(1 + (i % 30))) });
+    });
+    const received = await pump(flows);
+    received.forEach((got, i) => expect(got.equals(flows[i]!.data)).toBe(true));
+    pairs.forEach((p, i) => {
+      expect(relay.bytes[2 * p.id]).toBe(flows[2 * i]!.data.length);
+      expect(relay.bytes[2 * p.id + 1]).toBe(flows[2 * i + 1]!.data.length);
+    });
+    for (const p of pairs) {
+      native.shutdown(p.a, SHUT_WR);
+      native.shutdown(p.b, SHUT_WR);
+    }
+    await waitFor(() => ends.length === 500, '500 ends');
+    expect(ends.every((e) => e.reason === END_CLOSED)).toBe(true);
+    expect(new Set(ends.map((e) => e.id)).size).toBe(500);
+    expect(calls()).toBeLessThan(50); // coalesced, not one call per pair
+  });
+
+  it('lastActivity is the loop tick of the last transfer, on the clock of nowTick()', async () => {
+    const { relay } = makeRelay();
+    const { a, b, id } = await relayedPair(relay);
+    const added = relay.lastActivity[id]!;
+    expect((native.nowTick() - added) >>> 0).toBeLessThan(50);
+    // nowTick() is uv_now: the same clock as performance.now() up to a constant offset
+    const offset = native.nowTick() - performance.now();
+    await sleep(60);
+    expect(Math.abs(native.nowTick() - performance.now() - offset)).toBeLessThan(20);
+    await pump([{ from: a, to: b, data: Buffer.from('x') }]);
+    const first = relay.lastActivity[id]!;
+    expect((first - added) >>> 0).toBeGreaterThanOrEqual(50);
+    expect((native.nowTick() - first) >>> 0).toBeLessThan(50);
+    await sleep(60);
+    expect(relay.lastActivity[id]).toBe(first); // idle: untouched
+    await pump([{ from: b, to: a, data: Buffer.from('y') }]);
+    expect((relay.lastActivity[id]! - first) >>> 0).toBeGreaterThanOrEqual(50);
+  });
+});
+
+describe('Relay: arguments, close, lifecycle', () => {
+  it('refuses bad arguments with ERR_EPOXY_INVALID_ARG, and reports kernel refusals as -errno', async () => {
+    const { INVALID_ARG } = ErrorCodes;
+    expectCode(() => new native.Relay(undefined as unknown as NativeRelayOptions), INVALID_ARG);
+    expectCode(() => new native.Relay({} as NativeRelayOptions), INVALID_ARG);
+    for (const bufferSize of [0, -1, 1.5, 1e300, NaN, '16' as unknown as number]) {
+      expectCode(() => new native.Relay({ bufferSize, onEnd() {} }), INVALID_ARG);
+    }
+    expectCode(() => new native.Relay({ capacity: 0, onEnd() {} }), INVALID_ARG);
+    const { relay } = makeRelay();
+    const { ra, rb, a } = await relayedPair(relay);
+    expectCode(() => relay.add(-1, 5), INVALID_ARG);
+    expectCode(() => relay.add(a, a), INVALID_ARG);
+    expectCode(() => relay.add(ra, a), INVALID_ARG); // ra is already relayed
+    expectCode(() => relay.add(a, rb), INVALID_ARG);
+    expectCode(() => relay.add('3' as unknown as number, 4), INVALID_ARG);
+    // kernel and libuv refusals are data-path results
+    const [x, y] = await tcpPair();
+    closeFd(y);
+    expect(native.errnoName(relay.add(x, y))).toBe('EBADF');
+    const file = openSync('/etc/hostname', 'r');
+    try {
+      expect(native.errnoName(relay.add(x, file))).toBe('EPERM');
+    } finally {
+      closeSync(file);
+    }
+    // another relay on the same loop already watches ra
+    const { relay: other } = makeRelay();
+    expect(native.errnoName(other.add(ra, x))).toBe('EEXIST');
+    expect(relay.size).toBe(1);
+    expect(other.size).toBe(0);
+  });
+
+  it('close() is idempotent, stops every pair silently, and later calls are ERR_EPOXY_HANDLE_CLOSED', async () => {
+    const { relay, ends, calls } = makeRelay();
+    const { a, b, id } = await relayedPair(relay);
+    await pump([{ from: a, to: b, data: Buffer.from('before') }]);
+    native.shutdown(a, SHUT_WR); // an end already pending delivery is dropped too
+    relay.close();
+    relay.close();
+    expect(relay.closed).toBe(true);
+    expect(relay.size).toBe(0);
+    expect(relay.bytes[2 * id]).toBe(6); // the arrays keep their last values
+    native.send(b, Buffer.from('after'));
+    await sleep(30);
+    expect(native.recv(a, new Uint8Array(8))).toBe(EAGAIN); // no longer relayed
+    expect(calls()).toBe(0);
+    expect(ends).toEqual([]);
+    for (const call of [() => relay.add(100, 101), () => relay.remove(id), () => relay.ref(), () => relay.unref()]) {
+      expectCode(call, ErrorCodes.HANDLE_CLOSED);
+    }
+  });
+
+  it('borrows fds: 100 relayed pairs opened and closed leave /proc/self/fd unchanged', async () => {
+    await tcpPair(); // the shared listener exists before counting
+    const before = fdCount();
+    for (let round = 0; round < 4; round++) {
+      const { relay, ends } = makeRelay();
+      const pairs: Relayed[] = [];
+      for (let i = 0; i < 25; i++) pairs.push(await relayedPair(relay));
+      expect(fdCount()).toBe(before + 100); // exactly the test's sockets: the relay opens none
+      await pump(pairs.map((p) => ({ from: p.a, to: p.b, data: Buffer.from('x') })));
+      pairs.forEach((p, i) => {
+        if (i % 2 === 0) relay.remove(p.id);
+        else {
+          native.shutdown(p.a, SHUT_WR);
+          native.shutdown(p.b, SHUT_WR);
+        }
+      });
+      await waitFor(() => ends.length === 25, 'all ends');
+      for (const p of pairs) {
+        for (const fd of [p.a, p.ra, p.rb, p.b]) closeFd(fd);
+      }
+      relay.close();
+      expect(fdCount()).toBe(before);
+    }
+  });
+
+  it('is not collected while it relays, and is collected when idle and unreferenced', async () => {
+    const result = await runFixture('relay-lifecycle.mjs', ['gc'], { nodeArgs: ['--expose-gc'] });
+    expect(result.stderr).toBe('');
+    expect(JSON.parse(result.stdout)).toEqual({ relayed: 'through a dropped relay', ended: 1, collected: true });
+  });
+
+  it('does not keep the process alive once unref()ed', async () => {
+    const result = await runFixture('relay-lifecycle.mjs', ['unref']);
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    expect(JSON.parse(result.stdout)).toEqual({ exited: true, size: 1, closed: false });
+  });
+
+  it('survives worker threads that exit with live, blocked pairs (env cleanup, addon unloading)', async () => {
+    const result = await runFixture('relay-lifecycle.mjs', ['cleanup']);
+    expect(result.signal).toBe(null);
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    const { before, during, after, buffered } = JSON.parse(result.stdout) as Record<string, number>;
+    expect(during).toBeGreaterThanOrEqual(before! + 40);
+    expect(buffered).toBeGreaterThan(0);
+    expect(after).toBe(before);
+  });
+
+  it('setLoopIdleMetrics(false) stops the loop idle accounting that costs an extra epoll_wait; true restores it', async () => {
+    const result = await runFixture('relay-lifecycle.mjs', ['loop-metrics']);
+    expect(result.stderr).toBe('');
+    expect(JSON.parse(result.stdout)).toEqual({ off: true, on: true, counted: true, stopped: true, restored: true });
+    expectCode(() => native.setLoopIdleMetrics(1 as unknown as boolean), ErrorCodes.INVALID_ARG);
+  });
+
+  it("routes an exception thrown by onEnd to 'uncaughtException' and keeps relaying", async () => {
+    const result = await runFixture('relay-lifecycle.mjs', ['throwing-callback']);
+    expect(result.stderr).toBe('');
+    expect(JSON.parse(result.stdout)).toEqual({ caught: 'boom from onEnd', next: 'still relaying' });
+  });
+});
