@@ -1,0 +1,100 @@
+/**
+ * Run-time shapes of the TCP proxy's session layer (HAProxy's stream-t.h, proxy counters):
+ * frontends and backends as the session layer sees them, once built from the configuration.
+ */
+import type { Balancer } from '../backend/balance.js';
+import type { Server } from '../backend/server-types.js';
+import type { SocketAddress } from '../address.js';
+
+/** What a condition (`if`/`unless` with ACLs) can look at: the connection's two ends. */
+export interface ConnectionFacts {
+  /** Client address (after a PROXY header, the address it announced). */
+  src: SocketAddress;
+  /** Address the client connected to (the original destination in transparent mode). */
+  dst: SocketAddress;
+}
+
+/** A compiled `if`/`unless` condition. */
+export type Condition = (facts: ConnectionFacts) => boolean;
+
+export interface TcpRequestRule {
+  action: 'accept' | 'reject';
+  /** null: unconditional. */
+  condition: Condition | null;
+}
+
+/** Timeouts in ms; 0 = none (HAProxy warns about a missing client/server/connect timeout). */
+export interface Timeouts {
+  connect: number;
+  client: number;
+  server: number;
+  /** Once both sides are connected, replaces client and server (HAProxy's `timeout tunnel`). */
+  tunnel: number;
+  clientFin: number;
+  serverFin: number;
+  queue: number;
+}
+
+/** Per-proxy counters (HAProxy's stats columns), summed by a master across workers later. */
+export const COUNTER_FIELDS = [
+  'sessions', // sessions accepted (frontend) or assigned (backend, server)
+  'current', // sessions open now (a gauge: aggregated as a sum)
+  'denied', // connections rejected by tcp-request rules
+  'proxyHeaderErrors', // malformed, truncated or oversized PROXY headers (connection closed)
+  'connectErrors', // failed connection attempts to servers
+  'retries', // connection retries
+  'redispatches', // retries moved to another server
+  'queued', // sessions that had to wait in a queue
+  'queueTimeouts', // sessions that waited longer than `timeout queue`
+  'noServer', // sessions closed because no server was usable
+  'clientTimeouts', // sessions ended by `timeout client` (or tunnel)
+  'serverTimeouts', // sessions ended by `timeout server` (or connect)
+  'bytesIn', // bytes from clients
+  'bytesOut', // bytes to clients
+] as const;
+export type CounterField = (typeof COUNTER_FIELDS)[number];
+
+export class Counters {
+  readonly values = new Float64Array(COUNTER_FIELDS.length);
+  add(field: CounterField, n = 1): void {
+    this.values[COUNTER_INDEX[field]]! += n;
+  }
+  get(field: CounterField): number {
+    return this.values[COUNTER_INDEX[field]]!;
+  }
+  toObject(): Record<CounterField, number> {
+    return Object.fromEntries(COUNTER_FIELDS.map((f, i) => [f, this.values[i]!])) as Record<CounterField, number>;
+  }
+}
+const COUNTER_INDEX = Object.fromEntries(COUNTER_FIELDS.map((f, i) => [f, i])) as Record<CounterField, number>;
+
+export interface ServerRuntime extends Server {
+  /** Send a PROXY header after connecting: 0 none, 1 (send-proxy), 2 (send-proxy-v2). */
+  readonly sendProxy: 0 | 1 | 2;
+  /** Bind outgoing connections to this address first (`source`); null: the kernel picks. */
+  readonly source: SocketAddress | null;
+  readonly counters: Counters;
+}
+
+export interface BackendRuntime {
+  readonly name: string;
+  readonly servers: ServerRuntime[];
+  readonly balancer: Balancer;
+  readonly timeouts: Timeouts;
+  /** Connection attempts after the first (HAProxy's `retries`, default 3). */
+  readonly retries: number;
+  /** On the last retry, pick another server (`option redispatch`). */
+  readonly redispatch: boolean;
+  readonly counters: Counters;
+}
+
+export interface FrontendRuntime {
+  readonly name: string;
+  /** Sessions allowed at once; beyond, listeners stop accepting and the kernel queues. */
+  readonly maxconn: number;
+  readonly timeouts: Timeouts;
+  readonly rules: TcpRequestRule[];
+  readonly useBackend: Array<{ backend: BackendRuntime; condition: Condition }>;
+  readonly defaultBackend: BackendRuntime | null;
+  readonly counters: Counters;
+}

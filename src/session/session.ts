@@ -1,0 +1,578 @@
+/**
+ * The TCP session layer (HAProxy's stream.c + backend.c for `mode tcp`): accept → optional PROXY
+ * header → tcp-request rules → backend (use_backend / default_backend) → server (balancing,
+ * queue) → non-blocking connect with `timeout connect`, `retries`, `option redispatch` → native
+ * relay → close both sides → log and count.
+ *
+ * JavaScript runs per connection, never per message: once both sides are connected the addon's
+ * relay moves the bytes, and JS hears of the session again only when it ends or when its
+ * inactivity timer fires. That timer follows the seed's lazy pattern: it is armed once at the
+ * timeout, and when it fires early (the relay saw traffic since) it is pushed to the relay's
+ * last activity + timeout without the session having been touched per message.
+ */
+import { SocketAddress } from '../address.js';
+import type { ServerRuntime, BackendRuntime, FrontendRuntime, ConnectionFacts } from './session-types.js';
+import { FD_EV_ERR_RW, FD_EV_READY_W, FD_EV_SHUT_RW } from '../fd/fd-types.js';
+import { listenerFull } from '../listener/listener.js';
+import { ListenerState, type Listener } from '../listener/listener-types.js';
+import { resumeListener } from '../listener/tcp-bind.js';
+import type { Loop } from '../loop/loop.js';
+import { constants, native } from '../native.js';
+import { TASK_WOKEN_TIMER, type Task } from '../task/task-types.js';
+import { tickAdd, tickIsExpired, TICK_ETERNITY } from '../task/ticks.js';
+import { serverHasSlot } from '../backend/server-types.js';
+import { buildProxyHeader, parseProxyHeader, PROXY_MAX_HEADER } from '../proxy-protocol/proxy-protocol.js';
+
+const { AF_INET, AF_INET6, AF_UNIX, SOCK_STREAM, SOCK_NONBLOCK, ADDR_SLOT_SIZE } = constants;
+const EAGAIN = -11;
+const EINPROGRESS = -115;
+
+/** The parts of the native relay the session layer uses (see native/relay.h). */
+export interface RelayPort {
+  add(fdA: number, fdB: number): number;
+  remove(id: number): number;
+  /** Replaced when the relay grows: always read through the port, never cached. */
+  readonly lastActivity: Uint32Array;
+  readonly bytes: Float64Array;
+  /** The clock of lastActivity. */
+  nowTick(): number;
+}
+
+/** Why a session ended, as HAProxy's two-letter termination state (%ts) spells it. */
+export type Termination = `${'-' | 'C' | 'S' | 'P' | 'c' | 's' | 'R' | 'K'}${'-' | 'R' | 'Q' | 'C' | 'D'}`;
+
+/** Where session log lines go. */
+export type SessionLogger = (line: string) => void;
+
+const enum Phase {
+  Header, // waiting for the client's PROXY header
+  Queued, // waiting for a server slot
+  Connecting, // connect() in progress
+  Established, // relayed by the addon
+  Closed,
+}
+
+interface Session {
+  readonly frontend: FrontendRuntime;
+  readonly listener: Listener;
+  readonly clientFd: number;
+  src: SocketAddress;
+  dst: SocketAddress;
+  backend: BackendRuntime | null;
+  server: ServerRuntime | null;
+  serverFd: number;
+  phase: Phase;
+  /** Connection attempts made so far. */
+  attempts: number;
+  relayId: number;
+  task: Task<Session>;
+  /** accept-proxy: the header read so far, and how much of it is filled. */
+  header: Uint8Array | null;
+  headerFill: number;
+  /** Client bytes that arrived behind the PROXY header: sent to the server before relaying. */
+  early: Uint8Array | null;
+  /** Ticks for the log's timers. */
+  acceptedAt: number;
+  queuedAt: number;
+  connectStartedAt: number;
+  connectedAt: number;
+}
+
+export interface SessionEngineOptions {
+  /** Process-wide limit of sessions (global maxconn): above it, listeners are LIMITED. */
+  maxconn?: number;
+  log?: SessionLogger;
+}
+
+export class SessionEngine {
+  /** Sessions open now, all frontends. */
+  current = 0;
+  private readonly sessions = new Set<Session>();
+  private readonly byRelay = new Map<number, Session>();
+  private readonly queues = new Map<BackendRuntime, Session[]>();
+  private readonly limited = new Set<Listener>();
+  private readonly acceptOut = new Int32Array(2 * 64);
+  private readonly acceptAddrs = new Uint8Array(64 * ADDR_SLOT_SIZE);
+  private readonly maxconn: number;
+  private readonly log: SessionLogger | null;
+  /** One peek buffer for every PROXY header: headers are read whole or not at all. */
+  private readonly headerBuffer = new Uint8Array(PROXY_MAX_HEADER);
+
+  constructor(
+    private readonly loop: Loop,
+    private readonly relay: RelayPort,
+    options: SessionEngineOptions = {},
+  ) {
+    this.maxconn = options.maxconn ?? 0;
+    this.log = options.log ?? null;
+  }
+
+  /** The listener accept callback for one frontend: give it to bindListener's context. */
+  acceptHandler(frontend: FrontendRuntime): (fd: number) => void {
+    return (fd) => this.accept(fd, frontend);
+  }
+
+  /** Called with the relay's ended records: [id, reason, errno] × count. */
+  relayEnded(ended: Int32Array, count: number, reasonName: (reason: number) => Termination): void {
+    for (let i = 0; i < count; i++) {
+      const id = ended[3 * i]!;
+      const session = this.byRelay.get(id);
+      if (!session) continue; // removed by us (timeout, stop): already closed
+      this.byRelay.delete(id);
+      this.close(session, reasonName(ended[3 * i + 1]!));
+    }
+    // This runs from the relay's libuv callback, outside any turn: closing sessions may have
+    // started queued ones (interest queued on the fd table), which only a turn applies.
+    this.loop.requestTurn();
+  }
+
+  private accept(listenerFd: number, frontend: FrontendRuntime): void {
+    const listener = this.loop.fdtab.entry(listenerFd)?.owner as Listener | undefined;
+    if (!listener) return;
+    const out = this.acceptOut;
+    // Accept no more than the frontend, the listener and the process may still take.
+    let room = out.length / 2;
+    if (frontend.maxconn > 0) room = Math.min(room, frontend.maxconn - frontend.counters.get('current'));
+    if (listener.maxconn > 0) room = Math.min(room, listener.maxconn - listener.nbconn);
+    if (this.maxconn > 0) room = Math.min(room, this.maxconn - this.current);
+    if (room <= 0) {
+      this.saturated(listener, frontend);
+      return;
+    }
+    const n = native.accept(listenerFd, out.subarray(0, 2 * room), this.acceptAddrs);
+    if (n < 0) return; // EAGAIN, or an error the next readiness will show again (ECONNABORTED…)
+    for (let i = 0; i < n; i++) {
+      const clientFd = out[2 * i]!;
+      const peer = this.acceptAddrs.slice(i * ADDR_SLOT_SIZE, i * ADDR_SLOT_SIZE + out[2 * i + 1]!);
+      this.start(frontend, listener, clientFd, peer);
+    }
+    if (
+      (frontend.maxconn > 0 && frontend.counters.get('current') >= frontend.maxconn) ||
+      (listener.maxconn > 0 && listener.nbconn >= listener.maxconn) ||
+      (this.maxconn > 0 && this.current >= this.maxconn)
+    ) {
+      this.saturated(listener, frontend);
+    }
+  }
+
+  /** Stop polling a listener that is at a limit; the kernel's backlog holds new connections. */
+  private saturated(listener: Listener, frontend: FrontendRuntime): void {
+    if (listener.state !== ListenerState.READY) return;
+    listenerFull(listener);
+    this.limited.add(listener);
+    void frontend;
+  }
+
+  private start(frontend: FrontendRuntime, listener: Listener, clientFd: number, peer: Uint8Array): void {
+    let src: SocketAddress;
+    let dst: SocketAddress;
+    try {
+      src = peer.length > 2 ? SocketAddress.fromBytes(peer) : SocketAddress.parse('unix@');
+      dst = SocketAddress.fromBytes(native.getsockname(clientFd));
+    } catch {
+      native.close(clientFd); // the client is already gone
+      return;
+    }
+    const now = this.loop.now;
+    const session: Session = {
+      frontend,
+      listener,
+      clientFd,
+      src,
+      dst,
+      backend: null,
+      server: null,
+      serverFd: -1,
+      phase: Phase.Header,
+      attempts: 0,
+      relayId: -1,
+      task: null as unknown as Task<Session>,
+      header: null,
+      headerFill: 0,
+      early: null,
+      acceptedAt: now,
+      queuedAt: 0,
+      connectStartedAt: 0,
+      connectedAt: 0,
+    };
+    session.task = this.loop.scheduler.taskNew((task, s, reasons) => this.onTimer(task, s, reasons), session);
+    this.sessions.add(session);
+    this.current++;
+    this.loop.jobs++;
+    listener.nbconn++;
+    frontend.counters.add('sessions');
+    frontend.counters.add('current');
+
+    for (const rule of frontend.rules) {
+      if (rule.condition === null || rule.condition(session)) {
+        if (rule.action === 'reject') {
+          frontend.counters.add('denied');
+          this.close(session, 'PR');
+          return;
+        }
+        break; // accept: later rules are not evaluated
+      }
+    }
+    if (listener.bind.acceptProxy) {
+      // The PROXY header comes first: wait for it under `timeout client`, as HAProxy does.
+      this.loop.fdtab.insert(clientFd, session, () => this.onProxyHeader(session));
+      this.loop.fdtab.wantRecv(clientFd);
+      this.arm(session, frontend.timeouts.client);
+      return;
+    }
+    this.route(session);
+  }
+
+  /**
+   * Reads the client's PROXY header (v1 or v2) into the session's own small buffer. The bytes are
+   * consumed rather than peeked: with a level-triggered poller, peeked-but-incomplete data would
+   * report the fd ready again at once and spin until the rest arrived. Payload bytes that came
+   * behind the header are kept and sent to the server before relaying starts. A malformed,
+   * truncated or oversized header closes this one connection and is counted.
+   */
+  private onProxyHeader(session: Session): void {
+    if (session.phase !== Phase.Header) return;
+    const buffer = (session.header ??= new Uint8Array(PROXY_MAX_HEADER));
+    const n = native.recv(session.clientFd, buffer, session.headerFill);
+    if (n === EAGAIN) return;
+    if (n <= 0) {
+      // EOF or an error before a whole header: a truncated header.
+      session.frontend.counters.add('proxyHeaderErrors');
+      this.close(session, 'CR');
+      return;
+    }
+    session.headerFill += n;
+    const header = parseProxyHeader(buffer, session.headerFill);
+    if (header.status === 'incomplete') {
+      if (session.headerFill < buffer.length) return; // more to come
+      session.frontend.counters.add('proxyHeaderErrors');
+      this.close(session, 'PR');
+      return;
+    }
+    if (header.status === 'invalid') {
+      session.frontend.counters.add('proxyHeaderErrors');
+      this.close(session, 'PR');
+      return;
+    }
+    if (header.length < session.headerFill) session.early = buffer.slice(header.length, session.headerFill);
+    session.header = null;
+    this.loop.fdtab.remove(session.clientFd);
+    if (header.command === 'proxy' && header.source && header.destination) {
+      session.src = header.source;
+      session.dst = header.destination;
+    }
+    this.route(session);
+  }
+
+  private route(session: Session): void {
+    const facts: ConnectionFacts = session;
+    const fe = session.frontend;
+    const match = fe.useBackend.find((rule) => rule.condition(facts));
+    const backend = match?.backend ?? fe.defaultBackend;
+    if (!backend) {
+      this.close(session, 'PR'); // no backend: HAProxy's 503 for HTTP, a closed connection here
+      return;
+    }
+    session.backend = backend;
+    backend.counters.add('sessions');
+    backend.counters.add('current');
+    this.assign(session, false);
+  }
+
+  /** Picks a server and connects, or queues; `redispatch` forbids the current server. */
+  private assign(session: Session, redispatch: boolean): void {
+    const backend = session.backend!;
+    let server = backend.balancer.pick(session.src.bytes) as ServerRuntime | null;
+    if (redispatch && server !== null && server === session.server) {
+      // Redispatching means "somewhere else": algorithms that would pick the same server again
+      // (first, source) are overridden by the next usable server that has a slot, in id order.
+      const previous = server;
+      server =
+        (backend.servers.find((s) => s !== previous && !s.disabled && s.weight > 0 && serverHasSlot(s)) as ServerRuntime | undefined) ??
+        previous;
+    }
+    if (!server) {
+      backend.counters.add('noServer');
+      this.close(session, 'SC');
+      return;
+    }
+    if (!serverHasSlot(server)) {
+      this.enqueue(session, server);
+      return;
+    }
+    this.connect(session, server);
+  }
+
+  private enqueue(session: Session, server: ServerRuntime): void {
+    const backend = session.backend!;
+    const queue = this.queues.get(backend) ?? [];
+    this.queues.set(backend, queue);
+    if (server.maxqueue > 0 && queue.length >= server.maxqueue) {
+      this.close(session, 'sQ');
+      return;
+    }
+    queue.push(session);
+    session.phase = Phase.Queued;
+    session.queuedAt = this.loop.now;
+    backend.counters.add('queued');
+    // HAProxy: without `timeout queue`, `timeout connect` bounds the wait.
+    const wait = backend.timeouts.queue || backend.timeouts.connect;
+    this.arm(session, wait);
+  }
+
+  /** A slot was freed in `backend`: start the longest-waiting session that can now go. */
+  private dequeue(backend: BackendRuntime): void {
+    const queue = this.queues.get(backend);
+    while (queue && queue.length > 0) {
+      const server = backend.balancer.pick(queue[0]!.src.bytes) as ServerRuntime | null;
+      if (!server || !serverHasSlot(server)) return;
+      const session = queue.shift()!;
+      this.connect(session, server);
+    }
+  }
+
+  private connect(session: Session, server: ServerRuntime): void {
+    const backend = session.backend!;
+    if (session.server !== server) {
+      if (session.server) session.server.cur--;
+      session.server = server;
+      server.cur++;
+      server.counters.add('sessions');
+      server.counters.add('current');
+    }
+    session.attempts++;
+    session.phase = Phase.Connecting;
+    session.connectStartedAt = this.loop.now;
+    // A server at 0.0.0.0 (no address) connects to where the client was going (transparent mode).
+    const target = server.address ?? session.dst;
+    const family = target.family === 'ipv6' ? AF_INET6 : target.family === 'unix' ? AF_UNIX : AF_INET;
+    let fd = -1;
+    let rc: number;
+    try {
+      fd = native.socket(family, SOCK_STREAM | SOCK_NONBLOCK);
+      if (server.source) native.bind(fd, server.source.bytes);
+      rc = native.connect(fd, target.bytes);
+    } catch (error) {
+      rc = -Math.abs((error as { errno?: number }).errno ?? 24);
+    }
+    if (rc === 0 || rc === EINPROGRESS) session.serverFd = fd;
+    else if (fd >= 0) native.close(fd);
+    if (rc === 0) {
+      this.established(session);
+    } else if (rc === EINPROGRESS) {
+      this.loop.fdtab.insert(fd, session, (_fd, ev) => this.onConnectEvent(session, ev));
+      this.loop.fdtab.wantSend(fd);
+      this.arm(session, backend.timeouts.connect);
+    } else {
+      this.connectFailed(session);
+    }
+  }
+
+  private onConnectEvent(session: Session, events: number): void {
+    if (session.phase !== Phase.Connecting) return;
+    if (!(events & (FD_EV_READY_W | FD_EV_ERR_RW | FD_EV_SHUT_RW))) return;
+    let error = 0;
+    try {
+      error = native.getsockopt(session.serverFd, 'SO_ERROR');
+    } catch {
+      error = 9; // EBADF: treat as a failed attempt
+    }
+    this.releaseServerFdFromTable(session);
+    if (error === 0) this.established(session);
+    else this.connectFailed(session);
+  }
+
+  private releaseServerFdFromTable(session: Session): void {
+    if (session.serverFd >= 0 && this.loop.fdtab.entry(session.serverFd)) this.loop.fdtab.remove(session.serverFd);
+  }
+
+  private connectFailed(session: Session): void {
+    const backend = session.backend!;
+    session.server?.counters.add('connectErrors');
+    backend.counters.add('connectErrors');
+    this.releaseServerFdFromTable(session);
+    if (session.serverFd >= 0) native.close(session.serverFd);
+    session.serverFd = -1;
+    if (session.attempts <= backend.retries) {
+      backend.counters.add('retries');
+      // HAProxy redispatches on the last retry only, so a briefly refusing server keeps its
+      // sessions for a few attempts before they move.
+      const redispatch = backend.redispatch && session.attempts === backend.retries;
+      if (redispatch) backend.counters.add('redispatches');
+      this.assign(session, redispatch);
+      return;
+    }
+    this.close(session, 'SC');
+  }
+
+  private established(session: Session): void {
+    const server = session.server!;
+    if (server.sendProxy !== 0 && !this.sendProxyHeader(session, server.sendProxy)) {
+      this.connectFailed(session);
+      return;
+    }
+    if (session.early) {
+      // At most a header's worth of bytes into an empty send buffer: all or it is a failure.
+      const early = session.early;
+      session.early = null;
+      if (native.send(session.serverFd, early) !== early.length) {
+        this.close(session, 'SD');
+        return;
+      }
+    }
+    session.phase = Phase.Established;
+    session.connectedAt = this.loop.now;
+    const id = this.relay.add(session.clientFd, session.serverFd);
+    if (id < 0) {
+      this.close(session, 'PD'); // the relay refused the fds (EMFILE-like exhaustion): drop it
+      return;
+    }
+    session.relayId = id;
+    this.byRelay.set(id, session);
+    this.arm(session, this.idleTimeout(session));
+  }
+
+  private sendProxyHeader(session: Session, version: 1 | 2): boolean {
+    const header = buildProxyHeader(version, session.src, session.dst);
+    // A fresh connection's send buffer is empty: a header of at most a few hundred bytes fits
+    // whole, so anything short of that is a failed connection, not a case to buffer for.
+    return native.send(session.serverFd, header) === header.length;
+  }
+
+  private idleTimeout(session: Session): number {
+    const fe = session.frontend.timeouts;
+    const be = session.backend!.timeouts;
+    if (be.tunnel > 0) return be.tunnel;
+    const candidates = [fe.client, be.server].filter((t) => t > 0);
+    return candidates.length > 0 ? Math.min(...candidates) : 0;
+  }
+
+  private arm(session: Session, timeoutMs: number): void {
+    session.task.expire = timeoutMs > 0 ? tickAdd(this.loop.now, timeoutMs) : TICK_ETERNITY;
+    this.loop.scheduler.taskQueue(session.task);
+  }
+
+  private onTimer(task: Task<Session>, session: Session, reasons: number): Task<Session> | null {
+    if (session.phase === Phase.Closed) return null;
+    if (!(reasons & TASK_WOKEN_TIMER) || !tickIsExpired(task.expire, this.loop.now)) return task;
+    switch (session.phase) {
+      case Phase.Header:
+        session.frontend.counters.add('clientTimeouts');
+        this.close(session, 'cR');
+        return null;
+      case Phase.Queued: {
+        const queue = this.queues.get(session.backend!);
+        const index = queue?.indexOf(session) ?? -1;
+        if (index >= 0) queue!.splice(index, 1);
+        session.backend!.counters.add('queueTimeouts');
+        this.close(session, 'sQ');
+        return null;
+      }
+      case Phase.Connecting:
+        session.backend!.counters.add('serverTimeouts');
+        this.connectFailed(session);
+        return (session.phase as Phase) === Phase.Closed ? null : task;
+      case Phase.Established: {
+        const timeout = this.idleTimeout(session);
+        // The relay stamps activity with its own clock (libuv's loop time); compare durations,
+        // never ticks of two clocks.
+        const idle = (this.relay.nowTick() - this.relay.lastActivity[session.relayId]!) >>> 0;
+        if (idle < timeout) {
+          // Traffic since the timer was armed: push it to the real deadline (lazy requeue).
+          task.expire = tickAdd(this.loop.now, timeout - idle);
+          this.loop.scheduler.taskQueue(task);
+          return task;
+        }
+        const clientSide = session.frontend.timeouts.client > 0 && timeout === session.frontend.timeouts.client;
+        if (clientSide) session.frontend.counters.add('clientTimeouts');
+        else session.backend!.counters.add('serverTimeouts');
+        this.close(session, clientSide ? 'cD' : 'sD');
+        return null;
+      }
+      default:
+        return null;
+    }
+  }
+
+  /** Ends a session: closes both fds, releases slots and jobs, wakes queued work, logs. */
+  private close(session: Session, termination: Termination): void {
+    if (session.phase === Phase.Closed) return;
+    const wasQueuedOrConnecting = session.phase;
+    session.phase = Phase.Closed;
+    this.loop.scheduler.taskKill(session.task);
+    let bytesIn = 0;
+    let bytesOut = 0;
+    if (session.relayId >= 0) {
+      // Still relayed (a timeout, a stop): take the pair back before its fds are closed.
+      if (this.byRelay.delete(session.relayId)) this.relay.remove(session.relayId);
+      bytesIn = this.relay.bytes[2 * session.relayId]!;
+      bytesOut = this.relay.bytes[2 * session.relayId + 1]!;
+    }
+    if (wasQueuedOrConnecting === Phase.Connecting) this.releaseServerFdFromTable(session);
+    if (this.loop.fdtab.entry(session.clientFd)) this.loop.fdtab.remove(session.clientFd);
+    if (session.serverFd >= 0) native.close(session.serverFd);
+    native.close(session.clientFd);
+
+    const fe = session.frontend;
+    fe.counters.add('current', -1);
+    fe.counters.add('bytesIn', bytesIn);
+    fe.counters.add('bytesOut', bytesOut);
+    const backend = session.backend;
+    if (backend) {
+      backend.counters.add('current', -1);
+      backend.counters.add('bytesIn', bytesIn);
+      backend.counters.add('bytesOut', bytesOut);
+    }
+    if (session.server) {
+      session.server.cur--;
+      session.server.counters.add('current', -1);
+      session.server.counters.add('bytesIn', bytesIn);
+      session.server.counters.add('bytesOut', bytesOut);
+    }
+    this.sessions.delete(session);
+    this.current--;
+    this.loop.jobs--;
+    session.listener.nbconn--;
+    this.logSession(session, termination, bytesOut);
+    this.resumeLimited();
+    if (backend) this.dequeue(backend);
+  }
+
+  /** Hard stop (SIGTERM/SIGINT): every session is closed now, logged as killed. */
+  killAll(): void {
+    for (const queue of this.queues.values()) queue.length = 0;
+    for (const session of [...this.sessions]) this.close(session, 'K-');
+  }
+
+  private resumeLimited(): void {
+    if (this.limited.size === 0) return;
+    for (const listener of [...this.limited]) {
+      if (listener.state !== ListenerState.FULL) {
+        this.limited.delete(listener);
+        continue;
+      }
+      if (listener.maxconn > 0 && listener.nbconn >= listener.maxconn) continue;
+      if (this.maxconn > 0 && this.current >= this.maxconn) return;
+      this.limited.delete(listener);
+      resumeListener(listener);
+    }
+  }
+
+  private logSession(session: Session, termination: Termination, bytesToClient: number): void {
+    if (!this.log) return;
+    const now = this.loop.now;
+    const since = (tick: number): number => (tick === 0 ? -1 : (now - tick) >>> 0);
+    const tw = session.queuedAt === 0 ? 0 : ((session.connectStartedAt || now) - session.queuedAt) >>> 0;
+    const tc = session.connectedAt === 0 ? -1 : (session.connectedAt - session.connectStartedAt) >>> 0;
+    const tt = since(session.acceptedAt);
+    const queueLength = session.backend ? (this.queues.get(session.backend)?.length ?? 0) : 0;
+    // HAProxy's tcplog: client [date] frontend backend/server Tw/Tc/Tt bytes state conns queues
+    this.log(
+      `${session.src.address}:${session.src.port} [${new Date().toISOString()}] ${session.frontend.name} ` +
+        `${session.backend?.name ?? '<NOSRV>'}/${session.server?.name ?? '<NOSRV>'} ${tw}/${tc}/${tt} ` +
+        `${bytesToClient} ${termination} ${this.current}/${session.frontend.counters.get('current')}/` +
+        `${session.backend?.counters.get('current') ?? 0}/${session.server?.cur ?? 0}/${Math.max(0, session.attempts - 1)} ` +
+        `0/${queueLength}`,
+    );
+  }
+}

@@ -1,0 +1,283 @@
+/**
+ * The session layer end to end on loopback: real clients (node:net), real servers (node:net),
+ * epoxy's listener, loop, session engine and native relay in between.
+ */
+import { createServer, connect as netConnect, type Server as NetServer, type Socket } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { SocketAddress, parseAddress } from '../../src/address.js';
+import { createBalancer } from '../../src/backend/balance.js';
+import type { BalanceAlgorithm } from '../../src/backend/server-types.js';
+import { parseBindOptions } from '../../src/listener/bind-parser.js';
+import { createListener, enableListener } from '../../src/listener/listener.js';
+import { ERR_NONE, type Listener } from '../../src/listener/listener-types.js';
+import { bindListener, unbindListener } from '../../src/listener/tcp-bind.js';
+import { Loop } from '../../src/loop/loop.js';
+import { native, type NativeRelay } from '../../src/native.js';
+import { buildProxyHeader, parseProxyHeader } from '../../src/proxy-protocol/proxy-protocol.js';
+import { SessionEngine, type Termination } from '../../src/session/session.js';
+import {
+  Counters,
+  type BackendRuntime,
+  type FrontendRuntime,
+  type ServerRuntime,
+  type Timeouts,
+} from '../../src/session/session-types.js';
+import { waitFor } from '../helpers/sockets.js';
+
+const cleanups: Array<() => void | Promise<void>> = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+const NO_TIMEOUTS: Timeouts = { connect: 2000, client: 0, server: 0, tunnel: 0, clientFin: 0, serverFin: 0, queue: 0 };
+
+/** A TCP server on loopback: echoes, or answers with its name first, or holds connections open. */
+async function upstream(name: string, mode: 'echo' | 'hello' | 'header' = 'echo'): Promise<{ port: number; server: NetServer; seen: string[] }> {
+  const seen: string[] = [];
+  const server = createServer((socket) => {
+    if (mode === 'hello') socket.write(`hello from ${name}\n`);
+    socket.on('data', (chunk) => {
+      if (mode === 'header') {
+        const header = parseProxyHeader(new Uint8Array(chunk));
+        seen.push(header.status === 'complete' ? `${header.version} ${header.source?.toString()} ${header.destination?.toString()}` : header.status);
+        socket.end(`${name}\n`);
+        return;
+      }
+      socket.write(chunk);
+    });
+    socket.on('error', () => {});
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  cleanups.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  return { port: (server.address() as { port: number }).port, server, seen };
+}
+
+function serverRuntime(name: string, port: number, options: Partial<ServerRuntime> = {}): ServerRuntime {
+  return {
+    name,
+    id: options.id ?? 1,
+    address: parseAddress(`127.0.0.1:${port}`),
+    weight: 1,
+    maxconn: 0,
+    maxqueue: 0,
+    backup: false,
+    disabled: false,
+    cur: 0,
+    sendProxy: 0,
+    source: null,
+    counters: new Counters(),
+    ...options,
+  };
+}
+
+function backendRuntime(servers: ServerRuntime[], options: Partial<BackendRuntime> & { balance?: BalanceAlgorithm } = {}): BackendRuntime {
+  return {
+    name: 'be',
+    servers,
+    balancer: createBalancer(options.balance ?? { kind: 'roundrobin' }, servers),
+    timeouts: NO_TIMEOUTS,
+    retries: 3,
+    redispatch: false,
+    counters: new Counters(),
+    ...options,
+  };
+}
+
+function frontendRuntime(backend: BackendRuntime, options: Partial<FrontendRuntime> = {}): FrontendRuntime {
+  return {
+    name: 'fe',
+    maxconn: 0,
+    timeouts: NO_TIMEOUTS,
+    rules: [],
+    useBackend: [],
+    defaultBackend: backend,
+    counters: new Counters(),
+    ...options,
+  };
+}
+
+const NAMES: Record<number, Termination> = {};
+
+interface Proxy {
+  port: number;
+  engine: SessionEngine;
+  loop: Loop;
+  relay: NativeRelay;
+  logs: string[];
+  listener: Listener;
+}
+
+/** Starts epoxy's side: a listener (bind words), a loop, a relay and the engine. */
+async function proxy(frontend: FrontendRuntime, bindWords: string[] = []): Promise<Proxy> {
+  const loop = new Loop();
+  const logs: string[] = [];
+  let engine: SessionEngine | null = null;
+  const relay: NativeRelay = new native.Relay({
+    onEnd: (count) => engine!.relayEnded(relay.ended, count, (reason) => (reason === native.relayConstants.END_CLOSED ? '--' : reason === native.relayConstants.END_RESET_A ? 'CD' : reason === native.relayConstants.END_RESET_B ? 'SD' : 'PD')),
+  });
+  engine = new SessionEngine(loop, { add: (a, b) => relay.add(a, b), remove: (id) => relay.remove(id), get lastActivity() { return relay.lastActivity; }, get bytes() { return relay.bytes; }, nowTick: () => native.nowTick() }, { log: (line) => logs.push(line) });
+  const listener = createListener(parseBindOptions(bindWords, '127.0.0.1:0'), SocketAddress.parse('127.0.0.1:0'));
+  const result = bindListener(listener, { maxsock: 1 << 20, poll: loop.fdtab, accept: engine.acceptHandler(frontend) });
+  expect(result.err).toBe(ERR_NONE);
+  enableListener(listener);
+  loop.jobs++;
+  const done = loop.run();
+  cleanups.push(async () => {
+    engine!.killAll();
+    unbindListener(listener);
+    loop.jobs = 0;
+    loop.requestTurn();
+    await done;
+    loop.close();
+    relay.close();
+  });
+  void NAMES;
+  return { port: listener.boundAddr!.port, engine, loop, relay, logs, listener };
+}
+
+/** Connects, sends `payload` (optional), half-closes, and collects everything until EOF. */
+function exchange(port: number, payload: Uint8Array | string | null, endAfterSend = true): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = netConnect(port, '127.0.0.1', () => {
+      if (payload !== null) socket.write(payload);
+      if (endAfterSend) socket.end();
+    });
+    let data = '';
+    socket.on('data', (chunk) => (data += chunk.toString()));
+    socket.on('end', () => resolve(data));
+    socket.on('error', reject);
+  });
+}
+
+function openClient(port: number): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = netConnect(port, '127.0.0.1', () => resolve(socket));
+    socket.on('error', reject);
+  });
+}
+
+describe('SessionEngine', () => {
+  it('relays a client to a server and back, counts bytes and logs the session', async () => {
+    const up = await upstream('a');
+    const be = backendRuntime([serverRuntime('a', up.port)]);
+    const fe = frontendRuntime(be);
+    const p = await proxy(fe);
+    const payload = 'x'.repeat(100_000);
+    expect(await exchange(p.port, payload)).toBe(payload);
+    await waitFor(() => fe.counters.get('current') === 0, 'session closed');
+    expect(fe.counters.get('sessions')).toBe(1);
+    expect(fe.counters.get('bytesIn')).toBe(100_000);
+    expect(fe.counters.get('bytesOut')).toBe(100_000);
+    expect(be.servers[0]!.cur).toBe(0);
+    expect(p.loop.jobs).toBe(1); // only the listener is left
+    expect(p.logs).toHaveLength(1);
+    expect(p.logs[0]).toMatch(/^127\.0\.0\.1:\d+ \[.+\] fe be\/a 0\/\d+\/\d+ 100000 -- /);
+  });
+
+  it('balances across servers round-robin', async () => {
+    const a = await upstream('a', 'hello');
+    const b = await upstream('b', 'hello');
+    const be = backendRuntime([serverRuntime('a', a.port, { id: 1 }), serverRuntime('b', b.port, { id: 2 })]);
+    const p = await proxy(frontendRuntime(be));
+    const answers: string[] = [];
+    for (let i = 0; i < 4; i++) answers.push((await exchange(p.port, null)).trim());
+    expect(answers).toEqual(['hello from a', 'hello from b', 'hello from a', 'hello from b']);
+  });
+
+  it('retries a refused server and redispatches to another on the last retry', async () => {
+    const good = await upstream('good', 'hello');
+    // a port with nothing listening: connections are refused
+    const closed = await upstream('gone');
+    const closedPort = closed.port;
+    await new Promise<void>((resolve) => closed.server.close(() => resolve()));
+    const dead = serverRuntime('dead', closedPort, { id: 1 });
+    const be = backendRuntime([dead, serverRuntime('good', good.port, { id: 2, weight: 1 })], {
+      balance: { kind: 'first' },
+      retries: 2,
+      redispatch: true,
+    });
+    const p = await proxy(frontendRuntime(be));
+    const got = (await exchange(p.port, null)).trim();
+    console.log(JSON.stringify(p.logs), JSON.stringify(be.counters.toObject()), JSON.stringify(p.loop.activity.toObject()));
+    expect(got).toBe('hello from good');
+    expect(be.counters.get('connectErrors')).toBeGreaterThanOrEqual(2);
+    expect(be.counters.get('redispatches')).toBe(1);
+    expect(dead.cur).toBe(0);
+  });
+
+  it('queues beyond a server maxconn and serves the queue in order as slots free', async () => {
+    const up = await upstream('a');
+    const server = serverRuntime('a', up.port, { maxconn: 1 });
+    const be = backendRuntime([server]);
+    const p = await proxy(frontendRuntime(be));
+    const first = await openClient(p.port);
+    await waitFor(() => server.cur === 1, 'first connected');
+    const second = exchange(p.port, 'second');
+    await waitFor(() => be.counters.get('queued') === 1, 'second queued');
+    expect(server.cur).toBe(1);
+    first.end();
+    expect(await second).toBe('second');
+    // the queued session connected as soon as the slot freed, not after a timeout
+    expect(p.logs[1]).toMatch(/ fe be\/a \d+\/\d\/\d+ 6 -- /);
+    expect(server.cur).toBeLessThanOrEqual(1);
+  });
+
+  it('rejects by tcp-request connection rules, counted as denied', async () => {
+    const up = await upstream('a');
+    const be = backendRuntime([serverRuntime('a', up.port)]);
+    const fe = frontendRuntime(be, { rules: [{ action: 'reject', condition: (f) => f.src.address === '127.0.0.1' }] });
+    const p = await proxy(fe);
+    expect(await exchange(p.port, 'nope')).toBe('');
+    await waitFor(() => fe.counters.get('denied') === 1, 'denied');
+    expect(be.counters.get('sessions')).toBe(0);
+  });
+
+  it('picks the backend with use_backend conditions before default_backend', async () => {
+    const a = await upstream('a', 'hello');
+    const b = await upstream('b', 'hello');
+    const beA = backendRuntime([serverRuntime('a', a.port)], { name: 'beA' });
+    const beB = backendRuntime([serverRuntime('b', b.port)], { name: 'beB' });
+    const fe = frontendRuntime(beA, { useBackend: [{ backend: beB, condition: (f) => f.dst.address === '127.0.0.1' }] });
+    const p = await proxy(fe);
+    expect((await exchange(p.port, null)).trim()).toBe('hello from b');
+  });
+
+  it('accept-proxy takes the client address from the PROXY header; send-proxy-v2 passes it on', async () => {
+    const up = await upstream('a', 'header');
+    const be = backendRuntime([serverRuntime('a', up.port, { sendProxy: 2 })]);
+    const fe = frontendRuntime(be);
+    const p = await proxy(fe, ['accept-proxy']);
+    const header = buildProxyHeader(1, parseAddress('192.0.2.10:4242'), parseAddress('198.51.100.1:443'));
+    const answer = await exchange(p.port, Buffer.concat([Buffer.from(header), Buffer.from('payload')]), false);
+    expect(answer.trim()).toBe('a');
+    expect(up.seen).toEqual(['2 192.0.2.10:4242 198.51.100.1:443']);
+    await waitFor(() => p.logs.length === 1, 'log');
+    expect(p.logs[0]).toMatch(/^192\.0\.2\.10:4242 /);
+  });
+
+  it('a malformed PROXY header closes that connection only, and is counted', async () => {
+    const up = await upstream('a');
+    const fe = frontendRuntime(backendRuntime([serverRuntime('a', up.port)]));
+    const p = await proxy(fe, ['accept-proxy']);
+    expect(await exchange(p.port, 'PROXY TCP4 not an address\r\n')).toBe('');
+    await waitFor(() => fe.counters.get('proxyHeaderErrors') === 1, 'counted');
+    // the next, well-formed connection still works
+    const header = buildProxyHeader(2, parseAddress('192.0.2.1:1'), parseAddress('192.0.2.2:2'));
+    expect(await exchange(p.port, Buffer.concat([Buffer.from(header), Buffer.from('ok')]))).toBe('ok');
+  });
+
+  it('closes an idle session after timeout client, even with traffic before it', async () => {
+    const up = await upstream('a');
+    const be = backendRuntime([serverRuntime('a', up.port)]);
+    const fe = frontendRuntime(be, { timeouts: { ...NO_TIMEOUTS, client: 150 } });
+    const p = await proxy(fe);
+    const client = await openClient(p.port);
+    let closed = false;
+    client.on('close', () => (closed = true));
+    client.on('data', () => {});
+    client.write('ping');
+    await waitFor(() => closed, 'idle timeout closes the session');
+    expect(fe.counters.get('clientTimeouts')).toBe(1);
+    expect(p.logs[0]).toMatch(/ cD /);
+  });
+});
