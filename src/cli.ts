@@ -1,41 +1,88 @@
 /**
- * The `epoxy` command. Until the TCP proxy lands it reports the version and what the addon and
- * this process can do; the HAProxy-compatible flags (-f, -c, -d*) arrive with the proxy.
+ * The `epoxy` command, with HAProxy's flags: `epoxy -f haproxy.cfg` runs the proxy, `-c` checks
+ * the configuration (exit 0 valid, 1 invalid), `-v`/`-vv` print the version. SIGINT and SIGTERM
+ * stop it; SIGUSR1 stops it softly (sessions drain); SIGTTOU/SIGTTIN pause and resume listening.
  */
 import { capabilities } from './capabilities.js';
+import { parseArgs, USAGE, type CliOptions } from './cli/args.js';
+import { readConfig } from './config/parser.js';
+import { EpoxyError } from './errors.js';
+import { start, stderrLog } from './runtime/start.js';
 import { VERSION } from './version.js';
 
-const USAGE = `Usage: epoxy [-v | -vv | --help]
-  -v      print the version
-  -vv     print the version and the capabilities of the addon and of this process
-  --help  print this help
-With no argument, prints the version and the capabilities (the proxy itself is not built yet).
-`;
+function printVersion(level: 1 | 2): void {
+  process.stdout.write(`epoxy version ${VERSION} (HAProxy configuration format, TCP mode)\n`);
+  if (level < 2) return;
+  const caps = capabilities();
+  process.stdout.write(
+    [
+      `Running on: Linux, node ${caps.node}, N-API ${caps.napiVersion}`,
+      `Available pollers: ${caps.pollers.join(', ')}`,
+      `Socket options: ${caps.socketOptions.join(', ')}`,
+      `Privileges: CAP_NET_ADMIN=${caps.privileges.netAdmin} CAP_NET_RAW=${caps.privileges.netRaw} CAP_NET_BIND_SERVICE=${caps.privileges.netBindService}`,
+      `Open files: soft ${caps.nofile.soft}, hard ${caps.nofile.hard}`,
+    ].join('\n') + '\n',
+  );
+}
 
-export function main(argv: readonly string[]): number {
-  const args = argv.slice(2);
-  if (args.includes('--help') || args.includes('-h')) {
+/** Returns the exit code; for a running proxy, once it has stopped. */
+export async function main(argv: readonly string[]): Promise<number> {
+  let options: CliOptions;
+  try {
+    options = parseArgs(argv.slice(2));
+  } catch (error) {
+    process.stderr.write(`epoxy: ${(error as Error).message}\n${USAGE}`);
+    return 1;
+  }
+  if (options.help) {
     process.stdout.write(USAGE);
     return 0;
   }
-  if (args.length === 1 && args[0] === '-v') {
-    process.stdout.write(`epoxy version ${VERSION}\n`);
+  if (options.version > 0) {
+    printVersion(options.version as 1 | 2);
     return 0;
   }
-  const unknown = args.filter((a) => a !== '-vv');
-  if (unknown.length > 0) {
-    process.stderr.write(`epoxy: unknown argument '${unknown[0]}'\n${USAGE}`);
+  const log = stderrLog(options.quiet);
+  if (options.files.length === 0) {
+    log.alert('No configuration file specified (use -f <file|dir>).');
+    process.stderr.write(USAGE);
     return 1;
   }
-  const caps = capabilities();
-  const lines = [
-    `epoxy version ${caps.version} (node ${caps.node}, N-API ${caps.napiVersion})`,
-    `pollers: ${caps.pollers.join(', ')}`,
-    `socket options: ${caps.socketOptions.join(', ')}`,
-    `privileges: CAP_NET_ADMIN=${caps.privileges.netAdmin} CAP_NET_RAW=${caps.privileges.netRaw}` +
-      ` CAP_NET_BIND_SERVICE=${caps.privileges.netBindService}`,
-    `open files: soft ${caps.nofile.soft}, hard ${caps.nofile.hard}`,
-  ];
-  process.stdout.write(`${lines.join('\n')}\n`);
-  return 0;
+
+  const result = readConfig(options.files);
+  if (!options.quiet || options.checkOnly) for (const warning of result.warnings) log.warning(warning.message);
+  for (const error of result.errors) log.alert(error.message);
+  if (result.errors.length > 0) {
+    log.alert(`Fatal errors found in configuration.`);
+    return 1;
+  }
+  if (result.config.global.zeroWarning && result.warnings.some((w) => w.severity === 'warning')) {
+    log.alert("Some warnings were found and 'zero-warning' is set. Please fix them.");
+    return 1;
+  }
+  if (options.checkOnly) {
+    if (!options.quiet) process.stdout.write('Configuration file is valid\n');
+    return 0;
+  }
+
+  try {
+    const running = await start(result.config, {
+      quiet: options.quiet,
+      verbose: true,
+      disabledPollers: options.disabledPollers,
+      maxconn: options.maxconn ?? undefined,
+      log,
+    });
+    for (const [name, addresses] of running.addresses) {
+      if (!options.quiet) log.notice(`${name} listening on ${addresses.join(', ')} (poller: ${running.loop.poller.name})`);
+    }
+    await running.done;
+    return 0;
+  } catch (error) {
+    if (error instanceof EpoxyError) {
+      log.alert(error.message);
+      return 1;
+    }
+    throw error;
+  }
 }

@@ -28,3 +28,17 @@ export { selectPoller, pollerNames, pollerFactories } from './poller/registry.js
 export type { Poller, PollerFactory } from './poller/poller-types.js';
 export * from './listener/index.js';
 export * from './proxy/index.js';
+export { start, type StartOptions, type RunningProxy } from './runtime/start.js';
+export { buildRuntime, type Runtime } from './runtime/build.js';
+export {
+  parseConfig,
+  readConfig,
+  checkConfig,
+  configFromObject,
+  ConfigError,
+  type Config,
+  type EpoxyConfig,
+} from './config/index.js';
+export { SessionEngine } from './session/session.js';
+export { createBalancer, type Balancer } from './backend/balance.js';
+export { parseProxyHeader, buildProxyHeader } from './proxy-protocol/proxy-protocol.js';

@@ -1,0 +1,160 @@
+/**
+ * Turns a checked configuration into the run-time objects: proxies with their listeners (for
+ * startProxies), frontends and backends (for the session engine), servers with their balancers.
+ * Host names of servers are resolved here, once, at startup (HAProxy's default without a
+ * `resolvers` section).
+ */
+import { lookup } from 'node:dns/promises';
+import { SocketAddress } from '../address.js';
+import { createBalancer } from '../backend/balance.js';
+import type { BalanceAlgorithm } from '../backend/server-types.js';
+import { hasBackend, hasFrontend, type Config, type ConnectSource, type ProxyConfig, type ServerConfig } from '../config/model.js';
+import { EpoxyError, ErrorCodes } from '../errors.js';
+import { createListener } from '../listener/listener.js';
+import { ProxyState, type Proxy } from '../proxy/proxy-types.js';
+import {
+  Counters,
+  type BackendRuntime,
+  type FrontendRuntime,
+  type ServerRuntime,
+  type TcpRequestRule,
+  type Timeouts,
+} from '../session/session-types.js';
+import { compileCondition } from './condition.js';
+
+/** HAProxy's `retries` default. */
+const DEFAULT_RETRIES = 3;
+
+export interface Runtime {
+  proxies: Proxy[];
+  frontends: Map<string, FrontendRuntime>;
+  backends: Map<string, BackendRuntime>;
+  /** Which frontend each proxy's listeners feed. */
+  frontendOf: Map<Proxy, FrontendRuntime>;
+}
+
+function timeouts(config: ProxyConfig): Timeouts {
+  const t = config.timeouts;
+  return {
+    connect: t.connect ?? 0,
+    client: t.client ?? 0,
+    server: t.server ?? 0,
+    tunnel: t.tunnel ?? 0,
+    clientFin: t.clientFin ?? 0,
+    serverFin: t.serverFin ?? 0,
+    queue: t.queue ?? 0,
+  };
+}
+
+function balanceOf(config: ProxyConfig): BalanceAlgorithm {
+  const balance = config.balance ?? { kind: 'roundrobin' as const };
+  if (balance.kind === 'source') return { kind: 'source', hashType: config.hashType?.method ?? 'map-based' };
+  return balance;
+}
+
+function sourceAddress(source: ConnectSource | null, where: string): SocketAddress | null {
+  if (!source) return null;
+  if (source.usesrc !== null || source.portRange !== null || source.interface !== null) {
+    throw new EpoxyError(
+      `${where}: 'source' with usesrc, a port range or an interface is not supported yet (transparent proxying)`,
+      ErrorCodes.CONFIG,
+    );
+  }
+  return source.address;
+}
+
+/** A server at 0.0.0.0 / :: connects to the client's original destination (transparent mode). */
+function isAnyAddress(address: SocketAddress): boolean {
+  return (address.family === 'ipv4' && address.address === '0.0.0.0') || (address.family === 'ipv6' && address.address === '::');
+}
+
+async function resolveServer(server: ServerConfig): Promise<SocketAddress | null> {
+  const address = server.address;
+  if (address.kind === 'address') return isAnyAddress(address.address) ? null : address.address;
+  try {
+    const found = await lookup(address.host, { family: address.family === 'ipv6' ? 6 : address.family === 'ipv4' ? 4 : 0 });
+    return SocketAddress.from(found.family === 6 ? 'ipv6' : 'ipv4', found.address, address.port);
+  } catch (error) {
+    throw new EpoxyError(
+      `parsing [${server.where.file}:${server.where.line}] : could not resolve address '${address.host}' of server '${server.name}' (${(error as Error).message})`,
+      ErrorCodes.CONFIG,
+    );
+  }
+}
+
+export async function buildRuntime(config: Config): Promise<Runtime> {
+  const backends = new Map<string, BackendRuntime>();
+  const frontends = new Map<string, FrontendRuntime>();
+  const frontendOf = new Map<Proxy, FrontendRuntime>();
+  const proxies: Proxy[] = [];
+
+  for (const proxy of config.proxies) {
+    if (!hasBackend(proxy) || proxy.disabled) continue;
+    const servers: ServerRuntime[] = [];
+    for (const [index, server] of proxy.servers.entries()) {
+      servers.push({
+        name: server.name,
+        id: server.id ?? index + 1,
+        address: await resolveServer(server),
+        weight: server.weight,
+        maxconn: server.maxconn,
+        maxqueue: server.maxqueue,
+        backup: server.backup,
+        disabled: server.disabled,
+        cur: 0,
+        sendProxy: server.sendProxy === 'v1' ? 1 : server.sendProxy === 'v2' ? 2 : 0,
+        source: sourceAddress(server.source ?? proxy.source, `backend '${proxy.name}' server '${server.name}'`),
+        counters: new Counters(),
+      });
+    }
+    backends.set(proxy.name, {
+      name: proxy.name,
+      servers,
+      balancer: createBalancer(balanceOf(proxy), servers, { allBackups: proxy.options.allbackups }),
+      timeouts: timeouts(proxy),
+      retries: proxy.retries ?? DEFAULT_RETRIES,
+      redispatch: proxy.options.redispatch,
+      counters: new Counters(),
+    });
+  }
+
+  for (const proxy of config.proxies) {
+    if (!hasFrontend(proxy) || proxy.disabled) continue;
+    const rules: TcpRequestRule[] = proxy.tcpRequestConnection.map((rule) => ({
+      action: rule.action,
+      condition: rule.condition ? compileCondition(rule.condition) : null,
+    }));
+    const useBackend = proxy.useBackend.map((rule) => {
+      const backend = backends.get(rule.backend);
+      if (!backend) {
+        throw new EpoxyError(`proxy '${proxy.name}': unknown backend '${rule.backend}'`, ErrorCodes.CONFIG);
+      }
+      return { backend, condition: rule.condition ? compileCondition(rule.condition) : () => true };
+    });
+    // A listen section is its own default backend.
+    const defaultName = proxy.kind === 'listen' ? proxy.name : proxy.defaultBackend;
+    const frontend: FrontendRuntime = {
+      name: proxy.name,
+      maxconn: proxy.maxconn ?? 0,
+      timeouts: timeouts(proxy),
+      rules,
+      useBackend,
+      defaultBackend: defaultName ? (backends.get(defaultName) ?? null) : null,
+      counters: new Counters(),
+    };
+    frontends.set(proxy.name, frontend);
+    const listeners = proxy.binds.flatMap((line) =>
+      line.addresses.map((address) =>
+        createListener(
+          { ...line.bind, noReusePort: line.bind.noReusePort || config.global.noReusePort },
+          address,
+          { maxconn: proxy.maxconn ?? config.global.maxconn ?? undefined, backlog: proxy.backlog ?? undefined },
+        ),
+      ),
+    );
+    const runtimeProxy: Proxy = { name: proxy.name, type: proxy.kind, state: ProxyState.NEW, listeners };
+    proxies.push(runtimeProxy);
+    frontendOf.set(runtimeProxy, frontend);
+  }
+  return { proxies, frontends, backends, frontendOf };
+}

@@ -1,0 +1,209 @@
+/**
+ * Running a configuration: `start(config)` builds the run-time objects, binds every proxy's
+ * listeners (start_proxies), wires the loop, the native relay and the session engine, and
+ * resolves once the proxy accepts connections. The same function serves the CLI (`epoxy -f`) and
+ * TypeScript users (`import { start } from 'epoxy'` with a typed object).
+ */
+import { configFromObject, type EpoxyConfig } from '../config/object.js';
+import type { Config, LogTarget } from '../config/model.js';
+import { EpoxyError, ErrorCodes } from '../errors.js';
+import { ERR_CODE, type BindContext } from '../listener/listener-types.js';
+import { Loop } from '../loop/loop.js';
+import { native, type NativeRelay } from '../native.js';
+import { enableProxies, softStop, startProxies } from '../proxy/proxy.js';
+import type { ProxyLog } from '../proxy/proxy-types.js';
+import { registerProxySignals } from '../proxy/signals.js';
+import { SessionEngine, type Termination } from '../session/session.js';
+import { buildRuntime, type Runtime } from './build.js';
+
+export interface StartOptions {
+  /** No notices or warnings (-q, global `quiet`). */
+  quiet?: boolean;
+  /** Print retryable startup errors too (-V). */
+  verbose?: boolean;
+  /** Pollers disabled on the command line (-de, -dp), on top of noepoll/nopoll. */
+  disabledPollers?: string[];
+  /** Global maxconn override (-n). */
+  maxconn?: number;
+  /** Startup and lifecycle messages; default: HAProxy-style lines on stderr. */
+  log?: ProxyLog;
+  /** Session log lines; default: the global `log` targets (stdout/stderr). */
+  sessionLog?: (line: string) => void;
+  /** Handle SIGTTOU, SIGTTIN, SIGUSR1, SIGINT, SIGTERM (default true). */
+  signals?: boolean;
+}
+
+export interface RunningProxy {
+  readonly runtime: Runtime;
+  readonly loop: Loop;
+  readonly engine: SessionEngine;
+  /** Where each listener actually bound ('127.0.0.1:10080'), per proxy name. */
+  readonly addresses: Map<string, string[]>;
+  /** Resolves when the loop has ended (soft stop drained, or stop()). */
+  readonly done: Promise<void>;
+  /** Soft stop: stop listening, let sessions drain; resolves when the loop ends. */
+  stop(): Promise<void>;
+  /** Hard stop: close every session now; resolves when the loop ends. */
+  kill(): Promise<void>;
+}
+
+/** HAProxy 2.6's message prefixes, with our pid. */
+export function stderrLog(quiet: boolean): ProxyLog {
+  const line = (tag: string, message: string): void => {
+    process.stderr.write(`[${tag}] ${' '.repeat(Math.max(0, 8 - tag.length))}(${process.pid}) : ${message}\n`);
+  };
+  return {
+    alert: (m) => line('ALERT', m),
+    warning: (m) => (quiet ? undefined : line('WARNING', m)),
+    notice: (m) => (quiet ? undefined : line('NOTICE', m)),
+  };
+}
+
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+const FACILITY_CODES: Record<string, number> = {
+  kern: 0, user: 1, mail: 2, daemon: 3, auth: 4, syslog: 5, lpr: 6, news: 7, uucp: 8, cron: 9, auth2: 10,
+  ftp: 11, ntp: 12, audit: 13, alert: 14, cron2: 15, local0: 16, local1: 17, local2: 18, local3: 19,
+  local4: 20, local5: 21, local6: 22, local7: 23,
+}; // prettier-ignore
+
+/** A session-log writer for the global stream targets, in their syslog format (info level). */
+export function streamLogger(targets: readonly LogTarget[]): ((line: string) => void) | null {
+  const streams = targets.filter((t): t is Extract<LogTarget, { kind: 'stream' }> => t.kind === 'stream');
+  if (streams.length === 0) return null;
+  return (message) => {
+    for (const target of streams) {
+      const now = new Date();
+      const pri = (FACILITY_CODES[target.facility] ?? 16) * 8 + 6; // info
+      let text: string;
+      switch (target.format) {
+        case 'raw':
+          text = message;
+          break;
+        case 'short':
+          text = `<${pri}>${message}`;
+          break;
+        case 'iso':
+        case 'rfc5424':
+          text = `<${pri}>1 ${now.toISOString()} - epoxy ${process.pid} - - ${message}`;
+          break;
+        default: {
+          const day = String(now.getDate()).padStart(2, ' ');
+          const time = now.toTimeString().slice(0, 8);
+          text = `<${pri}>${MONTHS[now.getMonth()]} ${day} ${time} epoxy[${process.pid}]: ${message}`;
+        }
+      }
+      const stream = target.target === 'stdout' ? process.stdout : process.stderr;
+      stream.write(`${text.slice(0, target.maxLength)}\n`);
+    }
+  };
+}
+
+function isConfig(input: Config | EpoxyConfig): input is Config {
+  return Array.isArray((input as Config).proxies) && Array.isArray((input as Config).defaults);
+}
+
+const END_NAMES = new Map<number, Termination>([
+  [native.relayConstants.END_CLOSED, '--'],
+  [native.relayConstants.END_RESET_A, 'CD'],
+  [native.relayConstants.END_RESET_B, 'SD'],
+  [native.relayConstants.END_REMOVED, 'PD'],
+]);
+
+export async function start(input: Config | EpoxyConfig, options: StartOptions = {}): Promise<RunningProxy> {
+  const config = isConfig(input) ? input : configFromObject(input);
+  const quiet = options.quiet ?? config.global.quiet;
+  const log = options.log ?? stderrLog(quiet);
+
+  if (config.global.ulimitN !== null) {
+    const { hard } = native.getNofileLimit();
+    native.setNofileLimit(config.global.ulimitN, Math.max(hard, config.global.ulimitN));
+  }
+  const { soft } = native.getNofileLimit();
+  const maxconn = options.maxconn ?? config.global.maxconn ?? 0;
+  // Each session needs two fds (client, server); keep some for listeners and Node itself.
+  if (maxconn > 0 && soft > 0 && maxconn * 2 + 64 > soft) {
+    log.warning(`maxconn ${maxconn} needs about ${maxconn * 2 + 64} file descriptors but the limit is ${soft}; raise 'ulimit-n' or lower 'maxconn'.`);
+  }
+
+  const runtime = await buildRuntime(config);
+  const disabled = [...(options.disabledPollers ?? [])];
+  if (config.global.noEpoll) disabled.push('epoll');
+  if (config.global.noPoll) disabled.push('poll');
+  const loop = new Loop({
+    disabledPollers: disabled,
+    busyPolling: config.global.busyPolling,
+    runBudget: config.global.tune.runqueueDepth ?? undefined,
+    onError: (error, where) => log.alert(`internal error in ${where}: ${(error as Error)?.stack ?? String(error)}`),
+  });
+  let engine: SessionEngine | null = null;
+  const relay: NativeRelay = new native.Relay({
+    bufferSize: config.global.tune.bufsize ?? undefined,
+    onEnd: (count) => engine!.relayEnded(relay.ended, count, (reason) => END_NAMES.get(reason) ?? 'PD'),
+  });
+  engine = new SessionEngine(
+    loop,
+    {
+      add: (a, b) => relay.add(a, b),
+      remove: (id) => relay.remove(id),
+      get lastActivity() {
+        return relay.lastActivity;
+      },
+      get bytes() {
+        return relay.bytes;
+      },
+      nowTick: () => native.nowTick(),
+    },
+    { maxconn, log: options.sessionLog ?? streamLogger(config.global.logs) ?? undefined },
+  );
+  const sessions = engine;
+
+  const err = startProxies(runtime.proxies, {
+    verbose: options.verbose ?? true,
+    log,
+    bind: (proxy): BindContext => ({
+      maxsock: soft > 0 ? soft : 1 << 20,
+      poll: loop.fdtab,
+      accept: sessions.acceptHandler(runtime.frontendOf.get(proxy)!),
+    }),
+  });
+  if (err & ERR_CODE) {
+    for (const proxy of runtime.proxies) for (const l of proxy.listeners) if (l.fd >= 0 && !l.inherited) native.close(l.fd);
+    loop.close();
+    relay.close();
+    throw new EpoxyError('some proxies could not start (see the alerts above)', ErrorCodes.CONFIG);
+  }
+  enableProxies(runtime.proxies, loop);
+
+  const kill = (): void => {
+    softStop(runtime.proxies, loop, log);
+    sessions.killAll();
+  };
+  const unregister = options.signals === false ? () => {} : registerProxySignals(loop, runtime.proxies, log, { hardStop: () => sessions.killAll() });
+  const done = loop.run().then(() => {
+    unregister();
+    loop.close();
+    relay.close();
+  });
+
+  const addresses = new Map<string, string[]>();
+  for (const proxy of runtime.proxies) {
+    addresses.set(proxy.name, proxy.listeners.map((l) => (l.boundAddr ?? l.addr).toString()));
+  }
+  return {
+    runtime,
+    loop,
+    engine: sessions,
+    addresses,
+    done,
+    stop: () => {
+      softStop(runtime.proxies, loop, log);
+      loop.requestTurn();
+      return done;
+    },
+    kill: () => {
+      kill();
+      loop.requestTurn();
+      return done;
+    },
+  };
+}
