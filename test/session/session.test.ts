@@ -197,9 +197,7 @@ describe('SessionEngine', () => {
       redispatch: true,
     });
     const p = await proxy(frontendRuntime(be));
-    const got = (await exchange(p.port, null)).trim();
-    console.log(JSON.stringify(p.logs), JSON.stringify(be.counters.toObject()), JSON.stringify(p.loop.activity.toObject()));
-    expect(got).toBe('hello from good');
+    expect((await exchange(p.port, null)).trim()).toBe('hello from good');
     expect(be.counters.get('connectErrors')).toBeGreaterThanOrEqual(2);
     expect(be.counters.get('redispatches')).toBe(1);
     expect(dead.cur).toBe(0);
@@ -220,6 +218,27 @@ describe('SessionEngine', () => {
     // the queued session connected as soon as the slot freed, not after a timeout
     expect(p.logs[1]).toMatch(/ fe be\/a \d+\/\d\/\d+ 6 -- /);
     expect(server.cur).toBeLessThanOrEqual(1);
+  });
+
+  it('frontend maxconn: beyond it connections wait in the kernel backlog, then are served', async () => {
+    const up = await upstream('a');
+    const fe = frontendRuntime(backendRuntime([serverRuntime('a', up.port)]), { maxconn: 1 });
+    const p = await proxy(fe);
+    const first = await openClient(p.port);
+    await waitFor(() => fe.counters.get('current') === 1, 'first session');
+    // The listener is no longer polled: a new connection completes its handshake in the
+    // kernel's backlog and nothing accepts it until a session ends.
+    expect(p.listener.state).toBe(5 /* FULL */);
+    const second = await openClient(p.port);
+    let reply = '';
+    second.on('data', (c) => (reply += c.toString()));
+    const ended = new Promise<void>((resolve) => second.on('end', () => resolve()));
+    second.end('waited');
+    expect(fe.counters.get('sessions')).toBe(1);
+    first.end();
+    await ended;
+    expect(reply).toBe('waited');
+    expect(fe.counters.get('sessions')).toBe(2);
   });
 
   it('rejects by tcp-request connection rules, counted as denied', async () => {
