@@ -37,6 +37,8 @@ export interface RunningProxy {
   readonly runtime: Runtime;
   readonly loop: Loop;
   readonly engine: SessionEngine;
+  /** The native relay (its `buffered` bytes, its pairs' counters). */
+  readonly relay: NativeRelay;
   /** Where each listener actually bound ('127.0.0.1:10080'), per proxy name. */
   readonly addresses: Map<string, string[]>;
   /** Resolves when the loop has ended (soft stop drained, or stop()). */
@@ -193,6 +195,7 @@ export async function start(input: Config | EpoxyConfig, options: StartOptions =
     runtime,
     loop,
     engine: sessions,
+    relay,
     addresses,
     done,
     stop: () => {
