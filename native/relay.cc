@@ -202,7 +202,10 @@ bool Relay::Grow(Napi::Env env, Napi::Object self, size_t capacity) {
   if (env.IsExceptionPending()) return false;
   Napi::Int32Array ended = Napi::Int32Array::New(env, capacity * kRecordInts);
   if (env.IsExceptionPending()) return false;
+  Napi::Uint8Array fins = Napi::Uint8Array::New(env, capacity);
+  if (env.IsExceptionPending()) return false;
   if (old > 0) {
+    memcpy(fins.Data(), fins_, old);
     memcpy(bytes.Data(), bytes_, old * 2 * sizeof(double));
     memcpy(last.Data(), last_activity_, old * sizeof(uint32_t));
     memcpy(ended.Data(), ended_, ended_ids_.size() * kRecordInts * sizeof(int32_t));
@@ -214,6 +217,9 @@ bool Relay::Grow(Napi::Env env, Napi::Object self, size_t capacity) {
   bytes_ = bytes.Data();
   last_activity_ = last.Data();
   ended_ = ended.Data();
+  fins_ = fins.Data();
+  fins_ref_ = Napi::Persistent(fins);
+  self.Set("fins", fins);
   bytes_ref_ = Napi::Persistent(bytes);
   last_activity_ref_ = Napi::Persistent(last);
   ended_ref_ = Napi::Persistent(ended);
@@ -343,6 +349,7 @@ Napi::Value Relay::Add(const Napi::CallbackInfo& info) {
   slot.state = kLive;
   bytes_[2 * id] = 0;
   bytes_[2 * id + 1] = 0;
+  fins_[id] = 0;
   last_activity_[id] = static_cast<uint32_t>(uv_now(core_->loop));
   const size_t top = static_cast<size_t>(fds[0] > fds[1] ? fds[0] : fds[1]);
   if (fd_slot_.size() <= top) fd_slot_.resize(top + 1, -1);
@@ -479,6 +486,9 @@ void Relay::Pump(int32_t id, int d) {
     }
     if (n == 0) {
       slot.dir[d].eof = true;
+      // Published for the session layer's client-fin/server-fin timeouts (HAProxy's: a
+      // half-closed side gets its own, usually shorter, inactivity timeout).
+      fins_[id] |= static_cast<uint8_t>(1u << d);
       ForwardEof(id, d);
       return;
     }

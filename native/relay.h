@@ -152,9 +152,11 @@ class Relay : public Napi::ObjectWrap<Relay> {
   double* bytes_ = nullptr;          // [aToB, bToA] per slot
   uint32_t* last_activity_ = nullptr;  // uv_now() >>> 0 of the last transfer, per slot
   int32_t* ended_ = nullptr;         // [id, reason, errno] records
+  uint8_t* fins_ = nullptr;          // per slot: bit 0 = A sent its FIN, bit 1 = B sent its FIN
   Napi::Reference<Napi::Float64Array> bytes_ref_;
   Napi::Reference<Napi::Uint32Array> last_activity_ref_;
   Napi::Reference<Napi::Int32Array> ended_ref_;
+  Napi::Reference<Napi::Uint8Array> fins_ref_;
 
   Napi::FunctionReference on_end_;
   Napi::AsyncContext* async_context_ = nullptr;

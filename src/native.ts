@@ -242,6 +242,8 @@ export interface NativeRelay {
   readonly lastActivity: Uint32Array;
   /** [id, reason, errno] records, valid during onEnd(count). */
   readonly ended: Int32Array;
+  /** Per pair id: bit 0 set once A sent its FIN, bit 1 once B did (half-closed sides). */
+  readonly fins: Uint8Array;
   readonly closed: boolean;
   /** Slots (pair ids 0..capacity-1). */
   readonly capacity: number;

@@ -243,9 +243,11 @@ describe('Relay: half-close and resets', () => {
     const request = randomBytes(100_000);
     const [atB] = await pump([{ from: a, to: b, data: request }]);
     expect(atB!.equals(request)).toBe(true);
+    expect(relay.fins[id]).toBe(0);
     native.shutdown(a, SHUT_WR); // A: "that was the whole request"
     await expectEof(b);
     expect(ends).toEqual([]);
+    expect(relay.fins[id]).toBe(1); // A's FIN is published for fin timeouts
     // B answers long after A's FIN
     const response = randomBytes(500_000);
     const [atA] = await pump([{ from: b, to: a, data: response }]);
