@@ -17,6 +17,7 @@ import {
   type BackendRuntime,
   type FrontendRuntime,
   type ServerRuntime,
+  type SourceRuntime,
   type TcpRequestRule,
   type Timeouts,
 } from '../session/session-types.js';
@@ -52,20 +53,35 @@ function balanceOf(config: ProxyConfig): BalanceAlgorithm {
   return balance;
 }
 
-function sourceAddress(source: ConnectSource | null, where: string): SocketAddress | null {
+/**
+ * The run-time form of a `source` line. One object per configured line, so the servers that
+ * inherit a backend's (or the defaults') `source` share its port rotation.
+ */
+function sourceRuntime(source: ConnectSource | null, cache: Map<ConnectSource, SourceRuntime>): SourceRuntime | null {
   if (!source) return null;
-  if (source.usesrc !== null || source.portRange !== null || source.interface !== null) {
-    throw new EpoxyError(
-      `${where}: 'source' with usesrc, a port range or an interface is not supported yet (transparent proxying)`,
-      ErrorCodes.CONFIG,
-    );
+  let runtime = cache.get(source);
+  if (!runtime) {
+    const usesrc = source.usesrc;
+    runtime = {
+      address: source.address,
+      portRange: source.portRange,
+      usesrc: usesrc === null ? null : usesrc.kind === 'address' ? usesrc.address : usesrc.kind,
+      interface: source.interface,
+      nextPort: 0,
+    };
+    cache.set(source, runtime);
   }
-  return source.address;
+  return runtime;
 }
 
 /** A server at 0.0.0.0 / :: connects to the client's original destination (transparent mode). */
 function isAnyAddress(address: SocketAddress): boolean {
   return (address.family === 'ipv4' && address.address === '0.0.0.0') || (address.family === 'ipv6' && address.address === '::');
+}
+
+/** With a server at 0.0.0.0:port / [::]:port, the port to connect to (0: the original one). */
+function targetPort(server: ServerConfig): number {
+  return server.address.kind === 'address' && isAnyAddress(server.address.address) ? server.address.address.port : 0;
 }
 
 async function resolveServer(server: ServerConfig): Promise<SocketAddress | null> {
@@ -87,6 +103,7 @@ export async function buildRuntime(config: Config): Promise<Runtime> {
   const frontends = new Map<string, FrontendRuntime>();
   const frontendOf = new Map<Proxy, FrontendRuntime>();
   const proxies: Proxy[] = [];
+  const sources = new Map<ConnectSource, SourceRuntime>();
 
   for (const proxy of config.proxies) {
     if (!hasBackend(proxy) || proxy.disabled) continue;
@@ -103,7 +120,8 @@ export async function buildRuntime(config: Config): Promise<Runtime> {
         disabled: server.disabled,
         cur: 0,
         sendProxy: server.sendProxy === 'v1' ? 1 : server.sendProxy === 'v2' ? 2 : 0,
-        source: sourceAddress(server.source ?? proxy.source, `backend '${proxy.name}' server '${server.name}'`),
+        source: sourceRuntime(server.source ?? proxy.source, sources),
+        targetPort: targetPort(server),
         counters: new Counters(),
       });
     }

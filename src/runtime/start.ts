@@ -153,9 +153,12 @@ export async function start(input: Config | EpoxyConfig, options: StartOptions =
       get bytes() {
         return relay.bytes;
       },
+      get fins() {
+        return relay.fins;
+      },
       nowTick: () => native.nowTick(),
     },
-    { maxconn, log: options.sessionLog ?? streamLogger(config.global.logs) ?? undefined },
+    { maxconn, log: options.sessionLog ?? streamLogger(config.global.logs) ?? undefined, alert: (m) => log.alert(m) },
   );
   const sessions = engine;
 

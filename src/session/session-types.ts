@@ -68,11 +68,37 @@ export class Counters {
 }
 const COUNTER_INDEX = Object.fromEntries(COUNTER_FIELDS.map((f, i) => [f, i])) as Record<CounterField, number>;
 
+/**
+ * `source <addr>[:port[-port]] [usesrc client | clientip | <addr>] [interface <if>]`: how a
+ * connection to a server binds before connect(). Shared by every server that inherits it, so the
+ * port rotation of a range is shared too (as HAProxy's port_range is per source).
+ */
+export interface SourceRuntime {
+  /** Bind address; its port (when not 0 and no range) is fixed. Ignored by usesrc client/clientip. */
+  readonly address: SocketAddress;
+  /** Ports to pick from in turn, or null. */
+  readonly portRange: { readonly low: number; readonly high: number } | null;
+  /**
+   * Transparent proxying: 'client' binds the client's address and port, 'clientip' its address
+   * (port 0, or one from the range), an address binds that address; all with IP_TRANSPARENT.
+   */
+  readonly usesrc: 'client' | 'clientip' | SocketAddress | null;
+  /** SO_BINDTODEVICE, or null. */
+  readonly interface: string | null;
+  /** Next index into portRange (rotation). */
+  nextPort: number;
+}
+
 export interface ServerRuntime extends Server {
   /** Send a PROXY header after connecting: 0 none, 1 (send-proxy), 2 (send-proxy-v2). */
   readonly sendProxy: 0 | 1 | 2;
-  /** Bind outgoing connections to this address first (`source`); null: the kernel picks. */
-  readonly source: SocketAddress | null;
+  /** Bind outgoing connections first (`source`); null: the kernel picks. */
+  readonly source: SourceRuntime | null;
+  /**
+   * With `address` null (a server at 0.0.0.0 / ::, transparent mode): the port to connect to
+   * instead of the original destination's; 0 or absent keeps the original port.
+   */
+  readonly targetPort?: number;
   readonly counters: Counters;
 }
 

@@ -26,6 +26,27 @@ import { buildProxyHeader, parseProxyHeader, PROXY_MAX_HEADER } from '../proxy-p
 const { AF_INET, AF_INET6, AF_UNIX, SOCK_STREAM, SOCK_NONBLOCK, ADDR_SLOT_SIZE } = constants;
 const EAGAIN = -11;
 const EINPROGRESS = -115;
+const EADDRINUSE = 98;
+const EADDRNOTAVAIL = 99;
+
+/** `address` in `family`, unwrapping a v4-mapped IPv6 address (dual-stack listeners); else null. */
+function sameFamily(address: SocketAddress, family: SocketAddress['family']): SocketAddress | null {
+  if (address.family === family) return address;
+  if (family === 'ipv4' && address.family === 'ipv6') {
+    const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address.address);
+    if (mapped) return SocketAddress.from('ipv4', mapped[1]!, address.port);
+  }
+  return null;
+}
+
+/** Options whose refusal only costs an optimization. */
+function trySetsockopt(fd: number, name: 'IP_BIND_ADDRESS_NO_PORT' | 'SO_REUSEADDR', value: boolean): void {
+  try {
+    native.setsockopt(fd, name, value);
+  } catch {
+    // older kernels (IP_BIND_ADDRESS_NO_PORT before 4.2): the bind still works
+  }
+}
 
 /** The parts of the native relay the session layer uses (see native/relay.h). */
 export interface RelayPort {
@@ -33,6 +54,8 @@ export interface RelayPort {
   remove(id: number): number;
   /** Replaced when the relay grows: always read through the port, never cached. */
   readonly lastActivity: Uint32Array;
+  /** Per pair: bit 0 once A (the client) sent its FIN, bit 1 once B (the server) did. */
+  readonly fins: Uint8Array;
   readonly bytes: Float64Array;
   /** The clock of lastActivity. */
   nowTick(): number;
@@ -58,6 +81,8 @@ interface Session {
   readonly clientFd: number;
   src: SocketAddress;
   dst: SocketAddress;
+  /** dst is final: the PROXY header's, or looked up with SO_ORIGINAL_DST already. */
+  dstResolved: boolean;
   backend: BackendRuntime | null;
   server: ServerRuntime | null;
   serverFd: number;
@@ -82,6 +107,8 @@ export interface SessionEngineOptions {
   /** Process-wide limit of sessions (global maxconn): above it, listeners are LIMITED. */
   maxconn?: number;
   log?: SessionLogger;
+  /** Problems worth an operator's attention (a `source` that cannot bind); default: stderr. */
+  alert?: (message: string) => void;
 }
 
 export class SessionEngine {
@@ -95,6 +122,9 @@ export class SessionEngine {
   private readonly acceptAddrs = new Uint8Array(64 * ADDR_SLOT_SIZE);
   private readonly maxconn: number;
   private readonly log: SessionLogger | null;
+  private readonly alert: (message: string) => void;
+  /** `source` failures already reported (server, what, errno): each is reported once. */
+  private readonly sourceAlerts = new Set<string>();
   /** One peek buffer for every PROXY header: headers are read whole or not at all. */
   private readonly headerBuffer = new Uint8Array(PROXY_MAX_HEADER);
 
@@ -105,6 +135,7 @@ export class SessionEngine {
   ) {
     this.maxconn = options.maxconn ?? 0;
     this.log = options.log ?? null;
+    this.alert = options.alert ?? ((message) => process.stderr.write(`[ALERT]    (${process.pid}) : ${message}\n`));
   }
 
   /** The listener accept callback for one frontend: give it to bindListener's context. */
@@ -180,6 +211,7 @@ export class SessionEngine {
       clientFd,
       src,
       dst,
+      dstResolved: false,
       backend: null,
       server: null,
       serverFd: -1,
@@ -260,6 +292,7 @@ export class SessionEngine {
     if (header.command === 'proxy' && header.source && header.destination) {
       session.src = header.source;
       session.dst = header.destination;
+      session.dstResolved = true;
     }
     this.route(session);
   }
@@ -344,13 +377,13 @@ export class SessionEngine {
     session.phase = Phase.Connecting;
     session.connectStartedAt = this.loop.now;
     // A server at 0.0.0.0 (no address) connects to where the client was going (transparent mode).
-    const target = server.address ?? session.dst;
+    const target = server.address ?? this.originalDestination(session, server.targetPort ?? 0);
     const family = target.family === 'ipv6' ? AF_INET6 : target.family === 'unix' ? AF_UNIX : AF_INET;
     let fd = -1;
     let rc: number;
     try {
       fd = native.socket(family, SOCK_STREAM | SOCK_NONBLOCK);
-      if (server.source) native.bind(fd, server.source.bytes);
+      if (server.source && target.family !== 'unix') this.bindSource(fd, session, server, target);
       rc = native.connect(fd, target.bytes);
     } catch (error) {
       rc = -Math.abs((error as { errno?: number }).errno ?? 24);
@@ -366,6 +399,103 @@ export class SessionEngine {
     } else {
       this.connectFailed(session);
     }
+  }
+
+  /**
+   * Where a server at 0.0.0.0 / :: connects: the client's original destination. A TPROXY-diverted
+   * connection (a `transparent` listener) is accepted on that very address, so getsockname (the
+   * session's dst) is it. Behind NAT (REDIRECT/DNAT) the accepted socket's address is the
+   * proxy's own: the pre-NAT destination comes from conntrack (SO_ORIGINAL_DST), looked up once,
+   * and it becomes the session's dst (logs, send-proxy). A PROXY header's destination wins.
+   */
+  private originalDestination(session: Session, port: number): SocketAddress {
+    if (!session.dstResolved) {
+      session.dstResolved = true;
+      if (!session.listener.bind.transparent && session.dst.family !== 'unix') {
+        try {
+          session.dst = SocketAddress.fromBytes(native.getOriginalDst(session.clientFd));
+        } catch {
+          // Not NATed (ENOENT), or no conntrack: getsockname's address is the best there is.
+        }
+      }
+    }
+    return port > 0 && session.dst.port !== port ? session.dst.withPort(port) : session.dst;
+  }
+
+  /**
+   * Binds an outgoing socket as `source` says, before connect(). Throws (a system error with its
+   * errno) when it cannot: the caller counts a failed connection attempt, so retries apply.
+   */
+  private bindSource(fd: number, session: Session, server: ServerRuntime, target: SocketAddress): void {
+    const source = server.source!;
+    const v6 = target.family === 'ipv6';
+    let local: SocketAddress;
+    let transparent = source.usesrc !== null;
+    const usesrc = source.usesrc;
+    if (usesrc === 'client' || usesrc === 'clientip') {
+      local = sameFamily(session.src, target.family) ?? this.sourceError(server, target, `the client's address ${session.src.address} is not of the server's family`, 97);
+      if (usesrc === 'clientip') local = local.withPort(0);
+    } else {
+      local = usesrc ?? source.address;
+      local = sameFamily(local, target.family) ?? this.sourceError(server, target, `source address ${local.address} is not of the server's family`, 97);
+    }
+    try {
+      if (source.interface !== null) native.setsockopt(fd, 'SO_BINDTODEVICE', source.interface);
+      if (transparent) native.setsockopt(fd, v6 ? 'IPV6_TRANSPARENT' : 'IP_TRANSPARENT', true);
+    } catch (error) {
+      this.sourceError(server, target, `cannot ${transparent ? 'make the server connection transparent' : 'bind it to its interface'}`, error);
+    }
+    const ranged = source.portRange !== null && usesrc !== 'client';
+    const tries = ranged ? Math.min(source.portRange!.high - source.portRange!.low + 1, 16) : 1;
+    let reuse = false;
+    for (let attempt = 1; ; attempt++) {
+      let address = local;
+      if (ranged) {
+        const range = source.portRange!;
+        const span = range.high - range.low + 1;
+        address = local.withPort(range.low + (source.nextPort % span));
+        source.nextPort = (source.nextPort + 1) % span;
+      }
+      try {
+        if (address.port === 0) {
+          // The port is picked at connect() time, with the whole 4-tuple known: many more
+          // connections fit than ephemeral ports (IP_BIND_ADDRESS_NO_PORT).
+          trySetsockopt(fd, 'IP_BIND_ADDRESS_NO_PORT', true);
+        } else if (!reuse) {
+          trySetsockopt(fd, 'SO_REUSEADDR', true);
+          reuse = true;
+        }
+        native.bind(fd, address.bytes);
+        return;
+      } catch (error) {
+        const errno = (error as { errno?: number }).errno;
+        if (errno === EADDRINUSE && attempt < tries) continue;
+        if (errno === EADDRNOTAVAIL && !transparent) {
+          // A foreign address without usesrc: binding it needs IP_TRANSPARENT.
+          transparent = true;
+          try {
+            native.setsockopt(fd, v6 ? 'IPV6_TRANSPARENT' : 'IP_TRANSPARENT', true);
+          } catch (again) {
+            this.sourceError(server, target, `cannot bind to foreign source address ${address.address}`, again);
+          }
+          attempt--;
+          continue;
+        }
+        this.sourceError(server, target, `cannot bind to source address ${address.toString()}`, error);
+      }
+    }
+  }
+
+  /** Reports a `source` failure once per server and reason, then throws it as an errno. */
+  private sourceError(server: ServerRuntime, target: SocketAddress, what: string, error: unknown): never {
+    const errno = typeof error === 'number' ? error : ((error as { errno?: number }).errno ?? 22);
+    const code = typeof error === 'number' ? native.errnoName(-errno) : ((error as { code?: string }).code ?? native.errnoName(-errno));
+    const key = `${server.name}\0${what}\0${code}`;
+    if (!this.sourceAlerts.has(key)) {
+      this.sourceAlerts.add(key);
+      this.alert(`server '${server.name}' (connecting to ${target.toString()}): ${what} (${code}${code === 'EPERM' ? ': needs CAP_NET_ADMIN' : ''}); counted as connection failures, reported once.`);
+    }
+    throw Object.assign(new Error(what), { errno });
   }
 
   private onConnectEvent(session: Session, events: number): void {
@@ -429,7 +559,8 @@ export class SessionEngine {
     }
     session.relayId = id;
     this.byRelay.set(id, session);
-    this.arm(session, this.idleTimeout(session));
+    const { ms } = this.idleTimeout(session);
+    this.arm(session, ms > 0 ? this.checkInterval(session, ms) : 0);
   }
 
   private sendProxyHeader(session: Session, version: 1 | 2): boolean {
@@ -439,12 +570,30 @@ export class SessionEngine {
     return native.send(session.serverFd, header) === header.length;
   }
 
-  private idleTimeout(session: Session): number {
+  /**
+   * The inactivity timeout in force for an established session, and which side it belongs to.
+   * Once a FIN has crossed the session either way both sides are half-closed, and HAProxy's
+   * `timeout client-fin` / `server-fin` replace `timeout client` / `server` (and the tunnel
+   * timeout) where they are set.
+   */
+  private idleTimeout(session: Session): { ms: number; side: 'client' | 'server' } {
     const fe = session.frontend.timeouts;
     const be = session.backend!.timeouts;
-    if (be.tunnel > 0) return be.tunnel;
-    const candidates = [fe.client, be.server].filter((t) => t > 0);
-    return candidates.length > 0 ? Math.min(...candidates) : 0;
+    const halfClosed = session.relayId >= 0 && (this.relay.fins[session.relayId] ?? 0) !== 0;
+    const client = halfClosed && fe.clientFin > 0 ? fe.clientFin : be.tunnel > 0 ? be.tunnel : fe.client;
+    const server = halfClosed && be.serverFin > 0 ? be.serverFin : be.tunnel > 0 ? be.tunnel : be.server;
+    if (client > 0 && (server === 0 || client <= server)) return { ms: client, side: 'client' };
+    return { ms: server, side: 'server' };
+  }
+
+  /**
+   * How long the established-phase timer may sleep: the relay does not report a FIN to us, so
+   * when a shorter fin timeout is configured the timer wakes at least that often to notice a
+   * half-close (then the lazy requeue pushes it on without work).
+   */
+  private checkInterval(session: Session, remaining: number): number {
+    const finTimeouts = [session.frontend.timeouts.clientFin, session.backend!.timeouts.serverFin].filter((t) => t > 0);
+    return finTimeouts.length > 0 ? Math.min(remaining, ...finTimeouts) : remaining;
   }
 
   private arm(session: Session, timeoutMs: number): void {
@@ -473,17 +622,18 @@ export class SessionEngine {
         this.connectFailed(session);
         return (session.phase as Phase) === Phase.Closed ? null : task;
       case Phase.Established: {
-        const timeout = this.idleTimeout(session);
+        const { ms: timeout, side } = this.idleTimeout(session);
+        if (timeout === 0) return task; // no inactivity timeout applies (any more)
         // The relay stamps activity with its own clock (libuv's loop time); compare durations,
         // never ticks of two clocks.
         const idle = (this.relay.nowTick() - this.relay.lastActivity[session.relayId]!) >>> 0;
         if (idle < timeout) {
           // Traffic since the timer was armed: push it to the real deadline (lazy requeue).
-          task.expire = tickAdd(this.loop.now, timeout - idle);
+          task.expire = tickAdd(this.loop.now, this.checkInterval(session, timeout - idle));
           this.loop.scheduler.taskQueue(task);
           return task;
         }
-        const clientSide = session.frontend.timeouts.client > 0 && timeout === session.frontend.timeouts.client;
+        const clientSide = side === 'client';
         if (clientSide) session.frontend.counters.add('clientTimeouts');
         else session.backend!.counters.add('serverTimeouts');
         this.close(session, clientSide ? 'cD' : 'sD');

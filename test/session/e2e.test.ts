@@ -65,6 +65,7 @@ function client(port: number): Promise<Socket> {
 /** Resolves when epoxy has closed the connection (FIN or RST seen by the client). */
 function closedByProxy(socket: Socket): Promise<void> {
   return new Promise((resolve) => {
+    socket.resume(); // 'end' is only emitted once what came before it has been read
     socket.once('end', () => resolve());
     socket.once('close', () => resolve());
     socket.once('error', () => resolve());
@@ -212,6 +213,34 @@ describe('TCP proxy end to end', () => {
     await closedByProxy(socket);
     await waitFor(() => logs.length === 1, 'log');
     expect(logs[0]).toMatch(/ [cs]D /);
+  });
+
+  it('timeout client-fin / server-fin: a half-closed session gets the shorter timeout', async () => {
+    // The client sends its FIN; the server never answers nor closes.
+    const muted: Socket[] = [];
+    const mute = createServer({ allowHalfOpen: true }, (s) => muted.push(s.resume()));
+    const a = await proxyTo([{ name: 'mute', port: await listen(mute) }], { timeout: { ...TIMEOUTS, clientFin: 150 } });
+    cleanups.push(() => muted.forEach((s) => s.destroy())); // it never closes its side by itself
+    const c1 = await client(a.port);
+    const closed1 = closedByProxy(c1);
+    c1.end('half');
+    await closed1;
+    await waitFor(() => a.logs.length === 1, 'log');
+    expect(a.logs[0]).toMatch(/ cD /);
+    expect(a.running.runtime.frontends.get('px')!.counters.get('clientTimeouts')).toBe(1);
+
+    // The server sends its FIN; the client never closes its side.
+    const closing = createServer({ allowHalfOpen: true }, (s) => {
+      s.resume();
+      s.end('bye');
+    });
+    const b = await proxyTo([{ name: 'closing', port: await listen(closing) }], { timeout: { ...TIMEOUTS, serverFin: 150 } });
+    const c2 = await client(b.port);
+    c2.resume();
+    await new Promise<void>((resolve) => c2.once('end', () => resolve())); // the server's FIN
+    await waitFor(() => b.logs.length === 1, 'the server-fin timeout to close the session');
+    expect(b.logs[0]).toMatch(/ sD /);
+    expect(b.running.runtime.backends.get('px')!.counters.get('serverTimeouts')).toBe(1);
   });
 
   it('timeout connect: a server whose accept queue is full never answers; retries, then the session ends', async () => {

@@ -115,7 +115,7 @@ async function proxy(frontend: FrontendRuntime, bindWords: string[] = []): Promi
   const relay: NativeRelay = new native.Relay({
     onEnd: (count) => engine!.relayEnded(relay.ended, count, (reason) => (reason === native.relayConstants.END_CLOSED ? '--' : reason === native.relayConstants.END_RESET_A ? 'CD' : reason === native.relayConstants.END_RESET_B ? 'SD' : 'PD')),
   });
-  engine = new SessionEngine(loop, { add: (a, b) => relay.add(a, b), remove: (id) => relay.remove(id), get lastActivity() { return relay.lastActivity; }, get bytes() { return relay.bytes; }, nowTick: () => native.nowTick() }, { log: (line) => logs.push(line) });
+  engine = new SessionEngine(loop, { add: (a, b) => relay.add(a, b), remove: (id) => relay.remove(id), get lastActivity() { return relay.lastActivity; }, get bytes() { return relay.bytes; }, get fins() { return relay.fins; }, nowTick: () => native.nowTick() }, { log: (line) => logs.push(line) });
   const listener = createListener(parseBindOptions(bindWords, '127.0.0.1:0'), SocketAddress.parse('127.0.0.1:0'));
   const result = bindListener(listener, { maxsock: 1 << 20, poll: loop.fdtab, accept: engine.acceptHandler(frontend) });
   expect(result.err).toBe(ERR_NONE);
