@@ -148,29 +148,6 @@ Napi::Value ProxyBuild(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, static_cast<double>(n));
 }
 
-// JS: recvPeek(fd, buffer, offset = 0, length = rest) -> bytes | 0 at EOF | -errno
-// recv(MSG_PEEK): the bytes stay queued, so a receiver can look for a whole header, wait for
-// more without buffering, and then consume exactly the header with a plain recv.
-Napi::Value RecvPeek(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  int32_t fd, offset, length;
-  Bytes buf;
-  if (!ArgInt(info, 0, "fd", &fd) || !ArgBytes(info, 1, "buffer", &buf) ||
-      !ArgIntOr(info, 2, "offset", 0, &offset) ||
-      !ArgIntOr(info, 3, "length", static_cast<int32_t>(buf.length) - offset, &length)) {
-    return env.Undefined();
-  }
-  if (offset < 0 || length < 0 || static_cast<size_t>(offset) + static_cast<size_t>(length) > buf.length) {
-    ThrowCodedError(env, "ERR_EPOXY_INVALID_ARG", "recvPeek: offset/length outside the buffer");
-    return env.Undefined();
-  }
-  ssize_t n;
-  do {
-    n = recv(fd, buf.data + offset, static_cast<size_t>(length), MSG_PEEK);
-  } while (n < 0 && errno == EINTR);
-  return Napi::Number::New(env, n < 0 ? -errno : static_cast<double>(n));
-}
-
 Napi::Object Constants(Napi::Env env) {
   Napi::Object c = Napi::Object::New(env);
   c.Set("V1_MAX_LINE", static_cast<double>(kPpV1MaxLine));
@@ -193,7 +170,6 @@ void InitProxyProtocol(Napi::Env env, Napi::Object exports) {
   exports.Set("proxyErrorDescription",
               Napi::Function::New(env, ProxyErrorDescription, "proxyErrorDescription"));
   exports.Set("proxyBuild", Napi::Function::New(env, ProxyBuild, "proxyBuild"));
-  exports.Set("recvPeek", Napi::Function::New(env, RecvPeek, "recvPeek"));
   exports.Set("proxyProtocol", Constants(env));
 }
 

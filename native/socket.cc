@@ -222,8 +222,8 @@ Napi::Value Close(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, 0);
 }
 
-// JS: recv(fd, buffer, offset = 0, length = rest) -> bytes | 0 at EOF | -errno
-Napi::Value Recv(const Napi::CallbackInfo& info) {
+// recv() into buffer[offset, offset + length) with `flags`: bytes | 0 at EOF | -errno.
+Napi::Value RecvWith(const Napi::CallbackInfo& info, int flags, const char* name) {
   Napi::Env env = info.Env();
   int32_t fd, offset, length;
   Bytes buf;
@@ -233,15 +233,23 @@ Napi::Value Recv(const Napi::CallbackInfo& info) {
     return env.Undefined();
   }
   if (offset < 0 || length < 0 || static_cast<size_t>(offset) + static_cast<size_t>(length) > buf.length) {
-    ThrowCodedError(env, "ERR_EPOXY_INVALID_ARG", "recv: offset/length outside the buffer");
+    ThrowCodedError(env, "ERR_EPOXY_INVALID_ARG", std::string(name) + ": offset/length outside the buffer");
     return env.Undefined();
   }
   ssize_t n;
   do {
-    n = recv(fd, buf.data + offset, static_cast<size_t>(length), 0);
+    n = recv(fd, buf.data + offset, static_cast<size_t>(length), flags);
   } while (n < 0 && errno == EINTR);
   return Napi::Number::New(env, n < 0 ? -errno : static_cast<double>(n));
 }
+
+// JS: recv(fd, buffer, offset = 0, length = rest) -> bytes | 0 at EOF | -errno
+Napi::Value Recv(const Napi::CallbackInfo& info) { return RecvWith(info, 0, "recv"); }
+
+// JS: recvPeek(fd, buffer, offset = 0, length = rest) -> bytes | 0 at EOF | -errno
+// recv(MSG_PEEK): the bytes stay queued, so a receiver can look for a whole header, wait for
+// more without buffering, and then consume exactly the header with a plain recv.
+Napi::Value RecvPeek(const Napi::CallbackInfo& info) { return RecvWith(info, MSG_PEEK, "recvPeek"); }
 
 // JS: send(fd, buffer, offset = 0, length = rest) -> bytes | -errno
 // MSG_NOSIGNAL: a peer that went away must give EPIPE here, never a process-wide SIGPIPE.
@@ -333,6 +341,7 @@ void InitSocket(Napi::Env env, Napi::Object exports) {
   exports.Set("shutdown", Napi::Function::New(env, Shutdown, "shutdown"));
   exports.Set("close", Napi::Function::New(env, Close, "close"));
   exports.Set("recv", Napi::Function::New(env, Recv, "recv"));
+  exports.Set("recvPeek", Napi::Function::New(env, RecvPeek, "recvPeek"));
   exports.Set("send", Napi::Function::New(env, Send, "send"));
   exports.Set("getsockname", Napi::Function::New(env, GetSockName, "getsockname"));
   exports.Set("getpeername", Napi::Function::New(env, GetPeerName, "getpeername"));
