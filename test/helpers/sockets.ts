@@ -40,6 +40,22 @@ export async function waitFor(condition: () => boolean, what: string, deadlineMs
   }
 }
 
+/**
+ * A connected loopback TCP pair [client, server] (the listener is closed again). Both fds are
+ * pushed to `track` so the caller's cleanup closes them.
+ */
+export async function connectedPair(track: number[]): Promise<[number, number]> {
+  const { fd: listener, address } = listenLoopback();
+  const client = tcpSocket();
+  track.push(client);
+  native.connect(client, address.bytes);
+  const out = new Int32Array(2);
+  await waitFor(() => native.accept(listener, out, null) > 0, 'accept');
+  track.push(out[0]!);
+  native.close(listener);
+  return [client, out[0]!];
+}
+
 /** Closes every fd given, ignoring ones already closed. */
 export function closeAll(fds: Iterable<number>): void {
   for (const fd of fds) native.close(fd);

@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { EpoxyError, ErrorCodes } from '../../src/errors.js';
 import { constants, native, type NativePoller } from '../../src/native.js';
 import { runFixture } from '../helpers/child.js';
-import { closeAll, fdCount, listenLoopback, tcpSocket, waitFor } from '../helpers/sockets.js';
+import { closeAll, fdCount, listenLoopback, tcpSocket, waitFor, connectedPair } from '../helpers/sockets.js';
 
 const { EPOLLIN, EPOLLOUT, EPOLLRDHUP, EPOLLPRI, EPOLLET, EPOLLONESHOT, EPOLLEXCLUSIVE, EPOLLHUP, EPOLLERR } = constants;
 
@@ -27,18 +27,8 @@ function drained(p: NativePoller, n: number): Array<[number, number]> {
   return out;
 }
 
-/** A connected loopback pair [client, server]; the listener is closed. */
-async function pair(): Promise<[number, number]> {
-  const { fd: listener, address } = listenLoopback();
-  const client = tcpSocket();
-  fds.push(client);
-  native.connect(client, address.bytes);
-  const out = new Int32Array(2);
-  await waitFor(() => native.accept(listener, out, null) > 0, 'accept');
-  fds.push(out[0]!);
-  native.close(listener);
-  return [client, out[0]!];
-}
+/** A connected loopback pair [client, server], closed after the test. */
+const pair = (): Promise<[number, number]> => connectedPair(fds);
 
 describe('Poller: epoll_ctl and wait', () => {
   it('is an epoll fd with a shared events array sized by capacity', () => {

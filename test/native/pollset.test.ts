@@ -8,7 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { EpoxyError, ErrorCodes } from '../../src/errors.js';
 import { constants, native, pollConstants, type NativePollWatcher } from '../../src/native.js';
 import { runFixture } from '../helpers/child.js';
-import { closeAll, fdCount, listenLoopback, tcpSocket, waitFor } from '../helpers/sockets.js';
+import { closeAll, fdCount, waitFor, connectedPair } from '../helpers/sockets.js';
 
 const { POLLIN, POLLOUT, POLLRDHUP, POLLHUP, POLLNVAL, POLLERR } = pollConstants;
 
@@ -29,18 +29,8 @@ function watcher(): NativePollWatcher {
   return w;
 }
 
-/** A connected loopback pair [client, server]; the listener is closed. */
-async function pair(): Promise<[number, number]> {
-  const { fd: listener, address } = listenLoopback();
-  const client = tcpSocket();
-  fds.push(client);
-  native.connect(client, address.bytes);
-  const out = new Int32Array(2);
-  await waitFor(() => native.accept(listener, out, null) > 0, 'accept');
-  fds.push(out[0]!);
-  native.close(listener);
-  return [client, out[0]!];
-}
+/** A connected loopback pair [client, server], closed after the test. */
+const pair = (): Promise<[number, number]> => connectedPair(fds);
 
 /** A setInterval(1ms) tick counter: proof that Node's loop keeps turning. */
 function ticker(): { readonly ticks: number } {

@@ -7,7 +7,7 @@ import { FD_EV_READY_R, FD_EV_READY_W, FD_EV_SHUT_R } from '../../src/fd/fd-type
 import { FdTable } from '../../src/fd/fdtab.js';
 import { constants, native, pollConstants } from '../../src/native.js';
 import type { Poller, PollerFactory } from '../../src/poller/poller-types.js';
-import { closeAll, listenLoopback, tcpSocket, waitFor } from '../helpers/sockets.js';
+import { closeAll, tcpSocket, waitFor, connectedPair } from '../helpers/sockets.js';
 
 export interface Harness {
   poller: Poller;
@@ -68,17 +68,7 @@ export function describePoller(factory: PollerFactory): void {
   }
 
   /** A connected loopback pair [client, server]; the listener is closed. */
-  async function pair(): Promise<[number, number]> {
-    const { fd: listener, address } = listenLoopback();
-    const client = tcpSocket();
-    fds.push(client);
-    native.connect(client, address.bytes);
-    const out = new Int32Array(2);
-    await waitFor(() => native.accept(listener, out, null) > 0, 'accept');
-    fds.push(out[0]!);
-    native.close(listener);
-    return [client, out[0]!];
-  }
+  const pair = (): Promise<[number, number]> => connectedPair(fds);
 
   /** Polls on every loop turn until `condition` holds. */
   async function pollUntil(h: Harness, condition: () => boolean, what: string): Promise<void> {
