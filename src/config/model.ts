@@ -218,7 +218,14 @@ export type ServerAddress =
   | {
       /** A numeric IPv4/IPv6 address with a port, or a unix socket. */
       readonly kind: 'address';
+      /** Port 0 when the port is mapped (see portOffset). */
       readonly address: SocketAddress;
+      /**
+       * HAProxy's port mapping: null for a fixed port; otherwise the port connected to is the
+       * client's destination port plus this offset (0 for an address without a port, N for
+       * `:+N`, -N for `:-N`).
+       */
+      readonly portOffset: number | null;
       readonly text: string;
     }
   | {

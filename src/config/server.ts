@@ -7,8 +7,9 @@
  *          [send-proxy | send-proxy-v2] [check [inter T] [rise N] [fall N]] ...
  *
  * Addresses: `ip:port`, `[ipv6]:port`, `ipv4@`/`ipv6@` prefixes, `unix@/path` or `/path`,
- * `abns@name`, or `hostname:port` (kept as text for the caller to resolve). A missing port or a
- * `+N`/`-N` offset (HAProxy's port mapping) is refused for now.
+ * `abns@name`, or `hostname:port` (kept as text for the caller to resolve). A numeric address may
+ * leave the port out or give a `+N`/`-N` offset (HAProxy's port mapping: the client's destination
+ * port, shifted); a host name needs a fixed port.
  */
 import { SocketAddress } from '../address.js';
 import { invalidNameChar } from './acl.js';
@@ -59,15 +60,27 @@ export function parseServerAddress(text: string): Parsed<ServerAddress> {
   }
   if (prefix === 'unix' || prefix === 'abns' || (prefix === undefined && text.startsWith('/'))) {
     const parsed = socketAddress(text, text);
-    return parsed.ok ? { ok: true, value: { kind: 'address', address: parsed.value, text } } : parsed;
+    return parsed.ok ? { ok: true, value: { kind: 'address', address: parsed.value, portOffset: null, text } } : parsed;
   }
   const body = prefix === undefined ? text : text.slice(prefix.length + 1);
   const { host, port: portText } = splitHostPort(body);
-  if (portText === null || portText === '' || /^[+-]/.test(portText)) {
-    return {
-      ok: false,
-      reason: `'${text}': a server address without a fixed port (port mapping) is not supported yet; write <address>:<port>`,
-    };
+  const mapped = portText === null || portText === '' || /^[+-]/.test(portText);
+  if (mapped) {
+    const bareHost = host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
+    const isNumeric = parseIpv6(bareHost) !== null || (bareHost.split('.').length === 4 && parseIpv4(bareHost) !== null);
+    if (!isNumeric) {
+      return { ok: false, reason: `'${text}': port mapping (no port, or +N/-N) needs a numeric address` };
+    }
+    let offset = 0;
+    if (portText !== null && portText !== '') {
+      if (!/^[+-]\d{1,5}$/.test(portText) || Number(portText.slice(1)) > 65535) {
+        return { ok: false, reason: `invalid port offset '${portText}' in '${text}'` };
+      }
+      offset = Number(portText);
+    }
+    const withZero = bareHost.includes(':') ? `[${bareHost}]:0` : `${bareHost}:0`;
+    const parsed = socketAddress(`${prefix !== undefined ? `${prefix}@` : ''}${withZero}`, text);
+    return parsed.ok ? { ok: true, value: { kind: 'address', address: parsed.value, portOffset: offset, text } } : parsed;
   }
   if (!/^\d+$/.test(portText)) {
     return { ok: false, reason: `invalid port '${portText}' in '${text}'${portText.includes('-') ? ' (port ranges are not allowed here)' : ''}` };
@@ -79,7 +92,7 @@ export function parseServerAddress(text: string): Parsed<ServerAddress> {
   const numeric = parseIpv6(bare) !== null || (bare.split('.').length === 4 && parseIpv4(bare) !== null) || bare === '' || bare === '*';
   if (numeric) {
     const parsed = socketAddress(text, text);
-    return parsed.ok ? { ok: true, value: { kind: 'address', address: parsed.value, text } } : parsed;
+    return parsed.ok ? { ok: true, value: { kind: 'address', address: parsed.value, portOffset: null, text } } : parsed;
   }
   if (HOSTNAME.test(bare) && !host.startsWith('[')) {
     return {

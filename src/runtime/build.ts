@@ -122,6 +122,7 @@ export async function buildRuntime(config: Config): Promise<Runtime> {
         sendProxy: server.sendProxy === 'v1' ? 1 : server.sendProxy === 'v2' ? 2 : 0,
         source: sourceRuntime(server.source ?? proxy.source, sources),
         targetPort: targetPort(server),
+        portOffset: server.address.kind === 'address' ? server.address.portOffset : null,
         counters: new Counters(),
       });
     }

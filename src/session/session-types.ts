@@ -99,6 +99,12 @@ export interface ServerRuntime extends Server {
    * instead of the original destination's; 0 or absent keeps the original port.
    */
   readonly targetPort?: number;
+  /**
+   * HAProxy's port mapping (`server s 10.0.0.1` without a port, or `:+N` / `:-N`): the port
+   * connected to is the client's original destination port plus this offset. Absent or null:
+   * the port is fixed.
+   */
+  readonly portOffset?: number | null;
   readonly counters: Counters;
 }
 

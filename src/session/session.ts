@@ -376,12 +376,19 @@ export class SessionEngine {
     session.attempts++;
     session.phase = Phase.Connecting;
     session.connectStartedAt = this.loop.now;
-    // A server at 0.0.0.0 (no address) connects to where the client was going (transparent mode).
-    const target = server.address ?? this.originalDestination(session, server.targetPort ?? 0);
+    // A server at 0.0.0.0 (no address) connects to where the client was going (transparent
+    // mode); a mapped port follows the client's original destination port, shifted.
+    const offset = server.portOffset ?? null;
+    let target = server.address ?? this.originalDestination(session, server.targetPort ?? 0);
+    const mappedPort = offset === null ? -1 : this.originalDestination(session, 0).port + offset;
+    if (mappedPort >= 1 && mappedPort <= 65535) target = target.withPort(mappedPort);
     const family = target.family === 'ipv6' ? AF_INET6 : target.family === 'unix' ? AF_UNIX : AF_INET;
     let fd = -1;
     let rc: number;
     try {
+      if (offset !== null && (mappedPort < 1 || mappedPort > 65535)) {
+        throw Object.assign(new Error('mapped port out of range'), { errno: -22 }); // EINVAL: a failed attempt
+      }
       fd = native.socket(family, SOCK_STREAM | SOCK_NONBLOCK);
       if (server.source && target.family !== 'unix') this.bindSource(fd, session, server, target);
       rc = native.connect(fd, target.bytes);

@@ -61,7 +61,7 @@ const BROKEN: Record<string, { alerts: (file: string) => string[]; warnings: (fi
       `parsing [${F}:23] : 'balance uri' is not supported yet (HTTP mode; epoxy implements mode tcp).`,
       `parsing [${F}:24] : 'hash-type' only supports 'sdbm', 'djb2', 'crc32', or 'wt6' hash functions.`,
       `[${F}:25] : 'server be/s1' : weight of server s1 is not within 0 and 256 (300).`,
-      `[${F}:26] : 'server be/s2' : '127.0.0.1': a server address without a fixed port (port mapping) is not supported yet; write <address>:<port>`,
+      `[${F}:26] : 'server be/s2' : 'localhost': port mapping (no port, or +N/-N) needs a numeric address`,
       `[${F}:27] : 'server be/s3' : 'maxconn' expects an integer argument (got 'ten').`,
       `[${F}:28] : 'server be/s4' : 'id' : custom id has to be > 0.`,
       `parsing [${F}:29] : 'source 10.0.0.1:1000-2000' : port ranges are only allowed in a server's 'source'`,

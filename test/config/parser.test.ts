@@ -502,7 +502,7 @@ describe('servers', () => {
     const text = `${DEFAULTS}backend b
     server
     server a@b 127.0.0.1:1
-    server c 127.0.0.1
+    server c localhost
     server d 127.0.0.1:1 weight 257
     server e 127.0.0.1:1 wieght 3
     server f 127.0.0.1:1 ssl
@@ -514,7 +514,7 @@ describe('servers', () => {
     expect(alerts(text)).toEqual([
       "[t.cfg:6] : 'server' expects <name> and <addr>[:<port>] as arguments.",
       "[t.cfg:7] : character '@' is not permitted in server name 'a@b'.",
-      "[t.cfg:8] : 'server b/c' : '127.0.0.1': a server address without a fixed port (port mapping) is not supported yet; write <address>:<port>",
+      "[t.cfg:8] : 'server b/c' : 'localhost': port mapping (no port, or +N/-N) needs a numeric address",
       "[t.cfg:9] : 'server b/d' : weight of server d is not within 0 and 256 (257).",
       "[t.cfg:10] : 'server b/e' : unknown keyword 'wieght'; did you mean 'weight' maybe ?",
       "[t.cfg:11] : 'server b/f' : 'ssl' is not supported yet (SSL/TLS).",
@@ -801,5 +801,18 @@ describe('files and directories', () => {
       `parsing [${a}:2] : unknown keyword 'daemn' in 'global' section; did you mean 'daemon' maybe ?`,
       `parsing [${b}:2] : 'maxconn' expects an integer argument (got 'x').`,
     ]);
+  });
+});
+
+describe('server port mapping', () => {
+  it('accepts a numeric address without a port or with a +N/-N offset', () => {
+    const config = parseConfig([
+      {
+        name: 'map.cfg',
+        text: 'backend b\n    server same 10.0.0.1\n    server up 10.0.0.1:+1000\n    server down [2001:db8::1]:-1\n    server any 0.0.0.0\n    server fixed 10.0.0.1:80\n',
+      },
+    ]);
+    const offsets = config.proxies[0]!.servers.map((s) => (s.address.kind === 'address' ? s.address.portOffset : 'host'));
+    expect(offsets).toEqual([0, 1000, -1, 0, null]);
   });
 });

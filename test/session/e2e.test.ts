@@ -191,6 +191,27 @@ describe('TCP proxy end to end', () => {
     expect(running.relay.buffered).toBe(0);
   });
 
+  it('port mapping: a server written with a +N/-N offset connects to the client’s port shifted', async () => {
+    const upstreamPort = await listen(createServer((s) => s.resume().end('mapped')));
+    const port = await freePort();
+    const offset = upstreamPort - port;
+    const running = await start(
+      {
+        defaults: { mode: 'tcp', timeout: TIMEOUTS },
+        listen: { px: { bind: [`127.0.0.1:${port}`], servers: [{ name: 'm', address: `127.0.0.1:${offset >= 0 ? '+' : '-'}${Math.abs(offset)}` }] } },
+      } as EpoxyConfig,
+      { quiet: true, signals: false, sessionLog: () => {} },
+    );
+    cleanups.push(async () => {
+      await running.kill();
+    });
+    const socket = await client(port);
+    let data = '';
+    socket.on('data', (c) => (data += c.toString()));
+    await closedByProxy(socket);
+    expect(data).toBe('mapped');
+  });
+
   it('timeout server closes an established session whose server stays silent', async () => {
     const silent = createServer((s) => s.resume());
     const { running, port, logs } = await proxyTo([{ name: 'silent', port: await listen(silent) }], {

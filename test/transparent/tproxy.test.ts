@@ -186,7 +186,7 @@ describe.skipIf(reason !== null)('NAT REDIRECT interception in a three-namespace
       'listen redirected',
       `    bind 0.0.0.0:${RULE.listenPort}`,
       `    bind [::]:${RULE.listenPort} v6only`,
-      `    server origin 0.0.0.0:${RULE.dport}`,
+      "    server origin 0.0.0.0", // no port: the original destination's (HAProxy's usual REDIRECT setup)
     ]);
     epoxy = await startEpoxy(topology, file, ['redirected']);
   }, 30_000);
