@@ -167,7 +167,7 @@ export class SessionEngine {
     if (listener.maxconn > 0) room = Math.min(room, listener.maxconn - listener.nbconn);
     if (this.maxconn > 0) room = Math.min(room, this.maxconn - this.current);
     if (room <= 0) {
-      this.saturated(listener, frontend);
+      this.saturated(listener);
       return;
     }
     const n = native.accept(listenerFd, out.subarray(0, 2 * room), this.acceptAddrs);
@@ -182,16 +182,19 @@ export class SessionEngine {
       (listener.maxconn > 0 && listener.nbconn >= listener.maxconn) ||
       (this.maxconn > 0 && this.current >= this.maxconn)
     ) {
-      this.saturated(listener, frontend);
+      this.saturated(listener);
     }
   }
 
-  /** Stop polling a listener that is at a limit; the kernel's backlog holds new connections. */
-  private saturated(listener: Listener, frontend: FrontendRuntime): void {
+  /**
+   * Stops polling a listener at a limit (its own, its frontend's or the process's); the kernel's
+   * backlog holds new connections meanwhile. resumeLimited() polls it again when a session ends;
+   * if its frontend is still full then, the next accept finds no room and parks it again.
+   */
+  private saturated(listener: Listener): void {
     if (listener.state !== ListenerState.READY) return;
     listenerFull(listener);
     this.limited.add(listener);
-    void frontend;
   }
 
   private start(frontend: FrontendRuntime, listener: Listener, clientFd: number, peer: Uint8Array): void {
