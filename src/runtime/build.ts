@@ -133,6 +133,8 @@ export async function buildRuntime(config: Config): Promise<Runtime> {
       timeouts: timeouts(proxy),
       retries: proxy.retries ?? DEFAULT_RETRIES,
       redispatch: proxy.options.redispatch,
+      serverKeepAlive: proxy.options.tcpka || proxy.options.srvtcpka,
+      serverNoLinger: proxy.options.nolinger,
       counters: new Counters(),
     });
   }
@@ -159,6 +161,9 @@ export async function buildRuntime(config: Config): Promise<Runtime> {
       rules,
       useBackend,
       defaultBackend: defaultName ? (backends.get(defaultName) ?? null) : null,
+      clientKeepAlive: proxy.options.tcpka || proxy.options.clitcpka,
+      clientNoLinger: proxy.options.nolinger,
+      dontLogNull: proxy.options.dontlognull,
       counters: new Counters(),
     };
     frontends.set(proxy.name, frontend);

@@ -117,6 +117,10 @@ export interface BackendRuntime {
   readonly retries: number;
   /** On the last retry, pick another server (`option redispatch`). */
   readonly redispatch: boolean;
+  /** SO_KEEPALIVE on connections to servers (`option tcpka` / `srvtcpka`). */
+  readonly serverKeepAlive?: boolean;
+  /** Close server connections with an RST, not a FIN (`option nolinger` in the backend). */
+  readonly serverNoLinger?: boolean;
   readonly counters: Counters;
 }
 
@@ -128,5 +132,11 @@ export interface FrontendRuntime {
   readonly rules: TcpRequestRule[];
   readonly useBackend: Array<{ backend: BackendRuntime; condition: Condition }>;
   readonly defaultBackend: BackendRuntime | null;
+  /** SO_KEEPALIVE on client connections (`option tcpka` / `clitcpka`). */
+  readonly clientKeepAlive?: boolean;
+  /** Close client connections with an RST, not a FIN (`option nolinger` in the frontend). */
+  readonly clientNoLinger?: boolean;
+  /** Do not log sessions that carried no data (`option dontlognull`: scans, health probes). */
+  readonly dontLogNull?: boolean;
   readonly counters: Counters;
 }

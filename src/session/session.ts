@@ -111,6 +111,23 @@ export interface SessionEngineOptions {
   alert?: (message: string) => void;
 }
 
+function trySetKeepAlive(fd: number): void {
+  try {
+    native.setsockopt(fd, 'SO_KEEPALIVE', true);
+  } catch {
+    // not a TCP socket (unix), or already gone: nothing to keep alive
+  }
+}
+
+/** SO_LINGER {1, 0}: the close() that follows sends an RST instead of a FIN. */
+function trySetNoLinger(fd: number): void {
+  try {
+    native.setsockopt(fd, 'SO_LINGER', { enabled: true, seconds: 0 });
+  } catch {
+    // already gone
+  }
+}
+
 export class SessionEngine {
   /** Sessions open now, all frontends. */
   current = 0;
@@ -231,6 +248,8 @@ export class SessionEngine {
       connectedAt: 0,
     };
     session.task = this.loop.scheduler.taskNew((task, s, reasons) => this.onTimer(task, s, reasons), session);
+    // Socket options are best effort, as in HAProxy: a refusal never fails the session.
+    if (frontend.clientKeepAlive) trySetKeepAlive(clientFd);
     this.sessions.add(session);
     this.current++;
     this.loop.jobs++;
@@ -393,6 +412,7 @@ export class SessionEngine {
         throw Object.assign(new Error('mapped port out of range'), { errno: -22 }); // EINVAL: a failed attempt
       }
       fd = native.socket(family, SOCK_STREAM | SOCK_NONBLOCK);
+      if (backend.serverKeepAlive && target.family !== 'unix') trySetKeepAlive(fd);
       if (server.source && target.family !== 'unix') this.bindSource(fd, session, server, target);
       rc = native.connect(fd, target.bytes);
     } catch (error) {
@@ -669,6 +689,8 @@ export class SessionEngine {
       bytesOut = this.relay.bytes[2 * session.relayId + 1]!;
     }
     if (wasQueuedOrConnecting === Phase.Connecting) this.releaseServerFdFromTable(session);
+    if (session.frontend.clientNoLinger) trySetNoLinger(session.clientFd);
+    if (session.serverFd >= 0 && session.backend?.serverNoLinger) trySetNoLinger(session.serverFd);
     if (this.loop.fdtab.entry(session.clientFd)) this.loop.fdtab.remove(session.clientFd);
     if (session.serverFd >= 0) native.close(session.serverFd);
     native.close(session.clientFd);
@@ -693,7 +715,7 @@ export class SessionEngine {
     this.current--;
     this.loop.jobs--;
     session.listener.nbconn--;
-    this.logSession(session, termination, bytesOut);
+    this.logSession(session, termination, bytesOut, bytesIn);
     this.resumeLimited();
     if (backend) this.dequeue(backend);
   }
@@ -718,8 +740,9 @@ export class SessionEngine {
     }
   }
 
-  private logSession(session: Session, termination: Termination, bytesToClient: number): void {
+  private logSession(session: Session, termination: Termination, bytesToClient: number, bytesFromClient: number): void {
     if (!this.log) return;
+    if (session.frontend.dontLogNull && bytesToClient === 0 && bytesFromClient === 0) return;
     const now = this.loop.now;
     const since = (tick: number): number => (tick === 0 ? -1 : (now - tick) >>> 0);
     const tw = session.queuedAt === 0 ? 0 : ((session.connectStartedAt || now) - session.queuedAt) >>> 0;

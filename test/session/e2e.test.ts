@@ -3,6 +3,7 @@
  * loopback, epoxy started from a typed configuration in between. Waits are on conditions; every
  * timeout under test is short and the waits for it are bounded well above it.
  */
+import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { createServer, connect as netConnect, type Server, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -210,6 +211,55 @@ describe('TCP proxy end to end', () => {
     socket.on('data', (c) => (data += c.toString()));
     await closedByProxy(socket);
     expect(data).toBe('mapped');
+  });
+
+  it('option dontlognull: a connection that carried no data is not logged', async () => {
+    const { running, port, logs } = await proxyTo([{ name: 'echo', port: await listen(echo()) }], { option: { dontlognull: true } });
+    const empty = await client(port);
+    empty.end();
+    await closedByProxy(empty);
+    const full = await client(port);
+    full.end('data');
+    await closedByProxy(full);
+    const frontend = running.runtime.frontends.get('px')!;
+    await waitFor(() => frontend.counters.get('sessions') === 2 && frontend.counters.get('current') === 0, 'both sessions over');
+    expect(logs).toHaveLength(1);
+    expect(logs[0]).toMatch(/ px px\/echo .* 4 -- /);
+  });
+
+  it('option nolinger: epoxy closes with an RST instead of a FIN', async () => {
+    // nolinger in a listen section applies to the server side too: that side sees the RST as well.
+    const silent = createServer((s) => s.on('error', () => {}).resume());
+    const { port } = await proxyTo([{ name: 'silent', port: await listen(silent) }], {
+      option: { nolinger: true },
+      timeout: { ...TIMEOUTS, client: 100 },
+    });
+    const socket = await client(port);
+    const outcome = new Promise<string>((resolve) => {
+      socket.on('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? 'error'));
+      socket.on('end', () => resolve('FIN'));
+    });
+    socket.resume();
+    expect(await outcome).toBe('ECONNRESET');
+  });
+
+  it('option tcpka: SO_KEEPALIVE on both sides (ss shows the keepalive timer)', async () => {
+    const hasSs = spawnSync('sh', ['-c', 'command -v ss']).status === 0;
+    if (!hasSs) {
+      console.log('skipping the keepalive check: ss (iproute2) is not installed');
+      return;
+    }
+    const upstream = createServer((s) => s.resume());
+    const upstreamPort = await listen(upstream);
+    const { port } = await proxyTo([{ name: 'up', port: upstreamPort }], { option: { tcpka: true } });
+    const socket = await client(port);
+    socket.resume();
+    const timers = (filter: string): string =>
+      spawnSync('ss', ['-tnoH', 'state', 'established', filter], { encoding: 'utf8' }).stdout;
+    // epoxy's client-side socket has local port `port`; its server-side socket has peer port `upstreamPort`
+    await waitFor(() => timers(`( sport = :${port} )`).includes('keepalive'), 'client side keepalive');
+    await waitFor(() => timers(`( dport = :${upstreamPort} )`).includes('keepalive'), 'server side keepalive');
+    socket.destroy();
   });
 
   it('timeout server closes an established session whose server stays silent', async () => {
