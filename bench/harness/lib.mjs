@@ -1,0 +1,224 @@
+// Helpers for bench/harness/run.mjs: tools on PATH, child processes that never outlive the run,
+// CPU accounting from /proc, free ports, and readiness checks. Linux only.
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import net from 'node:net';
+import { delimiter, join } from 'node:path';
+
+/** The absolute path of `name` on PATH (plus the sbin directories), or null. */
+export function which(name) {
+  const dirs = (process.env.PATH ?? '').split(delimiter).concat(['/usr/sbin', '/sbin', '/usr/local/sbin']);
+  for (const dir of dirs) {
+    if (!dir) continue;
+    const full = join(dir, name);
+    if (existsSync(full)) return full;
+  }
+  return null;
+}
+
+/** First line of a command's stdout+stderr (versions). */
+export function firstLine(cmd, args) {
+  const r = spawnSync(cmd, args, { encoding: 'utf8' });
+  return `${r.stdout ?? ''}${r.stderr ?? ''}`.split('\n').find((l) => l.trim() !== '')?.trim() ?? '';
+}
+
+export const CLK_TCK = (() => {
+  const r = spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' });
+  const n = Number(r.stdout?.trim());
+  return Number.isFinite(n) && n > 0 ? n : 100;
+})();
+
+// ---------------------------------------------------------------------------------------------
+// Children: every process we start is tracked and killed on exit, error or signal.
+
+const children = new Set();
+
+/**
+ * Starts a long-lived child. Its stdout/stderr are kept (last 64 KiB) for error messages.
+ * Returns { proc, pid, name, output() }.
+ */
+export function startChild(name, cmd, args, { env, cwd } = {}) {
+  const proc = spawn(cmd, args, { env: { ...process.env, ...env }, cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  const keep = (chunk) => {
+    out += chunk.toString();
+    if (out.length > 65536) out = out.slice(-65536);
+  };
+  proc.stdout.on('data', keep);
+  proc.stderr.on('data', keep);
+  const child = { name, proc, pid: proc.pid, exited: false, code: null, output: () => out };
+  proc.on('exit', (code, signal) => {
+    child.exited = true;
+    child.code = code ?? signal;
+    children.delete(child);
+  });
+  proc.on('error', (err) => {
+    child.exited = true;
+    child.code = err.message;
+    children.delete(child);
+  });
+  children.add(child);
+  return child;
+}
+
+/** Stops a child: SIGTERM, then SIGKILL after `graceMs`. */
+export async function stopChild(child, graceMs = 2000) {
+  if (child.exited) return;
+  const done = new Promise((resolve) => child.proc.once('exit', resolve));
+  try { child.proc.kill('SIGTERM'); } catch { /* already gone */ }
+  const timer = setTimeout(() => { try { child.proc.kill('SIGKILL'); } catch { /* gone */ } }, graceMs);
+  await done;
+  clearTimeout(timer);
+}
+
+export async function stopAll() {
+  await Promise.all([...children].map((c) => stopChild(c)));
+}
+
+/** Synchronous last resort (process 'exit' handler): SIGKILL whatever is left. */
+export function killAllNow() {
+  for (const c of children) {
+    try { c.proc.kill('SIGKILL'); } catch { /* gone */ }
+  }
+}
+
+/** Runs a command to completion (wrk). Resolves { code, stdout, stderr }. Tracked like the others. */
+export function runToEnd(name, cmd, args) {
+  return new Promise((resolve, reject) => {
+    const child = startChild(name, cmd, args);
+    child.proc.once('error', reject);
+    child.proc.once('exit', (code) => resolve({ code, output: child.output() }));
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// CPU accounting from /proc (clock ticks, CLK_TCK per second).
+
+function statFields(pid) {
+  // /proc/<pid>/stat: "pid (comm) state ppid ... utime(14) stime(15) cutime(16) cstime(17) ..."
+  const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  // rest[0] is field 3 (state)
+  return { ppid: Number(rest[1]), utime: Number(rest[11]), stime: Number(rest[12]), cutime: Number(rest[13]), cstime: Number(rest[14]) };
+}
+
+/** All live descendants of `pid`, with `pid` itself. */
+export function processTree(pid) {
+  const byParent = new Map();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const { ppid } = statFields(entry);
+      if (!byParent.has(ppid)) byParent.set(ppid, []);
+      byParent.get(ppid).push(Number(entry));
+    } catch { /* exited meanwhile */ }
+  }
+  const out = [pid];
+  for (let i = 0; i < out.length; i++) out.push(...(byParent.get(out[i]) ?? []));
+  return out;
+}
+
+/**
+ * utime+stime (ticks) of a process tree: every thread of every process (the stat of a process
+ * sums its threads), plus the children it has already reaped (cutime/cstime).
+ */
+export function treeTicks(pid) {
+  let ticks = 0;
+  for (const p of processTree(pid)) {
+    try {
+      const f = statFields(p);
+      ticks += f.utime + f.stime + f.cutime + f.cstime;
+    } catch { /* exited meanwhile */ }
+  }
+  return ticks;
+}
+
+/** Ticks of the children this process has reaped (wrk, after it exited). */
+export function reapedChildTicks() {
+  const f = statFields(process.pid);
+  return f.cutime + f.cstime;
+}
+
+/** This process's own utime+stime. */
+export function selfTicks() {
+  const f = statFields(process.pid);
+  return f.utime + f.stime;
+}
+
+/** /proc/stat: per-CPU { busy, total } ticks; key 'cpu' is the whole machine. */
+export function machineTicks() {
+  const out = {};
+  for (const line of readFileSync('/proc/stat', 'utf8').split('\n')) {
+    if (!line.startsWith('cpu')) continue;
+    const [key, ...nums] = line.trim().split(/\s+/);
+    const v = nums.map(Number);
+    // user nice system idle iowait irq softirq steal guest guest_nice; guest is inside user
+    const total = v[0] + v[1] + v[2] + v[3] + v[4] + v[5] + v[6] + (v[7] ?? 0);
+    const idle = v[3] + v[4];
+    out[key] = { busy: total - idle, total, softirq: v[6] };
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Ports and readiness.
+
+/** A port free on 127.0.0.1 right now (the kernel picks it). */
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+function tryConnect(port) {
+  return new Promise((resolve) => {
+    const s = net.connect({ host: '127.0.0.1', port });
+    s.once('connect', () => { s.destroy(); resolve(true); });
+    s.once('error', () => resolve(false));
+  });
+}
+
+/** Waits until 127.0.0.1:port accepts, or the child dies, or timeoutMs passes. */
+export async function waitListening(child, port, timeoutMs = 10000) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child.exited) throw new Error(`${child.name} exited (${child.code}) before listening on ${port}:\n${child.output()}`);
+    if (await tryConnect(port)) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`${child.name} is not listening on 127.0.0.1:${port} after ${timeoutMs} ms:\n${child.output()}`);
+}
+
+/** One HTTP/1.1 GET over a raw socket; resolves the first response chunk (sanity check). */
+export function httpGet(port) {
+  return new Promise((resolve, reject) => {
+    const s = net.connect({ host: '127.0.0.1', port });
+    let data = '';
+    const timer = setTimeout(() => { s.destroy(); reject(new Error(`no HTTP response on ${port}`)); }, 3000);
+    s.on('connect', () => s.write('GET / HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n'));
+    s.on('data', (d) => { data += d; });
+    s.on('error', (e) => { clearTimeout(timer); reject(e); });
+    s.on('close', () => { clearTimeout(timer); resolve(data); });
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Statistics.
+
+export function median(xs) {
+  const v = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  if (v.length === 0) return NaN;
+  const m = v.length >> 1;
+  return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
+}
+
+export function summary(xs) {
+  const v = xs.filter((x) => Number.isFinite(x));
+  if (v.length === 0) return { min: NaN, median: NaN, max: NaN };
+  return { min: Math.min(...v), median: median(v), max: Math.max(...v) };
+}

@@ -1,0 +1,525 @@
+// epoxy vs HAProxy, side by side, from one HAProxy-format configuration file (issue 5).
+//
+//   npm run bench [-- --quick] [--rounds 3] [--duration 5] [--connections 50]
+//                 [--scenarios keepalive,close] [--no-pin] [--no-write]
+//
+// Needs haproxy and wrk (`apt-get install haproxy wrk nginx-light`); nginx is the preferred
+// backend, bench/harness/responder.mjs (node:http) stands in when it is absent. See
+// bench/README.md for what is measured and how.
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { cpus, release, tmpdir } from 'node:os';
+import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import {
+  CLK_TCK, selfTicks, firstLine, freePort, httpGet, killAllNow, machineTicks, median, reapedChildTicks,
+  runToEnd, startChild, stopAll, summary, treeTicks, waitListening, which,
+} from './lib.mjs';
+import { renderSvg } from './svg.mjs';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = resolve(here, '../..');
+
+const { values: opts } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    rounds: { type: 'string' },
+    duration: { type: 'string' },
+    warmup: { type: 'string' },
+    connections: { type: 'string', default: '50' },
+    scenarios: { type: 'string', default: 'keepalive,close' },
+    'no-pin': { type: 'boolean', default: false },
+    'no-write': { type: 'boolean', default: false },
+    'no-wait-idle': { type: 'boolean', default: false },
+    'body-bytes': { type: 'string', default: '128' },
+    backend: { type: 'string', default: 'nginx' },
+    help: { type: 'boolean', short: 'h', default: false },
+  },
+});
+
+if (opts.help) {
+  console.log(readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(0, 9).join('\n'));
+  process.exit(0);
+}
+
+const rounds = Number(opts.rounds ?? (opts.quick ? 1 : 3));
+const duration = Math.max(1, Math.round(Number(opts.duration ?? (opts.quick ? 1 : 5))));
+const warmup = Math.round(Number(opts.warmup ?? 1)); // wrk takes whole seconds
+const connections = Number(opts.connections);
+const bodyBytes = Number(opts['body-bytes']);
+
+const SCENARIOS = {
+  keepalive: { title: 'keep-alive, small requests', headers: [] },
+  close: { title: 'new connection per request (Connection: close)', headers: ['-H', 'Connection: close'] },
+};
+const scenarioNames = opts.scenarios.split(',').map((s) => s.trim()).filter(Boolean);
+for (const s of scenarioNames) {
+  if (!SCENARIOS[s]) {
+    console.error(`unknown scenario '${s}' (known: ${Object.keys(SCENARIOS).join(', ')})`);
+    process.exit(2);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cleanup: nothing we start outlives us.
+
+let tmp = null;
+let cleaning = null;
+let interrupted = false;
+async function cleanup() {
+  cleaning ??= (async () => {
+    await stopAll();
+    if (tmp) rmSync(tmp, { recursive: true, force: true });
+  })();
+  return cleaning;
+}
+process.on('exit', killAllNow);
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  process.on(sig, () => {
+    interrupted = true;
+    console.error(`\n${sig}: stopping the processes started by the bench`);
+    cleanup().finally(() => process.exit(128 + ({ SIGINT: 2, SIGTERM: 15, SIGHUP: 1 })[sig]));
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tools.
+
+const tools = { haproxy: which('haproxy'), wrk: which('wrk'), nginx: which('nginx'), taskset: which('taskset') };
+const missing = ['haproxy', 'wrk'].filter((t) => !tools[t]);
+if (missing.length) {
+  console.error(`bench: missing required tool(s): ${missing.join(', ')}`);
+  console.error('  install them with: apt-get install haproxy wrk nginx-light');
+  process.exit(1);
+}
+if (!existsSync(join(root, 'dist/cli.js'))) {
+  console.error('bench: dist/cli.js is missing: run `npm run build` (or `npm install`) first');
+  process.exit(1);
+}
+if (opts.backend === 'node') tools.nginx = null;
+else if (opts.backend !== 'nginx') {
+  console.error(`bench: --backend is nginx or node (was '${opts.backend}')`);
+  process.exit(2);
+}
+else if (!tools.nginx) console.error('bench: nginx not found, using the node:http responder as backend (apt-get install nginx-light for nginx)');
+
+const ncpu = cpus().length;
+const pin = !opts['no-pin'] && tools.taskset && ncpu >= 2;
+const PROXY_CPU = 1;
+const LOAD_CPU = 0;
+/** Prefixes a command with taskset when pinning. */
+function pinned(cpu, cmd, args) {
+  return pin ? [tools.taskset, ['-c', String(cpu), cmd, ...args]] : [cmd, args];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Files: the nginx configuration and the ONE HAProxy-format configuration both proxies run.
+
+const BODY = 'x'.repeat(bodyBytes - 1);
+
+function nginxConf(dir, port) {
+  return `# generated by bench/harness/run.mjs
+daemon off;
+master_process off;
+worker_processes 1;
+pid ${dir}/nginx.pid;
+error_log ${dir}/nginx-error.log warn;
+events { worker_connections 4096; multi_accept on; }
+http {
+    access_log off;
+    client_body_temp_path ${dir}/client_body;
+    proxy_temp_path ${dir}/proxy;
+    fastcgi_temp_path ${dir}/fastcgi;
+    uwsgi_temp_path ${dir}/uwsgi;
+    scgi_temp_path ${dir}/scgi;
+    keepalive_requests 10000000;
+    keepalive_timeout 600s;
+    server {
+        listen 127.0.0.1:${port} backlog=4096;
+        location / {
+            default_type text/plain;
+            return 200 "${BODY}\\n";
+        }
+    }
+}
+`;
+}
+
+const PROXY_CFG = `# generated by bench/harness/run.mjs: run by HAProxy and by epoxy alike.
+# PORT (the frontend's port) and BACKEND (the backend's port) come from the environment.
+global
+    maxconn 1000
+    nbthread 1
+
+defaults
+    mode tcp
+    timeout connect 5s
+    timeout client 30s
+    timeout server 30s
+
+frontend bench
+    bind "127.0.0.1:\${PORT}"
+    default_backend backend_servers
+
+backend backend_servers
+    server backend1 "127.0.0.1:\${BACKEND}"
+`;
+
+// ---------------------------------------------------------------------------------------------
+// wrk.
+
+function parseDuration(text) {
+  const m = /^([\d.]+)(us|ms|s|m)$/.exec(text);
+  if (!m) return NaN;
+  return Number(m[1]) * { us: 1e-3, ms: 1, s: 1e3, m: 60e3 }[m[2]];
+}
+
+function parseWrk(out) {
+  const num = (re) => { const m = re.exec(out); return m ? Number(m[1]) : NaN; };
+  const lat = (p) => { const m = new RegExp(`^\\s+${p}%\\s+(\\S+)`, 'm').exec(out); return m ? parseDuration(m[1]) : NaN; };
+  const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
+  return {
+    requests: num(/(\d+) requests in/),
+    rps: num(/Requests\/sec:\s+([\d.]+)/),
+    p50ms: lat(50),
+    p99ms: lat(99),
+    non2xx: num(/Non-2xx or 3xx responses: (\d+)/) || 0,
+    socketErrors: sock ? sock.slice(1).reduce((a, b) => a + Number(b), 0) : 0,
+    socketErrorText: sock ? sock[0] : '',
+  };
+}
+
+function wrkArgs(port, scenario, seconds) {
+  return ['-t', '1', '-c', String(connections), '-d', `${seconds}s`, '--latency', ...SCENARIOS[scenario].headers,
+    `http://127.0.0.1:${port}/`];
+}
+
+// ---------------------------------------------------------------------------------------------
+// One measured run: wrk against a target, CPU sampled around it.
+
+async function measure(target, scenario, seconds) {
+  const otherProxies = proxies.filter((p) => p !== target.proc);
+  const [cmd, args] = pinned(LOAD_CPU, tools.wrk, wrkArgs(target.port, scenario, seconds));
+  const before = {
+    proxy: target.proc ? treeTicks(target.proc.pid) : 0,
+    backend: treeTicks(backend.pid),
+    client: reapedChildTicks(),
+    self: selfTicks(),
+    others: otherProxies.map((p) => treeTicks(p.pid)),
+    machine: machineTicks(),
+    t: process.hrtime.bigint(),
+  };
+  const { code, output } = await runToEnd('wrk', cmd, args);
+  const after = {
+    proxy: target.proc ? treeTicks(target.proc.pid) : 0,
+    backend: treeTicks(backend.pid),
+    client: reapedChildTicks(),
+    self: selfTicks(),
+    others: otherProxies.map((p) => treeTicks(p.pid)),
+    machine: machineTicks(),
+    t: process.hrtime.bigint(),
+  };
+  if (code !== 0) throw new Error(`wrk failed (exit ${code}) against ${target.name}:\n${output}`);
+  for (const t of [backend, target.proc].filter(Boolean)) {
+    if (t.exited) throw new Error(`${t.name} exited (${t.code}) during the run:\n${t.output()}`);
+  }
+  const w = parseWrk(output);
+  const wall = Number(after.t - before.t) / 1e9;
+  const usPerTick = 1e6 / CLK_TCK;
+  const pct = (ticks) => (100 * ticks / CLK_TCK) / wall; // % of one core
+  const cpuBusy = (key) => {
+    const a = after.machine[key];
+    const b = before.machine[key];
+    return a && b && a.total > b.total ? (100 * (a.busy - b.busy)) / (a.total - b.total) : NaN;
+  };
+  const proxyTicks = after.proxy - before.proxy;
+  const machineBusy = after.machine.cpu.busy - before.machine.cpu.busy;
+  // CPU spent by anything else on the machine (other users, kernel threads not charged to ours)
+  const ours = proxyTicks + (after.backend - before.backend) + (after.client - before.client) +
+    (after.self - before.self) + after.others.reduce((a, x, i) => a + x - before.others[i], 0);
+  return {
+    target: target.name, scenario, seconds, wall,
+    requests: w.requests, rps: w.rps, p50ms: w.p50ms, p99ms: w.p99ms,
+    errors: w.non2xx + w.socketErrors, errorText: [w.non2xx ? `non-2xx ${w.non2xx}` : '', w.socketErrors ? w.socketErrorText : ''].filter(Boolean).join('; '),
+    proxyUsPerReq: target.proc ? (proxyTicks * usPerTick) / w.requests : NaN,
+    machineUsPerReq: (machineBusy * usPerTick) / w.requests,
+    proxyCpuPct: target.proc ? pct(proxyTicks) : NaN,
+    clientCpuPct: pct(after.client - before.client),
+    backendCpuPct: pct(after.backend - before.backend),
+    otherCpuPct: pct(machineBusy - ours),
+    cpu0BusyPct: cpuBusy('cpu0'),
+    cpu1BusyPct: cpuBusy('cpu1'),
+    softirqPct: (100 * (after.machine.cpu.softirq - before.machine.cpu.softirq)) / (after.machine.cpu.total - before.machine.cpu.total),
+  };
+}
+
+/** Waits (up to 120 s) until the machine is under 10% busy over half a second. */
+let waitedIdleMs = 0;
+async function waitIdle() {
+  const start = Date.now();
+  let warned = false;
+  while (Date.now() - start < 120_000) {
+    const a = machineTicks().cpu;
+    await new Promise((r) => setTimeout(r, 500));
+    const b = machineTicks().cpu;
+    const busy = (100 * (b.busy - a.busy)) / (b.total - a.total);
+    if (busy < 10) break;
+    if (!warned) console.error(`  waiting for the machine to be idle (${busy.toFixed(0)}% busy now)…`);
+    warned = true;
+  }
+  waitedIdleMs += Date.now() - start;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Main.
+
+let backend;
+let proxies = [];
+
+async function main() {
+  tmp = mkdtempSync(join(tmpdir(), 'epoxy-bench-'));
+  const backendPort = await freePort();
+  const haproxyPort = await freePort();
+  const epoxyPort = await freePort();
+
+  // Backend.
+  if (tools.nginx) {
+    writeFileSync(join(tmp, 'nginx.conf'), nginxConf(tmp, backendPort));
+    const [cmd, args] = pinned(LOAD_CPU, tools.nginx, ['-p', tmp, '-c', join(tmp, 'nginx.conf'), '-e', join(tmp, 'nginx-error.log')]);
+    backend = startChild('nginx', cmd, args);
+  } else {
+    const [cmd, args] = pinned(LOAD_CPU, process.execPath, [join(here, 'responder.mjs'), String(backendPort), String(bodyBytes)]);
+    backend = startChild('node responder', cmd, args);
+  }
+  await waitListening(backend, backendPort);
+
+  // The configuration both proxies run.
+  const cfg = join(tmp, 'proxy.cfg');
+  writeFileSync(cfg, PROXY_CFG);
+  const [hcmd, hargs] = pinned(PROXY_CPU, tools.haproxy, ['-db', '-f', cfg]);
+  const haproxy = startChild('haproxy', hcmd, hargs, { env: { PORT: String(haproxyPort), BACKEND: String(backendPort) } });
+  const [ecmd, eargs] = pinned(PROXY_CPU, process.execPath, [join(root, 'bin/epoxy'), '-f', cfg]);
+  const epoxy = startChild('epoxy', ecmd, eargs, { env: { PORT: String(epoxyPort), BACKEND: String(backendPort) } });
+  proxies = [haproxy, epoxy];
+  await waitListening(haproxy, haproxyPort);
+  await waitListening(epoxy, epoxyPort);
+
+  const targets = [
+    { name: 'epoxy', port: epoxyPort, proc: epoxy },
+    { name: 'haproxy', port: haproxyPort, proc: haproxy },
+    { name: 'direct', port: backendPort, proc: null },
+  ];
+  for (const t of targets) {
+    const reply = await httpGet(t.port);
+    if (!reply.startsWith('HTTP/1.1 200')) throw new Error(`${t.name}: unexpected reply: ${JSON.stringify(reply.slice(0, 200))}`);
+  }
+
+  const machine = {
+    nproc: ncpu,
+    cpuModel: cpus()[0]?.model ?? '',
+    kernel: release(),
+    node: process.version,
+    haproxy: firstLine(tools.haproxy, ['-v']),
+    wrk: firstLine(tools.wrk, ['-v']),
+    backend: tools.nginx ? firstLine(tools.nginx, ['-v']) : `node:http responder (${process.version})`,
+    pinning: pin ? `taskset: proxy on CPU ${PROXY_CPU}; wrk and backend on CPU ${LOAD_CPU}` : `none (${tools.taskset ? (ncpu < 2 ? 'fewer than 2 CPUs' : '--no-pin') : 'taskset not found'})`,
+    clkTck: CLK_TCK,
+  };
+  const command = `npm run bench${process.argv.slice(2).length ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
+  console.error(`bench: ${rounds} round(s) × ${duration} s per target and scenario, wrk -t 1 -c ${connections}, ${bodyBytes}-byte body`);
+  console.error(`bench: pinning: ${machine.pinning}`);
+  console.error(`bench: backend ${machine.backend} on ${backendPort}, haproxy on ${haproxyPort}, epoxy on ${epoxyPort}, config ${cfg}`);
+
+  const idle0 = machineTicks().cpu;
+  await new Promise((r) => setTimeout(r, 1000));
+  const idle1 = machineTicks().cpu;
+  machine.busyBeforePct = (100 * (idle1.busy - idle0.busy)) / (idle1.total - idle0.total);
+  if (machine.busyBeforePct > 5) {
+    console.error(`bench: WARNING: the machine is ${machine.busyBeforePct.toFixed(0)}% busy before the run (other processes): results will be noisy`);
+  }
+
+  const runs = [];
+  for (const scenario of scenarioNames) {
+    if (warmup > 0) for (const t of targets) await measure(t, scenario, warmup); // warm-up, not recorded
+    for (let r = 0; r < rounds; r++) {
+      // rotate the order each round so no target always runs first (or after the same one)
+      const order = targets.map((_, i) => targets[(i + r) % targets.length]);
+      for (const t of order) {
+        // Other processes on the machine skew every number: wait for it to be quiet, and redo a
+        // run during which something else used more than 15% of a core (twice at most).
+        let m;
+        let redone = 0;
+        for (;;) {
+          if (!opts['no-wait-idle']) await waitIdle();
+          m = await measure(t, scenario, duration);
+          if (opts['no-wait-idle'] || !(m.otherCpuPct > 15) || redone >= 2) break;
+          redone++;
+          console.error(`  ${scenario} round ${r + 1} ${t.name}: ${m.otherCpuPct.toFixed(0)}% of a core used by other processes, run again`);
+        }
+        m.redone = redone;
+        m.round = r + 1;
+        runs.push(m);
+        console.error(`  ${scenario} round ${r + 1} ${t.name.padEnd(7)} ${m.rps.toFixed(0).padStart(7)} req/s` +
+          (t.proc ? `  proxy ${m.proxyUsPerReq.toFixed(2)} µs/req (${m.proxyCpuPct.toFixed(0)}% of a core)` : '') +
+          `  machine ${m.machineUsPerReq.toFixed(2)} µs/req  client ${m.clientCpuPct.toFixed(0)}%  backend ${m.backendCpuPct.toFixed(0)}%` +
+          (m.errors ? `  ERRORS: ${m.errorText}` : ''));
+      }
+    }
+  }
+
+  machine.redone = runs.reduce((a, r) => a + r.redone, 0);
+  const report = buildReport(runs, targets.map((t) => t.name));
+  const date = new Date().toISOString();
+  const stamp = date.replace(/[:.]/g, '-');
+  const jsonRel = `bench/results/${stamp}.json`;
+  const markdown = renderMarkdown(report, machine, date, command, jsonRel);
+  console.log(markdown);
+
+  const resultsDir = join(root, 'bench/results');
+  mkdirSync(resultsDir, { recursive: true });
+  const jsonPath = join(root, jsonRel);
+  writeFileSync(jsonPath, JSON.stringify({ date, command, machine, config: PROXY_CFG, options: { rounds, duration, warmup, connections, bodyBytes, scenarios: scenarioNames }, runs, report }, null, 2) + '\n');
+  console.error(`bench: wrote ${relative(root, jsonPath)}`);
+  // The chart goes with BENCHMARKS.md: one file, bench/results/latest.svg, replaced by full runs
+  // (timestamped SVGs would pile up untracked; the JSON has everything to redraw one).
+  if (!opts.quick && !opts['no-write']) {
+    const titles = Object.fromEntries(scenarioNames.map((s) => [s, SCENARIOS[s].title]));
+    writeFileSync(join(resultsDir, 'latest.svg'), renderSvg(report, titles, `epoxy vs HAProxy ${machine.haproxy.split(' ')[2] ?? ''}, ${date.slice(0, 10)} (median, min–max)`));
+    console.error('bench: wrote bench/results/latest.svg');
+  }
+  if (!opts.quick && !opts['no-write']) {
+    writeBenchmarks(markdown);
+    console.error('bench: updated BENCHMARKS.md (between the bench:begin/bench:end markers)');
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Report.
+
+const METRICS = [
+  ['rps', 'req/s', 0],
+  ['proxyUsPerReq', 'proxy CPU µs/req', 2],
+  ['machineUsPerReq', 'machine CPU µs/req', 2],
+  ['p50ms', 'p50 ms', 2],
+  ['p99ms', 'p99 ms', 2],
+  ['proxyCpuPct', 'proxy % core', 0],
+  ['clientCpuPct', 'wrk % core', 0],
+  ['backendCpuPct', 'backend % core', 0],
+  ['otherCpuPct', 'other % (not ours)', 0],
+  ['cpu0BusyPct', 'CPU0 busy %', 0],
+  ['cpu1BusyPct', 'CPU1 busy %', 0],
+  ['errors', 'errors', 0],
+];
+const RATIOS = [
+  ['rps', 'req/s'],
+  ['proxyUsPerReq', 'proxy CPU µs/req'],
+  ['machineUsPerReq', 'machine CPU µs/req'],
+  ['p99ms', 'p99 latency'],
+];
+
+function buildReport(runs, targetNames) {
+  const report = {};
+  for (const scenario of scenarioNames) {
+    const mine = runs.filter((r) => r.scenario === scenario);
+    const perTarget = {};
+    for (const t of targetNames) {
+      const rs = mine.filter((r) => r.target === t);
+      perTarget[t] = Object.fromEntries(METRICS.map(([k]) => [k, summary(rs.map((r) => r[k]))]));
+    }
+    const ratios = {};
+    for (const [k] of RATIOS) {
+      const perRound = [];
+      for (let r = 1; r <= rounds; r++) {
+        const e = mine.find((x) => x.round === r && x.target === 'epoxy');
+        const h = mine.find((x) => x.round === r && x.target === 'haproxy');
+        perRound.push(e && h ? e[k] / h[k] : NaN);
+      }
+      ratios[k] = { perRound, ...summary(perRound) };
+    }
+    report[scenario] = { perTarget, ratios };
+  }
+  return report;
+}
+
+function fmt(x, digits) {
+  if (!Number.isFinite(x)) return '–';
+  return x.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+}
+
+function renderMarkdown(report, machine, date, command, jsonRel) {
+  const lines = [];
+  lines.push(`Run of ${date}: \`${command}\` (every run in \`${jsonRel}\`)`);
+  lines.push('');
+  lines.push(`Machine: ${machine.nproc} CPUs (${machine.cpuModel}), Linux ${machine.kernel}, Node ${machine.node}, ` +
+    `${machine.haproxy}, ${machine.wrk.split(' [')[0]}, backend ${machine.backend}.`);
+  lines.push(`Pinning: ${machine.pinning}. Load: wrk -t 1 -c ${connections}, ${bodyBytes}-byte response body, ` +
+    `${rounds} round(s) × ${duration} s per target, order rotated each round, ${warmup} s warm-up per target. ` +
+    `CPU from /proc at ${1e6 / machine.clkTck / 1000} ms resolution. Machine ${fmt(machine.busyBeforePct, 0)}% busy in the second ` +
+    'before the run' + (opts['no-wait-idle'] ? '' : '; each run waits for the machine to be under 10% busy, and is redone (twice at most) ' +
+    `when other processes took > 15% of a core during it (${machine.redone} redone)`) + '. Cells: median (min–max).');
+  for (const scenario of scenarioNames) {
+    const { perTarget, ratios } = report[scenario];
+    lines.push('');
+    lines.push(`### ${SCENARIOS[scenario].title}`);
+    lines.push('');
+    const names = Object.keys(perTarget);
+    lines.push(`| metric | ${names.join(' | ')} |`);
+    lines.push(`| --- | ${names.map(() => '---:').join(' | ')} |`);
+    for (const [k, label, d] of METRICS) {
+      const cells = names.map((n) => {
+        const s = perTarget[n][k];
+        if (!Number.isFinite(s.median)) return '–';
+        return rounds > 1 ? `${fmt(s.median, d)} (${fmt(s.min, d)}–${fmt(s.max, d)})` : fmt(s.median, d);
+      });
+      lines.push(`| ${label} | ${cells.join(' | ')} |`);
+    }
+    const notes = names.map((n) => {
+      const t = perTarget[n];
+      const limits = [];
+      if (t.cpu0BusyPct.median >= 95) limits.push(pin ? `CPU ${LOAD_CPU} (wrk + backend) saturated` : 'the machine is saturated');
+      if (t.proxyCpuPct.median >= 95) limits.push('proxy saturated (one core)');
+      if (t.otherCpuPct.max >= 10) limits.push(`up to ${fmt(t.otherCpuPct.max, 0)}% of a core used by other processes (noisy)`);
+      if (t.errors.max > 0) limits.push(`${t.errors.max} errors in a run`);
+      return limits.length ? `${n}: ${limits.join(', ')}` : '';
+    }).filter(Boolean);
+    if (notes.length) {
+      lines.push('');
+      lines.push(`Limits (saturation: medians ≥ 95%): ${notes.join('; ')}. Where the load side is saturated, req/s compares the ` +
+        'load generator more than the proxies: read proxy CPU µs/req.');
+    }
+    lines.push('');
+    lines.push(`| epoxy / HAProxy | median | min | max | per round |`);
+    lines.push('| --- | ---: | ---: | ---: | --- |');
+    for (const [k, label] of RATIOS) {
+      const s = ratios[k];
+      lines.push(`| ${label} | **${fmt(s.median, 2)}** | ${fmt(s.min, 2)} | ${fmt(s.max, 2)} | ${s.perRound.map((x) => fmt(x, 2)).join(', ')} |`);
+    }
+  }
+  return lines.join('\n');
+}
+
+function writeBenchmarks(markdown) {
+  const path = join(root, 'BENCHMARKS.md');
+  const begin = '<!-- bench:begin (written by npm run bench) -->';
+  const end = '<!-- bench:end -->';
+  const block = `${begin}\n${markdown}\n${end}`;
+  let text;
+  if (existsSync(path)) {
+    text = readFileSync(path, 'utf8');
+    const a = text.indexOf(begin);
+    const b = text.indexOf(end);
+    text = a >= 0 && b > a ? text.slice(0, a) + block + text.slice(b + end.length) : `${text.trimEnd()}\n\n${block}\n`;
+  } else {
+    text = `# Benchmarks\n\nepoxy against HAProxy on the same machine, from \`npm run bench\` (see bench/README.md).\n\n## Latest run\n\n${block}\n`;
+  }
+  writeFileSync(path, text);
+}
+
+try {
+  await main();
+  await cleanup();
+} catch (err) {
+  if (!interrupted) console.error(`bench: ${err?.stack ?? err}`);
+  await cleanup();
+  process.exitCode = 1;
+}
