@@ -274,6 +274,16 @@ describe('SessionEngine', () => {
     expect(p.logs[0]).toMatch(/^192\.0\.2\.10:4242 /);
   });
 
+  it('accept-proxy reads a v2 header; send-proxy (v1) passes the client on in text form', async () => {
+    const up = await upstream('a', 'header');
+    const be = backendRuntime([serverRuntime('a', up.port, { sendProxy: 1 })]);
+    const p = await proxy(frontendRuntime(be), ['accept-proxy']);
+    const header = buildProxyHeader(2, parseAddress('[2001:db8::7]:5555'), parseAddress('[2001:db8::1]:443'));
+    const answer = await exchange(p.port, Buffer.concat([Buffer.from(header), Buffer.from('payload')]), false);
+    expect(answer.trim()).toBe('a');
+    expect(up.seen).toEqual(['1 [2001:db8::7]:5555 [2001:db8::1]:443']);
+  });
+
   it('a malformed PROXY header closes that connection only, and is counted', async () => {
     const up = await upstream('a');
     const fe = frontendRuntime(backendRuntime([serverRuntime('a', up.port)]));
