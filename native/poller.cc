@@ -8,6 +8,7 @@
 
 #include "args.h"
 #include "errors.h"
+#include "loop.h"
 #include "instance.h"
 
 namespace epoxy {
@@ -187,17 +188,7 @@ void Poller::OnReadable(uv_poll_t* handle, int status, int /*events*/) {
   int n = status < 0 ? status : self->Drain(0);
   // Nothing ready (another drain got there first through wait()): no call into JS.
   if (n == 0) return;
-  napi_value argv[] = {Napi::Number::New(env, n)};
-  napi_value result;
-  napi_status rc = napi_make_callback(env, *self->async_context_, self->Value(),
-                                      self->callback_.Value(), 1, argv, &result);
-  if (rc == napi_pending_exception) {
-    // A throwing callback is an uncaught exception of the program, reported the way Node reports
-    // exceptions thrown from its own I/O callbacks ('uncaughtException').
-    napi_value error;
-    napi_get_and_clear_last_exception(env, &error);
-    napi_fatal_exception(env, error);
-  }
+  CallIntoJs(env, *self->async_context_, self->Value(), self->callback_.Value(), n);
 }
 
 // JS: start(callback: (count) => void). Watches the set from Node's loop until stop()/close().
@@ -209,11 +200,8 @@ Napi::Value Poller::Start(const Napi::CallbackInfo& info) {
     return env.Undefined();
   }
   if (watcher_ == nullptr) {
-    uv_loop_t* loop = nullptr;
-    if (napi_get_uv_event_loop(env, &loop) != napi_ok || loop == nullptr) {
-      ThrowCodedError(env, "ERR_EPOXY_NO_LOOP", "no libuv loop for this environment");
-      return env.Undefined();
-    }
+    uv_loop_t* loop = LoopOrThrow(env);
+    if (loop == nullptr) return env.Undefined();
     Watcher* watcher = new Watcher;
     int rc = uv_poll_init(loop, &watcher->handle, epfd_);
     if (rc < 0) {

@@ -11,6 +11,7 @@
 
 #include "args.h"
 #include "errors.h"
+#include "loop.h"
 
 namespace epoxy {
 
@@ -411,16 +412,7 @@ void PollWatcher::OnAsync(uv_async_t* handle) {
   if (!pending) return;
   Napi::Env env(self->env_);
   Napi::HandleScope scope(env);
-  napi_value argv[] = {Napi::Number::New(env, result)};
-  napi_value out;
-  napi_status rc = napi_make_callback(env, *self->async_context_, self->Value(),
-                                      self->callback_.Value(), 1, argv, &out);
-  if (rc == napi_pending_exception) {
-    // Reported the way Node reports exceptions thrown from its own I/O callbacks.
-    napi_value error;
-    napi_get_and_clear_last_exception(env, &error);
-    napi_fatal_exception(env, error);
-  }
+  CallIntoJs(env, *self->async_context_, self->Value(), self->callback_.Value(), result);
 }
 
 // JS: start(callback: (result) => void). `result` is the number of ready fds the thread saw, or
@@ -433,11 +425,8 @@ Napi::Value PollWatcher::Start(const Napi::CallbackInfo& info) {
     return env.Undefined();
   }
   if (notifier_ == nullptr) {
-    uv_loop_t* loop = nullptr;
-    if (napi_get_uv_event_loop(env, &loop) != napi_ok || loop == nullptr) {
-      ThrowCodedError(env, "ERR_EPOXY_NO_LOOP", "no libuv loop for this environment");
-      return env.Undefined();
-    }
+    uv_loop_t* loop = LoopOrThrow(env);
+    if (loop == nullptr) return env.Undefined();
     PollNotifier* notifier = new PollNotifier;
     int rc = uv_async_init(loop, &notifier->handle, OnAsync);
     if (rc < 0) {

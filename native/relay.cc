@@ -10,6 +10,7 @@
 
 #include "args.h"
 #include "errors.h"
+#include "loop.h"
 
 namespace epoxy {
 
@@ -157,11 +158,8 @@ Relay::Relay(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Relay>(info), en
   }
   pool_.reserve(kPoolMax);
 
-  uv_loop_t* loop = nullptr;
-  if (napi_get_uv_event_loop(env, &loop) != napi_ok || loop == nullptr) {
-    ThrowCodedError(env, "ERR_EPOXY_NO_LOOP", "no libuv loop for this environment");
-    return;
-  }
+  uv_loop_t* loop = LoopOrThrow(env);
+  if (loop == nullptr) return;
   RelayLoop* core = new RelayLoop;
   core->loop = loop;
   // uv_check_init and uv_idle_init cannot fail (they only link the handle into the loop).
@@ -694,18 +692,9 @@ void Relay::Deliver() {
   if (n == 0) return;
   Napi::Env env(env_);
   Napi::HandleScope scope(env);
-  napi_value argv[] = {Napi::Number::New(env, static_cast<double>(n))};
-  napi_value result;
   delivering_ = true;
-  napi_status rc =
-      napi_make_callback(env, *async_context_, Value(), on_end_.Value(), 1, argv, &result);
+  CallIntoJs(env, *async_context_, Value(), on_end_.Value(), static_cast<double>(n));
   delivering_ = false;
-  if (rc == napi_pending_exception) {
-    // Reported the way Node reports exceptions thrown from its own I/O callbacks.
-    napi_value error;
-    napi_get_and_clear_last_exception(env, &error);
-    napi_fatal_exception(env, error);
-  }
   if (closed_) return;  // onEnd (or an uncaughtException handler) closed the relay
   // The delivered slots are reusable from now on; JS read their counters in onEnd.
   for (size_t i = 0; i < n; ++i) {
@@ -732,11 +721,8 @@ namespace {
 // (uv_now(), read once per loop turn; performance.now() counts from process start instead.)
 Napi::Value NowTick(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  uv_loop_t* loop = nullptr;
-  if (napi_get_uv_event_loop(env, &loop) != napi_ok || loop == nullptr) {
-    ThrowCodedError(env, "ERR_EPOXY_NO_LOOP", "no libuv loop for this environment");
-    return env.Undefined();
-  }
+  uv_loop_t* loop = LoopOrThrow(env);
+  if (loop == nullptr) return env.Undefined();
   return Napi::Number::New(env, static_cast<uint32_t>(uv_now(loop)));
 }
 
@@ -763,11 +749,8 @@ Napi::Value SetLoopIdleMetrics(const Napi::CallbackInfo& info) {
     return env.Undefined();
   }
   const bool enabled = info[0].As<Napi::Boolean>().Value();
-  uv_loop_t* loop = nullptr;
-  if (napi_get_uv_event_loop(env, &loop) != napi_ok || loop == nullptr) {
-    ThrowCodedError(env, "ERR_EPOXY_NO_LOOP", "no libuv loop for this environment");
-    return env.Undefined();
-  }
+  uv_loop_t* loop = LoopOrThrow(env);
+  if (loop == nullptr) return env.Undefined();
   if (enabled) return Napi::Boolean::New(env, uv_loop_configure(loop, UV_METRICS_IDLE_TIME) == 0);
   const unsigned int version = uv_version();
   if (version < kIdleMetricsFirstVersion || version > kIdleMetricsLastVersion || loop->internal_fields == nullptr) {
