@@ -79,6 +79,29 @@ class Outcome {
   }
 }
 
+/**
+ * The checks every listening fd goes through first, TCP or unix: below maxsock, and
+ * non-blocking. Records the failure in `out` and returns false; the caller abandons the fd.
+ *
+ * A deliberate difference from HAProxy, whose fcntl(F_SETFL, O_NONBLOCK) overwrites every other
+ * status flag (the doubt seed 001's author raised): for an inherited fd that clears what the
+ * parent set (O_ASYNC, O_APPEND...), and status flags live in the open file description the
+ * parent still shares. setNonBlocking() does F_GETFL and adds O_NONBLOCK to what is there.
+ */
+function prepareFd(fd: number, ctx: BindContext, sys: ListenerSyscalls, out: Outcome, what: string): boolean {
+  if (fd >= ctx.maxsock) {
+    out.add(ERR_FATAL | ERR_ABORT | ERR_ALERT, "not enough free sockets (raise '-n' parameter)");
+    return false;
+  }
+  try {
+    sys.setNonBlocking(fd, true);
+  } catch (error) {
+    out.add(ERR_FATAL | ERR_ALERT, `cannot make ${what} non-blocking`, error);
+    return false;
+  }
+  return true;
+}
+
 /** '127.0.0.1:80', '::1:80' (HAProxy's addr_to_str + port), '/run/x.sock', '@name', 'fd 5'. */
 function describe(listener: Listener): string {
   if (listener.addr.family === 'unix') return listener.inherited ? `fd ${listener.fd}` : listener.addr.address;
@@ -206,21 +229,7 @@ function bindTcpListener(listener: Listener, ctx: BindContext): BindResult {
     return out.result();
   };
 
-  if (fd >= ctx.maxsock) {
-    out.add(ERR_FATAL | ERR_ABORT | ERR_ALERT, "not enough free sockets (raise '-n' parameter)");
-    return abandon();
-  }
-
-  // A deliberate difference from HAProxy, whose fcntl(F_SETFL, O_NONBLOCK) overwrites every
-  // other status flag (the doubt seed 001's author raised): for an inherited fd that clears what
-  // the parent set (O_ASYNC, O_APPEND...), and status flags live in the open file description
-  // the parent still shares. setNonBlocking() does F_GETFL and adds O_NONBLOCK to what is there.
-  try {
-    sys.setNonBlocking(fd, true);
-  } catch (error) {
-    out.add(ERR_FATAL | ERR_ALERT, 'cannot make socket non-blocking', error);
-    return abandon();
-  }
+  if (!prepareFd(fd, ctx, sys, out, 'socket')) return abandon();
 
   if (!ext) {
     const error = trySet(sys, fd, 'SO_REUSEADDR', true);
@@ -403,18 +412,7 @@ function bindUnixListener(listener: Listener, ctx: BindContext): BindResult {
     return out.result();
   };
 
-  if (fd >= ctx.maxsock) {
-    out.add(ERR_FATAL | ERR_ABORT | ERR_ALERT, "not enough free sockets (raise '-n' parameter)");
-    return abandon();
-  }
-
-  // Read-modify-write, unlike HAProxy's F_SETFL: see bindTcpListener.
-  try {
-    sys.setNonBlocking(fd, true);
-  } catch (error) {
-    out.add(ERR_FATAL | ERR_ALERT, 'cannot make UNIX socket non-blocking', error);
-    return abandon();
-  }
+  if (!prepareFd(fd, ctx, sys, out, 'UNIX socket')) return abandon();
 
   if (!ext) {
     try {
