@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ROOT } from '../helpers/child.js';
-import { waitFor } from '../helpers/sockets.js';
+import { waitFor, freePort } from '../helpers/sockets.js';
 
 const BIN = `${ROOT}bin/epoxy`;
 const dirs: string[] = [];
@@ -25,15 +25,6 @@ function configFile(text: string): string {
   const file = join(dir, 'test.cfg');
   writeFileSync(file, text);
   return file;
-}
-
-/** A port that was free a moment ago (the configuration format refuses port 0). */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 describe('epoxy -c', () => {

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ROOT } from '../helpers/child.js';
+import { freePort } from '../helpers/sockets.js';
 
 const haproxyMissing = spawnSync('sh', ['-c', 'command -v haproxy']).status !== 0;
 if (haproxyMissing) console.log('skipping the HAProxy side-by-side test: haproxy is not installed (apt-get install haproxy)');
@@ -34,13 +35,6 @@ listen parity
 async function listenOn(server: Server): Promise<number> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return (server.address() as { port: number }).port;
-}
-
-async function freePort(): Promise<number> {
-  const probe = createServer();
-  const port = await listenOn(probe);
-  await new Promise<void>((resolve) => probe.close(() => resolve()));
-  return port;
 }
 
 function ask(port: number): Promise<string> {

@@ -1,5 +1,6 @@
 /** Small helpers shared by tests: real sockets on loopback, fd accounting, condition waits. */
 import { readdirSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { SocketAddress } from '../../src/address.js';
 import { constants, native } from '../../src/native.js';
 
@@ -54,6 +55,19 @@ export async function connectedPair(track: number[]): Promise<[number, number]> 
   track.push(out[0]!);
   native.close(listener);
   return [client, out[0]!];
+}
+
+/**
+ * A loopback port that was free a moment ago, for configurations that must name their port
+ * (the HAProxy format refuses port 0). Another process could take it in between; on a test
+ * machine that is rare enough to accept.
+ */
+export async function freePort(): Promise<number> {
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const port = (probe.address() as { port: number }).port;
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
+  return port;
 }
 
 /** Closes every fd given, ignoring ones already closed. */

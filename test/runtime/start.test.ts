@@ -4,14 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { configFromObject } from '../../src/config/object.js';
 import { ConfigError } from '../../src/config/diagnostics.js';
 import { start } from '../../src/runtime/start.js';
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
+import { freePort } from '../helpers/sockets.js';
 
 function roundTrip(port: number, text: string): Promise<string> {
   return new Promise((resolve, reject) => {
