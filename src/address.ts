@@ -7,33 +7,78 @@
  * module parses exactly one numeric address.
  */
 import { EpoxyError, ErrorCodes } from './errors.js';
+import { endianness } from 'node:os';
+
 import { native, type AddressFamily } from './native.js';
+
+// sa_family_t is host-endian; every sockaddr this module reads starts with it.
+const LITTLE_ENDIAN = endianness() === 'LE';
+const AF_INET = native.constants.AF_INET;
+const AF_INET6 = native.constants.AF_INET6;
 
 export class SocketAddress {
   /** The `struct sockaddr` bytes, exactly socklen_t long. */
   readonly bytes: Uint8Array;
-  readonly family: AddressFamily;
-  /** Numeric host, unix path, or '@name' for an abstract unix socket. */
-  readonly address: string;
-  /** 0 for unix sockets and for an inet address written without a port. */
-  readonly port: number;
+  // Decoded on first use: a session's addresses are often never printed (no log, no ACL on
+  // them), and formatting one costs an addon call and inet_ntop's sprintf per connection.
+  private decodedFamily: AddressFamily | null;
+  private decodedAddress: string | null;
+  private decodedPort: number;
 
-  private constructor(bytes: Uint8Array, family: AddressFamily, address: string, port: number) {
+  private constructor(bytes: Uint8Array, family: AddressFamily | null, address: string | null, port: number) {
     this.bytes = bytes;
-    this.family = family;
-    this.address = address;
-    this.port = port;
+    this.decodedFamily = family;
+    this.decodedAddress = address;
+    this.decodedPort = port;
   }
 
+  get family(): AddressFamily {
+    if (this.decodedFamily === null) {
+      const b = this.bytes;
+      const raw = b.length < 2 ? -1 : LITTLE_ENDIAN ? b[0]! | (b[1]! << 8) : (b[0]! << 8) | b[1]!;
+      if (raw === AF_INET && b.length === 16) this.decodedFamily = 'ipv4';
+      else if (raw === AF_INET6 && b.length === 28) this.decodedFamily = 'ipv6';
+      else this.decode();
+    }
+    return this.decodedFamily!;
+  }
+
+  /** Numeric host, unix path, or '@name' for an abstract unix socket. */
+  get address(): string {
+    if (this.decodedAddress === null) this.decode();
+    return this.decodedAddress!;
+  }
+
+  /** 0 for unix sockets and for an inet address written without a port. */
+  get port(): number {
+    if (this.decodedPort < 0) {
+      const family = this.family;
+      // sin_port and sin6_port: network byte order right after the family.
+      this.decodedPort = family === 'unix' ? 0 : (this.bytes[2]! << 8) | this.bytes[3]!;
+    }
+    return this.decodedPort;
+  }
+
+  /** Throws, as before decoding became lazy, for bytes that are no sockaddr the addon knows. */
+  private decode(): void {
+    const { family, address, port } = native.addrUnpack(this.bytes);
+    this.decodedFamily = family;
+    this.decodedAddress = address;
+    this.decodedPort = port;
+  }
+
+  /** Raw sockaddr bytes, decoded when first looked at. Throws at once if they are malformed. */
   static fromBytes(bytes: Uint8Array): SocketAddress {
-    const { family, address, port } = native.addrUnpack(bytes);
-    return new SocketAddress(bytes, family, address, port);
+    const address = new SocketAddress(bytes, null, null, -1);
+    void address.family; // inet checked here in JS; anything else through the addon
+    return address;
   }
 
   static from(family: AddressFamily, address: string, port = 0): SocketAddress {
     const bytes = native.addrPack(family, address, port);
     // Round-trip through the kernel's formatting so `address` is canonical ('::0001' -> '::1').
-    return SocketAddress.fromBytes(bytes);
+    const { address: canonical } = native.addrUnpack(bytes);
+    return new SocketAddress(bytes, family, canonical, port);
   }
 
   /** Parses one HAProxy-style address. Throws ERR_EPOXY_INVALID_ADDRESS naming the input. */

@@ -15,7 +15,7 @@ import { SignalQueue } from '../signal/signal-queue.js';
 import { Scheduler } from '../task/scheduler.js';
 import type { Task } from '../task/task-types.js';
 import { TASK_WOKEN_SIGNAL } from '../task/task-types.js';
-import { systemClock, tickIsSet, tickRemain, type Clock } from '../task/ticks.js';
+import { systemClock, tickIsLt, tickIsSet, tickRemain, type Clock } from '../task/ticks.js';
 import { Activity } from './activity.js';
 
 export interface LoopOptions {
@@ -108,6 +108,28 @@ export class Loop {
   taskWakeup(task: Task, reason: number): void {
     this.scheduler.taskWakeup(task, reason);
     this.requestTurn();
+  }
+
+  /**
+   * After work done outside a turn (an addon callback): schedules a turn only if that work left
+   * something only a turn does: the stop check, interest changes for the poller, runnable tasks
+   * or signals, or a timer due before the one armed. Most relay ends leave none of these, and a
+   * turn costs a poll syscall and a setImmediate hop.
+   */
+  requestTurnIfNeeded(): void {
+    if (!this.running || this.inTurn || this.immediate) return;
+    if (
+      this.jobs - this.unstoppableJobs <= 0 ||
+      this.fdtab.pendingUpdates > 0 ||
+      this.busyPolling ||
+      this.scheduler.hasRunnable() ||
+      this.signals.pending > 0
+    ) {
+      this.requestTurn();
+      return;
+    }
+    const next = this.scheduler.nextExpiry();
+    if (tickIsSet(next) && (this.timer === null || tickIsLt(next, this.timerTick))) this.requestTurn();
   }
 
   /** Schedules a turn soon unless one is already coming. */

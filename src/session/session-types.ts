@@ -106,6 +106,11 @@ export interface ServerRuntime extends Server {
    */
   readonly portOffset?: number | null;
   readonly counters: Counters;
+  /**
+   * Connects left before the session layer checks again whether connect() to this server
+   * completes inside the call (it does for servers on this host); see connectedAtOnce().
+   */
+  connectProbeSkip?: number;
 }
 
 export interface BackendRuntime {

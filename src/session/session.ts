@@ -17,13 +17,18 @@ import { listenerFull } from '../listener/listener.js';
 import { ListenerState, type Listener } from '../listener/listener-types.js';
 import { resumeListener } from '../listener/tcp-bind.js';
 import type { Loop } from '../loop/loop.js';
-import { constants, native } from '../native.js';
+import { constants, native, pollConstants } from '../native.js';
 import { TASK_WOKEN_TIMER, type Task } from '../task/task-types.js';
 import { tickAdd, tickIsExpired, TICK_ETERNITY } from '../task/ticks.js';
 import { serverHasSlot } from '../backend/server-types.js';
 import { buildProxyHeader, parseProxyHeader, PROXY_MAX_HEADER } from '../proxy-protocol/proxy-protocol.js';
 
 const { AF_INET, AF_INET6, AF_UNIX, SOCK_STREAM, SOCK_NONBLOCK, ADDR_SLOT_SIZE } = constants;
+// A client on an unnamed unix socket has no address beyond its family.
+const UNNAMED_UNIX = SocketAddress.fromBytes(new Uint8Array(new Uint16Array([constants.AF_UNIX]).buffer));
+const { POLLOUT, POLLERR, POLLHUP } = pollConstants;
+/** Connects to a server not probed for completion after one that did not complete at once. */
+const CONNECT_PROBE_SKIP = 64;
 const EAGAIN = -11;
 const EINPROGRESS = -115;
 const EADDRINUSE = 98;
@@ -75,32 +80,58 @@ const enum Phase {
   Closed,
 }
 
-interface Session {
-  readonly frontend: FrontendRuntime;
-  readonly listener: Listener;
-  readonly clientFd: number;
-  src: SocketAddress;
-  dst: SocketAddress;
-  /** dst is final: the PROXY header's, or looked up with SO_ORIGINAL_DST already. */
-  dstResolved: boolean;
-  backend: BackendRuntime | null;
-  server: ServerRuntime | null;
-  serverFd: number;
-  phase: Phase;
+/** One client connection from accept to close. A class, so every session has one shape. */
+class Session implements ConnectionFacts {
+  backend: BackendRuntime | null = null;
+  server: ServerRuntime | null = null;
+  serverFd = -1;
+  phase = Phase.Header;
   /** Connection attempts made so far. */
-  attempts: number;
-  relayId: number;
-  task: Task<Session>;
+  attempts = 0;
+  relayId = -1;
+  task: Task<Session> = null as unknown as Task<Session>;
   /** accept-proxy: the header read so far, and how much of it is filled. */
-  header: Uint8Array | null;
-  headerFill: number;
+  header: Uint8Array | null = null;
+  headerFill = 0;
   /** Client bytes that arrived behind the PROXY header: sent to the server before relaying. */
-  early: Uint8Array | null;
+  early: Uint8Array | null = null;
+  /** dst is final: the PROXY header's, or looked up with SO_ORIGINAL_DST already. */
+  dstResolved = false;
   /** Ticks for the log's timers. */
-  acceptedAt: number;
-  queuedAt: number;
-  connectStartedAt: number;
-  connectedAt: number;
+  queuedAt = 0;
+  connectStartedAt = 0;
+  connectedAt = 0;
+  private local: SocketAddress | null = null;
+
+  constructor(
+    readonly frontend: FrontendRuntime,
+    readonly listener: Listener,
+    readonly clientFd: number,
+    /** Client address (after a PROXY header, the address it announced). */
+    public src: SocketAddress,
+    readonly acceptedAt: number,
+  ) {}
+
+  /**
+   * The address the client connected to, looked up on first use: most sessions never need it
+   * (no dst ACL, no transparent server, no send-proxy), and HAProxy too only calls getsockname
+   * when something asks. A lookup that fails (the socket is somehow unusable) falls back to the
+   * listener's own address rather than throwing from inside a rule or a log line.
+   */
+  get dst(): SocketAddress {
+    if (this.local === null) {
+      try {
+        this.local = SocketAddress.fromBytes(native.getsockname(this.clientFd));
+      } catch {
+        this.local = this.listener.addr;
+      }
+    }
+    return this.local;
+  }
+
+  set dst(address: SocketAddress) {
+    this.local = address;
+  }
 }
 
 export interface SessionEngineOptions {
@@ -142,6 +173,11 @@ export class SessionEngine {
   private readonly alert: (message: string) => void;
   /** `source` failures already reported (server, what, errno): each is reported once. */
   private readonly sourceAlerts = new Set<string>();
+  /** The timer callback of every session's task (one function, not a closure per session). */
+  private readonly onTimerCallback = (task: Task<Session>, session: Session, reasons: number): Task<Session> | null =>
+    this.onTimer(task, session, reasons);
+  /** The [fd, events, revents] triplet of connectedAtOnce(). */
+  private readonly connectProbe = new Int32Array(3);
   /** One peek buffer for every PROXY header: headers are read whole or not at all. */
   private readonly headerBuffer = new Uint8Array(PROXY_MAX_HEADER);
 
@@ -170,8 +206,8 @@ export class SessionEngine {
       this.close(session, reasonName(ended[3 * i + 1]!));
     }
     // This runs from the relay's libuv callback, outside any turn: closing sessions may have
-    // started queued ones (interest queued on the fd table), which only a turn applies.
-    this.loop.requestTurn();
+    // started queued ones (interest queued on the fd table, timers), which only a turn applies.
+    this.loop.requestTurnIfNeeded();
   }
 
   private accept(listenerFd: number, frontend: FrontendRuntime): void {
@@ -216,38 +252,14 @@ export class SessionEngine {
 
   private start(frontend: FrontendRuntime, listener: Listener, clientFd: number, peer: Uint8Array): void {
     let src: SocketAddress;
-    let dst: SocketAddress;
     try {
-      src = peer.length > 2 ? SocketAddress.fromBytes(peer) : SocketAddress.parse('unix@');
-      dst = SocketAddress.fromBytes(native.getsockname(clientFd));
+      src = peer.length > 2 ? SocketAddress.fromBytes(peer) : UNNAMED_UNIX;
     } catch {
-      native.close(clientFd); // the client is already gone
+      native.close(clientFd); // not an address the kernel should ever give: drop the connection
       return;
     }
-    const now = this.loop.now;
-    const session: Session = {
-      frontend,
-      listener,
-      clientFd,
-      src,
-      dst,
-      dstResolved: false,
-      backend: null,
-      server: null,
-      serverFd: -1,
-      phase: Phase.Header,
-      attempts: 0,
-      relayId: -1,
-      task: null as unknown as Task<Session>,
-      header: null,
-      headerFill: 0,
-      early: null,
-      acceptedAt: now,
-      queuedAt: 0,
-      connectStartedAt: 0,
-      connectedAt: 0,
-    };
-    session.task = this.loop.scheduler.taskNew((task, s, reasons) => this.onTimer(task, s, reasons), session);
+    const session = new Session(frontend, listener, clientFd, src, this.loop.now);
+    session.task = this.loop.scheduler.taskNew(this.onTimerCallback, session);
     // Socket options are best effort, as in HAProxy: a refusal never fails the session.
     if (frontend.clientKeepAlive) trySetKeepAlive(clientFd);
     this.sessions.add(session);
@@ -419,7 +431,7 @@ export class SessionEngine {
       rc = -Math.abs((error as { errno?: number }).errno ?? 24);
     }
     if (rc === 0 || rc === EINPROGRESS) session.serverFd = fd;
-    else if (fd >= 0) native.close(fd);
+    if (rc === EINPROGRESS) rc = this.connectedAtOnce(fd, server);
     if (rc === 0) {
       this.established(session);
     } else if (rc === EINPROGRESS) {
@@ -427,8 +439,41 @@ export class SessionEngine {
       this.loop.fdtab.wantSend(fd);
       this.arm(session, backend.timeouts.connect);
     } else {
+      if (session.serverFd < 0 && fd >= 0) native.close(fd);
       this.connectFailed(session);
     }
+  }
+
+  /**
+   * A non-blocking connect() to a server on this host usually completes inside the call: the
+   * kernel runs the whole handshake on loopback before returning EINPROGRESS. Asking at once with
+   * a zero-timeout poll(2) then replaces registering the fd with the poller, a loop turn, an
+   * SO_ERROR read and the deregistration (four syscalls and a turn) by one syscall. A server whose
+   * connects do not complete at once (a remote one) is not asked again for a while, so it pays
+   * the extra poll once per CONNECT_PROBE_SKIP connects only.
+   * Returns 0 (connected), EINPROGRESS (still going: wait for it), or -errno (failed).
+   */
+  private connectedAtOnce(fd: number, server: ServerRuntime): number {
+    if ((server.connectProbeSkip ?? 0) > 0) {
+      server.connectProbeSkip!--;
+      return EINPROGRESS;
+    }
+    const probe = this.connectProbe;
+    probe[0] = fd;
+    probe[1] = POLLOUT;
+    probe[2] = 0;
+    if (native.pollOnce(probe, 1, 0) !== 1) {
+      server.connectProbeSkip = CONNECT_PROBE_SKIP;
+      return EINPROGRESS;
+    }
+    if ((probe[2]! & (POLLERR | POLLHUP)) === 0) return 0;
+    let error = 0;
+    try {
+      error = native.getsockopt(fd, 'SO_ERROR');
+    } catch {
+      error = 9; // EBADF: a failed attempt
+    }
+    return error === 0 ? 0 : -error;
   }
 
   /**

@@ -3,6 +3,9 @@
  * epoxy's listener, loop, session engine and native relay in between.
  */
 import { createServer, connect as netConnect, type Server as NetServer, type Socket } from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SocketAddress, parseAddress } from '../../src/address.js';
 import { createBalancer } from '../../src/backend/balance.js';
@@ -108,7 +111,7 @@ interface Proxy {
 }
 
 /** Starts epoxy's side: a listener (bind words), a loop, a relay and the engine. */
-async function proxy(frontend: FrontendRuntime, bindWords: string[] = []): Promise<Proxy> {
+async function proxy(frontend: FrontendRuntime, bindWords: string[] = [], address = '127.0.0.1:0'): Promise<Proxy> {
   const loop = new Loop();
   const logs: string[] = [];
   let engine: SessionEngine | null = null;
@@ -116,7 +119,7 @@ async function proxy(frontend: FrontendRuntime, bindWords: string[] = []): Promi
     onEnd: (count) => engine!.relayEnded(relay.ended, count, (reason) => (reason === native.relayConstants.END_CLOSED ? '--' : reason === native.relayConstants.END_RESET_A ? 'CD' : reason === native.relayConstants.END_RESET_B ? 'SD' : 'PD')),
   });
   engine = new SessionEngine(loop, { add: (a, b) => relay.add(a, b), remove: (id) => relay.remove(id), get lastActivity() { return relay.lastActivity; }, get bytes() { return relay.bytes; }, get fins() { return relay.fins; }, nowTick: () => native.nowTick() }, { log: (line) => logs.push(line) });
-  const listener = createListener(parseBindOptions(bindWords, '127.0.0.1:0'), SocketAddress.parse('127.0.0.1:0'));
+  const listener = createListener(parseBindOptions(bindWords, address), SocketAddress.parse(address));
   const result = bindListener(listener, { maxsock: 1 << 20, poll: loop.fdtab, accept: engine.acceptHandler(frontend) });
   expect(result.err).toBe(ERR_NONE);
   enableListener(listener);
@@ -172,6 +175,27 @@ describe('SessionEngine', () => {
     expect(p.loop.jobs).toBe(1); // only the listener is left
     expect(p.logs).toHaveLength(1);
     expect(p.logs[0]).toMatch(/^127\.0\.0\.1:\d+ \[.+\] fe be\/a 0\/\d+\/\d+ 100000 -- /);
+  });
+
+  it('relays clients of a unix socket listener, whose peers have no address', async () => {
+    const up = await upstream('a');
+    const be = backendRuntime([serverRuntime('a', up.port)]);
+    const fe = frontendRuntime(be);
+    const dir = mkdtempSync(join(tmpdir(), 'epoxy-unix-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const path = join(dir, 'fe.sock');
+    const p = await proxy(fe, [], `unix@${path}`);
+    const reply = await new Promise<string>((resolve, reject) => {
+      const socket = netConnect(path, () => socket.end('over unix'));
+      let data = '';
+      socket.on('data', (chunk) => (data += chunk.toString()));
+      socket.on('end', () => resolve(data));
+      socket.on('error', reject);
+    });
+    expect(reply).toBe('over unix');
+    await waitFor(() => fe.counters.get('current') === 0, 'session closed');
+    expect(fe.counters.get('bytesIn')).toBe(9);
+    expect(p.logs[0]).toMatch(/ fe be\/a /);
   });
 
   it('balances across servers round-robin', async () => {
