@@ -1,7 +1,7 @@
 // Helpers for bench/harness/run.mjs: tools on PATH, child processes that never outlive the run,
 // CPU accounting from /proc, free ports, and readiness checks. Linux only.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import net from 'node:net';
 import { delimiter, join } from 'node:path';
 
@@ -133,6 +133,96 @@ export function treeTicks(pid) {
   return ticks;
 }
 
+/** Sum over the threads of `pid` of the first field of /proc/<pid>/task/<tid>/schedstat (ns on CPU). */
+function schedstatNs(pid) {
+  let ns = 0;
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+    } catch { /* thread exited meanwhile */ }
+  }
+  return ns;
+}
+
+/** Whether the kernel has schedstat (CONFIG_SCHED_INFO): ns-resolution CPU time per thread. */
+export const SCHEDSTAT = (() => {
+  try {
+    return Number.isFinite(schedstatNs(process.pid));
+  } catch {
+    return false;
+  }
+})();
+
+/**
+ * CPU of a process tree two ways: `ticks` as treeTicks() (includes reaped children, 1/CLK_TCK
+ * resolution), and `ns` from schedstat (ns resolution, NaN without schedstat). schedstat has no
+ * counterpart of cutime, so the CPU of threads and children that exited is missing from `ns`:
+ * fine for the proxies and nginx, whose threads live as long as they do.
+ */
+export function treeCpu(pid) {
+  let ticks = 0;
+  let ns = SCHEDSTAT ? 0 : NaN;
+  for (const p of processTree(pid)) {
+    try {
+      const f = statFields(p);
+      ticks += f.utime + f.stime + f.cutime + f.cstime;
+      if (SCHEDSTAT) ns += schedstatNs(p);
+    } catch { /* exited meanwhile */ }
+  }
+  return { ticks, ns };
+}
+
+/** Sum of VmRSS (bytes) over a process tree, from /proc/<pid>/status. */
+export function treeRssBytes(pid) {
+  let kib = 0;
+  for (const p of processTree(pid)) {
+    try {
+      const m = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${p}/status`, 'utf8'));
+      if (m) kib += Number(m[1]);
+    } catch { /* exited meanwhile */ }
+  }
+  return kib * 1024;
+}
+
+export const PAGE_SIZE = (() => {
+  const r = spawnSync('getconf', ['PAGESIZE'], { encoding: 'utf8' });
+  const n = Number(r.stdout?.trim());
+  return Number.isFinite(n) && n > 0 ? n : 4096;
+})();
+
+/**
+ * The TCP line of /proc/net/sockstat (machine-wide): sockets in use, orphans, TIME_WAIT, and
+ * `mem`, the pages the kernel has charged to TCP socket buffers (tcp_memory_allocated), in bytes.
+ */
+export function tcpSockstat() {
+  const line = readFileSync('/proc/net/sockstat', 'utf8').split('\n').find((l) => l.startsWith('TCP:')) ?? '';
+  const field = (name) => {
+    const m = new RegExp(`\\b${name} (\\d+)`).exec(line);
+    return m ? Number(m[1]) : NaN;
+  };
+  return { inuse: field('inuse'), orphan: field('orphan'), tw: field('tw'), memBytes: field('mem') * PAGE_SIZE };
+}
+
+/**
+ * The kernel's slab memory (bytes, /proc/meminfo `Slab`, machine-wide): where socket structures,
+ * their inodes and files, and epoll registrations live, none of which sockstat's `mem` counts.
+ */
+export function slabBytes() {
+  const m = /^Slab:\s+(\d+) kB$/m.exec(readFileSync('/proc/meminfo', 'utf8'));
+  return m ? Number(m[1]) * 1024 : NaN;
+}
+
+/** Open socket descriptors of one process (/proc/<pid>/fd links reading `socket:[inode]`). */
+export function socketFds(pid) {
+  let n = 0;
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    try {
+      if (readlinkSync(`/proc/${pid}/fd/${fd}`).startsWith('socket:')) n++;
+    } catch { /* closed meanwhile */ }
+  }
+  return n;
+}
+
 /** Ticks of the children this process has reaped (wrk, after it exited). */
 export function reapedChildTicks() {
   const f = statFields(process.pid);
@@ -221,4 +311,14 @@ export function summary(xs) {
   const v = xs.filter((x) => Number.isFinite(x));
   if (v.length === 0) return { min: NaN, median: NaN, max: NaN };
   return { min: Math.min(...v), median: median(v), max: Math.max(...v) };
+}
+
+/** Polls `cond` every `stepMs` until it is true (resolves true) or `timeoutMs` passes (false). */
+export async function waitFor(cond, timeoutMs, stepMs = 20) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (cond()) return true;
+    if (Date.now() >= deadline) return false;
+    await new Promise((r) => setTimeout(r, stepMs));
+  }
 }

@@ -1,24 +1,45 @@
 // epoxy vs HAProxy, side by side, from one HAProxy-format configuration file (issue 5).
 //
-//   npm run bench [-- --quick] [--rounds 3] [--duration 5] [--connections 50]
-//                 [--scenarios keepalive,close] [--no-pin] [--no-write]
+//   npm run bench [-- --quick] [--rounds 3] [--duration 5] [--warmup 1] [--connections 50]
+//                 [--scenarios keepalive,close,bulk1m,bulk100m,latency,idle] [--rate 20000]
+//                 [--idle-connections 10000] [--chain] [--no-pin] [--no-write] [--no-wait-idle]
+//                 [--body-bytes 128] [--backend nginx|node]
+//   npm run bench -- --sweep [...]   the socket-option sweep instead (bench/harness/sweep.mjs)
 //
-// Needs haproxy and wrk (`apt-get install haproxy wrk nginx-light`); nginx is the preferred
-// backend, bench/harness/responder.mjs (node:http) stands in when it is absent. See
+// Needs haproxy and wrk (`apt-get install haproxy wrk nginx-light`) and a C compiler for the
+// latency/idle client (bench/tools/loadgen.c); nginx is the preferred backend (the bulk scenarios
+// need it), bench/harness/responder.mjs (node:http) stands in when it is absent. See
 // bench/README.md for what is measured and how.
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync, closeSync, existsSync } from 'node:fs';
 import { cpus, release, tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import {
-  CLK_TCK, selfTicks, firstLine, freePort, httpGet, killAllNow, machineTicks, median, reapedChildTicks,
-  runToEnd, startChild, stopAll, summary, treeTicks, waitListening, which,
+  CLK_TCK, SCHEDSTAT, firstLine, freePort, httpGet, killAllNow, machineTicks, startChild, stopAll, stopChild,
+  waitListening, which,
 } from './lib.mjs';
+import { BULK_FILES, SCENARIOS, writeWrkScript } from './scenarios.mjs';
+import { buildReport, fmt, renderMarkdown } from './report.mjs';
 import { renderSvg } from './svg.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '../..');
+
+// `npm run bench -- --sweep [...]` hands over to the socket-option sweep, which has its own
+// options, processes and report (bench/harness/sweep.mjs).
+if (process.argv.includes('--sweep')) {
+  process.on('exit', killAllNow);
+  const { runSweep } = await import('./sweep.mjs');
+  try {
+    await runSweep(process.argv.slice(2).filter((a) => a !== '--sweep'));
+  } catch (err) {
+    console.error(`bench --sweep: ${err?.message ?? err}`);
+    process.exitCode = 1;
+  }
+  await stopAll();
+  process.exit();
+}
 
 const { values: opts } = parseArgs({
   options: {
@@ -27,7 +48,10 @@ const { values: opts } = parseArgs({
     duration: { type: 'string' },
     warmup: { type: 'string' },
     connections: { type: 'string', default: '50' },
-    scenarios: { type: 'string', default: 'keepalive,close' },
+    scenarios: { type: 'string', default: Object.keys(SCENARIOS).join(',') },
+    rate: { type: 'string', default: '20000' },
+    'idle-connections': { type: 'string' },
+    chain: { type: 'boolean', default: false },
     'no-pin': { type: 'boolean', default: false },
     'no-write': { type: 'boolean', default: false },
     'no-wait-idle': { type: 'boolean', default: false },
@@ -38,20 +62,28 @@ const { values: opts } = parseArgs({
 });
 
 if (opts.help) {
-  console.log(readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(0, 9).join('\n'));
+  console.log(readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(0, 12).join('\n'));
   process.exit(0);
 }
 
-const rounds = Number(opts.rounds ?? (opts.quick ? 1 : 3));
-const duration = Math.max(1, Math.round(Number(opts.duration ?? (opts.quick ? 1 : 5))));
-const warmup = Math.round(Number(opts.warmup ?? 1)); // wrk takes whole seconds
-const connections = Number(opts.connections);
-const bodyBytes = Number(opts['body-bytes']);
+function positive(name, text, { integer = true } = {}) {
+  const n = Number(text);
+  if (!Number.isFinite(n) || n < 0 || (integer && !Number.isInteger(n))) {
+    console.error(`bench: --${name} wants a non-negative ${integer ? 'integer' : 'number'} (was '${text}')`);
+    process.exit(2);
+  }
+  return n;
+}
 
-const SCENARIOS = {
-  keepalive: { title: 'keep-alive, small requests', headers: [] },
-  close: { title: 'new connection per request (Connection: close)', headers: ['-H', 'Connection: close'] },
-};
+// --quick: every scenario, tiny: a smoke that the harness and every target still work.
+const rounds = Math.max(1, positive('rounds', opts.rounds ?? (opts.quick ? '1' : '3')));
+const duration = Math.max(1, Math.round(positive('duration', opts.duration ?? (opts.quick ? '1' : '5'), { integer: false })));
+const warmup = Math.round(positive('warmup', opts.warmup ?? (opts.quick ? '0' : '1'), { integer: false })); // wrk takes whole seconds
+const connections = Math.max(1, positive('connections', opts.connections));
+const bodyBytes = Math.max(2, positive('body-bytes', opts['body-bytes']));
+const rate = Math.max(1, positive('rate', opts.rate));
+const idleRequested = Math.max(1, positive('idle-connections', opts['idle-connections'] ?? (opts.quick ? '200' : '10000')));
+
 const scenarioNames = opts.scenarios.split(',').map((s) => s.trim()).filter(Boolean);
 for (const s of scenarioNames) {
   if (!SCENARIOS[s]) {
@@ -66,14 +98,21 @@ for (const s of scenarioNames) {
 let tmp = null;
 let cleaning = null;
 let interrupted = false;
+const holding = new Set(); // idle-connection clients being held (loadgen idle)
 async function cleanup() {
   cleaning ??= (async () => {
+    await Promise.all([...holding].map((h) => h.stop().catch(() => {})));
     await stopAll();
     if (tmp) rmSync(tmp, { recursive: true, force: true });
   })();
   return cleaning;
 }
-process.on('exit', killAllNow);
+process.on('exit', () => {
+  for (const h of holding) {
+    try { process.kill(h.pid, 'SIGKILL'); } catch { /* gone */ }
+  }
+  killAllNow();
+});
 for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
   process.on(sig, () => {
     interrupted = true;
@@ -117,14 +156,15 @@ function pinned(cpu, cmd, args) {
 
 const BODY = 'x'.repeat(bodyBytes - 1);
 
-function nginxConf(dir, port) {
+/** nginx: the small fixed response on /, the bulk files under /bulk/ (sendfile: it is the backend). */
+function nginxConf(dir, port, { workerConnections = 4096, rlimit = 0 } = {}) {
   return `# generated by bench/harness/run.mjs
 daemon off;
 master_process off;
 worker_processes 1;
-pid ${dir}/nginx.pid;
+${rlimit ? `worker_rlimit_nofile ${rlimit};\n` : ''}pid ${dir}/nginx.pid;
 error_log ${dir}/nginx-error.log warn;
-events { worker_connections 4096; multi_accept on; }
+events { worker_connections ${workerConnections}; multi_accept on; }
 http {
     access_log off;
     client_body_temp_path ${dir}/client_body;
@@ -140,121 +180,179 @@ http {
             default_type text/plain;
             return 200 "${BODY}\\n";
         }
+        location /bulk/ {
+            root ${tmp}/www;
+            default_type application/octet-stream;
+            sendfile on;
+            tcp_nopush on;
+        }
     }
 }
 `;
 }
 
-const PROXY_CFG = `# generated by bench/harness/run.mjs: run by HAProxy and by epoxy alike.
-# PORT (the frontend's port) and BACKEND (the backend's port) come from the environment.
+/**
+ * The configuration both proxies run. PORT (the frontend's port), BACKEND (the backend's port)
+ * and, chained, HOP (the second frontend's port) come from the environment.
+ */
+function proxyConfig({ maxconn, ulimitN = 0, timeout = '30s', chain }) {
+  const hop = chain ? `
+# --chain: the first pass goes back into this same process, then to the backend
+frontend bench
+    bind "127.0.0.1:\${PORT}"
+    default_backend hop
+
+backend hop
+    server self "127.0.0.1:\${HOP}"
+
+frontend bench_hop
+    bind "127.0.0.1:\${HOP}"
+    default_backend backend_servers
+` : `
+frontend bench
+    bind "127.0.0.1:\${PORT}"
+    default_backend backend_servers
+`;
+  return `# generated by bench/harness/run.mjs: run by HAProxy and by epoxy alike.
+# PORT (the frontend's port) and BACKEND (the backend's port) come from the environment${chain ? ', and HOP (the second pass)' : ''}.
 global
-    maxconn 1000
-    nbthread 1
+    maxconn ${maxconn}
+${ulimitN ? `    ulimit-n ${ulimitN}\n` : ''}    nbthread 1
 
 defaults
     mode tcp
     timeout connect 5s
-    timeout client 30s
-    timeout server 30s
-
-frontend bench
-    bind "127.0.0.1:\${PORT}"
-    default_backend backend_servers
-
+    timeout client ${timeout}
+    timeout server ${timeout}
+${hop}
 backend backend_servers
     server backend1 "127.0.0.1:\${BACKEND}"
 `;
-
-// ---------------------------------------------------------------------------------------------
-// wrk.
-
-function parseDuration(text) {
-  const m = /^([\d.]+)(us|ms|s|m)$/.exec(text);
-  if (!m) return NaN;
-  return Number(m[1]) * { us: 1e-3, ms: 1, s: 1e3, m: 60e3 }[m[2]];
 }
 
-function parseWrk(out) {
-  const num = (re) => { const m = re.exec(out); return m ? Number(m[1]) : NaN; };
-  const lat = (p) => { const m = new RegExp(`^\\s+${p}%\\s+(\\S+)`, 'm').exec(out); return m ? parseDuration(m[1]) : NaN; };
-  const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
-  return {
-    requests: num(/(\d+) requests in/),
-    rps: num(/Requests\/sec:\s+([\d.]+)/),
-    p50ms: lat(50),
-    p99ms: lat(99),
-    non2xx: num(/Non-2xx or 3xx responses: (\d+)/) || 0,
-    socketErrors: sock ? sock.slice(1).reduce((a, b) => a + Number(b), 0) : 0,
-    socketErrorText: sock ? sock[0] : '',
-  };
-}
+const chain = opts.chain;
+const MAIN_CFG = proxyConfig({ maxconn: 1000, chain });
 
-function wrkArgs(port, scenario, seconds) {
-  return ['-t', '1', '-c', String(connections), '-d', `${seconds}s`, '--latency', ...SCENARIOS[scenario].headers,
-    `http://127.0.0.1:${port}/`];
-}
-
-// ---------------------------------------------------------------------------------------------
-// One measured run: wrk against a target, CPU sampled around it.
-
-async function measure(target, scenario, seconds) {
-  const otherProxies = proxies.filter((p) => p !== target.proc);
-  const [cmd, args] = pinned(LOAD_CPU, tools.wrk, wrkArgs(target.port, scenario, seconds));
-  const before = {
-    proxy: target.proc ? treeTicks(target.proc.pid) : 0,
-    backend: treeTicks(backend.pid),
-    client: reapedChildTicks(),
-    self: selfTicks(),
-    others: otherProxies.map((p) => treeTicks(p.pid)),
-    machine: machineTicks(),
-    t: process.hrtime.bigint(),
-  };
-  const { code, output } = await runToEnd('wrk', cmd, args);
-  const after = {
-    proxy: target.proc ? treeTicks(target.proc.pid) : 0,
-    backend: treeTicks(backend.pid),
-    client: reapedChildTicks(),
-    self: selfTicks(),
-    others: otherProxies.map((p) => treeTicks(p.pid)),
-    machine: machineTicks(),
-    t: process.hrtime.bigint(),
-  };
-  if (code !== 0) throw new Error(`wrk failed (exit ${code}) against ${target.name}:\n${output}`);
-  for (const t of [backend, target.proc].filter(Boolean)) {
-    if (t.exited) throw new Error(`${t.name} exited (${t.code}) during the run:\n${t.output()}`);
+/** Writes a file of `bytes` bytes in 1 MiB writes (the bulk bodies). */
+function writeFileOfSize(path, bytes) {
+  const chunk = Buffer.alloc(Math.min(bytes, 1 << 20), 'b');
+  const fd = openSync(path, 'w');
+  try {
+    for (let left = bytes; left > 0;) left -= writeSync(fd, chunk, 0, Math.min(left, chunk.length));
+  } finally {
+    closeSync(fd);
   }
-  const w = parseWrk(output);
-  const wall = Number(after.t - before.t) / 1e9;
-  const usPerTick = 1e6 / CLK_TCK;
-  const pct = (ticks) => (100 * ticks / CLK_TCK) / wall; // % of one core
-  const cpuBusy = (key) => {
-    const a = after.machine[key];
-    const b = before.machine[key];
-    return a && b && a.total > b.total ? (100 * (a.busy - b.busy)) / (a.total - b.total) : NaN;
-  };
-  const proxyTicks = after.proxy - before.proxy;
-  const machineBusy = after.machine.cpu.busy - before.machine.cpu.busy;
-  // CPU spent by anything else on the machine (other users, kernel threads not charged to ours)
-  const ours = proxyTicks + (after.backend - before.backend) + (after.client - before.client) +
-    (after.self - before.self) + after.others.reduce((a, x, i) => a + x - before.others[i], 0);
-  return {
-    target: target.name, scenario, seconds, wall,
-    requests: w.requests, rps: w.rps, p50ms: w.p50ms, p99ms: w.p99ms,
-    errors: w.non2xx + w.socketErrors, errorText: [w.non2xx ? `non-2xx ${w.non2xx}` : '', w.socketErrors ? w.socketErrorText : ''].filter(Boolean).join('; '),
-    proxyUsPerReq: target.proc ? (proxyTicks * usPerTick) / w.requests : NaN,
-    machineUsPerReq: (machineBusy * usPerTick) / w.requests,
-    proxyCpuPct: target.proc ? pct(proxyTicks) : NaN,
-    clientCpuPct: pct(after.client - before.client),
-    backendCpuPct: pct(after.backend - before.backend),
-    otherCpuPct: pct(machineBusy - ours),
-    cpu0BusyPct: cpuBusy('cpu0'),
-    cpu1BusyPct: cpuBusy('cpu1'),
-    softirqPct: (100 * (after.machine.cpu.softirq - before.machine.cpu.softirq)) / (after.machine.cpu.total - before.machine.cpu.total),
-  };
 }
+
+// ---------------------------------------------------------------------------------------------
+// Processes.
+
+async function startBackend(dir, port, conf) {
+  let child;
+  if (tools.nginx) {
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'nginx.conf'), nginxConf(dir, port, conf));
+    const [cmd, args] = pinned(LOAD_CPU, tools.nginx, ['-p', dir, '-c', join(dir, 'nginx.conf'), '-e', join(dir, 'nginx-error.log')]);
+    child = startChild('nginx', cmd, args);
+  } else {
+    const [cmd, args] = pinned(LOAD_CPU, process.execPath, [join(here, 'responder.mjs'), String(port), String(bodyBytes)]);
+    child = startChild('node responder', cmd, args);
+  }
+  await waitListening(child, port);
+  return child;
+}
+
+async function startProxy(name, cfg, env) {
+  const [cmd, args] = name === 'haproxy'
+    ? pinned(PROXY_CPU, tools.haproxy, ['-db', '-f', cfg])
+    : pinned(PROXY_CPU, process.execPath, [join(root, 'bin/epoxy'), '-f', cfg]);
+  const child = startChild(name, cmd, args, { env });
+  await waitListening(child, Number(env.PORT));
+  return child;
+}
+
+async function checkAnswers(t) {
+  const reply = await httpGet(t.port);
+  if (!reply.startsWith('HTTP/1.1 200')) throw new Error(`${t.name}: unexpected reply: ${JSON.stringify(reply.slice(0, 200))}`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Idle connections: the file-descriptor budget, and fresh processes per run.
+
+const idleSetup = { n: idleRequested, note: '', cfg: '', maxconn: 0, ulimitN: 0 };
+
+/**
+ * Sizes the idle scenario: each proxy gets maxconn above the sessions it holds (two per client
+ * connection when chained) and needs two fds per session; the harness raises its own
+ * RLIMIT_NOFILE so every child it starts inherits room (HAProxy as root would raise its own from
+ * maxconn, epoxy does from `ulimit-n`, nginx from worker_rlimit_nofile, loadgen not at all).
+ * Without the privilege to raise the hard limit, the connections are scaled down to what fits
+ * under it, and the report says so.
+ */
+async function prepareIdle() {
+  const sessionsPerConn = chain ? 2 : 1;
+  // listeners, the backend's and Node's own descriptors (epoll, eventfds, pipes, stdio)
+  const spareFds = 200;
+  const { native } = await import(pathToFileURL(join(root, 'dist/native.js')).href);
+  let n = idleSetup.n;
+  let maxconn = sessionsPerConn * n + 1000;
+  let ulimitN = 2 * maxconn + 1000;
+  const lim = native.getNofileLimit();
+  const hard = lim.hard === -1 ? Infinity : lim.hard;
+  try {
+    native.setNofileLimit(ulimitN, Math.max(hard, ulimitN));
+  } catch (err) {
+    // Stay under the hard limit: HAProxy refuses to start when 2 × maxconn plus its own fds
+    // exceed ulimit-n, so maxconn is what fits, and the connections keep a margin below it.
+    ulimitN = hard;
+    const fitMaxconn = Math.floor((hard - spareFds) / 2);
+    const fit = Math.floor((fitMaxconn - 100) / sessionsPerConn);
+    if (fit < 1) throw new Error(`RLIMIT_NOFILE hard limit ${hard} leaves no room for idle connections (${err.message})`);
+    if (maxconn > fitMaxconn) maxconn = fitMaxconn;
+    if (fit < n) {
+      idleSetup.note = `The open-files limit could not be raised above its hard limit ${hard} (${err.code ?? err.message}): ` +
+        `${fit.toLocaleString('en-US')} connections instead of ${n.toLocaleString('en-US')}.`;
+      console.error(`bench: ${idleSetup.note}`);
+      n = fit;
+    }
+    native.setNofileLimit(hard, hard);
+  }
+  const got = native.getNofileLimit();
+  if (got.soft !== -1 && got.soft < 2 * sessionsPerConn * n + spareFds) throw new Error(`RLIMIT_NOFILE is ${got.soft} after raising it to ${ulimitN}`);
+  Object.assign(idleSetup, { n, maxconn, ulimitN });
+  // connections sit idle while measured: long timeouts so neither proxy closes them meanwhile
+  idleSetup.cfg = proxyConfig({ maxconn, ulimitN, timeout: '10m', chain });
+  writeFileSync(join(tmp, 'proxy-idle.cfg'), idleSetup.cfg);
+}
+
+/** A target whose backend and proxy are started for one run only (idle: memory from a clean start). */
+async function freshTarget(name) {
+  const started = [];
+  const stop = async () => { for (const c of started.reverse()) await stopChild(c); };
+  try {
+    const backendPort = await freePort();
+    const backend = await startBackend(join(tmp, 'idle-nginx'), backendPort,
+      { workerConnections: idleSetup.maxconn, rlimit: idleSetup.ulimitN });
+    started.push(backend);
+    const t = { name, backend, proc: null, port: backendPort, stop };
+    if (name !== 'direct') {
+      const port = await freePort();
+      t.proc = await startProxy(name, join(tmp, 'proxy-idle.cfg'), { PORT: String(port), BACKEND: String(backendPort), HOP: String(await freePort()) });
+      started.push(t.proc);
+      t.port = port;
+    }
+    await checkAnswers(t); // also runs each code path once before the baseline is taken
+    return t;
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Measuring.
 
 /** Waits (up to 120 s) until the machine is under 10% busy over half a second. */
-let waitedIdleMs = 0;
 async function waitIdle() {
   const start = Date.now();
   let warned = false;
@@ -267,52 +365,76 @@ async function waitIdle() {
     if (!warned) console.error(`  waiting for the machine to be idle (${busy.toFixed(0)}% busy now)…`);
     warned = true;
   }
-  waitedIdleMs += Date.now() - start;
+}
+
+function progress(sc, m) {
+  const cells = sc.metrics.slice(0, 3).map(([k, label, d]) => `${label} ${fmt(m[k], d)}`);
+  if (Number.isFinite(m.proxyCpuPct)) cells.push(`proxy ${fmt(m.proxyCpuPct, 0)}% core`);
+  if (Number.isFinite(m.clientCpuPct)) cells.push(`client ${fmt(m.clientCpuPct, 0)}%`);
+  if (Number.isFinite(m.backendCpuPct)) cells.push(`backend ${fmt(m.backendCpuPct, 0)}%`);
+  return cells.join('  ') + (m.errors ? `  ERRORS: ${m.errorText}` : '');
 }
 
 // ---------------------------------------------------------------------------------------------
 // Main.
 
-let backend;
-let proxies = [];
+const ctx = {
+  tools, pin, pinned, PROXY_CPU, LOAD_CPU, proxies: [], holding,
+  rounds, duration, warmup, connections, bodyBytes, rate, chain, // --quick is a smoke: its numbers are not read, so it does not wait for a quiet machine
+  waitIdle: !opts['no-wait-idle'] && !opts.quick,
+  idleConnections: idleSetup.n, idleNote: '', wrkScript: null, loadgen: null, loadgenBin: null,
+};
 
 async function main() {
   tmp = mkdtempSync(join(tmpdir(), 'epoxy-bench-'));
-  const backendPort = await freePort();
-  const haproxyPort = await freePort();
-  const epoxyPort = await freePort();
-
-  // Backend.
-  if (tools.nginx) {
-    writeFileSync(join(tmp, 'nginx.conf'), nginxConf(tmp, backendPort));
-    const [cmd, args] = pinned(LOAD_CPU, tools.nginx, ['-p', tmp, '-c', join(tmp, 'nginx.conf'), '-e', join(tmp, 'nginx-error.log')]);
-    backend = startChild('nginx', cmd, args);
-  } else {
-    const [cmd, args] = pinned(LOAD_CPU, process.execPath, [join(here, 'responder.mjs'), String(backendPort), String(bodyBytes)]);
-    backend = startChild('node responder', cmd, args);
+  const failures = [];
+  const skipped = [];
+  const scenarios = [];
+  for (const name of scenarioNames) {
+    const sc = SCENARIOS[name];
+    if (sc.needs.includes('nginx') && !tools.nginx) skipped.push({ name, why: 'needs nginx (files to serve)' });
+    else scenarios.push(sc);
   }
-  await waitListening(backend, backendPort);
+  for (const s of skipped) console.error(`bench: skipping ${s.name}: ${s.why}`);
 
-  // The configuration both proxies run.
+  ctx.wrkScript = writeWrkScript(tmp);
+  for (const sc of scenarios.filter((s) => BULK_FILES[s.name])) {
+    mkdirSync(join(tmp, 'www/bulk'), { recursive: true });
+    writeFileOfSize(join(tmp, `www${BULK_FILES[sc.name].path}`), BULK_FILES[sc.name].bytes);
+  }
+  if (scenarios.some((s) => s.needs.includes('loadgen'))) {
+    ctx.loadgen = await import('./loadgen.mjs');
+    ctx.loadgenBin = await ctx.loadgen.buildLoadgen();
+  }
+  if (scenarios.some((s) => s.fresh)) {
+    await prepareIdle();
+    ctx.idleConnections = idleSetup.n;
+    ctx.idleNote = idleSetup.note;
+  }
+
+  // The shared environment: one backend, both proxies from one file.
+  let targets = [];
   const cfg = join(tmp, 'proxy.cfg');
-  writeFileSync(cfg, PROXY_CFG);
-  const [hcmd, hargs] = pinned(PROXY_CPU, tools.haproxy, ['-db', '-f', cfg]);
-  const haproxy = startChild('haproxy', hcmd, hargs, { env: { PORT: String(haproxyPort), BACKEND: String(backendPort) } });
-  const [ecmd, eargs] = pinned(PROXY_CPU, process.execPath, [join(root, 'bin/epoxy'), '-f', cfg]);
-  const epoxy = startChild('epoxy', ecmd, eargs, { env: { PORT: String(epoxyPort), BACKEND: String(backendPort) } });
-  proxies = [haproxy, epoxy];
-  await waitListening(haproxy, haproxyPort);
-  await waitListening(epoxy, epoxyPort);
-
-  const targets = [
-    { name: 'epoxy', port: epoxyPort, proc: epoxy },
-    { name: 'haproxy', port: haproxyPort, proc: haproxy },
-    { name: 'direct', port: backendPort, proc: null },
-  ];
-  for (const t of targets) {
-    const reply = await httpGet(t.port);
-    if (!reply.startsWith('HTTP/1.1 200')) throw new Error(`${t.name}: unexpected reply: ${JSON.stringify(reply.slice(0, 200))}`);
+  if (scenarios.some((s) => !s.fresh)) {
+    const backendPort = await freePort();
+    const backend = await startBackend(join(tmp, 'nginx'), backendPort);
+    writeFileSync(cfg, MAIN_CFG);
+    const ports = { haproxy: await freePort(), epoxy: await freePort() };
+    const env = (name) => ({ PORT: String(ports[name]), BACKEND: String(backendPort), HOP: String(ports[`${name}Hop`]) });
+    ports.haproxyHop = await freePort();
+    ports.epoxyHop = await freePort();
+    const haproxy = await startProxy('haproxy', cfg, env('haproxy'));
+    const epoxy = await startProxy('epoxy', cfg, env('epoxy'));
+    ctx.proxies = [haproxy, epoxy];
+    targets = [
+      { name: 'epoxy', port: ports.epoxy, proc: epoxy, backend },
+      { name: 'haproxy', port: ports.haproxy, proc: haproxy, backend },
+      { name: 'direct', port: backendPort, proc: null, backend },
+    ];
+    for (const t of targets) await checkAnswers(t);
+    console.error(`bench: backend on ${backendPort}, haproxy on ${ports.haproxy}, epoxy on ${ports.epoxy}${chain ? ' (chained)' : ''}, config ${cfg}`);
   }
+  const targetNames = ['epoxy', 'haproxy', 'direct'];
 
   const machine = {
     nproc: ncpu,
@@ -322,13 +444,16 @@ async function main() {
     haproxy: firstLine(tools.haproxy, ['-v']),
     wrk: firstLine(tools.wrk, ['-v']),
     backend: tools.nginx ? firstLine(tools.nginx, ['-v']) : `node:http responder (${process.version})`,
-    pinning: pin ? `taskset: proxy on CPU ${PROXY_CPU}; wrk and backend on CPU ${LOAD_CPU}` : `none (${tools.taskset ? (ncpu < 2 ? 'fewer than 2 CPUs' : '--no-pin') : 'taskset not found'})`,
+    pinning: pin ? `taskset: proxy on CPU ${PROXY_CPU}; client and backend on CPU ${LOAD_CPU}` : `none (${tools.taskset ? (ncpu < 2 ? 'fewer than 2 CPUs' : '--no-pin') : 'taskset not found'})`,
     clkTck: CLK_TCK,
+    cpuSource: SCHEDSTAT
+      ? 'proxy and backend from schedstat (ns, /proc/<pid>/task/*/schedstat over the process tree), client and machine from /proc ticks ' +
+        `(${1000 / CLK_TCK} ms)`
+      : `/proc ticks (${1000 / CLK_TCK} ms) for everything (this kernel has no schedstat)`,
   };
   const command = `npm run bench${process.argv.slice(2).length ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
-  console.error(`bench: ${rounds} round(s) × ${duration} s per target and scenario, wrk -t 1 -c ${connections}, ${bodyBytes}-byte body`);
-  console.error(`bench: pinning: ${machine.pinning}`);
-  console.error(`bench: backend ${machine.backend} on ${backendPort}, haproxy on ${haproxyPort}, epoxy on ${epoxyPort}, config ${cfg}`);
+  console.error(`bench: ${rounds} round(s) × ${duration} s per target, scenarios ${scenarios.map((s) => s.name).join(', ')}${chain ? ', chained' : ''}`);
+  console.error(`bench: pinning: ${machine.pinning}; CPU: ${machine.cpuSource}`);
 
   const idle0 = machineTicks().cpu;
   await new Promise((r) => setTimeout(r, 1000));
@@ -339,163 +464,91 @@ async function main() {
   }
 
   const runs = [];
-  for (const scenario of scenarioNames) {
-    if (warmup > 0) for (const t of targets) await measure(t, scenario, warmup); // warm-up, not recorded
+  const measureOnce = async (sc, t, seconds) => {
+    if (!sc.fresh) return sc.run(ctx, t, seconds);
+    const ft = await freshTarget(t.name);
+    try {
+      return await sc.run(ctx, ft, seconds);
+    } finally {
+      await ft.stop();
+    }
+  };
+  for (const sc of scenarios) {
+    const scTargets = sc.fresh ? targetNames.map((name) => ({ name })) : targets;
+    if (warmup > 0 && !sc.fresh) {
+      for (const t of scTargets) {
+        try {
+          await measureOnce(sc, t, warmup); // warm-up, not recorded
+        } catch (err) {
+          failures.push({ scenario: sc.name, target: t.name, round: 0, error: String(err?.message ?? err) });
+          console.error(`  ${sc.name} warm-up ${t.name}: FAILED: ${err?.message ?? err}`);
+        }
+      }
+    }
     for (let r = 0; r < rounds; r++) {
       // rotate the order each round so no target always runs first (or after the same one)
-      const order = targets.map((_, i) => targets[(i + r) % targets.length]);
+      const order = scTargets.map((_, i) => scTargets[(i + r) % scTargets.length]);
       for (const t of order) {
         // Other processes on the machine skew every number: wait for it to be quiet, and redo a
         // run during which something else used more than 15% of a core (twice at most).
         let m;
         let redone = 0;
-        for (;;) {
-          if (!opts['no-wait-idle']) await waitIdle();
-          m = await measure(t, scenario, duration);
-          if (opts['no-wait-idle'] || !(m.otherCpuPct > 15) || redone >= 2) break;
-          redone++;
-          console.error(`  ${scenario} round ${r + 1} ${t.name}: ${m.otherCpuPct.toFixed(0)}% of a core used by other processes, run again`);
+        try {
+          for (;;) {
+            if (ctx.waitIdle) await waitIdle();
+            m = await measureOnce(sc, t, duration);
+            if (!ctx.waitIdle || !(m.otherCpuPct > 15) || redone >= 2) break;
+            redone++;
+            console.error(`  ${sc.name} round ${r + 1} ${t.name}: ${m.otherCpuPct.toFixed(0)}% of a core used by other processes, run again`);
+          }
+        } catch (err) {
+          failures.push({ scenario: sc.name, target: t.name, round: r + 1, error: String(err?.message ?? err) });
+          console.error(`  ${sc.name} round ${r + 1} ${t.name.padEnd(7)} FAILED: ${err?.message ?? err}`);
+          continue;
         }
-        m.redone = redone;
-        m.round = r + 1;
+        Object.assign(m, { target: t.name, scenario: sc.name, round: r + 1, redone });
         runs.push(m);
-        console.error(`  ${scenario} round ${r + 1} ${t.name.padEnd(7)} ${m.rps.toFixed(0).padStart(7)} req/s` +
-          (t.proc ? `  proxy ${m.proxyUsPerReq.toFixed(2)} µs/req (${m.proxyCpuPct.toFixed(0)}% of a core)` : '') +
-          `  machine ${m.machineUsPerReq.toFixed(2)} µs/req  client ${m.clientCpuPct.toFixed(0)}%  backend ${m.backendCpuPct.toFixed(0)}%` +
-          (m.errors ? `  ERRORS: ${m.errorText}` : ''));
+        if (!sc.answered(m)) failures.push({ scenario: sc.name, target: t.name, round: r + 1, error: `no answer (${m.errorText || 'nothing completed'})` });
+        else if (opts.quick && !(sc.smokeOk ? sc.smokeOk(m) : !(m.errors > 0))) {
+          failures.push({ scenario: sc.name, target: t.name, round: r + 1, error: m.errorText });
+        }
+        console.error(`  ${sc.name} round ${r + 1} ${t.name.padEnd(7)} ${progress(sc, m)}`);
       }
     }
   }
 
   machine.redone = runs.reduce((a, r) => a + r.redone, 0);
-  const report = buildReport(runs, targets.map((t) => t.name));
+  const report = buildReport(runs, scenarios, targetNames, rounds);
   const date = new Date().toISOString();
   const stamp = date.replace(/[:.]/g, '-');
   const jsonRel = `bench/results/${stamp}.json`;
-  const markdown = renderMarkdown(report, machine, date, command, jsonRel);
+  const markdown = renderMarkdown({ report, scenarios, machine, date, command, jsonRel, info: ctx, failures }) +
+    (skipped.length ? `\n\nSkipped: ${skipped.map((s) => `${s.name} (${s.why})`).join(', ')}.` : '');
   console.log(markdown);
 
   const resultsDir = join(root, 'bench/results');
   mkdirSync(resultsDir, { recursive: true });
   const jsonPath = join(root, jsonRel);
-  writeFileSync(jsonPath, JSON.stringify({ date, command, machine, config: PROXY_CFG, options: { rounds, duration, warmup, connections, bodyBytes, scenarios: scenarioNames }, runs, report }, null, 2) + '\n');
+  writeFileSync(jsonPath, JSON.stringify({
+    date, command, machine, config: MAIN_CFG, idleConfig: idleSetup.cfg || null,
+    options: { rounds, duration, warmup, connections, bodyBytes, rate, idleConnections: idleSetup.n, chain, scenarios: scenarios.map((s) => s.name) },
+    runs, failures, skipped, report,
+  }, null, 2) + '\n');
   console.error(`bench: wrote ${relative(root, jsonPath)}`);
+  if (failures.length) {
+    console.error(`bench: ${failures.length} run(s) failed (see "Failed runs"); BENCHMARKS.md and latest.svg left alone`);
+    process.exitCode = 1;
+    return;
+  }
   // The chart goes with BENCHMARKS.md: one file, bench/results/latest.svg, replaced by full runs
   // (timestamped SVGs would pile up untracked; the JSON has everything to redraw one).
   if (!opts.quick && !opts['no-write']) {
-    const titles = Object.fromEntries(scenarioNames.map((s) => [s, SCENARIOS[s].title]));
-    writeFileSync(join(resultsDir, 'latest.svg'), renderSvg(report, titles, `epoxy vs HAProxy ${machine.haproxy.split(' ')[2] ?? ''}, ${date.slice(0, 10)} (median, min–max)`));
+    writeFileSync(join(resultsDir, 'latest.svg'), renderSvg(report, scenarios,
+      `epoxy vs HAProxy ${machine.haproxy.split(' ')[2] ?? ''}${chain ? ' (chained)' : ''}, ${date.slice(0, 10)} (median, min–max)`));
     console.error('bench: wrote bench/results/latest.svg');
-  }
-  if (!opts.quick && !opts['no-write']) {
     writeBenchmarks(markdown);
     console.error('bench: updated BENCHMARKS.md (between the bench:begin/bench:end markers)');
   }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Report.
-
-const METRICS = [
-  ['rps', 'req/s', 0],
-  ['proxyUsPerReq', 'proxy CPU µs/req', 2],
-  ['machineUsPerReq', 'machine CPU µs/req', 2],
-  ['p50ms', 'p50 ms', 2],
-  ['p99ms', 'p99 ms', 2],
-  ['proxyCpuPct', 'proxy % core', 0],
-  ['clientCpuPct', 'wrk % core', 0],
-  ['backendCpuPct', 'backend % core', 0],
-  ['otherCpuPct', 'other % (not ours)', 0],
-  ['cpu0BusyPct', 'CPU0 busy %', 0],
-  ['cpu1BusyPct', 'CPU1 busy %', 0],
-  ['errors', 'errors', 0],
-];
-const RATIOS = [
-  ['rps', 'req/s'],
-  ['proxyUsPerReq', 'proxy CPU µs/req'],
-  ['machineUsPerReq', 'machine CPU µs/req'],
-  ['p99ms', 'p99 latency'],
-];
-
-function buildReport(runs, targetNames) {
-  const report = {};
-  for (const scenario of scenarioNames) {
-    const mine = runs.filter((r) => r.scenario === scenario);
-    const perTarget = {};
-    for (const t of targetNames) {
-      const rs = mine.filter((r) => r.target === t);
-      perTarget[t] = Object.fromEntries(METRICS.map(([k]) => [k, summary(rs.map((r) => r[k]))]));
-    }
-    const ratios = {};
-    for (const [k] of RATIOS) {
-      const perRound = [];
-      for (let r = 1; r <= rounds; r++) {
-        const e = mine.find((x) => x.round === r && x.target === 'epoxy');
-        const h = mine.find((x) => x.round === r && x.target === 'haproxy');
-        perRound.push(e && h ? e[k] / h[k] : NaN);
-      }
-      ratios[k] = { perRound, ...summary(perRound) };
-    }
-    report[scenario] = { perTarget, ratios };
-  }
-  return report;
-}
-
-function fmt(x, digits) {
-  if (!Number.isFinite(x)) return '–';
-  return x.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
-}
-
-function renderMarkdown(report, machine, date, command, jsonRel) {
-  const lines = [];
-  lines.push(`Run of ${date}: \`${command}\` (every run in \`${jsonRel}\`)`);
-  lines.push('');
-  lines.push(`Machine: ${machine.nproc} CPUs (${machine.cpuModel}), Linux ${machine.kernel}, Node ${machine.node}, ` +
-    `${machine.haproxy}, ${machine.wrk.split(' [')[0]}, backend ${machine.backend}.`);
-  lines.push(`Pinning: ${machine.pinning}. Load: wrk -t 1 -c ${connections}, ${bodyBytes}-byte response body, ` +
-    `${rounds} round(s) × ${duration} s per target, order rotated each round, ${warmup} s warm-up per target. ` +
-    `CPU from /proc at ${1e6 / machine.clkTck / 1000} ms resolution. Machine ${fmt(machine.busyBeforePct, 0)}% busy in the second ` +
-    'before the run' + (opts['no-wait-idle'] ? '' : '; each run waits for the machine to be under 10% busy, and is redone (twice at most) ' +
-    `when other processes took > 15% of a core during it (${machine.redone} redone)`) + '. Cells: median (min–max).');
-  for (const scenario of scenarioNames) {
-    const { perTarget, ratios } = report[scenario];
-    lines.push('');
-    lines.push(`### ${SCENARIOS[scenario].title}`);
-    lines.push('');
-    const names = Object.keys(perTarget);
-    lines.push(`| metric | ${names.join(' | ')} |`);
-    lines.push(`| --- | ${names.map(() => '---:').join(' | ')} |`);
-    for (const [k, label, d] of METRICS) {
-      const cells = names.map((n) => {
-        const s = perTarget[n][k];
-        if (!Number.isFinite(s.median)) return '–';
-        return rounds > 1 ? `${fmt(s.median, d)} (${fmt(s.min, d)}–${fmt(s.max, d)})` : fmt(s.median, d);
-      });
-      lines.push(`| ${label} | ${cells.join(' | ')} |`);
-    }
-    const notes = names.map((n) => {
-      const t = perTarget[n];
-      const limits = [];
-      if (t.cpu0BusyPct.median >= 95) limits.push(pin ? `CPU ${LOAD_CPU} (wrk + backend) saturated` : 'the machine is saturated');
-      if (t.proxyCpuPct.median >= 95) limits.push('proxy saturated (one core)');
-      if (t.otherCpuPct.max >= 10) limits.push(`up to ${fmt(t.otherCpuPct.max, 0)}% of a core used by other processes (noisy)`);
-      if (t.errors.max > 0) limits.push(`${t.errors.max} errors in a run`);
-      return limits.length ? `${n}: ${limits.join(', ')}` : '';
-    }).filter(Boolean);
-    if (notes.length) {
-      lines.push('');
-      lines.push(`Limits (saturation: medians ≥ 95%): ${notes.join('; ')}. Where the load side is saturated, req/s compares the ` +
-        'load generator more than the proxies: read proxy CPU µs/req.');
-    }
-    lines.push('');
-    lines.push(`| epoxy / HAProxy | median | min | max | per round |`);
-    lines.push('| --- | ---: | ---: | ---: | --- |');
-    for (const [k, label] of RATIOS) {
-      const s = ratios[k];
-      lines.push(`| ${label} | **${fmt(s.median, 2)}** | ${fmt(s.min, 2)} | ${fmt(s.max, 2)} | ${s.perRound.map((x) => fmt(x, 2)).join(', ')} |`);
-    }
-  }
-  return lines.join('\n');
 }
 
 function writeBenchmarks(markdown) {
