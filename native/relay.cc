@@ -1,10 +1,13 @@
 #include "relay.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <string>
 
@@ -30,6 +33,15 @@ constexpr int kMaxReadsPerWake = 16;
 // Idle blocks kept for reuse: a burst of blocked sends reuses them instead of malloc/free each
 // time; beyond this many, a drained block goes back to the allocator.
 constexpr size_t kPoolMax = 64;
+// Idle pipes kept for the next bulk read. An empty pipe costs 2 fds and no memory to speak of
+// (spliced pages are released as they are consumed). HAProxy keeps its free pipes the same way.
+constexpr size_t kPipePoolMax = 64;
+// Bytes asked of one splice into a pipe: anything above the pipe's capacity, which is what
+// really bounds it (the kernel stops when the pipe is full). 1 GiB is HAProxy's cap as well.
+constexpr size_t kSpliceAsk = size_t{1} << 30;
+// The capacity of a new pipe unless F_SETPIPE_SZ says otherwise: 16 pages (pipe(7)).
+constexpr uint32_t kDefaultPipeCapacity = 65536;
+constexpr unsigned int kSpliceFlags = SPLICE_F_MOVE | SPLICE_F_NONBLOCK;
 // Ints per `ended` record: [id, reason, errno].
 constexpr size_t kRecordInts = 3;
 
@@ -60,6 +72,13 @@ int PendingError(int fd) {
   socklen_t length = sizeof err;
   if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &length) < 0) return errno;
   return err != 0 ? err : EIO;
+}
+
+void CloseFd(int fd) {
+  if (close(fd) < 0) {
+    // Linux releases the descriptor even when close fails (EINTR, EIO): there is nothing to
+    // retry, and a pipe has no data anyone could still lose.
+  }
 }
 
 }  // namespace
@@ -127,10 +146,18 @@ Napi::Function Relay::Define(Napi::Env env) {
                          InstanceAccessor<&Relay::GetSize>("size"),
                          InstanceAccessor<&Relay::GetBufferSize>("bufferSize"),
                          InstanceAccessor<&Relay::GetBuffered>("buffered"),
+                         InstanceAccessor<&Relay::GetSplice>("splice"),
+                         InstanceAccessor<&Relay::GetPipeSize>("pipeSize"),
+                         InstanceAccessor<&Relay::GetMaxPipes>("maxPipes"),
+                         InstanceAccessor<&Relay::GetPipes>("pipes"),
+                         InstanceAccessor<&Relay::GetIdlePipes>("idlePipes"),
+                         InstanceAccessor<&Relay::GetSpliceFallbacks>("spliceFallbacks"),
+                         InstanceAccessor<&Relay::GetBytesSpliced>("bytesSpliced"),
                      });
 }
 
-// JS: new Relay({ bufferSize = 16384, capacity = 64, onEnd(count) }).
+// JS: new Relay({ bufferSize = 16384, capacity = 64, splice = 'auto', pipeSize = 0, maxPipes = 0,
+// lastFinByClose = false, onEnd(count) }).
 Relay::Relay(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Relay>(info), env_(info.Env()) {
   Napi::Env env = info.Env();
   // A failed constructor is deleted at once by node-addon-api; the destructor's Release() then
@@ -149,8 +176,39 @@ Relay::Relay(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Relay>(info), en
   int32_t buffer_size, capacity;
   if (!ReadIntOption(env, options, "bufferSize", kDefaultBufferSize, 1, kMaxBufferSize, &buffer_size)) return;
   if (!ReadIntOption(env, options, "capacity", kDefaultCapacity, 1, kMaxCapacity, &capacity)) return;
+  Napi::Value last_fin = options.Get("lastFinByClose");
+  if (env.IsExceptionPending()) return;
+  if (!last_fin.IsUndefined() && !last_fin.IsBoolean()) {
+    ThrowCodedError(env, "ERR_EPOXY_INVALID_ARG", "relay lastFinByClose must be a boolean");
+    return;
+  }
+  last_fin_by_close_ = last_fin.IsBoolean() && last_fin.As<Napi::Boolean>().Value();
+  int32_t pipe_size, max_pipes;
+  // Up to INT32_MAX like tune.pipesize: the kernel decides what it grants (pipe-max-size for an
+  // unprivileged process), and a size it refuses leaves new pipes at its default.
+  if (!ReadIntOption(env, options, "pipeSize", 0, 0, INT32_MAX, &pipe_size)) return;
+  if (!ReadIntOption(env, options, "maxPipes", 0, 0, INT32_MAX, &max_pipes)) return;
+  Napi::Value splice = options.Get("splice");
+  if (env.IsExceptionPending()) return;
+  if (!splice.IsUndefined()) {
+    const std::string mode = splice.IsString() ? splice.As<Napi::String>().Utf8Value() : std::string();
+    if (mode != "auto" && mode != "off") {
+      ThrowCodedError(env, "ERR_EPOXY_INVALID_ARG", "relay splice must be 'auto' or 'off'");
+      return;
+    }
+    splice_ = mode == "auto";
+  }
+  pipe_size_ = pipe_size;
+  max_pipes_ = static_cast<uint32_t>(max_pipes);
 
   buffer_size_ = static_cast<uint32_t>(buffer_size);
+  {
+    // A splice in that brings less than this means the source's queue was empty at that instant
+    // (the copy path's rule for a short recv), unless the pipe itself is smaller.
+    const uint32_t capacity_hint = pipe_size_ > 0 ? static_cast<uint32_t>(pipe_size_) : kDefaultPipeCapacity;
+    splice_short_ = buffer_size_ < capacity_hint ? buffer_size_ : capacity_hint;
+  }
+  pipe_pool_.reserve(kPipePoolMax);
   scratch_ = static_cast<uint8_t*>(malloc(buffer_size_));
   if (scratch_ == nullptr) {
     ThrowSystemError(env, ENOMEM, "malloc");
@@ -237,6 +295,17 @@ void Relay::Release() {
         slot.poll[side] = nullptr;
       }
     }
+    for (RelayPoll*& poll : idle_polls_) {
+      if (poll == nullptr) continue;
+      // A parked handle's fd number may belong to someone else by now (a net.Socket in this
+      // very loop): closing the handle as it is would make libuv delete that fd from its epoll
+      // set. With the watcher's fd at -1, libuv's close skips every fd operation (uv__io_stop
+      // returns early for -1, and its EPOLL_CTL_DEL of -1 fails harmlessly). The handle is
+      // stopped, so libuv holds no other reference to its fd.
+      poll->handle.io_watcher.fd = -1;
+      poll->Close();
+      poll = nullptr;
+    }
     core_->Close();
     core_ = nullptr;
   }
@@ -244,16 +313,29 @@ void Relay::Release() {
     for (Direction& dir : slot.dir) {
       free(dir.block);
       dir.block = nullptr;
+      if (dir.pipe.r >= 0) {
+        CloseFd(dir.pipe.r);
+        CloseFd(dir.pipe.w);
+        dir.pipe = Pipe();
+        dir.piped = 0;
+      }
     }
   }
   for (uint8_t* block : pool_) free(block);
   pool_.clear();
+  for (const Pipe& pipe : pipe_pool_) {
+    CloseFd(pipe.r);
+    CloseFd(pipe.w);
+  }
+  pipe_pool_.clear();
+  pipes_used_ = 0;
   free(scratch_);
   scratch_ = nullptr;
   buffered_ = 0;
   live_ = 0;
   ended_ids_.clear();
   fd_slot_.clear();
+  idle_polls_.clear();
   delivery_scheduled_ = false;
   on_end_.Reset();
   delete async_context_;
@@ -283,9 +365,11 @@ bool Relay::CheckOpen(Napi::Env env) {
   return false;
 }
 
-// JS: add(fdA, fdB) -> pair id | -errno. The fds are borrowed: the relay never closes them.
-// libuv makes them non-blocking (uv_poll_init). -EBADF for a closed fd, -EPERM for one epoll
-// cannot watch, -EEXIST for one Node's loop already watches (a net.Socket's, another relay's).
+// JS: add(fdA, fdB, nonBlocking = false) -> pair id | -errno. The fds are borrowed: the relay
+// never closes them. They are made non-blocking unless the caller says they already are (the
+// session layer creates every socket with SOCK_NONBLOCK, and the FIONBIO ioctl is a syscall per
+// fd). -EBADF for a closed fd, -EPERM for one epoll cannot watch, -EEXIST for one Node's loop
+// already watches (a net.Socket's, another relay's).
 Napi::Value Relay::Add(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!CheckOpen(env)) return env.Undefined();
@@ -295,6 +379,7 @@ Napi::Value Relay::Add(const Napi::CallbackInfo& info) {
     ThrowCodedError(env, "ERR_EPOXY_INVALID_ARG", "relay add() needs two different non-negative fds");
     return env.Undefined();
   }
+  const bool non_blocking = info.Length() > 2 && info[2].IsBoolean() && info[2].As<Napi::Boolean>().Value();
   for (int32_t fd : fds) {
     if (static_cast<size_t>(fd) < fd_slot_.size() && fd_slot_[fd] >= 0) {
       ThrowCodedError(env, "ERR_EPOXY_INVALID_ARG",
@@ -312,26 +397,10 @@ Napi::Value Relay::Add(const Napi::CallbackInfo& info) {
 
   RelayPoll* polls[2] = {nullptr, nullptr};
   int rc = 0;
-  for (int side = 0; side < 2 && rc == 0; ++side) {
-    RelayPoll* poll = new RelayPoll;
-    rc = uv_poll_init(core_->loop, &poll->handle, fds[side]);
-    if (rc < 0) {
-      delete poll;  // never initialised, so libuv holds no pointer to it
-      break;
-    }
-    poll->handle.data = poll;
-    poll->core = core_;
-    poll->slot = id;
-    poll->side = static_cast<uint8_t>(side);
-    ++core_->open_handles;
-    polls[side] = poll;
-    if (unref_) uv_unref(reinterpret_cast<uv_handle_t*>(&poll->handle));
-    // Starting only queues the interest: libuv adds the fd to its epoll set before it next waits.
-    rc = uv_poll_start(&poll->handle, UV_READABLE, OnPoll);
-  }
+  for (int side = 0; side < 2 && rc == 0; ++side) rc = StartPoll(id, side, fds[side], non_blocking, &polls[side]);
   if (rc < 0) {
-    for (RelayPoll* poll : polls) {
-      if (poll != nullptr) poll->Close();
+    for (int side = 0; side < 2; ++side) {
+      if (polls[side] != nullptr) ParkPoll(polls[side], fds[side]);
     }
     return Napi::Number::New(env, rc);  // libuv's UV_E* are -errno on Unix
   }
@@ -356,6 +425,71 @@ Napi::Value Relay::Add(const Napi::CallbackInfo& info) {
   ++live_;
   UpdateHold();
   return Napi::Number::New(env, id);
+}
+
+// Watches `fd` for side `side` of pair `id` with the handle parked for this fd number if there
+// is one, a new one otherwise. 0 or -errno; *out is the handle (started) on success.
+int Relay::StartPoll(int32_t id, int side, int fd, bool non_blocking, RelayPoll** out) {
+  RelayPoll* poll = nullptr;
+  if (static_cast<size_t>(fd) < idle_polls_.size() && idle_polls_[fd] != nullptr) {
+    poll = idle_polls_[fd];
+    idle_polls_[fd] = nullptr;
+    // uv_poll_init is skipped, and with it its check that the fd is open and its FIONBIO.
+    // The ioctl covers both; a caller that knows its fds are non-blocking skips it, and then a
+    // closed fd is found by libuv's epoll_ctl ADD instead, which libuv treats as fatal: only
+    // the session layer, whose fds are fresh sockets, passes nonBlocking.
+    if (!non_blocking) {
+      int one = 1;
+      if (ioctl(fd, FIONBIO, &one) < 0) {
+        const int err = errno;
+        ParkPoll(poll, fd);
+        return -err;
+      }
+    }
+  } else {
+    poll = new RelayPoll;
+    const int rc = uv_poll_init(core_->loop, &poll->handle, fd);
+    if (rc < 0) {
+      delete poll;  // never initialised, so libuv holds no pointer to it
+      return rc;
+    }
+    poll->handle.data = poll;
+    poll->core = core_;
+    ++core_->open_handles;
+  }
+  poll->slot = id;
+  poll->side = static_cast<uint8_t>(side);
+  if (unref_) {
+    uv_unref(reinterpret_cast<uv_handle_t*>(&poll->handle));
+  } else {
+    uv_ref(reinterpret_cast<uv_handle_t*>(&poll->handle));
+  }
+  // Starting only queues the interest: libuv adds the fd to its epoll set before it next waits.
+  const int rc = uv_poll_start(&poll->handle, UV_READABLE, OnPoll);
+  if (rc < 0) {
+    poll->Close();
+    return rc;
+  }
+  *out = poll;
+  return 0;
+}
+
+// Stops a pair's handle and keeps it for the next pair that gets the same fd number. Stopping
+// takes the fd out of libuv's epoll set at once (and drops its events still pending in this
+// loop turn), so the caller may close the fd right away; a stopped handle is inactive and keeps
+// no loop alive. A handle already parked for that number (cannot happen while fd numbers are
+// unique among live pairs, but costs nothing to handle) is closed instead.
+void Relay::ParkPoll(RelayPoll* poll, int fd) {
+  // A handle stopped already (its side at EOF with nothing to send to it) has its fd out of
+  // libuv's epoll set: stopping it again would cost a failing EPOLL_CTL_DEL.
+  if (uv_is_active(reinterpret_cast<uv_handle_t*>(&poll->handle))) uv_poll_stop(&poll->handle);
+  poll->slot = -1;
+  if (static_cast<size_t>(fd) >= idle_polls_.size()) idle_polls_.resize(static_cast<size_t>(fd) + 1, nullptr);
+  if (idle_polls_[fd] != nullptr) {
+    poll->Close();
+    return;
+  }
+  idle_polls_[fd] = poll;
 }
 
 // JS: remove(id) -> 0 | -ENOENT. Stops relaying the pair now, dropping whatever the relay held
@@ -430,15 +564,44 @@ Napi::Value Relay::GetBuffered(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(buffered_));
 }
 
+Napi::Value Relay::GetSplice(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), splice_ ? "auto" : "off");
+}
+
+Napi::Value Relay::GetPipeSize(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), pipe_size_);
+}
+
+Napi::Value Relay::GetMaxPipes(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), max_pipes_);
+}
+
+Napi::Value Relay::GetPipes(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), pipes_used_);
+}
+
+Napi::Value Relay::GetIdlePipes(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(pipe_pool_.size()));
+}
+
+Napi::Value Relay::GetSpliceFallbacks(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), splice_fallbacks_);
+}
+
+Napi::Value Relay::GetBytesSpliced(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), bytes_spliced_);
+}
+
 // ---------------------------------------------------------------------------------------------
 // The data path. No JS runs here and nothing is allocated, except a block (from the pool first)
-// when a send blocks. Every function below may end the pair: callers check the slot is still
+// when a send blocks, and a pipe (from the pool first) when a direction turns to splice(2).
+// Every function below may end the pair: callers check the slot is still
 // live before touching it again.
 
 void Relay::OnPoll(uv_poll_t* handle, int status, int events) {
   RelayPoll* poll = static_cast<RelayPoll*>(handle->data);
   Relay* self = poll->core->owner;
-  if (self == nullptr) return;
+  if (self == nullptr || poll->slot < 0) return;
   self->HandleEvent(poll->slot, poll->side, status, events);
 }
 
@@ -456,7 +619,7 @@ void Relay::HandleEvent(int32_t id, int side, int status, int events) {
     Flush(id, 1 - side);
     if (slot.state != kLive) return;
   }
-  if ((events & UV_READABLE) != 0 && !slot.dir[side].eof && slot.dir[side].block == nullptr) {
+  if ((events & UV_READABLE) != 0 && !slot.dir[side].eof && !slot.dir[side].Holding()) {
     Pump(id, side);
     if (slot.state != kLive) return;
   }
@@ -468,12 +631,74 @@ void Relay::HandleEvent(int32_t id, int side, int status, int events) {
 }
 
 // Reads direction d's source and forwards to its destination until the source has nothing more
-// at that instant, the destination blocks, or kMaxReadsPerWake full buffers went through.
+// at that instant, the destination blocks, or kMaxReadsPerWake reads went through.
+//
+// Two modes per direction, chosen afresh on every wake ("auto", like HAProxy's splice-auto):
+// - copy: recv into the shared scratch buffer, send at once. A wake starts here (unless the last
+//   one ran out of budget while splicing), so a keep-alive message costs one recv and one send
+//   and needs no pipe.
+// - splice: socket -> pipe -> socket with splice(2), the bytes never copied to user space. Taken
+//   when a recv fills the whole scratch buffer (the source had more than a buffer's worth: bulk)
+//   and left, returning the pipe to the pool, when the source is drained and the pipe empty, so
+//   an idle pair holds no pipe (2 fds). A pipe stays with a direction across wakes only while it
+//   holds bytes its destination would not take yet; those count in `buffered` and stop the
+//   source exactly as a blocked block does.
 void Relay::Pump(int32_t id, int d) {
   Slot& slot = slots_[id];
+  Direction& dir = slot.dir[d];
   const int src = d;
+  // A pipe was refused during this wake (maxPipes reached, EMFILE...): do not ask again until
+  // the next one, each refusal costing a pipe2() that fails.
+  bool refused = false;
+  if (dir.streaming && dir.pipe.r < 0 && CanSplice(slot)) {
+    // The last wake ended on its budget while splicing: more was waiting, go straight to splice.
+    if (!TakePipe(dir)) {
+      refused = true;
+      ++splice_fallbacks_;
+    }
+  }
+  dir.streaming = false;
   for (int i = 0; i < kMaxReadsPerWake; ++i) {
     ssize_t n;
+    if (dir.pipe.r >= 0) {
+      // Splice mode; the pipe is empty here (the source is not read while it holds bytes).
+      do {
+        n = splice(slot.fd[src], nullptr, dir.pipe.w, nullptr, kSpliceAsk, kSpliceFlags);
+      } while (n < 0 && errno == EINTR);
+      if (n < 0) {
+        const int err = errno;
+        if (err == EAGAIN || err == EWOULDBLOCK) {
+          GivePipe(dir);
+          return;
+        }
+        if (err == EINVAL || err == ENOSYS) {
+          // This source cannot splice (a socket family without splice_read on an older kernel):
+          // nothing was moved, so copy mode takes over for the rest of the pair's life.
+          slot.no_splice = true;
+          GivePipe(dir);
+          continue;
+        }
+        Fail(id, src, err);
+        return;
+      }
+      if (n == 0) {
+        GivePipe(dir);
+        dir.eof = true;
+        fins_[id] |= static_cast<uint8_t>(1u << d);
+        ForwardEof(id, d);
+        return;
+      }
+      dir.piped = static_cast<uint32_t>(n);
+      buffered_ += dir.piped;
+      if (!SpliceOut(id, d)) return;  // the destination blocked (the pipe keeps the rest) or failed
+      if (static_cast<uint32_t>(n) < splice_short_) {
+        // The source's queue was empty at that instant (as for a short recv below); new data
+        // makes it readable again, and that wake starts in copy mode.
+        GivePipe(dir);
+        return;
+      }
+      continue;
+    }
     do {
       n = recv(slot.fd[src], scratch_, buffer_size_, MSG_DONTWAIT);
     } while (n < 0 && errno == EINTR);
@@ -483,7 +708,7 @@ void Relay::Pump(int32_t id, int d) {
       return;
     }
     if (n == 0) {
-      slot.dir[d].eof = true;
+      dir.eof = true;
       // Published for the session layer's client-fin/server-fin timeouts (HAProxy's: a
       // half-closed side gets its own, usually shorter, inactivity timeout).
       fins_[id] |= static_cast<uint8_t>(1u << d);
@@ -494,7 +719,88 @@ void Relay::Pump(int32_t id, int d) {
     // Less than asked: the receive queue was empty at that instant, and new data makes the fd
     // readable again. Reading on to EAGAIN would cost one more recv per message.
     if (static_cast<uint32_t>(n) < buffer_size_) return;
+    // A full buffer: bulk data. Splice the rest if a pipe can be had; copy on otherwise.
+    if (!refused && CanSplice(slot) && !TakePipe(dir)) {
+      refused = true;
+      ++splice_fallbacks_;
+    }
   }
+  if (dir.pipe.r >= 0) {
+    // Out of budget in splice mode: the fd is most likely still readable. The empty pipe goes
+    // back to the pool (no pair holds one between wakes without bytes in it).
+    dir.streaming = true;
+    GivePipe(dir);
+  }
+}
+
+// Splices what direction d's pipe holds to its destination; true when the pipe is empty. As for
+// a partial send, a partial splice is not retried at once: the rest waits, counted in
+// `buffered`, the source is no longer read and the destination is watched for writable.
+//
+// SIGPIPE: unlike send(), splice() has no MSG_NOSIGNAL, and splicing to a socket whose peer has
+// gone raises SIGPIPE. Node ignores SIGPIPE at startup (as HAProxy does), so the relay sees
+// EPIPE like send() returns it; an embedder that restores SIGPIPE's default must not use splice.
+bool Relay::SpliceOut(int32_t id, int d) {
+  Slot& slot = slots_[id];
+  Direction& dir = slot.dir[d];
+  const int dst = 1 - d;
+  ssize_t n;
+  do {
+    n = splice(dir.pipe.r, nullptr, slot.fd[dst], nullptr, dir.piped, kSpliceFlags);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) {
+    // EINVAL here would mean a destination without splice_write; every socket has one, and
+    // send() would refuse anything else (ENOTSOCK), so it is an error of the destination too.
+    if (errno != EAGAIN && errno != EWOULDBLOCK) {
+      Fail(id, dst, errno);
+      return false;
+    }
+    n = 0;
+  }
+  if (n > 0) {
+    Account(id, d, static_cast<uint32_t>(n));
+    dir.piped -= static_cast<uint32_t>(n);
+    buffered_ -= static_cast<uint64_t>(n);
+    bytes_spliced_ += static_cast<double>(n);
+  }
+  return dir.piped == 0;
+}
+
+// A pipe for direction `dir`, from the pool or new; false when none can be had: maxPipes pipes
+// are held already, or pipe2() failed (EMFILE, ENFILE, ENOMEM). The direction then copies.
+bool Relay::TakePipe(Direction& dir) {
+  if (max_pipes_ != 0 && pipes_used_ >= max_pipes_) return false;
+  if (!pipe_pool_.empty()) {
+    dir.pipe = pipe_pool_.back();
+    pipe_pool_.pop_back();
+  } else {
+    int fds[2];
+    if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) < 0) return false;
+    if (pipe_size_ > 0 && fcntl(fds[1], F_SETPIPE_SZ, pipe_size_) < 0) {
+      // EPERM above /proc/sys/fs/pipe-max-size without CAP_SYS_RESOURCE, EBUSY/ENOMEM: the pipe
+      // keeps the kernel's default size, which only means more splices per MiB.
+    }
+    dir.pipe.r = fds[0];
+    dir.pipe.w = fds[1];
+  }
+  dir.piped = 0;
+  ++pipes_used_;
+  return true;
+}
+
+// Returns direction `dir`'s pipe: to the pool when it is empty and the pool has room, otherwise
+// closed (bytes still in it are dropped: only a pair's end gives back a pipe that holds any).
+void Relay::GivePipe(Direction& dir) {
+  if (dir.pipe.r < 0) return;
+  if (dir.piped == 0 && pipe_pool_.size() < kPipePoolMax) {
+    pipe_pool_.push_back(dir.pipe);  // reserved at construction: no allocation
+  } else {
+    CloseFd(dir.pipe.r);
+    CloseFd(dir.pipe.w);
+  }
+  dir.pipe = Pipe();
+  dir.piped = 0;
+  --pipes_used_;
 }
 
 // One send of freshly read bytes; true when all went. A partial send means the destination's
@@ -538,6 +844,11 @@ bool Relay::Forward(int32_t id, int d, const uint8_t* data, uint32_t length) {
 void Relay::Flush(int32_t id, int d) {
   Slot& slot = slots_[id];
   Direction& dir = slot.dir[d];
+  if (dir.piped > 0) {
+    // The pipe keeps its direction in splice mode: Pump goes on splicing with it.
+    if (SpliceOut(id, d)) Pump(id, d);
+    return;
+  }
   if (dir.block == nullptr) return;
   const int dst = 1 - d;
   ssize_t n;
@@ -567,8 +878,15 @@ void Relay::Flush(int32_t id, int d) {
 void Relay::ForwardEof(int32_t id, int d) {
   Slot& slot = slots_[id];
   Direction& dir = slot.dir[d];
-  if (dir.shut || dir.block != nullptr) return;
+  if (dir.shut || dir.Holding()) return;
   const int dst = 1 - d;
+  if (last_fin_by_close_ && slot.dir[dst].shut) {
+    // The other direction is finished, so this FIN ends the pair, and the caller closes both fds
+    // at once: the close sends this FIN (nothing is left unread on either fd), which saves a
+    // syscall per connection. HAProxy too closes rather than shuts when both sides are done.
+    dir.shut = true;
+    return;
+  }
   if (shutdown(slot.fd[dst], SHUT_WR) < 0) {
     // ENOTCONN: the destination was reset meanwhile.
     Fail(id, dst, errno);
@@ -584,8 +902,8 @@ void Relay::UpdateInterest(int32_t id) {
   Slot& slot = slots_[id];
   for (int side = 0; side < 2; ++side) {
     int want = 0;
-    if (!slot.dir[side].eof && slot.dir[side].block == nullptr) want |= UV_READABLE;
-    if (slot.dir[1 - side].block != nullptr) want |= UV_WRITABLE;
+    if (!slot.dir[side].eof && !slot.dir[side].Holding()) want |= UV_READABLE;
+    if (slot.dir[1 - side].Holding()) want |= UV_WRITABLE;
     if (want == slot.mask[side]) continue;
     const int rc = want == 0 ? uv_poll_stop(&slot.poll[side]->handle)
                              : uv_poll_start(&slot.poll[side]->handle, want, OnPoll);
@@ -612,12 +930,17 @@ void Relay::Fail(int32_t id, int side, int err) {
 void Relay::End(int32_t id, int32_t reason, int32_t err) {
   Slot& slot = slots_[id];
   for (int side = 0; side < 2; ++side) {
-    if (slot.poll[side] != nullptr) slot.poll[side]->Close();
+    if (slot.poll[side] != nullptr) ParkPoll(slot.poll[side], slot.fd[side]);
     slot.poll[side] = nullptr;
     slot.mask[side] = 0;
     if (fd_slot_[slot.fd[side]] == id) fd_slot_[slot.fd[side]] = -1;
   }
   for (Direction& dir : slot.dir) {
+    // A pipe still holding bytes is closed (its bytes are dropped with the pair), an empty one
+    // pooled.
+    buffered_ -= dir.piped;
+    GivePipe(dir);
+    dir.streaming = false;
     if (dir.block == nullptr) continue;
     buffered_ -= dir.length - dir.offset;
     GiveBlock(dir.block);

@@ -4,8 +4,9 @@
 // the relay directly and a forwarded message costs one recv and one send: no private epoll set,
 // no JS call. Interest is kept stable in steady state (UV_READABLE only), so libuv issues no
 // epoll_ctl per message; UV_WRITABLE is added only while a send is blocked. The relay borrows
-// both fds (never closes them), owns only its buffers, and reports how each pair ended once.
-// docs/relay.md describes the design and the measured syscall budget.
+// both fds (never closes them), owns only its buffers and pipes, and reports how each pair ended
+// once. Bulk transfers move through a pipe with splice(2) instead of the scratch buffer (adaptive,
+// per direction: see Relay::Pump). docs/relay.md describes the design and the measured costs.
 #pragma once
 
 #include <napi.h>
@@ -68,13 +69,26 @@ class Relay : public Napi::ObjectWrap<Relay> {
   ~Relay() override;
 
  private:
+  // A pipe for splice(2): bytes go source socket -> w, then r -> destination socket.
+  struct Pipe {
+    int r = -1;  // read end (pipe to destination); -1 when no pipe
+    int w = -1;  // write end (source to pipe)
+  };
+
   // One direction of a pair: bytes read from its source not yet accepted by its destination.
+  // At most one of `block` and `pipe` holds bytes: the source is not read while either does.
   struct Direction {
     uint8_t* block = nullptr;  // from the pool, only while a send is blocked; null otherwise
     uint32_t offset = 0;       // next byte of `block` to send
     uint32_t length = 0;       // bytes in `block`
-    bool eof = false;          // the source sent FIN (recv returned 0)
+    Pipe pipe;                 // held in splice mode (inside Pump) or while it holds bytes
+    uint32_t piped = 0;        // bytes in `pipe` not yet spliced to the destination
+    bool streaming = false;    // Pump ran out of budget while splicing: start the next in splice mode
+    bool eof = false;          // the source sent FIN (recv or splice returned 0)
     bool shut = false;         // the FIN was forwarded: shutdown(destination, SHUT_WR) done
+
+    // Bytes wait for the destination: the source is not read until they are gone.
+    bool Holding() const { return block != nullptr || piped > 0; }
   };
 
   enum SlotState : uint8_t {
@@ -89,6 +103,7 @@ class Relay : public Napi::ObjectWrap<Relay> {
     int mask[2] = {0, 0};  // events started on poll[side] (UV_READABLE | UV_WRITABLE)
     Direction dir[2];      // dir[0]: A to B, dir[1]: B to A
     SlotState state = kFree;
+    bool no_splice = false;  // splice(2) said EINVAL/ENOSYS for this pair: copy mode for good
   };
 
   // JS methods.
@@ -102,6 +117,13 @@ class Relay : public Napi::ObjectWrap<Relay> {
   Napi::Value GetSize(const Napi::CallbackInfo& info);
   Napi::Value GetBufferSize(const Napi::CallbackInfo& info);
   Napi::Value GetBuffered(const Napi::CallbackInfo& info);
+  Napi::Value GetSplice(const Napi::CallbackInfo& info);
+  Napi::Value GetPipeSize(const Napi::CallbackInfo& info);
+  Napi::Value GetMaxPipes(const Napi::CallbackInfo& info);
+  Napi::Value GetPipes(const Napi::CallbackInfo& info);
+  Napi::Value GetIdlePipes(const Napi::CallbackInfo& info);
+  Napi::Value GetSpliceFallbacks(const Napi::CallbackInfo& info);
+  Napi::Value GetBytesSpliced(const Napi::CallbackInfo& info);
 
   bool CheckOpen(Napi::Env env);
   bool Grow(Napi::Env env, Napi::Object self, size_t capacity);
@@ -114,9 +136,15 @@ class Relay : public Napi::ObjectWrap<Relay> {
   void Pump(int32_t id, int d);
   void Flush(int32_t id, int d);
   bool Forward(int32_t id, int d, const uint8_t* data, uint32_t length);
+  bool SpliceOut(int32_t id, int d);
+  bool CanSplice(const Slot& slot) const { return splice_ && !slot.no_splice; }
+  bool TakePipe(Direction& dir);
+  void GivePipe(Direction& dir);
   void ForwardEof(int32_t id, int d);
   void UpdateInterest(int32_t id);
   void Fail(int32_t id, int side, int err);
+  int StartPoll(int32_t id, int side, int fd, bool non_blocking, RelayPoll** out);
+  void ParkPoll(RelayPoll* poll, int fd);
   void End(int32_t id, int32_t reason, int32_t err);
   void Account(int32_t id, int d, uint32_t n);
   uint8_t* TakeBlock();
@@ -133,6 +161,9 @@ class Relay : public Napi::ObjectWrap<Relay> {
   RelayLoop* core_ = nullptr;  // null once closed; frees itself after its handles close
   bool closed_ = false;
   bool unref_ = false;         // user asked for the relay not to keep the loop alive
+  // The caller closes both fds as soon as it hears of a pair's end (the session layer does):
+  // the last FIN then need not be forwarded with its own shutdown(), close() sends it.
+  bool last_fin_by_close_ = false;
   bool held_ = false;          // ObjectWrap reference taken: live pairs or undelivered records
   bool delivery_scheduled_ = false;  // check and idle started
   bool delivering_ = false;    // inside the onEnd call
@@ -140,11 +171,25 @@ class Relay : public Napi::ObjectWrap<Relay> {
   uint32_t buffer_size_ = 0;
   uint8_t* scratch_ = nullptr;       // recv target of every pair; sent from at once
   std::vector<uint8_t*> pool_;       // idle blocks of buffer_size_ bytes, at most kPoolMax
-  uint64_t buffered_ = 0;            // bytes held in blocks, not yet sent
+  uint64_t buffered_ = 0;            // bytes held in blocks and pipes, not yet sent
+
+  bool splice_ = true;               // splice: 'auto' (true) or 'off'
+  int32_t pipe_size_ = 0;            // F_SETPIPE_SZ for new pipes; 0: the kernel's default
+  uint32_t max_pipes_ = 0;           // most pipes held by directions at once; 0: no cap
+  uint32_t splice_short_ = 0;        // a splice in below this many bytes drained the source
+  uint32_t pipes_used_ = 0;          // pipes held by directions
+  std::vector<Pipe> pipe_pool_;      // idle, empty pipes, at most kPipePoolMax
+  double splice_fallbacks_ = 0;      // bulk reads that wanted a pipe and got none
+  double bytes_spliced_ = 0;         // bytes that reached a destination through a pipe
 
   std::vector<Slot> slots_;
   std::vector<int32_t> free_;        // free slot ids (a stack: the last freed is reused first)
   std::vector<int32_t> fd_slot_;     // fd -> slot id relaying it, -1 when none
+  // fd -> a stopped handle kept from the last pair that had this fd number. Sessions reuse fd
+  // numbers all the time (the kernel hands out the lowest free one), and restarting a stopped
+  // uv_poll_t costs 2 epoll_ctl where a new one costs 5 syscalls (uv_poll_init's FIONBIO ioctl
+  // and ADD+DEL probe, uv_poll_start's DEL, the ADD) plus its close at the end.
+  std::vector<RelayPoll*> idle_polls_;
   std::vector<int32_t> ended_ids_;   // slot ids of the records in `ended`, in order
   size_t live_ = 0;                  // pairs in kLive
 

@@ -221,6 +221,26 @@ export interface NativeRelayOptions {
   /** Initial slots (default 64); the relay doubles them when add() finds none free. */
   capacity?: number;
   /**
+   * The caller closes both fds as soon as it hears of a pair's end (default false). The FIN that
+   * ends a pair (the other direction being finished already) is then left to that close() rather
+   * than forwarded with a shutdown() of its own: one syscall less per connection. Without it,
+   * each peer sees its FIN before the end is reported.
+   */
+  lastFinByClose?: boolean;
+  /**
+   * 'auto' (default): a direction whose recv fills the whole buffer (bulk) moves on with splice(2)
+   * through a pipe, and returns the pipe once its source is drained; small messages always copy.
+   * 'off': always recv/send through the buffer (HAProxy's `nosplice`).
+   */
+  splice?: 'auto' | 'off';
+  /** F_SETPIPE_SZ for new pipes, in bytes (`tune.pipesize`); 0 (default): the kernel's default (64 KiB). */
+  pipeSize?: number;
+  /**
+   * Most pipes held at once (HAProxy's `maxpipes`; each is 2 fds); 0 (default): no cap. A bulk read
+   * that finds none available copies instead, counted in `spliceFallbacks`.
+   */
+  maxPipes?: number;
+  /**
    * Called from Node's loop, at most once per loop turn, when pairs have ended: `count` records
    * [id, reason, errno] are at the start of `ended`. The ids' slots (and their counters) are
    * reused only after this call returns. A throw goes to 'uncaughtException'.
@@ -250,14 +270,33 @@ export interface NativeRelay {
   /** Pairs being relayed. */
   readonly size: number;
   readonly bufferSize: number;
-  /** Bytes the relay holds because a destination would not take them yet (all pairs). */
+  /**
+   * Bytes the relay holds because a destination would not take them yet (all pairs), in blocks and
+   * in pipes. Per direction at most max(bufferSize, a pipe's capacity).
+   */
   readonly buffered: number;
+  /** The splice option: 'auto' or 'off'. */
+  readonly splice: 'auto' | 'off';
+  /** The pipeSize option (0: the kernel's default). */
+  readonly pipeSize: number;
+  /** The maxPipes option (0: no cap). */
+  readonly maxPipes: number;
+  /** Pipes held by directions now: splicing, or holding bytes a destination would not take yet. */
+  readonly pipes: number;
+  /** Empty pipes pooled for reuse (at most 64; 2 fds each). */
+  readonly idlePipes: number;
+  /** Bulk reads that wanted a pipe and got none (maxPipes reached, EMFILE/ENFILE), so copied. */
+  readonly spliceFallbacks: number;
+  /** Bytes that reached a destination through a pipe (all pairs, since the relay was made); the rest was copied. */
+  readonly bytesSpliced: number;
   /**
    * Starts relaying: the pair id, or -errno (EBADF, EPERM for an fd epoll cannot watch, EEXIST for
    * an fd Node's loop already watches). Throws ERR_EPOXY_INVALID_ARG for a negative fd, twice the
-   * same fd, or an fd this relay already relays. Makes both fds non-blocking.
+   * same fd, or an fd this relay already relays. Makes both fds non-blocking, unless
+   * `nonBlocking` says they already are (a syscall per fd saved; a closed fd passed with it is
+   * fatal to the process, as libuv aborts on it: only for fds the caller just created).
    */
-  add(fdA: number, fdB: number): number;
+  add(fdA: number, fdB: number, nonBlocking?: boolean): number;
   /** Stops relaying a live pair now (its end, END_REMOVED, still reaches onEnd): 0 or -ENOENT. */
   remove(id: number): number;
   /** Whether live pairs keep the process alive (default: they do). */

@@ -140,12 +140,20 @@ export async function start(input: Config | EpoxyConfig, options: StartOptions =
   let engine: SessionEngine | null = null;
   const relay: NativeRelay = new native.Relay({
     bufferSize: config.global.tune.bufsize ?? undefined,
+    // splice(2) for bulk transfers unless `nosplice` (docs/relay.md); HAProxy's maxpipes default
+    // is maxconn / 4, and 0 (no cap) when maxconn is unlimited, as here.
+    splice: config.global.noSplice ? 'off' : 'auto',
+    pipeSize: config.global.tune.pipesize ?? 0,
+    maxPipes: config.global.maxpipes || (maxconn >= 4 ? Math.floor(maxconn / 4) : maxconn),
+    // SessionEngine.close() closes both fds as soon as a pair's end is delivered.
+    lastFinByClose: true,
     onEnd: (count) => engine!.relayEnded(relay.ended, count, (reason) => END_NAMES.get(reason) ?? 'PD'),
   });
   engine = new SessionEngine(
     loop,
     {
-      add: (a, b) => relay.add(a, b),
+      // Sessions create every socket non-blocking (accept4/socket with SOCK_NONBLOCK).
+      add: (a, b) => relay.add(a, b, true),
       remove: (id) => relay.remove(id),
       get lastActivity() {
         return relay.lastActivity;

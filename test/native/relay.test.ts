@@ -331,7 +331,8 @@ describe('Relay: half-close and resets', () => {
 describe('Relay: backpressure', () => {
   it('a reader that does not read stalls the writer; the relay holds at most bufferSize; all arrives in order', async () => {
     const bufferSize = 16384;
-    const { relay } = makeRelay({ bufferSize });
+    // Copy mode: a stall inside a pipe is bounded by the pipe's size instead (test/relay/splice.test.ts).
+    const { relay } = makeRelay({ bufferSize, splice: 'off' });
     const { a, ra, rb, b, id } = await relayedPair(relay);
     // Small kernel buffers (which also turns off autotuning) so the stall comes early.
     for (const fd of [a, ra, rb, b]) {
@@ -635,5 +636,82 @@ describe('Relay: arguments, close, lifecycle', () => {
     const result = await runFixture('relay-lifecycle.mjs', ['throwing-callback']);
     expect(result.stderr).toBe('');
     expect(JSON.parse(result.stdout)).toEqual({ caught: 'boom from onEnd', next: 'still relaying' });
+  });
+});
+
+describe('Relay: handles parked by fd number', () => {
+  it('reuses the stopped handle of an fd number for the next pair that gets it, with no mix-up', async () => {
+    const { relay, ends } = makeRelay();
+    for (let round = 0; round < 5; round++) {
+      const { a, ra, rb, b, id } = await relayedPair(relay);
+      const [atB, atA] = await pump([
+        { from: a, to: b, data: randomBytes(50_000) },
+        { from: b, to: a, data: randomBytes(70_000) },
+      ]);
+      expect([atB!.length, atA!.length]).toEqual([50_000, 70_000]);
+      native.shutdown(a, SHUT_WR);
+      native.shutdown(b, SHUT_WR);
+      await waitFor(() => ends.length === round + 1, 'end');
+      expect(ends[round]).toMatchObject({ id, reason: END_CLOSED, bytes: [50_000, 70_000] });
+      // Closing frees the fd numbers: the next round's sockets get the same ones back, so the
+      // relay restarts its parked handles instead of making new ones.
+      for (const fd of [a, ra, rb, b]) closeFd(fd);
+    }
+    expect(relay.size).toBe(0);
+  });
+
+  it('a parked fd number taken by a net.Socket of the same loop is left alone when the relay closes', async () => {
+    const { createServer, connect } = await import('node:net');
+    const { relay, ends } = makeRelay();
+    const { a, ra, rb, b } = await relayedPair(relay);
+    native.shutdown(a, SHUT_WR);
+    native.shutdown(b, SHUT_WR);
+    await waitFor(() => ends.length === 1, 'end');
+    const parked = [ra, rb];
+    closeFd(ra);
+    closeFd(rb);
+    // Node's own sockets now get the lowest free fd numbers: the relay's parked ones.
+    const server = createServer((socket) => socket.pipe(socket));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const client = connect((server.address() as { port: number }).port, '127.0.0.1');
+    await new Promise<void>((resolve) => client.once('connect', () => resolve()));
+    const nodeFds = [(client as unknown as { _handle: { fd: number } })._handle.fd, (server as unknown as { _handle: { fd: number } })._handle.fd];
+    expect(nodeFds.some((fd) => parked.includes(fd))).toBe(true);
+    let received = '';
+    client.on('data', (chunk) => (received += chunk.toString()));
+    const roundTrip = async (text: string): Promise<void> => {
+      const want = received + text;
+      client.write(text);
+      await waitFor(() => received === want, `echo of '${text}'`);
+    };
+    await roundTrip('before'); // Node's interest in both sockets is registered by now
+    relay.close(); // closes the parked handles: libuv must not drop Node's registration of that fd
+    await roundTrip('after');
+    const echoed = received;
+    expect(echoed).toBe('beforeafter');
+    client.destroy();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+});
+
+describe('Relay: lastFinByClose', () => {
+  it('leaves the FIN that ends the pair to the caller\'s close(), which sends it', async () => {
+    const { relay, ends } = makeRelay({ lastFinByClose: true });
+    const { a, ra, rb, b, id } = await relayedPair(relay);
+    await pump([{ from: a, to: b, data: randomBytes(10_000) }]);
+    native.shutdown(b, SHUT_WR); // the first FIN is forwarded as ever
+    await expectEof(a);
+    native.shutdown(a, SHUT_WR); // the last one ends the pair...
+    await waitFor(() => ends.length === 1, 'end');
+    expect(ends[0]).toEqual({ id, reason: END_CLOSED, errno: 0, bytes: [10_000, 0] });
+    const buf = new Uint8Array(16);
+    expect(native.recv(b, buf)).toBe(EAGAIN); // ...without a shutdown of rb
+    closeFd(rb); // the caller's close sends it: a FIN, not a reset
+    await expectEof(b);
+    closeFd(ra);
+  });
+
+  it('must be a boolean', () => {
+    expectCode(() => new native.Relay({ lastFinByClose: 1 as unknown as boolean, onEnd: () => {} }), 'ERR_EPOXY_INVALID_ARG');
   });
 });
