@@ -36,8 +36,11 @@ function once(min: number, max: number, get: (g: GlobalConfig) => number | null,
   };
 }
 
+/** The integer tune.* settings. */
+type IntegerTune = { [K in keyof TuneSettings]: TuneSettings[K] extends number | null ? K : never }[keyof TuneSettings];
+
 /** A tune.* integer (a later line overrides an earlier one, as HAProxy for these). */
-function tune(key: keyof TuneSettings, min: number, max: number, onlyOnce = false): GlobalHandler {
+function tune(key: IntegerTune, min: number, max: number, onlyOnce = false): GlobalHandler {
   return (ctx, g) => {
     if (ctx.tooMany(1)) return;
     if (onlyOnce && g.tune[key] !== null) {
@@ -65,6 +68,7 @@ export const GLOBAL_KEYWORDS: Readonly<Record<string, GlobalHandler>> = {
   },
   log: (ctx, g) => parseLogLine(ctx, g.logs, true),
   maxconn: once(0, INT_MAX, (g) => g.maxconn, (g, v) => (g.maxconn = v)),
+  maxpipes: once(0, INT_MAX, (g) => g.maxpipes, (g, v) => (g.maxpipes = v)),
   nbthread: (ctx, g) => {
     if (ctx.tooMany(1)) return;
     const text = ctx.arg(1);
@@ -100,6 +104,21 @@ export const GLOBAL_KEYWORDS: Readonly<Record<string, GlobalHandler>> = {
   'tune.runqueue-depth': tune('runqueueDepth', 1, INT_MAX, true),
   'tune.sndbuf.client': tune('sndbufClient', 1, INT_MAX, true),
   'tune.sndbuf.server': tune('sndbufServer', 1, INT_MAX, true),
+  // Epoxy extensions (HAProxy refuses tune.epoxy.*): socket options HAProxy has no keyword for.
+  'tune.epoxy.nodelay': (ctx, g) => {
+    if (ctx.tooMany(1)) return;
+    const value = ctx.arg(1);
+    if (value !== 'on' && value !== 'off') {
+      ctx.alert(`'${ctx.keyword}' expects 'on' or 'off' (got '${value}').`);
+      return;
+    }
+    g.tune.nodelay = value === 'on';
+    g.origin[ctx.keyword] = ctx.where;
+  },
+  // TCP_NOTSENT_LOWAT: the kernel takes any non-negative int; 0 would make every socket report
+  // unwritable until its queue is empty, which is not what anyone tuning it means: refused.
+  'tune.epoxy.notsent-lowat.client': tune('notsentLowatClient', 1, INT_MAX),
+  'tune.epoxy.notsent-lowat.server': tune('notsentLowatServer', 1, INT_MAX),
   'ulimit-n': once(1, INT_MAX, (g) => g.ulimitN, (g, v) => (g.ulimitN = v)),
   'zero-warning': flag((g) => (g.zeroWarning = true)),
 };

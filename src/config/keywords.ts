@@ -87,7 +87,6 @@ export const UNSUPPORTED_GLOBAL: Readonly<Record<string, Refusal>> = {
   maxcompcpuusage: COMPRESSION,
   maxcomprate: COMPRESSION,
   maxconnrate: RATE,
-  maxpipes: TUNING,
   maxsessrate: RATE,
   maxsslconn: SSL,
   maxsslrate: SSL,
@@ -289,8 +288,6 @@ export const UNSUPPORTED_OPTIONS: Readonly<Record<string, Refusal>> = {
   'spop-check': CHECKS,
   'ssl-hello-chk': CHECKS,
   'tcp-check': CHECKS,
-  'tcp-smart-accept': yet('relay tuning'),
-  'tcp-smart-connect': yet('relay tuning'),
   transparent: yet('transparent mode (option transparent)'),
 };
 
@@ -343,7 +340,6 @@ export const UNSUPPORTED_SERVER: Readonly<Record<string, Refusal>> = {
   'no-ssl': SSL,
   'no-ssl-reuse': SSL,
   'no-sslv3': SSL,
-  'no-tfo': yet('TCP Fast Open to servers'),
   'no-tls-tickets': SSL,
   'no-tlsv10': SSL,
   'no-tlsv11': SSL,
@@ -378,7 +374,6 @@ export const UNSUPPORTED_SERVER: Readonly<Record<string, Refusal>> = {
   'ssl-reuse': SSL,
   stick: STICK,
   'tcp-ut': yet('TCP_USER_TIMEOUT to servers'),
-  tfo: yet('TCP Fast Open to servers'),
   'tls-tickets': SSL,
   track: CHECKS,
   verify: SSL,

@@ -88,11 +88,21 @@ export interface TuneSettings {
   sndbufServer: number | null;
   /** `tune.pipesize`: size of the pipes used with splice(2) (default: the kernel's). */
   pipesize: number | null;
+  /** `tune.epoxy.notsent-lowat.client` / `.server` (epoxy extension): TCP_NOTSENT_LOWAT in bytes. */
+  notsentLowatClient: number | null;
+  notsentLowatServer: number | null;
+  /** `tune.epoxy.nodelay on|off` (epoxy extension): TCP_NODELAY on client and server sockets (default on, as HAProxy). */
+  nodelay: boolean | null;
 }
 
 export interface GlobalConfig {
   /** `maxconn`: process-wide concurrent connections (default derived from ulimit-n). */
   maxconn: number | null;
+  /**
+   * `maxpipes`: most pipes the relay's splice(2) mode holds at once (2 fds each); null or 0 =
+   * HAProxy's default, maxconn / 4 (no cap when maxconn is unlimited).
+   */
+  maxpipes: number | null;
   /** `ulimit-n`: RLIMIT_NOFILE to set at startup. */
   ulimitN: number | null;
   /** `nbthread`: only 1 for now. */
@@ -254,6 +264,8 @@ export interface ServerOptions {
   sendProxy: 'v1' | 'v2' | null;
   /** `source` for this server only; null = the backend's. */
   source: ConnectSource | null;
+  /** `tfo` / `no-tfo`: TCP Fast Open to the server (TCP_FASTOPEN_CONNECT) when data is ready. */
+  tfo: boolean;
   /**
    * `check`: accepted and stored, but health checks are not implemented yet: a server is
    * always considered up (the parser warns). `inter`, `rise`, `fall` are stored with it.
@@ -328,6 +340,10 @@ export interface ProxyOptions {
   srvtcpka: boolean;
   /** `option nolinger`: close with RST (SO_LINGER 0). */
   nolinger: boolean;
+  /** `option tcp-smart-accept` (frontends): TCP_QUICKACK 0 on listeners, the reply carries the ACK. */
+  tcpSmartAccept: boolean;
+  /** `option tcp-smart-connect` (backends): TCP_QUICKACK 0 on server sockets with data ready to go. */
+  tcpSmartConnect: boolean;
 }
 
 /** Everything a defaults section presets, and that proxies inherit from one. */
@@ -428,12 +444,16 @@ export function emptyTune(): TuneSettings {
     sndbufClient: null,
     sndbufServer: null,
     pipesize: null,
+    notsentLowatClient: null,
+    notsentLowatServer: null,
+    nodelay: null,
   };
 }
 
 export function emptyGlobal(): GlobalConfig {
   return {
     maxconn: null,
+    maxpipes: null,
     ulimitN: null,
     nbthread: 1,
     noEpoll: false,
@@ -464,6 +484,8 @@ export function emptyOptions(): ProxyOptions {
     clitcpka: false,
     srvtcpka: false,
     nolinger: false,
+    tcpSmartAccept: false,
+    tcpSmartConnect: false,
   };
 }
 
@@ -477,6 +499,7 @@ export function defaultServerOptions(): ServerOptions {
     disabled: false,
     sendProxy: null,
     source: null,
+    tfo: false,
     check: false,
     inter: 2000,
     rise: 2,

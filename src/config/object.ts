@@ -46,10 +46,16 @@ export interface TuneInput {
   readonly sndbufClient?: number;
   readonly sndbufServer?: number;
   readonly pipesize?: number;
+  /** Epoxy extensions (`tune.epoxy.*`): TCP_NOTSENT_LOWAT bytes, TCP_NODELAY on or off. */
+  readonly notsentLowatClient?: number;
+  readonly notsentLowatServer?: number;
+  readonly nodelay?: 'on' | 'off';
 }
 
 export interface GlobalInput {
   readonly maxconn?: number;
+  /** Most pipes held by the relay's splice mode (`maxpipes`); 0 or absent: maxconn / 4. */
+  readonly maxpipes?: number;
   readonly ulimitN?: number;
   /** Only 1 for now. */
   readonly nbthread?: number;
@@ -85,6 +91,8 @@ export interface OptionsInput {
   readonly clitcpka?: boolean;
   readonly srvtcpka?: boolean;
   readonly nolinger?: boolean;
+  readonly 'tcp-smart-accept'?: boolean;
+  readonly 'tcp-smart-connect'?: boolean;
 }
 
 export type BalanceInput = 'roundrobin' | 'static-rr' | 'leastconn' | 'first' | 'source' | 'random' | `random(${number})`;
@@ -119,6 +127,8 @@ export interface ServerOptionsInput {
   /** 'v1' (`send-proxy`), 'v2' (`send-proxy-v2`), false for none. */
   readonly sendProxy?: 'v1' | 'v2' | false;
   readonly source?: SourceInput;
+  /** `tfo` / `no-tfo`: TCP Fast Open to the server when data is ready at connect time. */
+  readonly tfo?: boolean;
   /** Accepted and stored; health checks are not implemented yet. */
   readonly check?: boolean;
   readonly inter?: TimeInput;
@@ -296,7 +306,7 @@ function describe(value: Value): string {
   return typeof value === 'object' ? 'an object' : `${typeof value} ${JSON.stringify(value)}`;
 }
 
-const GLOBAL_PROPS = ['maxconn', 'ulimitN', 'nbthread', 'noepoll', 'nopoll', 'busyPolling', 'noreuseport', 'nosplice', 'quiet', 'zeroWarning', 'log', 'tune'];
+const GLOBAL_PROPS = ['maxconn', 'maxpipes', 'ulimitN', 'nbthread', 'noepoll', 'nopoll', 'busyPolling', 'noreuseport', 'nosplice', 'quiet', 'zeroWarning', 'log', 'tune'];
 const TUNE_KEYWORDS: Record<string, string> = {
   bufsize: 'tune.bufsize',
   maxaccept: 'tune.maxaccept',
@@ -307,6 +317,9 @@ const TUNE_KEYWORDS: Record<string, string> = {
   sndbufClient: 'tune.sndbuf.client',
   sndbufServer: 'tune.sndbuf.server',
   pipesize: 'tune.pipesize',
+  notsentLowatClient: 'tune.epoxy.notsent-lowat.client',
+  notsentLowatServer: 'tune.epoxy.notsent-lowat.server',
+  nodelay: 'tune.epoxy.nodelay',
 };
 const TIMEOUT_KEYWORDS: Record<string, string> = {
   connect: 'connect',
@@ -318,7 +331,7 @@ const TIMEOUT_KEYWORDS: Record<string, string> = {
   queue: 'queue',
   check: 'check',
 };
-const OPTION_NAMES = ['redispatch', 'allbackups', 'tcplog', 'dontlognull', 'tcpka', 'clitcpka', 'srvtcpka', 'nolinger'];
+const OPTION_NAMES = ['redispatch', 'allbackups', 'tcplog', 'dontlognull', 'tcpka', 'clitcpka', 'srvtcpka', 'nolinger', 'tcp-smart-accept', 'tcp-smart-connect'];
 const BIND_KEYWORDS: Record<string, string> = {
   acceptProxy: 'accept-proxy',
   backlog: 'backlog',
@@ -343,7 +356,7 @@ const BIND_KEYWORDS: Record<string, string> = {
   v4v6: 'v4v6',
   v6only: 'v6only',
 };
-const SERVER_OPTION_PROPS = ['weight', 'maxconn', 'maxqueue', 'backup', 'disabled', 'sendProxy', 'source', 'check', 'inter', 'rise', 'fall'];
+const SERVER_OPTION_PROPS = ['weight', 'maxconn', 'maxqueue', 'backup', 'disabled', 'sendProxy', 'source', 'tfo', 'check', 'inter', 'rise', 'fall'];
 const SETTINGS_PROPS = [
   'mode', 'maxconn', 'backlog', 'timeout', 'retries', 'option', 'balance', 'hashType', 'defaultBackend', 'log',
   'source', 'defaultServer', 'disabled', 'acl', 'tcpRequestConnection',
@@ -383,6 +396,7 @@ function emitGlobal(e: Emitter, value: Value): void {
   if (g === null) return;
   e.line('global', ['global']);
   e.value('global.maxconn', g.maxconn, ['maxconn']);
+  e.value('global.maxpipes', g.maxpipes, ['maxpipes']);
   e.value('global.ulimitN', g.ulimitN, ['ulimit-n']);
   e.value('global.nbthread', g.nbthread, ['nbthread']);
   e.flag('global.noepoll', g.noepoll, ['noepoll']);
@@ -438,6 +452,7 @@ function serverOptionWords(e: Emitter, path: string, s: Record<string, unknown>)
     else e.fail(`${path}.sendProxy`, `expected 'v1', 'v2' or false, got ${describe(s.sendProxy)}`);
   }
   bool('check', 'check', 'no-check');
+  bool('tfo', 'tfo', 'no-tfo');
   num('inter');
   num('rise');
   num('fall');
