@@ -174,7 +174,9 @@ interface OptionSpec {
   apply(options: ProxyOptions, on: boolean, ctx: LineContext): boolean;
 }
 
-const simpleOption = (cap: Capability, key: 'allbackups' | 'dontlognull' | 'clitcpka' | 'srvtcpka' | 'nolinger' | 'tcplog' | 'tcpka', negatable = true): OptionSpec => ({
+type FlagOption = { [K in keyof ProxyOptions]: ProxyOptions[K] extends boolean ? K : never }[keyof ProxyOptions];
+
+const simpleOption = (cap: Capability, key: Exclude<FlagOption, 'redispatch'>, negatable = true): OptionSpec => ({
   cap,
   negatable,
   apply: (o, on, ctx) => {
@@ -213,6 +215,8 @@ export const OPTIONS: Readonly<Record<string, OptionSpec>> = {
   srvtcpka: simpleOption('backend', 'srvtcpka'),
   tcpka: simpleOption('both', 'tcpka', false),
   tcplog: simpleOption('both', 'tcplog', false),
+  'tcp-smart-accept': simpleOption('frontend', 'tcpSmartAccept'),
+  'tcp-smart-connect': simpleOption('backend', 'tcpSmartConnect'),
 };
 
 function parseOption(ctx: LineContext, state: SectionState): void {

@@ -289,6 +289,8 @@ export const SERVER_KEYWORDS: Readonly<Record<string, ServerKeyword>> = {
   rise: intKw('rise', 1, INT_MAX, (o, v) => (o.rise = v)),
   'send-proxy': flagKw((o) => (o.sendProxy = o.sendProxy === 'v2' ? 'v2' : 'v1')),
   'send-proxy-v2': flagKw((o) => (o.sendProxy = 'v2')),
+  tfo: flagKw((o) => (o.tfo = true)),
+  'no-tfo': flagKw((o) => (o.tfo = false)),
   weight: {
     args: 1,
     defaultOk: true,

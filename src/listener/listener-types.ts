@@ -97,6 +97,22 @@ export interface BindConf {
   namespacePath: string | null;
   /** `mode`, `uid`/`user`, `gid`/`group`. */
   unix: UnixSocketPerms;
+  /*
+   * Options of the accepted sockets, set once on the listening TCP socket: Linux copies the
+   * listener's socket into each connection it accepts, and these live in that copy (checked by
+   * test/listener/sockopt-inherit.test.ts). Not bind keywords: runtime/build.ts fills them from
+   * the global section and the frontend. Absent means "leave the kernel's default", no syscall.
+   */
+  /** `tune.rcvbuf.client`: SO_RCVBUF in bytes. */
+  rcvbuf?: number;
+  /** `tune.sndbuf.client`: SO_SNDBUF in bytes. */
+  sndbuf?: number;
+  /** TCP_NODELAY (HAProxy sets it on every client socket; `tune.epoxy.nodelay off` clears it). */
+  noDelay?: boolean;
+  /** `option tcp-smart-accept`: TCP_QUICKACK 0, so the first reply carries the ACK of the request. */
+  smartAccept?: boolean;
+  /** `tune.epoxy.notsent-lowat.client`: TCP_NOTSENT_LOWAT in bytes. */
+  notSentLowat?: number;
 }
 
 /** A parsed `bind` line: its options, and one address per socket to create. */

@@ -326,6 +326,8 @@ function bindTcpListener(listener: Listener, ctx: BindContext): BindResult {
     }
   }
 
+  applyAcceptedSocketOptions(listener, fd, sys, out);
+
   // Only before bind() (the kernel refuses a change afterwards); v6only wins over v4v6, and
   // neither leaves the system default (net.ipv6.bindv6only). Failures ignored, as in HAProxy.
   if (v6 && !ext) {
@@ -353,8 +355,49 @@ function bindTcpListener(listener: Listener, ctx: BindContext): BindResult {
     }
   }
 
+  // HAProxy 2.6 sets TCP_QUICKACK after listen(): 0 for tcp-smart-accept, else 1. 1 is the
+  // state of a fresh socket, so only an inherited one (which may carry an old 0) needs it.
+  if (bind.smartAccept) {
+    const error = trySet(sys, fd, 'TCP_QUICKACK', false);
+    if (error) out.add(ERR_WARN, 'cannot disable TCP_QUICKACK', error);
+  } else if (ext) {
+    trySet(sys, fd, 'TCP_QUICKACK', true);
+  }
+
   installed(listener, fd, ctx, sys);
   return out.result();
+}
+
+/**
+ * The options every accepted socket inherits from the listening one (tune.rcvbuf/sndbuf.client,
+ * TCP_NODELAY, TCP_NOTSENT_LOWAT). HAProxy sets them on each accepted socket instead, which
+ * costs one to three setsockopt() per connection; here they cost nothing per connection. The
+ * buffer sizes are also in place before listen(), which is when the kernel sizes the window
+ * scale it offers in the SYN-ACK: set after accept() (HAProxy), a large SO_RCVBUF cannot use
+ * a window scale that was not negotiated.
+ */
+function applyAcceptedSocketOptions(listener: Listener, fd: number, sys: ListenerSyscalls, out: Outcome): void {
+  const { bind } = listener;
+  const ext = listener.inherited;
+  if (bind.rcvbuf !== undefined && bind.rcvbuf > 0) {
+    const error = trySet(sys, fd, 'SO_RCVBUF', bind.rcvbuf);
+    if (error) out.add(ERR_WARN, 'cannot set SO_RCVBUF', error);
+  }
+  if (bind.sndbuf !== undefined && bind.sndbuf > 0) {
+    const error = trySet(sys, fd, 'SO_SNDBUF', bind.sndbuf);
+    if (error) out.add(ERR_WARN, 'cannot set SO_SNDBUF', error);
+  }
+  if (bind.noDelay === true) {
+    const error = trySet(sys, fd, 'TCP_NODELAY', true);
+    if (error) out.add(ERR_WARN, 'cannot enable TCP_NODELAY', error);
+  } else if (ext) {
+    // An inherited socket may carry the old configuration's TCP_NODELAY.
+    trySet(sys, fd, 'TCP_NODELAY', false);
+  }
+  if (bind.notSentLowat !== undefined && bind.notSentLowat > 0) {
+    const error = trySet(sys, fd, 'TCP_NOTSENT_LOWAT', bind.notSentLowat);
+    if (error) out.add(ERR_WARN, 'cannot set TCP_NOTSENT_LOWAT', error);
+  }
 }
 
 function bindUnixListener(listener: Listener, ctx: BindContext): BindResult {

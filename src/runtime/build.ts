@@ -17,6 +17,7 @@ import {
   type BackendRuntime,
   type FrontendRuntime,
   type ServerRuntime,
+  type ServerSocketOptions,
   type SourceRuntime,
   type TcpRequestRule,
   type Timeouts,
@@ -104,9 +105,20 @@ export async function buildRuntime(config: Config): Promise<Runtime> {
   const frontendOf = new Map<Proxy, FrontendRuntime>();
   const proxies: Proxy[] = [];
   const sources = new Map<ConnectSource, SourceRuntime>();
+  const tune = config.global.tune;
+  // HAProxy sets TCP_NODELAY on every client and server socket: a relay must not add Nagle's
+  // wait to what it forwards. `tune.epoxy.nodelay off` is for measuring what that buys.
+  const noDelay = tune.nodelay ?? true;
 
   for (const proxy of config.proxies) {
     if (!hasBackend(proxy) || proxy.disabled) continue;
+    const socketOptions: ServerSocketOptions = {
+      noDelay,
+      rcvbuf: tune.rcvbufServer ?? 0,
+      sndbuf: tune.sndbufServer ?? 0,
+      notSentLowat: tune.notsentLowatServer ?? 0,
+      smartConnect: proxy.options.tcpSmartConnect,
+    };
     const servers: ServerRuntime[] = [];
     for (const [index, server] of proxy.servers.entries()) {
       servers.push({
@@ -124,6 +136,8 @@ export async function buildRuntime(config: Config): Promise<Runtime> {
         targetPort: targetPort(server),
         portOffset: server.address.kind === 'address' ? server.address.portOffset : null,
         counters: new Counters(),
+        socketOptions,
+        fastOpen: server.tfo,
       });
     }
     backends.set(proxy.name, {
@@ -170,7 +184,15 @@ export async function buildRuntime(config: Config): Promise<Runtime> {
     const listeners = proxy.binds.flatMap((line) =>
       line.addresses.map((address) =>
         createListener(
-          { ...line.bind, noReusePort: line.bind.noReusePort || config.global.noReusePort },
+          {
+            ...line.bind,
+            noReusePort: line.bind.noReusePort || config.global.noReusePort,
+            ...(tune.rcvbufClient !== null && { rcvbuf: tune.rcvbufClient }),
+            ...(tune.sndbufClient !== null && { sndbuf: tune.sndbufClient }),
+            ...(tune.notsentLowatClient !== null && { notSentLowat: tune.notsentLowatClient }),
+            noDelay,
+            smartAccept: proxy.options.tcpSmartAccept,
+          },
           address,
           { maxconn: proxy.maxconn ?? config.global.maxconn ?? undefined, backlog: proxy.backlog ?? undefined },
         ),

@@ -89,6 +89,27 @@ export interface SourceRuntime {
   nextPort: number;
 }
 
+/**
+ * Options set on every outgoing socket to a server before connect(), decided once at build time
+ * (global tune.* and the backend's options), so that a connection pays one syscall per option
+ * actually configured and nothing for the others. HAProxy 2.6's tcp_connect_server() semantics.
+ */
+export interface ServerSocketOptions {
+  /** TCP_NODELAY (HAProxy sets it on every server socket; `tune.epoxy.nodelay off` does not). */
+  readonly noDelay: boolean;
+  /** `tune.rcvbuf.server` / `tune.sndbuf.server`: SO_RCVBUF / SO_SNDBUF in bytes; 0 = unset. */
+  readonly rcvbuf: number;
+  readonly sndbuf: number;
+  /** `tune.epoxy.notsent-lowat.server`: TCP_NOTSENT_LOWAT in bytes; 0 = unset. */
+  readonly notSentLowat: number;
+  /**
+   * `option tcp-smart-connect`: TCP_QUICKACK 0 when bytes wait to be sent as soon as the
+   * connection is up (a send-proxy header, client bytes read behind a PROXY header), so they
+   * carry the handshake's last ACK instead of a bare ACK going first. HAProxy does it only then.
+   */
+  readonly smartConnect: boolean;
+}
+
 export interface ServerRuntime extends Server {
   /** Send a PROXY header after connecting: 0 none, 1 (send-proxy), 2 (send-proxy-v2). */
   readonly sendProxy: 0 | 1 | 2;
@@ -106,6 +127,13 @@ export interface ServerRuntime extends Server {
    */
   readonly portOffset?: number | null;
   readonly counters: Counters;
+  /** Set on each outgoing socket before connect(); absent: none (the kernel's defaults). */
+  readonly socketOptions?: ServerSocketOptions;
+  /**
+   * `tfo`: TCP_FASTOPEN_CONNECT, on a first attempt that has bytes to send at once (HAProxy 2.6:
+   * the data then rides in the SYN when a cookie is cached; a retry never uses it).
+   */
+  readonly fastOpen?: boolean;
   /**
    * Connects left before the session layer checks again whether connect() to this server
    * completes inside the call (it does for servers on this host); see connectedAtOnce().

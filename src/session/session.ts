@@ -150,6 +150,22 @@ function trySetKeepAlive(fd: number): void {
   }
 }
 
+function trySetBool(fd: number, name: 'TCP_NODELAY' | 'TCP_QUICKACK' | 'TCP_FASTOPEN_CONNECT', value: boolean): void {
+  try {
+    native.setsockopt(fd, name, value);
+  } catch {
+    // refused (TCP_FASTOPEN_CONNECT without the client bit of net.ipv4.tcp_fastopen): no harm
+  }
+}
+
+function trySetInt(fd: number, name: 'SO_RCVBUF' | 'SO_SNDBUF' | 'TCP_NOTSENT_LOWAT', value: number): void {
+  try {
+    native.setsockopt(fd, name, value);
+  } catch {
+    // above the limits the kernel allows, or not a TCP socket: the connection goes on without
+  }
+}
+
 /** SO_LINGER {1, 0}: the close() that follows sends an RST instead of a FIN. */
 function trySetNoLinger(fd: number): void {
   try {
@@ -425,6 +441,7 @@ export class SessionEngine {
       }
       fd = native.socket(family, SOCK_STREAM | SOCK_NONBLOCK);
       if (backend.serverKeepAlive && target.family !== 'unix') trySetKeepAlive(fd);
+      if (server.socketOptions !== undefined || server.fastOpen === true) this.setServerSocketOptions(fd, session, server, target.family !== 'unix');
       if (server.source && target.family !== 'unix') this.bindSource(fd, session, server, target);
       rc = native.connect(fd, target.bytes);
     } catch (error) {
@@ -442,6 +459,33 @@ export class SessionEngine {
       if (session.serverFd < 0 && fd >= 0) native.close(fd);
       this.connectFailed(session);
     }
+  }
+
+  /**
+   * The options of an outgoing socket, before connect() (HAProxy 2.6's tcp_connect_server()).
+   * Each is best effort: a refusal costs the optimisation, never the connection.
+   */
+  private setServerSocketOptions(fd: number, session: Session, server: ServerRuntime, tcp: boolean): void {
+    const options = server.socketOptions;
+    // Bytes that go out as soon as the connection is up: the send-proxy header, and client
+    // bytes read behind a PROXY header (established() sends both in one send()).
+    const hasData = server.sendProxy !== 0 || session.early !== null;
+    if (options !== undefined) {
+      if (options.sndbuf > 0) trySetInt(fd, 'SO_SNDBUF', options.sndbuf);
+      if (options.rcvbuf > 0) trySetInt(fd, 'SO_RCVBUF', options.rcvbuf);
+      if (tcp) {
+        if (options.noDelay) trySetBool(fd, 'TCP_NODELAY', true);
+        if (options.notSentLowat > 0) trySetInt(fd, 'TCP_NOTSENT_LOWAT', options.notSentLowat);
+        // In pingpong mode the kernel holds back the ACK ending the handshake, and the first
+        // data segment carries it: one packet fewer. Only worth it when data is ready to go.
+        if (options.smartConnect && hasData) trySetBool(fd, 'TCP_QUICKACK', false);
+      }
+    }
+    // With a cached cookie, connect() then returns 0 at once and the first send() carries the
+    // SYN and the data; without one the kernel connects as usual and asks for a cookie. Never
+    // without data (the SYN would wait for a send() that may not come: a server that speaks
+    // first), and not on retries (HAProxy: the attempt may be what failed).
+    if (tcp && server.fastOpen === true && hasData && session.attempts === 1) trySetBool(fd, 'TCP_FASTOPEN_CONNECT', true);
   }
 
   /**
@@ -639,7 +683,17 @@ export class SessionEngine {
   }
 
   private sendProxyHeader(session: Session, version: 1 | 2): boolean {
-    const header = buildProxyHeader(version, session.src, session.dst);
+    let header = buildProxyHeader(version, session.src, session.dst);
+    const early = session.early;
+    if (early !== null) {
+      // One send() for header and early bytes: on a TCP Fast Open connection the first send()
+      // rides in the SYN, and a second one would find the handshake still going (EAGAIN).
+      const both = new Uint8Array(header.length + early.length);
+      both.set(header);
+      both.set(early, header.length);
+      header = both;
+      session.early = null;
+    }
     // A fresh connection's send buffer is empty: a header of at most a few hundred bytes fits
     // whole, so anything short of that is a failed connection, not a case to buffer for.
     return native.send(session.serverFd, header) === header.length;

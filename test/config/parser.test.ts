@@ -244,6 +244,9 @@ describe('global keywords', () => {
       sndbufClient: 3000,
       sndbufServer: 4000,
       pipesize: 65536,
+      notsentLowatClient: null,
+      notsentLowatServer: null,
+      nodelay: null,
     });
     expect(g.logs).toEqual([
       { kind: 'stream', target: 'stdout', maxLength: 1024, format: 'raw', facility: 'local0', level: 'info', minLevel: 'emerg', where: { file: 't.cfg', line: 13, column: 5 } },
