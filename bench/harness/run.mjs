@@ -1,7 +1,7 @@
 // epoxy vs HAProxy, side by side, from one HAProxy-format configuration file (issue 5).
 //
 //   npm run bench [-- --quick] [--rounds 3] [--duration 5] [--warmup 1] [--connections 50]
-//                 [--scenarios keepalive,close,bulk1m,bulk100m,latency,idle] [--rate 20000]
+//                 [--scenarios keepalive,close,bulk1m,bulk100m,latency,idle] [--rate 10000]
 //                 [--idle-connections 10000] [--chain] [--no-pin] [--no-write] [--no-wait-idle]
 //                 [--body-bytes 128] [--backend nginx|node]
 //   npm run bench -- --sweep [...]   the socket-option sweep instead (bench/harness/sweep.mjs)
@@ -49,7 +49,7 @@ const { values: opts } = parseArgs({
     warmup: { type: 'string' },
     connections: { type: 'string', default: '50' },
     scenarios: { type: 'string', default: Object.keys(SCENARIOS).join(',') },
-    rate: { type: 'string', default: '20000' },
+    rate: { type: 'string', default: '10000' },
     'idle-connections': { type: 'string' },
     chain: { type: 'boolean', default: false },
     'no-pin': { type: 'boolean', default: false },
