@@ -33,6 +33,12 @@ constexpr int kMaxReadsPerWake = 16;
 // Idle blocks kept for reuse: a burst of blocked sends reuses them instead of malloc/free each
 // time; beyond this many, a drained block goes back to the allocator.
 constexpr size_t kPoolMax = 64;
+// Bulk reads (see bulk_size_): 256 KiB per recv/send pair took the relay from 0.6 to 0.45 ms of
+// CPU per MiB on loopback against 16 KiB (bench: 1 MiB and 100 MiB bodies), while its output
+// stays ordinary copied skbs, cheap for the receiver (spliced pages cost wrk ~25% more there).
+constexpr int32_t kDefaultBulkSize = 256 << 10;
+// Idle bulk blocks kept: a bulk block is held only while a bulk send is blocked.
+constexpr size_t kBulkPoolMax = 8;
 // Idle pipes kept for the next bulk read. An empty pipe costs 2 fds and no memory to speak of
 // (spliced pages are released as they are consumed). HAProxy keeps its free pipes the same way.
 constexpr size_t kPipePoolMax = 64;
@@ -183,6 +189,8 @@ Relay::Relay(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Relay>(info), en
     return;
   }
   last_fin_by_close_ = last_fin.IsBoolean() && last_fin.As<Napi::Boolean>().Value();
+  int32_t bulk_size;
+  if (!ReadIntOption(env, options, "bulkSize", kDefaultBulkSize, 0, kMaxBufferSize, &bulk_size)) return;
   int32_t pipe_size, max_pipes;
   // Up to INT32_MAX like tune.pipesize: the kernel decides what it grants (pipe-max-size for an
   // unprivileged process), and a size it refuses leaves new pipes at its default.
@@ -202,6 +210,9 @@ Relay::Relay(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Relay>(info), en
   max_pipes_ = static_cast<uint32_t>(max_pipes);
 
   buffer_size_ = static_cast<uint32_t>(buffer_size);
+  // A bulk size no larger than the buffer would change nothing: off.
+  bulk_size_ = bulk_size > buffer_size ? static_cast<uint32_t>(bulk_size) : 0;
+  bulk_pool_.reserve(kBulkPoolMax);
   {
     // A splice in that brings less than this means the source's queue was empty at that instant
     // (the copy path's rule for a short recv), unless the pipe itself is smaller.
@@ -323,6 +334,10 @@ void Relay::Release() {
   }
   for (uint8_t* block : pool_) free(block);
   pool_.clear();
+  for (uint8_t* block : bulk_pool_) free(block);
+  bulk_pool_.clear();
+  free(bulk_scratch_);
+  bulk_scratch_ = nullptr;
   for (const Pipe& pipe : pipe_pool_) {
     CloseFd(pipe.r);
     CloseFd(pipe.w);
@@ -658,6 +673,8 @@ void Relay::Pump(int32_t id, int d) {
     }
   }
   dir.streaming = false;
+  uint8_t* buf = scratch_;
+  uint32_t ask = buffer_size_;
   for (int i = 0; i < kMaxReadsPerWake; ++i) {
     ssize_t n;
     if (dir.pipe.r >= 0) {
@@ -700,7 +717,7 @@ void Relay::Pump(int32_t id, int d) {
       continue;
     }
     do {
-      n = recv(slot.fd[src], scratch_, buffer_size_, MSG_DONTWAIT);
+      n = recv(slot.fd[src], buf, ask, MSG_DONTWAIT);
     } while (n < 0 && errno == EINTR);
     if (n < 0) {
       if (errno == EAGAIN || errno == EWOULDBLOCK) return;
@@ -715,14 +732,22 @@ void Relay::Pump(int32_t id, int d) {
       ForwardEof(id, d);
       return;
     }
-    if (!Forward(id, d, scratch_, static_cast<uint32_t>(n))) return;
+    if (!Forward(id, d, buf, static_cast<uint32_t>(n), buf != scratch_)) return;
     // Less than asked: the receive queue was empty at that instant, and new data makes the fd
     // readable again. Reading on to EAGAIN would cost one more recv per message.
-    if (static_cast<uint32_t>(n) < buffer_size_) return;
-    // A full buffer: bulk data. Splice the rest if a pipe can be had; copy on otherwise.
+    if (static_cast<uint32_t>(n) < ask) return;
+    // A full buffer: bulk data. Splice the rest if a pipe can be had; otherwise copy on, in
+    // bulk-sized reads when there are any.
     if (!refused && CanSplice(slot) && !TakePipe(dir)) {
       refused = true;
       ++splice_fallbacks_;
+    }
+    if (dir.pipe.r < 0 && buf == scratch_ && bulk_size_ > 0) {
+      if (bulk_scratch_ == nullptr) bulk_scratch_ = static_cast<uint8_t*>(malloc(bulk_size_));
+      if (bulk_scratch_ != nullptr) {  // no memory for it: copy on in buffer-sized reads
+        buf = bulk_scratch_;
+        ask = bulk_size_;
+      }
     }
   }
   if (dir.pipe.r >= 0) {
@@ -806,7 +831,7 @@ void Relay::GivePipe(Direction& dir) {
 // One send of freshly read bytes; true when all went. A partial send means the destination's
 // buffer is full (a second send would almost surely fail with EAGAIN): the rest waits in a block,
 // the source is no longer read, and the destination is watched for writable.
-bool Relay::Forward(int32_t id, int d, const uint8_t* data, uint32_t length) {
+bool Relay::Forward(int32_t id, int d, const uint8_t* data, uint32_t length, bool bulk) {
   Slot& slot = slots_[id];
   const int dst = 1 - d;
   ssize_t n;
@@ -823,7 +848,9 @@ bool Relay::Forward(int32_t id, int d, const uint8_t* data, uint32_t length) {
   if (n > 0) Account(id, d, static_cast<uint32_t>(n));
   const uint32_t sent = static_cast<uint32_t>(n);
   if (sent == length) return true;
-  uint8_t* block = TakeBlock();
+  // The rest of a bulk read may not fit an ordinary block.
+  const bool bulk_block = bulk && length - sent > buffer_size_;
+  uint8_t* block = TakeBlock(bulk_block);
   if (block == nullptr) {
     // The bytes cannot be kept: the pair cannot go on without losing data, so it ends as an
     // error of the side that would not take them.
@@ -833,6 +860,7 @@ bool Relay::Forward(int32_t id, int d, const uint8_t* data, uint32_t length) {
   Direction& dir = slot.dir[d];
   memcpy(block, data + sent, length - sent);
   dir.block = block;
+  dir.bulk_block = bulk_block;
   dir.offset = 0;
   dir.length = length - sent;
   buffered_ += dir.length;
@@ -864,7 +892,7 @@ void Relay::Flush(int32_t id, int d) {
   dir.offset += static_cast<uint32_t>(n);
   buffered_ -= static_cast<uint64_t>(n);
   if (dir.offset < dir.length) return;
-  GiveBlock(dir.block);
+  GiveBlock(dir.block, dir.bulk_block);
   dir.block = nullptr;
   dir.offset = dir.length = 0;
   if (dir.eof) {
@@ -943,7 +971,7 @@ void Relay::End(int32_t id, int32_t reason, int32_t err) {
     dir.streaming = false;
     if (dir.block == nullptr) continue;
     buffered_ -= dir.length - dir.offset;
-    GiveBlock(dir.block);
+    GiveBlock(dir.block, dir.bulk_block);
     dir.block = nullptr;
   }
   slot.state = kEnded;
@@ -963,20 +991,20 @@ void Relay::Account(int32_t id, int d, uint32_t n) {
   last_activity_[id] = static_cast<uint32_t>(uv_now(core_->loop));
 }
 
-uint8_t* Relay::TakeBlock() {
-  uint8_t* block;
-  if (!pool_.empty()) {
-    block = pool_.back();
-    pool_.pop_back();
-  } else {
-    block = static_cast<uint8_t*>(malloc(buffer_size_));
+uint8_t* Relay::TakeBlock(bool bulk) {
+  std::vector<uint8_t*>& pool = bulk ? bulk_pool_ : pool_;
+  if (!pool.empty()) {
+    uint8_t* block = pool.back();
+    pool.pop_back();
+    return block;
   }
-  return block;  // null if malloc failed
+  return static_cast<uint8_t*>(malloc(bulk ? bulk_size_ : buffer_size_));  // null if it failed
 }
 
-void Relay::GiveBlock(uint8_t* block) {
-  if (pool_.size() < kPoolMax) {
-    pool_.push_back(block);  // reserved at construction: no allocation
+void Relay::GiveBlock(uint8_t* block, bool bulk) {
+  std::vector<uint8_t*>& pool = bulk ? bulk_pool_ : pool_;
+  if (pool.size() < (bulk ? kBulkPoolMax : kPoolMax)) {
+    pool.push_back(block);  // reserved at construction: no allocation
   } else {
     free(block);
   }

@@ -79,6 +79,7 @@ class Relay : public Napi::ObjectWrap<Relay> {
   // At most one of `block` and `pipe` holds bytes: the source is not read while either does.
   struct Direction {
     uint8_t* block = nullptr;  // from the pool, only while a send is blocked; null otherwise
+    bool bulk_block = false;   // `block` is a bulk block (bulk_size_ bytes, bulk_pool_)
     uint32_t offset = 0;       // next byte of `block` to send
     uint32_t length = 0;       // bytes in `block`
     Pipe pipe;                 // held in splice mode (inside Pump) or while it holds bytes
@@ -135,7 +136,7 @@ class Relay : public Napi::ObjectWrap<Relay> {
   void HandleEvent(int32_t id, int side, int status, int events);
   void Pump(int32_t id, int d);
   void Flush(int32_t id, int d);
-  bool Forward(int32_t id, int d, const uint8_t* data, uint32_t length);
+  bool Forward(int32_t id, int d, const uint8_t* data, uint32_t length, bool bulk);
   bool SpliceOut(int32_t id, int d);
   bool CanSplice(const Slot& slot) const { return splice_ && !slot.no_splice; }
   bool TakePipe(Direction& dir);
@@ -147,8 +148,8 @@ class Relay : public Napi::ObjectWrap<Relay> {
   void ParkPoll(RelayPoll* poll, int fd);
   void End(int32_t id, int32_t reason, int32_t err);
   void Account(int32_t id, int d, uint32_t n);
-  uint8_t* TakeBlock();
-  void GiveBlock(uint8_t* block);
+  uint8_t* TakeBlock(bool bulk);
+  void GiveBlock(uint8_t* block, bool bulk);
 
   // onEnd delivery.
   void ScheduleDelivery();
@@ -171,6 +172,13 @@ class Relay : public Napi::ObjectWrap<Relay> {
   uint32_t buffer_size_ = 0;
   uint8_t* scratch_ = nullptr;       // recv target of every pair; sent from at once
   std::vector<uint8_t*> pool_;       // idle blocks of buffer_size_ bytes, at most kPoolMax
+  // Bulk copy: once a recv fills the whole buffer, the rest of that wake reads bulk_size_ bytes
+  // at a time into bulk_scratch_ (made on first use), so a bulk transfer costs a recv and a send
+  // per bulk_size_ bytes instead of per buffer_size_. 0: off. A blocked send of such a read
+  // keeps its rest in a bulk block (bulk_pool_, at most kBulkPoolMax idle).
+  uint32_t bulk_size_ = 0;
+  uint8_t* bulk_scratch_ = nullptr;
+  std::vector<uint8_t*> bulk_pool_;
   uint64_t buffered_ = 0;            // bytes held in blocks and pipes, not yet sent
 
   bool splice_ = true;               // splice: 'auto' (true) or 'off'

@@ -233,6 +233,13 @@ export interface NativeRelayOptions {
    * 'off': always recv/send through the buffer (HAProxy's `nosplice`).
    */
   splice?: 'auto' | 'off';
+  /**
+   * Bulk copy (default 262144; 0: off): once a recv fills the whole buffer, the rest of that
+   * wake-up reads this many bytes at a time, so a bulk transfer costs a recv and a send per
+   * bulkSize bytes. A blocked send of such a read keeps up to bulkSize bytes for its direction.
+   * Splicing, when on, takes precedence.
+   */
+  bulkSize?: number;
   /** F_SETPIPE_SZ for new pipes, in bytes (`tune.pipesize`); 0 (default): the kernel's default (64 KiB). */
   pipeSize?: number;
   /**

@@ -344,6 +344,13 @@ export interface ProxyOptions {
   tcpSmartAccept: boolean;
   /** `option tcp-smart-connect` (backends): TCP_QUICKACK 0 on server sockets with data ready to go. */
   tcpSmartConnect: boolean;
+  /**
+   * `option splice-auto` / `splice-request` / `splice-response`: relay bulk transfers with
+   * splice(2). Any of them in any proxy turns splicing on for the process (docs/relay.md).
+   */
+  spliceAuto: boolean;
+  spliceRequest: boolean;
+  spliceResponse: boolean;
 }
 
 /** Everything a defaults section presets, and that proxies inherit from one. */
@@ -486,6 +493,9 @@ export function emptyOptions(): ProxyOptions {
     nolinger: false,
     tcpSmartAccept: false,
     tcpSmartConnect: false,
+    spliceAuto: false,
+    spliceRequest: false,
+    spliceResponse: false,
   };
 }
 

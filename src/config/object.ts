@@ -93,6 +93,9 @@ export interface OptionsInput {
   readonly nolinger?: boolean;
   readonly 'tcp-smart-accept'?: boolean;
   readonly 'tcp-smart-connect'?: boolean;
+  readonly 'splice-auto'?: boolean;
+  readonly 'splice-request'?: boolean;
+  readonly 'splice-response'?: boolean;
 }
 
 export type BalanceInput = 'roundrobin' | 'static-rr' | 'leastconn' | 'first' | 'source' | 'random' | `random(${number})`;
@@ -331,7 +334,7 @@ const TIMEOUT_KEYWORDS: Record<string, string> = {
   queue: 'queue',
   check: 'check',
 };
-const OPTION_NAMES = ['redispatch', 'allbackups', 'tcplog', 'dontlognull', 'tcpka', 'clitcpka', 'srvtcpka', 'nolinger', 'tcp-smart-accept', 'tcp-smart-connect'];
+const OPTION_NAMES = ['redispatch', 'allbackups', 'tcplog', 'dontlognull', 'tcpka', 'clitcpka', 'srvtcpka', 'nolinger', 'tcp-smart-accept', 'tcp-smart-connect', 'splice-auto', 'splice-request', 'splice-response'];
 const BIND_KEYWORDS: Record<string, string> = {
   acceptProxy: 'accept-proxy',
   backlog: 'backlog',

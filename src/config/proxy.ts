@@ -217,6 +217,11 @@ export const OPTIONS: Readonly<Record<string, OptionSpec>> = {
   tcplog: simpleOption('both', 'tcplog', false),
   'tcp-smart-accept': simpleOption('frontend', 'tcpSmartAccept'),
   'tcp-smart-connect': simpleOption('backend', 'tcpSmartConnect'),
+  // splice(2) in the relay. epoxy's relay splices bulk bursts of both directions of every session
+  // once any proxy asks (a process-wide mode: docs/relay.md), so the three mean the same here.
+  'splice-auto': simpleOption('both', 'spliceAuto'),
+  'splice-request': simpleOption('both', 'spliceRequest'),
+  'splice-response': simpleOption('both', 'spliceResponse'),
 };
 
 function parseOption(ctx: LineContext, state: SectionState): void {

@@ -140,9 +140,11 @@ export async function start(input: Config | EpoxyConfig, options: StartOptions =
   let engine: SessionEngine | null = null;
   const relay: NativeRelay = new native.Relay({
     bufferSize: config.global.tune.bufsize ?? undefined,
-    // splice(2) for bulk transfers unless `nosplice` (docs/relay.md); HAProxy's maxpipes default
-    // is maxconn / 4, and 0 (no cap) when maxconn is unlimited, as here.
-    splice: config.global.noSplice ? 'off' : 'auto',
+    // Bulk transfers are copied in bulk-sized reads by default, and spliced only when a proxy
+    // asks with `option splice-*` and `nosplice` does not forbid it, as in HAProxy. On loopback
+    // the bulk copy meets both CPU and throughput where splice loses throughput (BENCHMARKS.md).
+    // HAProxy's maxpipes default is maxconn / 4, and 0 (no cap) when maxconn is unlimited.
+    splice: !config.global.noSplice && wantsSplice(config) ? 'auto' : 'off',
     pipeSize: config.global.tune.pipesize ?? 0,
     maxPipes: config.global.maxpipes || (maxconn >= 4 ? Math.floor(maxconn / 4) : maxconn),
     // SessionEngine.close() closes both fds as soon as a pair's end is delivered.
@@ -220,4 +222,9 @@ export async function start(input: Config | EpoxyConfig, options: StartOptions =
       return done;
     },
   };
+}
+
+/** Whether any proxy (or defaults section, which they inherit) asks for splice(2). */
+function wantsSplice(config: Config): boolean {
+  return config.proxies.some((proxy) => proxy.options.spliceAuto || proxy.options.spliceRequest || proxy.options.spliceResponse);
 }
