@@ -13,6 +13,7 @@ import { SocketAddress } from '../../src/address.js';
 import { EpoxyError, ErrorCodes } from '../../src/errors.js';
 import { constants, native, relayConstants, type NativeRelay, type NativeRelayOptions } from '../../src/native.js';
 import { runFixture } from '../helpers/child.js';
+import { expectEof, pump, type Flow } from '../helpers/flows.js';
 import { AF_UNIX, SOCK_NONBLOCK, SOCK_STREAM, closeAll, fdCount, listenLoopback, tcpSocket, waitFor } from '../helpers/sockets.js';
 
 const { END_CLOSED, END_RESET_A, END_RESET_B, END_REMOVED, RECORD_INTS } = relayConstants;
@@ -102,55 +103,6 @@ async function relayedPair(relay: NativeRelay): Promise<Relayed> {
 function closeFd(fd: number): void {
   expect(native.close(fd)).toBe(0);
   fds.delete(fd);
-}
-
-interface Flow {
-  from: number;
-  to: number;
-  data: Uint8Array;
-}
-
-/**
- * Sends each flow's data from `from` and reads it at `to` (both non-blocking), all flows at once,
- * until every byte has arrived; returns what each `to` received. Checks nothing arrives past the
- * end, and that `to` does not see EOF early.
- */
-async function pump(flows: Flow[], deadlineMs = 20_000): Promise<Buffer[]> {
-  const sent = flows.map(() => 0);
-  const chunks: Buffer[][] = flows.map(() => []);
-  const got = flows.map(() => 0);
-  const buf = Buffer.alloc(256 * 1024);
-  const start = Date.now();
-  while (got.some((n, i) => n < flows[i]!.data.length)) {
-    if (Date.now() - start > deadlineMs) throw new Error(`pump timed out: sent ${sent}, got ${got}`);
-    flows.forEach((flow, i) => {
-      while (sent[i]! < flow.data.length) {
-        const n = native.send(flow.from, flow.data, sent[i]!, Math.min(65536, flow.data.length - sent[i]!));
-        if (n <= 0) {
-          expect(n).toBe(EAGAIN);
-          break;
-        }
-        sent[i]! += n;
-      }
-      for (;;) {
-        const n = native.recv(flow.to, buf);
-        if (n === EAGAIN) break;
-        expect(n).toBeGreaterThan(0); // neither an error nor an early EOF
-        chunks[i]!.push(Buffer.from(buf.subarray(0, n)));
-        got[i]! += n;
-      }
-    });
-    await new Promise((resolve) => setImmediate(resolve));
-  }
-  return chunks.map((c) => Buffer.concat(c));
-}
-
-/** Waits for EOF (recv 0) on fd, failing on data or an error. */
-async function expectEof(fd: number): Promise<void> {
-  const buf = new Uint8Array(16);
-  let n = EAGAIN;
-  await waitFor(() => (n = native.recv(fd, buf)) !== EAGAIN, 'EOF');
-  expect(n).toBe(0);
 }
 
 function expectCode(call: () => unknown, code: string): void {

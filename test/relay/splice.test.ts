@@ -13,6 +13,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EpoxyError } from '../../src/errors.js';
 import { constants, native, relayConstants, type NativeRelay, type NativeRelayOptions } from '../../src/native.js';
+import { expectEof, pump, sendAll } from '../helpers/flows.js';
 import { closeAll, connectedPair, fdCount, waitFor } from '../helpers/sockets.js';
 
 const { END_CLOSED, END_RESET_B, END_REMOVED, RECORD_INTS } = relayConstants;
@@ -80,57 +81,6 @@ function closeFd(fd: number): void {
 }
 
 /** Sends from `fd` until the kernel takes no more; returns the new offset into `data`. */
-function sendAll(fd: number, data: Uint8Array, offset: number): number {
-  while (offset < data.length) {
-    const n = native.send(fd, data, offset, Math.min(65536, data.length - offset));
-    if (n <= 0) {
-      expect(n).toBe(EAGAIN);
-      break;
-    }
-    offset += n;
-  }
-  return offset;
-}
-
-interface Flow {
-  from: number;
-  to: number;
-  data: Uint8Array;
-  /** Bytes of `data` already sent before the pump starts. */
-  sent?: number;
-}
-
-/** Sends and reads every flow at once (non-blocking, one pass per loop turn) until all arrived. */
-async function pump(flows: Flow[], deadlineMs = 30_000): Promise<Buffer[]> {
-  const sent = flows.map((f) => f.sent ?? 0);
-  const chunks: Buffer[][] = flows.map(() => []);
-  const got = flows.map(() => 0);
-  const buf = Buffer.alloc(256 * 1024);
-  const start = Date.now();
-  while (got.some((n, i) => n < flows[i]!.data.length)) {
-    if (Date.now() - start > deadlineMs) throw new Error(`pump timed out: sent ${sent}, got ${got}`);
-    flows.forEach((flow, i) => {
-      sent[i] = sendAll(flow.from, flow.data, sent[i]!);
-      for (;;) {
-        const n = native.recv(flow.to, buf);
-        if (n === EAGAIN) break;
-        expect(n).toBeGreaterThan(0); // neither an error nor an early EOF
-        chunks[i]!.push(Buffer.from(buf.subarray(0, n)));
-        got[i]! += n;
-      }
-    });
-    await new Promise((resolve) => setImmediate(resolve));
-  }
-  return chunks.map((c) => Buffer.concat(c));
-}
-
-async function expectEof(fd: number): Promise<void> {
-  const buf = new Uint8Array(16);
-  let n = EAGAIN;
-  await waitFor(() => (n = native.recv(fd, buf)) !== EAGAIN, 'EOF');
-  expect(n).toBe(0);
-}
-
 /**
  * A pair whose A-to-B direction is stalled with bytes in its pipe: `a` preloads what the kernel
  * takes, b's buffers are small and b does not read. Returns the data and how much `a` sent.
