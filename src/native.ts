@@ -279,7 +279,7 @@ export interface NativeRelay {
   readonly bufferSize: number;
   /**
    * Bytes the relay holds because a destination would not take them yet (all pairs), in blocks and
-   * in pipes. Per direction at most max(bufferSize, a pipe's capacity).
+   * in pipes. Per direction at most max(bufferSize, bulkSize, a pipe's capacity).
    */
   readonly buffered: number;
   /** The splice option: 'auto' or 'off'. */
