@@ -523,31 +523,33 @@ Napi::Value Relay::Remove(const Napi::CallbackInfo& info) {
 
 // JS: ref()/unref(): whether live pairs keep the process alive (default: they do, like sockets).
 Napi::Value Relay::RefJs(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (!CheckOpen(env)) return env.Undefined();
-  unref_ = false;
-  for (Slot& slot : slots_) {
-    for (RelayPoll* poll : slot.poll) {
-      if (poll != nullptr) uv_ref(reinterpret_cast<uv_handle_t*>(&poll->handle));
-    }
-  }
-  uv_ref(reinterpret_cast<uv_handle_t*>(&core_->check));
-  uv_ref(reinterpret_cast<uv_handle_t*>(&core_->idle));
-  return env.Undefined();
+  if (CheckOpen(info.Env())) SetRef(true);
+  return info.Env().Undefined();
 }
 
 Napi::Value Relay::UnrefJs(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (!CheckOpen(env)) return env.Undefined();
-  unref_ = true;
+  if (CheckOpen(info.Env())) SetRef(false);
+  return info.Env().Undefined();
+}
+
+// Live pairs' handles and the delivery handles follow; parked handles are stopped (inactive, so
+// they keep no loop alive either way) and take the setting when StartPoll restarts them.
+void Relay::SetRef(bool ref) {
+  unref_ = !ref;
+  auto apply = [ref](uv_handle_t* handle) {
+    if (ref) {
+      uv_ref(handle);
+    } else {
+      uv_unref(handle);
+    }
+  };
   for (Slot& slot : slots_) {
     for (RelayPoll* poll : slot.poll) {
-      if (poll != nullptr) uv_unref(reinterpret_cast<uv_handle_t*>(&poll->handle));
+      if (poll != nullptr) apply(reinterpret_cast<uv_handle_t*>(&poll->handle));
     }
   }
-  uv_unref(reinterpret_cast<uv_handle_t*>(&core_->check));
-  uv_unref(reinterpret_cast<uv_handle_t*>(&core_->idle));
-  return env.Undefined();
+  apply(reinterpret_cast<uv_handle_t*>(&core_->check));
+  apply(reinterpret_cast<uv_handle_t*>(&core_->idle));
 }
 
 // JS: close(). Idempotent. Stops every pair without reporting it (no onEnd call ever follows

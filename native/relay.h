@@ -127,6 +127,7 @@ class Relay : public Napi::ObjectWrap<Relay> {
   Napi::Value GetBytesSpliced(const Napi::CallbackInfo& info);
 
   bool CheckOpen(Napi::Env env);
+  void SetRef(bool ref);
   bool Grow(Napi::Env env, Napi::Object self, size_t capacity);
   void Release();
   void UpdateHold();
