@@ -373,6 +373,16 @@ static ssize_t send_some(int fd, const char *buf, size_t len) {
   }
 }
 
+/* Sends what is left of the request from *written on (every mode's connections write it the same
+ * way): -errno on failure, else the epoll events to watch next, EPOLLOUT among them while part of
+ * the request still waits for room. */
+static int send_request(int fd, uint32_t *written) {
+  ssize_t n = send_some(fd, request + *written, request_len - *written);
+  if (n < 0) return (int)n;
+  *written += (uint32_t)n;
+  return *written == request_len ? EPOLLIN | EPOLLRDHUP : EPOLLIN | EPOLLOUT | EPOLLRDHUP;
+}
+
 /* Bytes read, 0 at EOF, -EAGAIN when nothing is there, -errno. */
 static ssize_t recv_some(int fd, char *buf, size_t len) {
   for (;;) {
@@ -801,20 +811,14 @@ static void r_drop(struct rate_run *r, uint32_t idx, bool request_failed, uint64
 
 static void r_write(struct rate_run *r, uint32_t idx, uint64_t now) {
   struct rconn *c = &r->conns[idx];
-  ssize_t n = send_some(c->fd, request + c->written, request_len - c->written);
-  if (n < 0) {
-    log_error("send: %s", strerror((int)-n));
+  int events = send_request(c->fd, &c->written);
+  if (events < 0) {
+    log_error("send: %s", strerror(-events));
     r_drop(r, idx, true, now);
     return;
   }
-  c->written += (uint32_t)n;
-  if (c->written == request_len) {
-    c->state = R_WAITING;
-    r_set_events(c, idx, EPOLLIN | EPOLLRDHUP);
-  } else {
-    c->state = R_SENDING;
-    r_set_events(c, idx, EPOLLIN | EPOLLOUT | EPOLLRDHUP);
-  }
+  c->state = events & EPOLLOUT ? R_SENDING : R_WAITING;
+  r_set_events(c, idx, (uint32_t)events);
 }
 
 static void r_dispatch(struct rate_run *r, uint32_t idx, uint64_t i, uint64_t now) {
@@ -1093,21 +1097,15 @@ static void x_end(struct close_run *x, uint32_t idx, bool failed, uint64_t now) 
 
 static void x_write(struct close_run *x, uint32_t idx, uint64_t now) {
   struct xconn *c = &x->conns[idx];
-  ssize_t n = send_some(c->fd, request + c->written, request_len - c->written);
-  if (n < 0) {
-    x->last_errno = (int)-n;
-    log_error("send: %s", strerror((int)-n));
+  int events = send_request(c->fd, &c->written);
+  if (events < 0) {
+    x->last_errno = -events;
+    log_error("send: %s", strerror(-events));
     x_end(x, idx, true, now);
     return;
   }
-  c->written += (uint32_t)n;
-  if (c->written == request_len) {
-    c->state = X_WAITING;
-    x_set_events(c, idx, EPOLLIN | EPOLLRDHUP);
-  } else {
-    c->state = X_SENDING;
-    x_set_events(c, idx, EPOLLIN | EPOLLOUT | EPOLLRDHUP);
-  }
+  c->state = events & EPOLLOUT ? X_SENDING : X_WAITING;
+  x_set_events(c, idx, (uint32_t)events);
 }
 
 static void x_start(struct close_run *x, uint32_t idx, uint64_t now) {
@@ -1315,14 +1313,13 @@ static void i_held(struct idle_run *s, uint32_t idx) {
 
 static void i_write(struct idle_run *s, uint32_t idx) {
   struct iconn *c = &s->conns[idx];
-  ssize_t n = send_some(c->fd, request + c->written, request_len - c->written);
-  if (n < 0) {
-    i_fail(s, idx, "send", (int)-n);
+  int events = send_request(c->fd, &c->written);
+  if (events < 0) {
+    i_fail(s, idx, "send", -events);
     return;
   }
-  c->written += (uint32_t)n;
-  c->state = c->written == request_len ? I_WAITING : I_SENDING;
-  ep_ctl(EPOLL_CTL_MOD, c->fd, c->state == I_SENDING ? EPOLLIN | EPOLLOUT | EPOLLRDHUP : EPOLLIN | EPOLLRDHUP, idx);
+  c->state = events & EPOLLOUT ? I_SENDING : I_WAITING;
+  ep_ctl(EPOLL_CTL_MOD, c->fd, (uint32_t)events, idx);
 }
 
 static void i_connected(struct idle_run *s, uint32_t idx) {
