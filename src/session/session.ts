@@ -17,7 +17,7 @@ import { listenerFull } from '../listener/listener.js';
 import { ListenerState, type Listener } from '../listener/listener-types.js';
 import { resumeListener } from '../listener/tcp-bind.js';
 import type { Loop } from '../loop/loop.js';
-import { constants, native, pollConstants } from '../native.js';
+import { constants, native, pollConstants, type SocketOptionName, type SocketOptionValues } from '../native.js';
 import { TASK_WOKEN_TIMER, type Task } from '../task/task-types.js';
 import { tickAdd, tickIsExpired, TICK_ETERNITY } from '../task/ticks.js';
 import { serverHasSlot } from '../backend/server-types.js';
@@ -45,14 +45,6 @@ function sameFamily(address: SocketAddress, family: SocketAddress['family']): So
 }
 
 /** Options whose refusal only costs an optimization. */
-function trySetsockopt(fd: number, name: 'IP_BIND_ADDRESS_NO_PORT' | 'SO_REUSEADDR', value: boolean): void {
-  try {
-    native.setsockopt(fd, name, value);
-  } catch {
-    // older kernels (IP_BIND_ADDRESS_NO_PORT before 4.2): the bind still works
-  }
-}
-
 /** The parts of the native relay the session layer uses (see native/relay.h). */
 export interface RelayPort {
   add(fdA: number, fdB: number): number;
@@ -142,38 +134,22 @@ export interface SessionEngineOptions {
   alert?: (message: string) => void;
 }
 
-function trySetKeepAlive(fd: number): void {
-  try {
-    native.setsockopt(fd, 'SO_KEEPALIVE', true);
-  } catch {
-    // not a TCP socket (unix), or already gone: nothing to keep alive
-  }
-}
-
-function trySetBool(fd: number, name: 'TCP_NODELAY' | 'TCP_QUICKACK' | 'TCP_FASTOPEN_CONNECT', value: boolean): void {
+/**
+ * A socket option set as HAProxy sets them on a connection: best effort. A refusal (an option
+ * the kernel or the socket type does not take, IP_BIND_ADDRESS_NO_PORT before 4.2, a value
+ * above its limit, TCP_FASTOPEN_CONNECT without the client bit of net.ipv4.tcp_fastopen, a
+ * socket already reset) costs what the option would have given, never the connection.
+ */
+function trySet<K extends SocketOptionName>(fd: number, name: K, value: SocketOptionValues[K]): void {
   try {
     native.setsockopt(fd, name, value);
   } catch {
-    // refused (TCP_FASTOPEN_CONNECT without the client bit of net.ipv4.tcp_fastopen): no harm
-  }
-}
-
-function trySetInt(fd: number, name: 'SO_RCVBUF' | 'SO_SNDBUF' | 'TCP_NOTSENT_LOWAT', value: number): void {
-  try {
-    native.setsockopt(fd, name, value);
-  } catch {
-    // above the limits the kernel allows, or not a TCP socket: the connection goes on without
+    // see above
   }
 }
 
 /** SO_LINGER {1, 0}: the close() that follows sends an RST instead of a FIN. */
-function trySetNoLinger(fd: number): void {
-  try {
-    native.setsockopt(fd, 'SO_LINGER', { enabled: true, seconds: 0 });
-  } catch {
-    // already gone
-  }
-}
+const ABORT_ON_CLOSE = { enabled: true, seconds: 0 };
 
 export class SessionEngine {
   /** Sessions open now, all frontends. */
@@ -277,7 +253,7 @@ export class SessionEngine {
     const session = new Session(frontend, listener, clientFd, src, this.loop.now);
     session.task = this.loop.scheduler.taskNew(this.onTimerCallback, session);
     // Socket options are best effort, as in HAProxy: a refusal never fails the session.
-    if (frontend.clientKeepAlive) trySetKeepAlive(clientFd);
+    if (frontend.clientKeepAlive) trySet(clientFd, 'SO_KEEPALIVE', true);
     this.sessions.add(session);
     this.current++;
     this.loop.jobs++;
@@ -440,7 +416,7 @@ export class SessionEngine {
         throw Object.assign(new Error('mapped port out of range'), { errno: -22 }); // EINVAL: a failed attempt
       }
       fd = native.socket(family, SOCK_STREAM | SOCK_NONBLOCK);
-      if (backend.serverKeepAlive && target.family !== 'unix') trySetKeepAlive(fd);
+      if (backend.serverKeepAlive && target.family !== 'unix') trySet(fd, 'SO_KEEPALIVE', true);
       if (server.socketOptions !== undefined || server.fastOpen === true) this.setServerSocketOptions(fd, session, server, target.family !== 'unix');
       if (server.source && target.family !== 'unix') this.bindSource(fd, session, server, target);
       rc = native.connect(fd, target.bytes);
@@ -471,21 +447,21 @@ export class SessionEngine {
     // bytes read behind a PROXY header (established() sends both in one send()).
     const hasData = server.sendProxy !== 0 || session.early !== null;
     if (options !== undefined) {
-      if (options.sndbuf > 0) trySetInt(fd, 'SO_SNDBUF', options.sndbuf);
-      if (options.rcvbuf > 0) trySetInt(fd, 'SO_RCVBUF', options.rcvbuf);
+      if (options.sndbuf > 0) trySet(fd, 'SO_SNDBUF', options.sndbuf);
+      if (options.rcvbuf > 0) trySet(fd, 'SO_RCVBUF', options.rcvbuf);
       if (tcp) {
-        if (options.noDelay) trySetBool(fd, 'TCP_NODELAY', true);
-        if (options.notSentLowat > 0) trySetInt(fd, 'TCP_NOTSENT_LOWAT', options.notSentLowat);
+        if (options.noDelay) trySet(fd, 'TCP_NODELAY', true);
+        if (options.notSentLowat > 0) trySet(fd, 'TCP_NOTSENT_LOWAT', options.notSentLowat);
         // In pingpong mode the kernel holds back the ACK ending the handshake, and the first
         // data segment carries it: one packet fewer. Only worth it when data is ready to go.
-        if (options.smartConnect && hasData) trySetBool(fd, 'TCP_QUICKACK', false);
+        if (options.smartConnect && hasData) trySet(fd, 'TCP_QUICKACK', false);
       }
     }
     // With a cached cookie, connect() then returns 0 at once and the first send() carries the
     // SYN and the data; without one the kernel connects as usual and asks for a cookie. Never
     // without data (the SYN would wait for a send() that may not come: a server that speaks
     // first), and not on retries (HAProxy: the attempt may be what failed).
-    if (tcp && server.fastOpen === true && hasData && session.attempts === 1) trySetBool(fd, 'TCP_FASTOPEN_CONNECT', true);
+    if (tcp && server.fastOpen === true && hasData && session.attempts === 1) trySet(fd, 'TCP_FASTOPEN_CONNECT', true);
   }
 
   /**
@@ -579,9 +555,9 @@ export class SessionEngine {
         if (address.port === 0) {
           // The port is picked at connect() time, with the whole 4-tuple known: many more
           // connections fit than ephemeral ports (IP_BIND_ADDRESS_NO_PORT).
-          trySetsockopt(fd, 'IP_BIND_ADDRESS_NO_PORT', true);
+          trySet(fd, 'IP_BIND_ADDRESS_NO_PORT', true);
         } else if (!reuse) {
-          trySetsockopt(fd, 'SO_REUSEADDR', true);
+          trySet(fd, 'SO_REUSEADDR', true);
           reuse = true;
         }
         native.bind(fd, address.bytes);
@@ -788,8 +764,8 @@ export class SessionEngine {
       bytesOut = this.relay.bytes[2 * session.relayId + 1]!;
     }
     if (wasQueuedOrConnecting === Phase.Connecting) this.releaseServerFdFromTable(session);
-    if (session.frontend.clientNoLinger) trySetNoLinger(session.clientFd);
-    if (session.serverFd >= 0 && session.backend?.serverNoLinger) trySetNoLinger(session.serverFd);
+    if (session.frontend.clientNoLinger) trySet(session.clientFd, 'SO_LINGER', ABORT_ON_CLOSE);
+    if (session.serverFd >= 0 && session.backend?.serverNoLinger) trySet(session.serverFd, 'SO_LINGER', ABORT_ON_CLOSE);
     if (this.loop.fdtab.entry(session.clientFd)) this.loop.fdtab.remove(session.clientFd);
     if (session.serverFd >= 0) native.close(session.serverFd);
     native.close(session.clientFd);
