@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -325,6 +326,11 @@ void PollWatcher::DrainWakePipe() {
 void PollWatcher::ThreadMain(void* arg) { static_cast<PollWatcher*>(arg)->Run(); }
 
 void PollWatcher::Run() {
+  // The name lets ps, top and our tests tell this thread from Node's own. It is diagnostic
+  // only: if naming fails the thread keeps Node's name and works the same.
+  if (pthread_setname_np(pthread_self(), kThreadName) != 0) {
+    // nothing to undo
+  }
   uv_mutex_lock(&mutex_);
   for (;;) {
     while (!quit_ && !armed_) uv_cond_wait(&cond_, &mutex_);

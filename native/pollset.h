@@ -36,6 +36,9 @@ struct PollNotifier {
 
 class PollWatcher : public Napi::ObjectWrap<PollWatcher> {
  public:
+  // The name of the poll(2) thread (/proc/self/task/*/comm; at most 15 characters).
+  static constexpr const char* kThreadName = "epoxy-poll";
+
   static Napi::Function Define(Napi::Env env);
   explicit PollWatcher(const Napi::CallbackInfo& info);
   ~PollWatcher() override;
