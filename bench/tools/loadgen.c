@@ -42,6 +42,7 @@
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <netinet/in.h>
@@ -1465,8 +1466,13 @@ static void run_idle(const struct options *o) {
 
   /* Hold: until --hold seconds, or (0) stdin EOF; a signal ends either. */
   bool watch_stdin = o->hold == 0;
+  /* Only a terminal's end (^D) takes a read to see. Anything else is watched for its end alone
+   * (EPOLLHUP, EPOLLRDHUP, EPOLLERR) and never read: a stdin that is always readable (/dev/random,
+   * `yes |`, a chatty socket) would otherwise keep this loop reading at 100% CPU for the whole
+   * hold, and a pipe's or socket's close is reported whether or not data is left unread. */
+  bool stdin_tty = watch_stdin && isatty(STDIN_FILENO);
   if (watch_stdin) {
-    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = EV_STDIN};
+    struct epoll_event ev = {.events = stdin_tty ? EPOLLIN | EPOLLRDHUP : EPOLLRDHUP, .data.u64 = EV_STDIN};
     if (epoll_ctl(epfd, EPOLL_CTL_ADD, STDIN_FILENO, &ev) != 0) {
       /* EPERM: a regular file or a device like /dev/null, which epoll cannot watch. One read
        * tells: at its end already (/dev/null) the hold is over; otherwise (/dev/zero, a file with
@@ -1499,7 +1505,11 @@ static void run_idle(const struct options *o) {
       if (d == EV_SIGNAL) {
         stop = true;
       } else if (d == EV_STDIN) {
-        ssize_t got = read(STDIN_FILENO, scratch, sizeof scratch);
+        if (!stdin_tty) {
+          stop = true; /* hung up, shut down or failed */
+          continue;
+        }
+        ssize_t got = read(STDIN_FILENO, scratch, sizeof scratch); /* a typed line is dropped */
         if (got == 0 || (got < 0 && errno != EINTR && errno != EAGAIN)) stop = true; /* EOF or gone */
       } else {
         i_event(s, (uint32_t)d, events[k].events);
@@ -1526,7 +1536,19 @@ static void run_idle(const struct options *o) {
 
 /* ------------------------------------------------------------------------------------------ */
 
+/* A caller may start us with fd 0, 1 or 2 closed (`<&-`). The next fd opened would take its place:
+ * `idle` would watch its own epoll set as stdin, and the JSON line or a diagnostic could go into
+ * a connection. /dev/null fills each gap (so a closed stdin counts as at its end, like </dev/null).
+ * open() returns the lowest free fd, and every lower one is open by then: it lands on `fd`. */
+static void fill_std_fds(void) {
+  for (int fd = 0; fd <= 2; fd++) {
+    if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF) continue;
+    if (open("/dev/null", (fd == 0 ? O_RDONLY : O_WRONLY) | O_NOCTTY) < 0) die_errno("open(/dev/null)");
+  }
+}
+
 int main(int argc, char **argv) {
+  fill_std_fds();
   struct options o;
   memset(&o, 0, sizeof o);
   parse_options(argc, argv, &o);

@@ -3,8 +3,8 @@
  * node:net servers on 127.0.0.1. Counts are asserted within loose bands and latencies only where
  * the server makes them long on purpose, so a busy machine slows these tests without failing them.
  */
-import { spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { execFile, spawn, spawnSync } from 'node:child_process';
+import { closeSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -260,6 +260,60 @@ describe.skipIf(!bin)(bin ? 'loadgen' : `loadgen (skipped: ${built.reason})`, ()
       const server = await httpServer(ok);
       const r = await runLoadgen(bin, 'idle', { port: server.port, connections: 10, hold: 0.2 });
       expect(r).toMatchObject({ mode: 'idle', established: 10, failed: 0 });
+      await waitFor(() => server.open() === 0, 'the held connections to close');
+    });
+
+    it('holds without reading a stdin that never ends (/dev/random: no busy loop)', async (ctx) => {
+      const open = new Set<net.Socket>();
+      const server = net.createServer((socket) => {
+        open.add(socket);
+        socket.on('close', () => open.delete(socket));
+      });
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      cleanups.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+      const port = (server.address() as net.AddressInfo).port;
+      // /dev/random is always readable and never at its end: a hold loop that reads its stdin
+      // spins there at 100% CPU, 64 KiB a turn.
+      const random = openSync('/dev/random', 'r');
+      const child = spawn(bin, ['idle', '--port', String(port), '--connections', '3'], { stdio: [random, 'pipe', 'pipe'] });
+      closeSync(random);
+      let stdout = '';
+      let stderr = '';
+      child.stdout!.on('data', (d) => { stdout += d; });
+      child.stderr!.on('data', (d) => { stderr += d; });
+      const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+      cleanups.push(() => { child.kill('SIGKILL'); });
+      await waitFor(() => stdout.includes('\n') || child.exitCode !== null, 'the JSON line');
+      expect(JSON.parse(stdout)).toMatchObject({ established: 3, failed: 0 });
+      await waitFor(() => open.size === 3, 'the server to accept 3 connections');
+      const fds = () => readdirSync(`/proc/${child.pid}/fd`).length;
+      const before = fds();
+      // The tool closing its end of a connection the server closed proves its hold loop has run,
+      // with stdin in its epoll set.
+      [...open][0]!.destroy();
+      await waitFor(() => fds() === before - 1, 'loadgen to close the connection the server closed');
+      let io: string;
+      try {
+        io = readFileSync(`/proc/${child.pid}/io`, 'utf8');
+      } catch (error) {
+        return ctx.skip(`cannot read /proc/<pid>/io: ${(error as Error).message}`);
+      }
+      // rchar counts read(2)s (not recv(2)s): the loader's few KiB, no 64 KiB of /dev/random.
+      expect(Number(/^rchar: (\d+)$/m.exec(io)![1])).toBeLessThan(65536);
+      child.kill('SIGTERM');
+      expect(await exited).toBe(0);
+      expect(stderr).toContain('closedByPeer 1');
+    });
+
+    it('takes a closed stdin as at its end (not its epoll set taking fd 0)', async () => {
+      const server = await httpServer(ok);
+      const r = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+        execFile('/bin/sh', ['-c', 'exec "$0" idle --port "$1" --connections 3 <&-', bin, String(server.port)],
+          (error, stdout, stderr) => resolve({ code: error ? Number(error.code) : 0, stdout, stderr }));
+      });
+      expect(r.stderr).toBe('closedByPeer 0\n');
+      expect(r.code).toBe(0);
+      expect(JSON.parse(r.stdout)).toMatchObject({ mode: 'idle', established: 3, failed: 0 });
       await waitFor(() => server.open() === 0, 'the held connections to close');
     });
 
