@@ -122,9 +122,20 @@ export async function start(input: Config | EpoxyConfig, options: StartOptions =
   }
   const { soft } = native.getNofileLimit();
   const maxconn = options.maxconn ?? config.global.maxconn ?? 0;
-  // Each session needs two fds (client, server); keep some for listeners and Node itself.
-  if (maxconn > 0 && soft > 0 && maxconn * 2 + 64 > soft) {
-    log.warning(`maxconn ${maxconn} needs about ${maxconn * 2 + 64} file descriptors but the limit is ${soft}; raise 'ulimit-n' or lower 'maxconn'.`);
+  // Bulk transfers are copied in bulk-sized reads by default, and spliced only when a proxy
+  // asks with `option splice-*` and `nosplice` does not forbid it, as in HAProxy. On loopback
+  // the bulk copy meets both CPU and throughput where splice loses throughput (BENCHMARKS.md).
+  // HAProxy's maxpipes default is maxconn / 4, and 0 (no cap) when maxconn is unlimited.
+  const splice = !config.global.noSplice && wantsSplice(config) ? 'auto' : 'off';
+  const maxPipes = config.global.maxpipes || (maxconn >= 4 ? Math.floor(maxconn / 4) : maxconn);
+  // Each session needs two fds (client, server), and so does each splice pipe in use (up to
+  // maxPipes of them) when splicing is on; keep some for listeners and Node itself.
+  const pipeFds = splice === 'off' ? 0 : maxPipes * 2;
+  const fdsNeeded = maxconn * 2 + pipeFds + 64;
+  if (maxconn > 0 && soft > 0 && fdsNeeded > soft) {
+    log.warning(pipeFds > 0
+      ? `maxconn ${maxconn} with splicing (up to ${maxPipes} pipes of 2 fds each) needs about ${fdsNeeded} file descriptors but the limit is ${soft}; raise 'ulimit-n' or lower 'maxconn' or 'maxpipes'.`
+      : `maxconn ${maxconn} needs about ${fdsNeeded} file descriptors but the limit is ${soft}; raise 'ulimit-n' or lower 'maxconn'.`);
   }
 
   const runtime = await buildRuntime(config);
@@ -140,13 +151,9 @@ export async function start(input: Config | EpoxyConfig, options: StartOptions =
   let engine: SessionEngine | null = null;
   const relay: NativeRelay = new native.Relay({
     bufferSize: config.global.tune.bufsize ?? undefined,
-    // Bulk transfers are copied in bulk-sized reads by default, and spliced only when a proxy
-    // asks with `option splice-*` and `nosplice` does not forbid it, as in HAProxy. On loopback
-    // the bulk copy meets both CPU and throughput where splice loses throughput (BENCHMARKS.md).
-    // HAProxy's maxpipes default is maxconn / 4, and 0 (no cap) when maxconn is unlimited.
-    splice: !config.global.noSplice && wantsSplice(config) ? 'auto' : 'off',
+    splice,
     pipeSize: config.global.tune.pipesize ?? 0,
-    maxPipes: config.global.maxpipes || (maxconn >= 4 ? Math.floor(maxconn / 4) : maxconn),
+    maxPipes,
     // SessionEngine.close() closes both fds as soon as a pair's end is delivered.
     lastFinByClose: true,
     onEnd: (count) => engine!.relayEnded(relay.ended, count, (reason) => END_NAMES.get(reason) ?? 'PD'),

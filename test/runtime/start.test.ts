@@ -3,6 +3,8 @@ import { createServer, connect as netConnect } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { configFromObject } from '../../src/config/object.js';
 import { ConfigError } from '../../src/config/diagnostics.js';
+import { parseConfig } from '../../src/config/index.js';
+import { native } from '../../src/native.js';
 import { start } from '../../src/runtime/start.js';
 import { freePort } from '../helpers/sockets.js';
 
@@ -57,5 +59,49 @@ describe('start(object)', () => {
 
   it('refuses an invalid object with the same checks as a file', () => {
     expect(() => configFromObject({ frontends: { fe: { bind: ['127.0.0.1:1'], defaultBackend: 'missing' } } })).toThrow(ConfigError);
+  });
+});
+
+describe('the file-descriptor warning of start()', () => {
+  /**
+   * The warnings of starting (then stopping) a proxy under `ulimit-n 200`: the limit is this test
+   * file's own process's (forked pool), put back afterwards.
+   */
+  async function fdWarnings(global: string, defaults: string): Promise<string[]> {
+    const saved = native.getNofileLimit();
+    const warnings: string[] = [];
+    const port = await freePort();
+    const text = `global\n    ulimit-n 200\n${global}defaults\n    mode tcp\n    timeout connect 2s\n    timeout client 10s\n` +
+      `    timeout server 10s\n${defaults}listen px\n    bind 127.0.0.1:${port}\n    server s 127.0.0.1:1\n`;
+    try {
+      const running = await start(parseConfig([{ name: 't.cfg', text }], { env: {} }), {
+        signals: false,
+        log: { alert: () => {}, notice: () => {}, warning: (m) => warnings.push(m) },
+      });
+      await running.stop();
+    } finally {
+      native.setNofileLimit(saved.soft, saved.hard);
+    }
+    return warnings.filter((w) => w.includes('file descriptors'));
+  }
+
+  it('counts two fds per connection when splicing is off', async () => {
+    // 64 * 2 + 64 = 192 fit in 200; the pipes (64 / 4 = 16, 32 fds) would not, but none are made.
+    expect(await fdWarnings('    maxconn 64\n', '')).toEqual([]);
+    expect(await fdWarnings('    maxconn 64\n    nosplice\n', '    option splice-auto\n')).toEqual([]);
+    expect(await fdWarnings('    maxconn 100\n', '')).toEqual([
+      "maxconn 100 needs about 264 file descriptors but the limit is 200; raise 'ulimit-n' or lower 'maxconn'.",
+    ]);
+  });
+
+  it('adds two fds per splice pipe (up to maxpipes) when splicing is on', async () => {
+    expect(await fdWarnings('    maxconn 64\n', '    option splice-auto\n')).toEqual([
+      "maxconn 64 with splicing (up to 16 pipes of 2 fds each) needs about 224 file descriptors but the limit is 200; raise 'ulimit-n' or lower 'maxconn' or 'maxpipes'.",
+    ]);
+    // An explicit maxpipes replaces maxconn / 4: 192 + 2 * 4 = 200 fits, 192 + 2 * 5 does not.
+    expect(await fdWarnings('    maxconn 64\n    maxpipes 4\n', '    option splice-response\n')).toEqual([]);
+    expect(await fdWarnings('    maxconn 64\n    maxpipes 5\n', '    option splice-request\n')).toEqual([
+      "maxconn 64 with splicing (up to 5 pipes of 2 fds each) needs about 202 file descriptors but the limit is 200; raise 'ulimit-n' or lower 'maxconn' or 'maxpipes'.",
+    ]);
   });
 });
