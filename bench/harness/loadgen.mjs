@@ -13,79 +13,17 @@
 // null and undefined are left out); see the comment header of loadgen.c for each mode's flags
 // and JSON fields.
 import { spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { constants as fsConstants } from 'node:fs';
-import { access, mkdir, readFile, rename, rm } from 'node:fs/promises';
-import os from 'node:os';
-import { delimiter, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { buildTool, run, which } from './build-tool.mjs';
 
-const SOURCE = fileURLToPath(new URL('../tools/loadgen.c', import.meta.url));
-const CFLAGS = ['-O2', '-Wall', '-Wextra', '-Werror', '-std=gnu11'];
 /** How long stop() waits for `loadgen idle` to close its connections before SIGKILL. */
 const STOP_GRACE_MS = 10_000;
 
-/** The absolute path of an executable on PATH (plus the sbin directories), or null. */
-async function which(name) {
-  const dirs = (process.env.PATH ?? '').split(delimiter).concat(['/usr/sbin', '/sbin', '/usr/local/sbin']);
-  for (const dir of dirs) {
-    if (!dir) continue;
-    const full = join(dir, name);
-    try {
-      await access(full, fsConstants.X_OK);
-      return full;
-    } catch {
-      // not in this directory
-    }
-  }
-  return null;
-}
-
-/** Runs a command to completion: { code, signal, stdout, stderr } (never rejects for exit codes). */
-function run(cmd, args) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => { stdout += d; });
-    child.stderr.on('data', (d) => { stderr += d; });
-    child.on('error', reject);
-    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
-  });
-}
-
 /**
- * Compiles loadgen.c into os.tmpdir()/epoxy-loadgen-<sha1 of source and flags>/loadgen, or reuses
- * that binary. Throws an Error (code 'ENOCOMPILER') when neither cc nor gcc is on PATH, or an
- * Error carrying the compiler's output when compiling fails.
+ * Compiles loadgen.c (bench/harness/build-tool.mjs: once per source version, then cached) and
+ * resolves its path. Rejects with code 'ENOCOMPILER' when there is no C compiler.
  */
-export async function buildLoadgen() {
-  const source = await readFile(SOURCE);
-  const hash = createHash('sha1').update(CFLAGS.join(' ')).update('\0').update(source).digest('hex');
-  const dir = join(os.tmpdir(), `epoxy-loadgen-${hash}`);
-  const bin = join(dir, 'loadgen');
-  try {
-    await access(bin, fsConstants.X_OK);
-    return bin;
-  } catch {
-    // not built yet
-  }
-  const compiler = (await which('cc')) ?? (await which('gcc'));
-  if (!compiler) {
-    const error = new Error('cannot build loadgen: no C compiler (neither cc nor gcc is on PATH; apt-get install gcc)');
-    error.code = 'ENOCOMPILER';
-    throw error;
-  }
-  await mkdir(dir, { recursive: true });
-  // Compile to a private name and rename: a concurrent build never sees a half-written binary.
-  const tmp = join(dir, `loadgen.${process.pid}.${Date.now()}.tmp`);
-  const r = await run(compiler, [...CFLAGS, '-o', tmp, SOURCE]);
-  if (r.code !== 0) {
-    await rm(tmp, { force: true });
-    throw new Error(`${compiler} failed to compile ${SOURCE} (exit ${r.code ?? r.signal}):\n${r.stdout}${r.stderr}`);
-  }
-  await rename(tmp, bin);
-  return bin;
+export function buildLoadgen() {
+  return buildTool('loadgen');
 }
 
 /** { port: 1, fastopen: true, holdSeconds: 2 } -> ['--port', '1', '--fastopen', '--hold-seconds', '2'] */

@@ -3,13 +3,13 @@
 //   npm run bench [-- --quick] [--rounds 3] [--duration 5] [--warmup 1] [--connections 50]
 //                 [--scenarios keepalive,close,bulk1m,bulk100m,latency,idle] [--rate 10000]
 //                 [--idle-connections 10000] [--chain] [--no-pin] [--no-write] [--no-wait-idle]
-//                 [--body-bytes 128] [--backend nginx|node]
+//                 [--body-bytes 128] [--backend nginx|native]
 //   npm run bench -- --sweep [...]   the socket-option sweep instead (bench/harness/sweep.mjs)
 //
 // Needs haproxy and wrk (`apt-get install haproxy wrk nginx-light`) and a C compiler for the
-// latency/idle client (bench/tools/loadgen.c); nginx is the preferred backend (the bulk scenarios
-// need it), bench/harness/responder.mjs (node:http) stands in when it is absent. See
-// bench/README.md for what is measured and how.
+// latency/idle client (bench/tools/loadgen.c); nginx is the preferred backend, the native
+// responder (bench/tools/responder.c: the small response and the bulk files too) stands in when
+// it is absent. See bench/README.md for what is measured and how.
 import { mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync, closeSync, existsSync } from 'node:fs';
 import { cpus, release, tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -20,6 +20,7 @@ import {
   waitListening, which,
 } from './lib.mjs';
 import { BULK_FILES, SCENARIOS, writeWrkScript } from './scenarios.mjs';
+import { buildTool } from './build-tool.mjs';
 import { buildReport, fmt, renderMarkdown } from './report.mjs';
 import { renderSvg } from './svg.mjs';
 
@@ -135,12 +136,16 @@ if (!existsSync(join(root, 'dist/cli.js'))) {
   console.error('bench: dist/cli.js is missing: run `npm run build` (or `npm install`) first');
   process.exit(1);
 }
-if (opts.backend === 'node') tools.nginx = null;
-else if (opts.backend !== 'nginx') {
-  console.error(`bench: --backend is nginx or node (was '${opts.backend}')`);
+if (opts.backend !== 'nginx' && opts.backend !== 'native') {
+  console.error(`bench: --backend is nginx or native (was '${opts.backend}')`);
   process.exit(2);
 }
-else if (!tools.nginx) console.error('bench: nginx not found, using the node:http responder as backend (apt-get install nginx-light for nginx)');
+if (opts.backend === 'nginx' && !tools.nginx) {
+  console.error('bench: nginx not found, using the native responder (bench/tools/responder.c) as backend (apt-get install nginx-light for nginx)');
+}
+/** 'nginx', or 'native': bench/tools/responder.c, built in main(). */
+const backendKind = opts.backend === 'nginx' && tools.nginx ? 'nginx' : 'native';
+let responderBin = null;
 
 const ncpu = cpus().length;
 const pin = !opts['no-pin'] && tools.taskset && ncpu >= 2;
@@ -153,6 +158,7 @@ function pinned(cpu, cmd, args) {
 
 // ---------------------------------------------------------------------------------------------
 // Files: the nginx configuration and the ONE HAProxy-format configuration both proxies run.
+// (The native responder needs no configuration: the same body and files from its options.)
 
 
 /** nginx: the small fixed response on /, the bulk files under /bulk/ (sendfile: it is the backend). */
@@ -216,16 +222,21 @@ function writeFileOfSize(path, bytes) {
 // ---------------------------------------------------------------------------------------------
 // Processes.
 
+/**
+ * The backend on 127.0.0.1:port, on the load CPU: nginx from a configuration in `dir`, or the
+ * native responder (which raises its own open-files limit to the hard one: `conf` is nginx's).
+ */
 async function startBackend(dir, port, conf) {
   let child;
-  if (tools.nginx) {
+  if (backendKind === 'nginx') {
     mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, 'nginx.conf'), backendConf(dir, port, conf));
     const [cmd, args] = pinned(LOAD_CPU, tools.nginx, ['-p', dir, '-c', join(dir, 'nginx.conf'), '-e', join(dir, 'nginx-error.log')]);
     child = startChild('nginx', cmd, args);
   } else {
-    const [cmd, args] = pinned(LOAD_CPU, process.execPath, [join(here, 'responder.mjs'), String(port), String(bodyBytes)]);
-    child = startChild('node responder', cmd, args);
+    const [cmd, args] = pinned(LOAD_CPU, responderBin,
+      ['--port', String(port), '--body-bytes', String(bodyBytes), '--root', join(tmp, 'www'), '--backlog', '4096']);
+    child = startChild('responder', cmd, args);
   }
   await waitListening(child, port);
   return child;
@@ -351,30 +362,24 @@ const ctx = {
   tools, pin, pinned, PROXY_CPU, LOAD_CPU, proxies: [], holding,
   rounds, duration, warmup, connections, bodyBytes, rate, chain, // --quick is a smoke: its numbers are not read, so it does not wait for a quiet machine
   waitIdle: !opts['no-wait-idle'] && !opts.quick,
-  idleConnections: idleSetup.n, idleNote: '', wrkScript: null, loadgen: null, loadgenBin: null,
+  idleConnections: idleSetup.n, idleNote: '', wrkScript: null, loadgen: null, loadgenBin: null, backend: backendKind,
 };
 
 async function main() {
   tmp = mkdtempSync(join(tmpdir(), 'epoxy-bench-'));
   const failures = [];
-  const skipped = [];
-  const scenarios = [];
-  for (const name of scenarioNames) {
-    const sc = SCENARIOS[name];
-    if (sc.needs.includes('nginx') && !tools.nginx) skipped.push({ name, why: 'needs nginx (files to serve)' });
-    else scenarios.push(sc);
-  }
-  for (const s of skipped) console.error(`bench: skipping ${s.name}: ${s.why}`);
+  const scenarios = scenarioNames.map((name) => SCENARIOS[name]);
 
   ctx.wrkScript = writeWrkScript(tmp);
+  mkdirSync(join(tmp, 'www/bulk'), { recursive: true }); // the native responder's --root, files or not
   for (const sc of scenarios.filter((s) => BULK_FILES[s.name])) {
-    mkdirSync(join(tmp, 'www/bulk'), { recursive: true });
     writeFileOfSize(join(tmp, `www${BULK_FILES[sc.name].path}`), BULK_FILES[sc.name].bytes);
   }
   if (scenarios.some((s) => s.needs.includes('loadgen'))) {
     ctx.loadgen = await import('./loadgen.mjs');
     ctx.loadgenBin = await ctx.loadgen.buildLoadgen();
   }
+  if (backendKind === 'native') responderBin = await buildTool('responder');
   if (scenarios.some((s) => s.fresh)) {
     await prepareIdle();
     ctx.idleConnections = idleSetup.n;
@@ -412,7 +417,9 @@ async function main() {
     node: process.version,
     haproxy: firstLine(tools.haproxy, ['-v']),
     wrk: firstLine(tools.wrk, ['-v']),
-    backend: tools.nginx ? firstLine(tools.nginx, ['-v']) : `node:http responder (${process.version})`,
+    backend: backendKind === 'nginx'
+      ? firstLine(tools.nginx, ['-v'])
+      : `native responder bench/tools/responder.c (${firstLine(which('cc') ?? which('gcc'), ['--version'])})`,
     pinning: pin ? `taskset: proxy on CPU ${PROXY_CPU}; client and backend on CPU ${LOAD_CPU}` : `none (${tools.taskset ? (ncpu < 2 ? 'fewer than 2 CPUs' : '--no-pin') : 'taskset not found'})`,
     clkTck: CLK_TCK,
     cpuSource: SCHEDSTAT
@@ -491,8 +498,7 @@ async function main() {
   const date = new Date().toISOString();
   const stamp = date.replace(/[:.]/g, '-');
   const jsonRel = `bench/results/${stamp}.json`;
-  const markdown = renderMarkdown({ report, scenarios, machine, date, command, jsonRel, info: ctx, failures }) +
-    (skipped.length ? `\n\nSkipped: ${skipped.map((s) => `${s.name} (${s.why})`).join(', ')}.` : '');
+  const markdown = renderMarkdown({ report, scenarios, machine, date, command, jsonRel, info: ctx, failures });
   console.log(markdown);
 
   const resultsDir = join(root, 'bench/results');
@@ -501,7 +507,7 @@ async function main() {
   writeFileSync(jsonPath, JSON.stringify({
     date, command, machine, config: MAIN_CFG, idleConfig: idleSetup.cfg || null,
     options: { rounds, duration, warmup, connections, bodyBytes, rate, idleConnections: idleSetup.n, chain, scenarios: scenarios.map((s) => s.name) },
-    runs, failures, skipped, report,
+    runs, failures, report,
   }, null, 2) + '\n');
   console.error(`bench: wrote ${relative(root, jsonPath)}`);
   if (failures.length) {

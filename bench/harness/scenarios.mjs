@@ -4,7 +4,8 @@
 //
 // A scenario:
 //   name, title         key for --scenarios, heading of its section
-//   needs               'nginx' (files to serve) and/or 'loadgen' (our fixed-rate/idle client)
+//   needs               'loadgen' (our fixed-rate/idle client, built before the runs); either
+//                       backend (nginx, the native responder) serves every scenario
 //   fresh               true: each run starts its own backend and proxy (run.mjs freshTarget())
 //   load(ctx)           one sentence: the load it puts on each target
 //   run(ctx, target, seconds)  one measured run → a flat object of numbers (see COMMON_METRICS)
@@ -198,7 +199,8 @@ function requestScenario(name, title, headers, perLabel) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Bulk: nginx sends a file (sendfile), wrk reads it through the target.
+// Bulk: the backend (nginx, or the native responder) sends a file with sendfile, wrk reads it
+// through the target.
 
 // 1 MiB: 10 connections keep the pipe full with many transfers a second. 100 MiB: 2 connections,
 // each transfer takes tens of ms on loopback, so even a 1 s run holds several of them.
@@ -209,8 +211,8 @@ function bulkScenario(name, title) {
   return {
     name,
     title,
-    needs: ['nginx'],
-    load: (ctx) => `wrk -t 1 -c ${f.connections} -d ${ctx.duration}s --timeout 10s GET ${f.path} (${f.bytes / MiB} MiB file, nginx sendfile)`,
+    needs: [],
+    load: (ctx) => `wrk -t 1 -c ${f.connections} -d ${ctx.duration}s --timeout 10s GET ${f.path} (${f.bytes / MiB} MiB file, ${ctx.backend === 'native' ? 'native responder' : 'nginx'} sendfile)`,
     async run(ctx, target, seconds) {
       const { w, c, base } = await runWrk(ctx, target, seconds, { connections: f.connections, path: f.path, timeout: '10s', script: true });
       if (!Number.isFinite(w.bytes)) throw new Error(`wrk printed no byte count against ${target.name}`);

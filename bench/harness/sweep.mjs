@@ -2,11 +2,13 @@
 // against nginx, each measured relative to its own baseline.
 //
 //   node bench/harness/sweep.mjs [--quick] [--duration S (5)] [--rounds N (3)] [--connections N (50)]
-//                                [--only id,id] [--no-wait-idle] [--no-write]
+//                                [--only id,id] [--no-wait-idle] [--no-write] [--backend nginx|native]
 //   (npm run bench -- --sweep [...] once run.mjs has the hook: it calls runSweep(argv))
 //
-// Needs haproxy, wrk, nginx and taskset (apt-get install haproxy wrk nginx-light util-linux), a C
-// compiler for bench/tools/loadgen.c (the TCP Fast Open client), and dist/ (npm run build).
+// Needs haproxy, wrk and taskset (apt-get install haproxy wrk nginx-light util-linux), a C
+// compiler for bench/tools/loadgen.c (the TCP Fast Open client), and dist/ (npm run build). The
+// backend is nginx; without it (or with --backend native), the native responder
+// (bench/tools/responder.c), saying so.
 // Prints a markdown table on stdout (progress on stderr) and writes every run to
 // bench/results/sweep-<timestamp>.json. docs/tuning.md explains each option and the numbers.
 import { spawn } from 'node:child_process';
@@ -19,6 +21,7 @@ import {
   CLK_TCK, SCHEDSTAT, firstLine, freePort, nginxConf, httpGet, killAllNow, machineTicks, median, reapedChildTicks, selfTicks,
   startChild, stopAll, stopChild, treeCpu, waitListening, which,
 } from './lib.mjs';
+import { buildTool } from './build-tool.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '../..');
@@ -172,6 +175,7 @@ export async function runSweep(argv = process.argv.slice(2)) {
       only: { type: 'string' },
       'no-wait-idle': { type: 'boolean', default: false },
       'no-write': { type: 'boolean', default: false },
+      backend: { type: 'string', default: 'nginx' },
       sweep: { type: 'boolean', default: false }, // tolerated when called through run.mjs's argv
     },
   });
@@ -191,14 +195,23 @@ export async function runSweep(argv = process.argv.slice(2)) {
   if (only) for (const id of only) if (!VARIANTS.some((v) => v.id === id)) throw new Error(`sweep: unknown variant '${id}' (known: ${VARIANTS.map((v) => v.id).join(', ')})`);
   const variants = VARIANTS.filter((v) => !wanted || wanted.has(v.id));
 
-  const tools = { haproxy: which('haproxy'), wrk: which('wrk'), nginx: which('nginx'), taskset: which('taskset') };
+  if (opts.backend !== 'nginx' && opts.backend !== 'native') throw new Error(`sweep: --backend is nginx or native (was '${opts.backend}')`);
+  const tools = { haproxy: which('haproxy'), wrk: which('wrk'), taskset: which('taskset') };
   const missing = Object.entries(tools).filter(([, p]) => !p).map(([n]) => n);
   if (missing.length) throw new Error(`sweep: missing tool(s): ${missing.join(', ')} (apt-get install haproxy wrk nginx-light util-linux)`);
+  tools.nginx = opts.backend === 'nginx' ? which('nginx') : null;
+  if (opts.backend === 'nginx' && !tools.nginx) {
+    console.error('sweep: nginx not found, using the native responder (bench/tools/responder.c) as backend (apt-get install nginx-light for nginx)');
+  }
   if (!existsSync(join(root, 'dist/cli.js'))) throw new Error('sweep: dist/cli.js is missing: run `npm run build` first');
   if (cpus().length < 2) throw new Error('sweep: needs 2 CPUs (the proxy on CPU 1, the load on CPU 0)');
 
   const loadgen = await import('./loadgen.mjs');
   const loadgenBin = await loadgen.buildLoadgen();
+  const responderBin = tools.nginx ? null : await buildTool('responder');
+  const backendName = tools.nginx
+    ? firstLine(tools.nginx, ['-v'])
+    : `native responder bench/tools/responder.c (${firstLine(which('cc') ?? which('gcc'), ['--version'])})`;
 
   const tmp = mkdtempSync(join(tmpdir(), 'epoxy-sweep-'));
   const tfo = { path: '/proc/sys/net/ipv4/tcp_fastopen', before: null, during: null, note: '' };
@@ -240,10 +253,15 @@ export async function runSweep(argv = process.argv.slice(2)) {
   try {
     // One backend for the whole sweep, on the load CPU.
     const backendPort = await freePort();
-    mkdirSync(join(tmp, 'nginx'));
-    writeFileSync(join(tmp, 'nginx', 'nginx.conf'), nginxConf({ dir: join(tmp, 'nginx'), port: backendPort, bodyBytes: BODY_BYTES, generator: 'bench/harness/sweep.mjs' }));
-    const [ncmd, nargs] = pinned(LOAD_CPU, true, tools.nginx, ['-p', join(tmp, 'nginx'), '-c', join(tmp, 'nginx', 'nginx.conf'), '-e', join(tmp, 'nginx', 'nginx-error.log')]);
-    backend = startChild('nginx', ncmd, nargs);
+    if (tools.nginx) {
+      mkdirSync(join(tmp, 'nginx'));
+      writeFileSync(join(tmp, 'nginx', 'nginx.conf'), nginxConf({ dir: join(tmp, 'nginx'), port: backendPort, bodyBytes: BODY_BYTES, generator: 'bench/harness/sweep.mjs' }));
+      const [ncmd, nargs] = pinned(LOAD_CPU, true, tools.nginx, ['-p', join(tmp, 'nginx'), '-c', join(tmp, 'nginx', 'nginx.conf'), '-e', join(tmp, 'nginx', 'nginx-error.log')]);
+      backend = startChild('nginx', ncmd, nargs);
+    } else {
+      const [rcmd, rargs] = pinned(LOAD_CPU, true, responderBin, ['--port', String(backendPort), '--body-bytes', String(BODY_BYTES)]);
+      backend = startChild('responder', rcmd, rargs);
+    }
     await waitListening(backend, backendPort);
 
     const waitIdle = async () => {
@@ -373,7 +391,7 @@ export async function runSweep(argv = process.argv.slice(2)) {
     rmSync(tmp, { recursive: true, force: true });
   }
 
-  const report = buildSweepReport(runs, variants, { duration, rounds, connections, warmup, tfo, quick: opts.quick });
+  const report = buildSweepReport(runs, variants, { duration, rounds, connections, warmup, tfo, quick: opts.quick, backend: backendName });
   report.failures = failures;
   const markdown = renderSweep(report);
   process.stdout.write(markdown);
@@ -417,7 +435,7 @@ export function buildSweepReport(runs, variants, settings) {
   return {
     when: new Date().toISOString(),
     machine: { cpus: cpus().length, model: cpus()[0]?.model, kernel: release(), node: process.version },
-    versions: { haproxy: firstLine('haproxy', ['-v']), wrk: firstLine('wrk', ['-v']), nginx: firstLine('nginx', ['-v']) },
+    versions: { haproxy: firstLine('haproxy', ['-v']), wrk: firstLine('wrk', ['-v']), backend: settings.backend },
     settings: { ...settings, cpuSource: SCHEDSTAT ? 'schedstat (ns)' : `/proc/<pid>/stat ticks (1/${CLK_TCK} s)` },
     rows,
   };
@@ -429,9 +447,9 @@ export function renderSweep(report) {
   lines.push(`### Socket-option sweep (${report.when.slice(0, 16).replace('T', ' ')} UTC)`, '');
   lines.push(
     `${s.rounds} round(s) × ${s.duration} s per run${s.warmup ? ` after a ${s.warmup} s warm-up` : ''}, ${s.connections} connections; ` +
-      `proxy on CPU 1, nginx and the client on CPU 0 (the "unpinned" rows: no pinning). ` +
+      `proxy on CPU 1, the backend and the client on CPU 0 (the "unpinned" rows: no pinning). ` +
       `Proxy CPU from ${s.cpuSource}. Each cell: median, then the change against the proxy's own reference row ` +
-      `(baseline; "2 workers": baseline, unpinned). ${report.versions.haproxy}; kernel ${report.machine.kernel}.` +
+      `(baseline; "2 workers": baseline, unpinned). ${report.versions.haproxy}; backend ${report.versions.backend}; kernel ${report.machine.kernel}.` +
       (s.tfo.note ? ` ${s.tfo.note}.` : ''),
     '',
   );

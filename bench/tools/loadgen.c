@@ -1,6 +1,7 @@
 /*
  * loadgen: the benchmark harness's own HTTP/1.1 load client, for what wrk cannot do (a fixed
- * request rate, thousands of held idle connections, TCP Fast Open). One file, Linux, libc only.
+ * request rate, thousands of held idle connections, TCP Fast Open). One file (and common.h, shared
+ * with responder.c), Linux, libc only.
  *
  *   cc -O2 -Wall -Wextra -Werror -std=gnu11 -o loadgen loadgen.c
  *
@@ -63,10 +64,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define NS_PER_US 1000ull
-#define NS_PER_MS 1000000ull
-#define NS_PER_S 1000000000ull
-
 /* How long answers outstanding when the schedule (rate) or the duration (close) ends may take. */
 #define DRAIN_NS (5 * NS_PER_S)
 /* How long the initial connections of `rate` may take before the schedule starts anyway. */
@@ -97,34 +94,11 @@ static const char usage_text[] =
     "       loadgen close --port P --duration S [--connections 20] [--fastopen]\n"
     "common options: --host 127.0.0.1 (IPv4 or IPv6 literal), --path /\n";
 
+#define TOOL_NAME "loadgen"
+#include "common.h"
+
 /* ------------------------------------------------------------------------------------------ */
 /* Failing */
-
-static void die(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
-static void die(const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  fputs("loadgen: ", stderr);
-  vfprintf(stderr, fmt, ap);
-  fputc('\n', stderr);
-  va_end(ap);
-  exit(1);
-}
-
-static void die_errno(const char *what) __attribute__((noreturn));
-static void die_errno(const char *what) { die("%s: %s", what, strerror(errno)); }
-
-static void usage_error(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
-static void usage_error(const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  fputs("loadgen: ", stderr);
-  vfprintf(stderr, fmt, ap);
-  fputc('\n', stderr);
-  va_end(ap);
-  fputs(usage_text, stderr);
-  exit(2);
-}
 
 static unsigned logged_errors;
 
@@ -139,12 +113,6 @@ static void log_error(const char *fmt, ...) {
   if (++logged_errors == MAX_LOGGED_ERRORS) fputs(" (further errors only counted)", stderr);
   fputc('\n', stderr);
   va_end(ap);
-}
-
-static uint64_t now_ns(void) {
-  struct timespec ts;
-  if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0) die_errno("clock_gettime");
-  return (uint64_t)ts.tv_sec * NS_PER_S + (uint64_t)ts.tv_nsec;
 }
 
 static uint64_t cpu_us(void) {
@@ -174,24 +142,7 @@ struct options {
   bool fastopen;
 };
 
-static double parse_number(const char *name, const char *text, double min, double max) {
-  char *end;
-  errno = 0;
-  double v = strtod(text, &end);
-  if (errno != 0 || end == text || *end != '\0' || v != v)
-    usage_error("%s needs a number, not '%s'", name, text);
-  if (v < min || v > max) usage_error("%s must be between %g and %g, not '%s'", name, min, max, text);
-  return v;
-}
-
-static long parse_integer(const char *name, const char *text, long min, long max) {
-  char *end;
-  errno = 0;
-  long v = strtol(text, &end, 10);
-  if (errno != 0 || end == text || *end != '\0') usage_error("%s needs an integer, not '%s'", name, text);
-  if (v < min || v > max) usage_error("%s must be between %ld and %ld, not '%s'", name, min, max, text);
-  return v;
-}
+static bool is_flag(const char *name) { return strcmp(name, "--request") == 0 || strcmp(name, "--fastopen") == 0; }
 
 static void parse_options(int argc, char **argv, struct options *o) {
   if (argc < 2) usage_error("missing mode (rate, idle or close)");
@@ -211,25 +162,8 @@ static void parse_options(int argc, char **argv, struct options *o) {
   o->connections = o->mode == MODE_RATE ? 50 : o->mode == MODE_CLOSE ? 20 : -1;
 
   for (int i = 2; i < argc; i++) {
-    char name[64];
-    const char *arg = argv[i];
-    const char *value = NULL;
-    if (strncmp(arg, "--", 2) != 0) usage_error("unexpected argument '%s'", arg);
-    const char *eq = strchr(arg, '=');
-    size_t len = eq ? (size_t)(eq - arg) : strlen(arg);
-    if (len >= sizeof name) usage_error("unknown option %.40s...", arg);
-    memcpy(name, arg, len);
-    name[len] = '\0';
-    if (eq) value = eq + 1;
-
-    bool is_flag = strcmp(name, "--request") == 0 || strcmp(name, "--fastopen") == 0;
-    if (is_flag) {
-      if (value) usage_error("%s takes no value", name);
-    } else if (!value) {
-      if (i + 1 >= argc) usage_error("%s needs a value", name);
-      value = argv[++i];
-    }
-
+    char name[OPTION_NAME_MAX];
+    const char *value = take_option(argc, argv, &i, name, is_flag);
     bool ok_here = true;
     if (strcmp(name, "--host") == 0) o->host = value;
     else if (strcmp(name, "--port") == 0) o->port = parse_integer(name, value, 1, 65535);
@@ -310,18 +244,6 @@ static void build_request(const struct options *o, bool close_style) {
 /* ------------------------------------------------------------------------------------------ */
 /* Syscall wrappers: each checks its result; data-path ones return -errno instead of dying. */
 
-static int epfd = -1;
-
-static void ep_ctl(int op, int fd, uint32_t events, uint64_t data) {
-  struct epoll_event ev = {.events = events, .data.u64 = data};
-  if (epoll_ctl(epfd, op, fd, &ev) != 0) die_errno("epoll_ctl");
-}
-
-static void close_fd(int fd) {
-  /* Linux frees the fd even when close() fails (EINTR included): never retry it. */
-  if (close(fd) != 0 && errno != EINTR) die_errno("close");
-}
-
 /*
  * A non-blocking socket with connect() started: 0 connected already (loopback, or a deferred
  * TFO connect), 1 under way, or -errno. *fd_out is -1 after a failure (nothing leaks).
@@ -382,17 +304,6 @@ static int send_request(int fd, uint32_t *written) {
   if (n < 0) return (int)n;
   *written += (uint32_t)n;
   return *written == request_len ? EPOLLIN | EPOLLRDHUP : EPOLLIN | EPOLLOUT | EPOLLRDHUP;
-}
-
-/* Bytes read, 0 at EOF, -EAGAIN when nothing is there, -errno. */
-static ssize_t recv_some(int fd, char *buf, size_t len) {
-  for (;;) {
-    ssize_t n = recv(fd, buf, len, 0);
-    if (n >= 0) return n;
-    if (errno == EINTR) continue;
-    if (errno == EWOULDBLOCK) return -EAGAIN;
-    return -errno;
-  }
 }
 
 /* Responses are parsed as they arrive and their bodies dropped: one buffer serves every read. */
@@ -1406,13 +1317,7 @@ static void run_idle(const struct options *o) {
   raise_nofile(o->connections + SPARE_FDS);
 
   /* SIGINT/SIGTERM through a signalfd: the loop closes everything and exits 0 when one comes. */
-  sigset_t mask;
-  sigemptyset(&mask);
-  sigaddset(&mask, SIGINT);
-  sigaddset(&mask, SIGTERM);
-  if (sigprocmask(SIG_BLOCK, &mask, NULL) != 0) die_errno("sigprocmask");
-  int sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
-  if (sfd < 0) die_errno("signalfd");
+  int sfd = signals_as_fd();
   ep_ctl(EPOLL_CTL_ADD, sfd, EPOLLIN, EV_SIGNAL);
 
   struct idle_run *s = calloc(1, sizeof *s);
@@ -1535,17 +1440,6 @@ static void run_idle(const struct options *o) {
 }
 
 /* ------------------------------------------------------------------------------------------ */
-
-/* A caller may start us with fd 0, 1 or 2 closed (`<&-`). The next fd opened would take its place:
- * `idle` would watch its own epoll set as stdin, and the JSON line or a diagnostic could go into
- * a connection. /dev/null fills each gap (so a closed stdin counts as at its end, like </dev/null).
- * open() returns the lowest free fd, and every lower one is open by then: it lands on `fd`. */
-static void fill_std_fds(void) {
-  for (int fd = 0; fd <= 2; fd++) {
-    if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF) continue;
-    if (open("/dev/null", (fd == 0 ? O_RDONLY : O_WRONLY) | O_NOCTTY) < 0) die_errno("open(/dev/null)");
-  }
-}
 
 int main(int argc, char **argv) {
   fill_std_fds();
