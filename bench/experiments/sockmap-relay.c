@@ -22,36 +22,20 @@
 // so user space computes the same value from getsockname()/getpeername().
 //
 // SIGINT/SIGTERM: prints counters to stderr and exits 0.
+//
+// What it shares with uring-relay.c (command line, signals, sockets) is in relay-common.h.
 #define _GNU_SOURCE
-#include <arpa/inet.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <linux/bpf.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <signal.h>
 #include <stddef.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/epoll.h>
-#include <sys/socket.h>
 #include <sys/syscall.h>
-#include <unistd.h>
+
+static const char usage_text[] = "usage: sockmap-relay --listen PORT --backend PORT [--mode sockmap|copy]\n";
+
+#define TOOL_NAME "sockmap-relay"
+#include "relay-common.h"
 
 #define BUF_SIZE 16384
 #define MAX_PAIRS 65536
-
-static void die(const char *what) {
-  fprintf(stderr, "sockmap-relay: %s: %s\n", what, strerror(errno));
-  exit(1);
-}
-
-static void dief(const char *what) {
-  fprintf(stderr, "sockmap-relay: %s\n", what);
-  exit(1);
-}
 
 // ---------------------------------------------------------------------------------------------
 // BPF: instruction macros (our own, as in the kernel's include/linux/filter.h) and bpf(2).
@@ -87,10 +71,7 @@ static int map_create(enum bpf_map_type type, uint32_t key_size, uint32_t value_
   a.max_entries = max;
   strncpy(a.map_name, name, sizeof(a.map_name) - 1);
   int fd = (int)sys_bpf(BPF_MAP_CREATE, &a);
-  if (fd < 0) {
-    fprintf(stderr, "sockmap-relay: BPF_MAP_CREATE %s: %s\n", name, strerror(errno));
-    exit(1);
-  }
+  if (fd < 0) die("BPF_MAP_CREATE %s: %s", name, strerror(errno));
   return fd;
 }
 
@@ -156,11 +137,7 @@ static int load_verdict(int peers, int socks) {
   a.log_level = 1;
   strncpy(a.prog_name, "relay_verdict", sizeof(a.prog_name) - 1);
   int fd = (int)sys_bpf(BPF_PROG_LOAD, &a);
-  if (fd < 0) {
-    int e = errno;
-    fprintf(stderr, "sockmap-relay: BPF_PROG_LOAD: %s\nverifier log:\n%s\n", strerror(e), verifier_log);
-    exit(1);
-  }
+  if (fd < 0) die("BPF_PROG_LOAD: %s\nverifier log:\n%s", strerror(errno), verifier_log);
   return fd;
 }
 
@@ -170,7 +147,7 @@ static void prog_attach(int prog, int map, enum bpf_attach_type type) {
   a.target_fd = (uint32_t)map;
   a.attach_bpf_fd = (uint32_t)prog;
   a.attach_type = type;
-  if (sys_bpf(BPF_PROG_ATTACH, &a) < 0) die("BPF_PROG_ATTACH (BPF_SK_SKB_VERDICT) to the sockhash");
+  if (sys_bpf(BPF_PROG_ATTACH, &a) < 0) die_errno("BPF_PROG_ATTACH (BPF_SK_SKB_VERDICT) to the sockhash");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -189,27 +166,17 @@ struct pair {
   struct side a, b; // a: client, b: backend
 };
 
+static const char *mode = "sockmap";
 static int mode_sockmap;
-static int ep, peers_map = -1, socks_map = -1;
+static int peers_map = -1, socks_map = -1; // the epoll set is common.h's epfd
 static unsigned long long n_pairs, n_closed, n_drained_bytes, n_fallback_bytes, n_wakeups,
     n_not_established;
-static volatile sig_atomic_t stop;
 static struct side dead; // epoll events of sides already closed in the current batch
-
-static void on_signal(int sig) {
-  (void)sig;
-  stop = 1;
-}
-
-static void set_nodelay(int fd) {
-  int one = 1;
-  if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0) die("setsockopt TCP_NODELAY");
-}
 
 static void set_nonblock(int fd) {
   int fl = fcntl(fd, F_GETFL);
-  if (fl < 0) die("fcntl F_GETFL");
-  if (fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) die("fcntl F_SETFL O_NONBLOCK");
+  if (fl < 0) die_errno("fcntl F_GETFL");
+  if (fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) die_errno("fcntl F_SETFL O_NONBLOCK");
 }
 
 /* remote_port as __sk_buff shows it (__be16 << 16 on little-endian) | local_port (host order). */
@@ -217,10 +184,10 @@ static void set_nonblock(int fd) {
 static int sock_key(int fd, uint32_t *key) {
   struct sockaddr_in l, r;
   socklen_t ll = sizeof(l), rl = sizeof(r);
-  if (getsockname(fd, (struct sockaddr *)&l, &ll) < 0) die("getsockname");
+  if (getsockname(fd, (struct sockaddr *)&l, &ll) < 0) die_errno("getsockname");
   if (getpeername(fd, (struct sockaddr *)&r, &rl) < 0) {
     if (errno == ENOTCONN) return -1;
-    die("getpeername");
+    die_errno("getpeername");
   }
 #if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
   *key = ((uint32_t)r.sin_port << 16) | ntohs(l.sin_port);
@@ -230,9 +197,13 @@ static int sock_key(int fd, uint32_t *key) {
   return 0;
 }
 
-static void ep_ctl(int op, struct side *s, uint32_t events) {
-  struct epoll_event ev = {.events = events, .data.ptr = s};
-  if (epoll_ctl(ep, op, s->fd, &ev) < 0) die("epoll_ctl");
+/* Side s in the epoll set; its events carry s. */
+static void side_ctl(int op, struct side *s, uint32_t events) {
+  ep_ctl(op, s->fd, events, (uint64_t)(uintptr_t)s);
+}
+
+static struct side *event_side(const struct epoll_event *ev) {
+  return (struct side *)(uintptr_t)ev->data.u64;
 }
 
 static void close_pair(struct pair *p) {
@@ -241,11 +212,11 @@ static void close_pair(struct pair *p) {
     struct side *s = ss[i];
     if (mode_sockmap) {
       // close() also removes the socket from the sockhash; delete explicitly to check it.
-      if (map_delete(socks_map, &s->key) < 0 && errno != ENOENT) die("BPF_MAP_DELETE_ELEM socks");
-      if (map_delete(peers_map, &s->key) < 0 && errno != ENOENT) die("BPF_MAP_DELETE_ELEM peers");
+      if (map_delete(socks_map, &s->key) < 0 && errno != ENOENT) die_errno("BPF_MAP_DELETE_ELEM socks");
+      if (map_delete(peers_map, &s->key) < 0 && errno != ENOENT) die_errno("BPF_MAP_DELETE_ELEM peers");
     }
-    if (epoll_ctl(ep, EPOLL_CTL_DEL, s->fd, NULL) < 0) die("epoll_ctl DEL");
-    if (close(s->fd) < 0) die("close");
+    if (epoll_ctl(epfd, EPOLL_CTL_DEL, s->fd, NULL) < 0) die_errno("epoll_ctl DEL");
+    close_fd(s->fd);
   }
   n_closed++;
   free(p);
@@ -281,33 +252,25 @@ static int drain(struct side *s, unsigned long long *counter) {
     if (n < 0) {
       if (errno == EAGAIN || errno == EINTR) return 0;
       if (errno == ECONNRESET || errno == EPIPE) return -1;
-      die("recv (sockmap drain)");
+      die_errno("recv (sockmap drain)");
     }
     *counter += (unsigned long long)n;
     if (send_all(s->peer->fd, s->buf, (size_t)n) < 0) {
       if (errno == ECONNRESET || errno == EPIPE) return -1;
-      die("send (sockmap drain)");
+      die_errno("send (sockmap drain)");
     }
   }
 }
 
 static void new_client(int cfd, int backend_port) {
   struct pair *p = calloc(1, sizeof(*p));
-  if (!p) dief("out of memory");
-  int bfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (bfd < 0) die("socket (backend)");
-  struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons((uint16_t)backend_port)};
-  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (!p) die("out of memory");
   // Blocking connect: loopback, and a sockhash wants established sockets.
-  if (connect(bfd, (struct sockaddr *)&to, sizeof(to)) < 0) {
-    fprintf(stderr, "sockmap-relay: connect to 127.0.0.1:%d: %s (client dropped)\n", backend_port, strerror(errno));
-    if (close(bfd) < 0) die("close");
-    if (close(cfd) < 0) die("close");
+  int bfd = relay_connect(cfd, backend_port);
+  if (bfd < 0) {
     free(p);
     return;
   }
-  set_nodelay(cfd);
-  set_nodelay(bfd);
   set_nonblock(cfd);
   set_nonblock(bfd);
   p->a.fd = cfd;
@@ -318,33 +281,33 @@ static void new_client(int cfd, int backend_port) {
   n_pairs++;
 
   if (!mode_sockmap) {
-    ep_ctl(EPOLL_CTL_ADD, &p->a, EPOLLIN);
-    ep_ctl(EPOLL_CTL_ADD, &p->b, EPOLLIN);
+    side_ctl(EPOLL_CTL_ADD, &p->a, EPOLLIN);
+    side_ctl(EPOLL_CTL_ADD, &p->b, EPOLLIN);
     return;
   }
 
   // EPOLLRDHUP only: FIN, errors (EPOLLERR/EPOLLHUP are always reported). Not EPOLLIN: the
   // psock calls data_ready for every redirected skb, and epoll drops those wake-ups (their
   // key, EPOLLIN|EPOLLRDNORM, is not in our mask) without waking us.
-  ep_ctl(EPOLL_CTL_ADD, &p->a, EPOLLRDHUP);
-  ep_ctl(EPOLL_CTL_ADD, &p->b, EPOLLRDHUP);
+  side_ctl(EPOLL_CTL_ADD, &p->a, EPOLLRDHUP);
+  side_ctl(EPOLL_CTL_ADD, &p->b, EPOLLRDHUP);
   if (sock_key(cfd, &p->a.key) < 0 || sock_key(bfd, &p->b.key) < 0) {
     n_not_established++;
     close_pair(p);
     return;
   }
-  if (p->a.key == p->b.key) dief("client and backend sockets have the same key");
+  if (p->a.key == p->b.key) die("client and backend sockets have the same key");
   // Peers first, then sockets: once a socket is in the sockhash its verdict runs, and it
   // needs its peer entry.
-  if (map_update(peers_map, &p->a.key, &p->b.key, BPF_ANY) < 0) die("BPF_MAP_UPDATE_ELEM peers");
-  if (map_update(peers_map, &p->b.key, &p->a.key, BPF_ANY) < 0) die("BPF_MAP_UPDATE_ELEM peers");
+  if (map_update(peers_map, &p->a.key, &p->b.key, BPF_ANY) < 0) die_errno("BPF_MAP_UPDATE_ELEM peers");
+  if (map_update(peers_map, &p->b.key, &p->a.key, BPF_ANY) < 0) die_errno("BPF_MAP_UPDATE_ELEM peers");
   struct side *order[2] = {&p->b, &p->a};
   for (int i = 0; i < 2; i++) {
     uint32_t fd32 = (uint32_t)order[i]->fd;
     if (map_update(socks_map, &order[i]->key, &fd32, BPF_NOEXIST) == 0) continue;
     // EOPNOTSUPP: a sockhash only takes ESTABLISHED (or LISTEN) TCP sockets, and the peer
     // already closed this one (wrk's connect-and-close probe leaves it in CLOSE_WAIT).
-    if (errno != EOPNOTSUPP) die(i ? "BPF_MAP_UPDATE_ELEM socks (client)" : "BPF_MAP_UPDATE_ELEM socks (backend)");
+    if (errno != EOPNOTSUPP) die_errno(i ? "BPF_MAP_UPDATE_ELEM socks (client)" : "BPF_MAP_UPDATE_ELEM socks (backend)");
     n_not_established++;
     close_pair(p);
     return;
@@ -362,12 +325,12 @@ static int copy_flush(struct side *s) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN) {
         // Stop reading s until d drains; wait for d to be writable.
-        ep_ctl(EPOLL_CTL_MOD, s, 0);
-        ep_ctl(EPOLL_CTL_MOD, d, EPOLLOUT | (d->peer->len > d->peer->off ? 0 : EPOLLIN));
+        side_ctl(EPOLL_CTL_MOD, s, 0);
+        side_ctl(EPOLL_CTL_MOD, d, EPOLLOUT | (d->peer->len > d->peer->off ? 0 : EPOLLIN));
         return 0;
       }
       if (errno == ECONNRESET || errno == EPIPE) return -1;
-      die("send");
+      die_errno("send");
     }
     s->off += (size_t)n;
   }
@@ -382,7 +345,7 @@ static int copy_readable(struct side *s) {
   if (n < 0) {
     if (errno == EAGAIN || errno == EINTR) return 0;
     if (errno == ECONNRESET) return -1;
-    die("recv");
+    die_errno("recv");
   }
   s->len = (size_t)n;
   s->off = 0;
@@ -394,42 +357,25 @@ static int copy_writable(struct side *d) {
   struct side *s = d->peer;
   if (copy_flush(s) < 0) return -1;
   if (s->off < s->len) return 0; // still blocked
-  ep_ctl(EPOLL_CTL_MOD, s, EPOLLIN | (s->peer->off < s->peer->len ? EPOLLOUT : 0));
-  ep_ctl(EPOLL_CTL_MOD, d, EPOLLIN);
+  side_ctl(EPOLL_CTL_MOD, s, EPOLLIN | (s->peer->off < s->peer->len ? EPOLLOUT : 0));
+  side_ctl(EPOLL_CTL_MOD, d, EPOLLIN);
   return 0;
 }
 
-static void usage(void) {
-  fprintf(stderr, "usage: sockmap-relay --listen PORT --backend PORT [--mode sockmap|copy]\n");
-  exit(2);
-}
-
-static int port_arg(const char *s) {
-  char *end;
-  long v = strtol(s, &end, 10);
-  if (*s == '\0' || *end != '\0' || v < 1 || v > 65535) usage();
-  return (int)v;
+/* The options besides --listen and --backend (relay_args): --mode sockmap|copy. */
+static bool mode_option(int argc, char **argv, int *i) {
+  if (strcmp(argv[*i], "--mode") != 0 || *i + 1 >= argc) return false;
+  mode = argv[++*i];
+  return true;
 }
 
 int main(int argc, char **argv) {
-  int listen_port = 0, backend_port = 0;
-  const char *mode = "sockmap";
-  for (int i = 1; i < argc; i++) {
-    if (!strcmp(argv[i], "--listen") && i + 1 < argc) listen_port = port_arg(argv[++i]);
-    else if (!strcmp(argv[i], "--backend") && i + 1 < argc) backend_port = port_arg(argv[++i]);
-    else if (!strcmp(argv[i], "--mode") && i + 1 < argc) mode = argv[++i];
-    else usage();
-  }
-  if (!listen_port || !backend_port) usage();
+  int listen_port, backend_port;
+  relay_args(argc, argv, mode_option, &listen_port, &backend_port);
   if (!strcmp(mode, "sockmap")) mode_sockmap = 1;
   else if (strcmp(mode, "copy")) usage();
 
-  struct sigaction sa;
-  memset(&sa, 0, sizeof(sa));
-  sa.sa_handler = on_signal;
-  if (sigaction(SIGINT, &sa, NULL) < 0 || sigaction(SIGTERM, &sa, NULL) < 0) die("sigaction");
-  sa.sa_handler = SIG_IGN;
-  if (sigaction(SIGPIPE, &sa, NULL) < 0) die("sigaction SIGPIPE");
+  relay_signals();
 
   if (mode_sockmap) {
     peers_map = map_create(BPF_MAP_TYPE_HASH, 4, 4, 2 * MAX_PAIRS, "relay_peers");
@@ -438,39 +384,32 @@ int main(int argc, char **argv) {
     prog_attach(prog, socks_map, BPF_SK_SKB_VERDICT);
   }
 
-  int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (lfd < 0) die("socket (listen)");
-  int one = 1;
-  if (setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0) die("setsockopt SO_REUSEADDR");
-  struct sockaddr_in la = {.sin_family = AF_INET, .sin_port = htons((uint16_t)listen_port)};
-  la.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (bind(lfd, (struct sockaddr *)&la, sizeof(la)) < 0) die("bind");
-  if (listen(lfd, 4096) < 0) die("listen");
+  int lfd = relay_listen(listen_port, SOCK_NONBLOCK);
 
-  ep = epoll_create1(EPOLL_CLOEXEC);
-  if (ep < 0) die("epoll_create1");
-  struct epoll_event lev = {.events = EPOLLIN, .data.ptr = NULL};
-  if (epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &lev) < 0) die("epoll_ctl ADD listen");
+  epfd = epoll_create1(EPOLL_CLOEXEC);
+  if (epfd < 0) die_errno("epoll_create1");
+  struct epoll_event lev = {.events = EPOLLIN, .data.u64 = 0}; // no side: the listener
+  if (epoll_ctl(epfd, EPOLL_CTL_ADD, lfd, &lev) < 0) die_errno("epoll_ctl ADD listen");
 
   fprintf(stderr, "sockmap-relay: mode %s, 127.0.0.1:%d -> 127.0.0.1:%d\n", mode, listen_port, backend_port);
 
   struct epoll_event evs[256];
   while (!stop) {
-    int n = epoll_wait(ep, evs, 256, -1);
+    int n = epoll_wait(epfd, evs, 256, -1);
     if (n < 0) {
       if (errno == EINTR) continue;
-      die("epoll_wait");
+      die_errno("epoll_wait");
     }
     n_wakeups++;
     for (int i = 0; i < n; i++) {
-      struct side *s = evs[i].data.ptr;
+      struct side *s = event_side(&evs[i]);
       uint32_t e = evs[i].events;
       if (!s) {
         for (;;) {
           int cfd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
           if (cfd < 0) {
             if (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED) break;
-            die("accept4");
+            die_errno("accept4");
           }
           new_client(cfd, backend_port);
         }
@@ -491,7 +430,8 @@ int main(int argc, char **argv) {
         struct pair *p = s->pair;
         // The other side may have an event later in this batch: point it at `dead`.
         for (int j = i + 1; j < n; j++) {
-          if (evs[j].data.ptr == &p->a || evs[j].data.ptr == &p->b) evs[j].data.ptr = &dead;
+          struct side *o = event_side(&evs[j]);
+          if (o == &p->a || o == &p->b) evs[j].data.u64 = (uint64_t)(uintptr_t)&dead;
         }
         close_pair(p);
       }

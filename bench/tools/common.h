@@ -7,7 +7,7 @@
  *
  * The including file defines TOOL_NAME (the prefix of every message) and `usage_text` (printed
  * after a usage error) first. bench/harness/build-tool.mjs hashes this file along with the tool,
- * so a change here rebuilds both.
+ * so a change here rebuilds both. bench/experiments/relay-common.h includes it too (the relays).
  */
 #ifndef EPOXY_BENCH_COMMON_H
 #define EPOXY_BENCH_COMMON_H
@@ -72,7 +72,7 @@ static void usage_error(const char *fmt, ...) {
 
 /* SIGINT and SIGTERM blocked and delivered through a non-blocking signalfd instead, so the
  * tool's epoll loop sees them and can end cleanly (exit 0). Returns the signalfd. */
-static int signals_as_fd(void) {
+static inline int signals_as_fd(void) {
   sigset_t mask;
   sigemptyset(&mask);
   sigaddset(&mask, SIGINT);
