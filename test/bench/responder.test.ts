@@ -408,13 +408,15 @@ describe.skipIf(!bin)(bin ? 'responder' : `responder (skipped: ${built.reason})`
     await waitFor(() => /Too many open files/.test(s.stderr()), 'the responder to run out of fds');
     const answered = () => clients.filter((c) => c.pending > 0).length;
     await waitFor(() => answered() === room, `${room} answers`);
-    // Connections are waiting in the backlog: a loop retrying accept4 would be running all the time.
+    // Connections are waiting in the backlog: a loop retrying accept4 would be running (R) at every
+    // sample; a paused one sleeps (S) but for its retries every 100 ms, which a busy CI machine may
+    // stretch: half the samples is the line, far from both.
     let sleeping = 0;
     for (let i = 0; i < 200; i++) {
       if (procState(s.pid) === 'S') sleeping++;
       await new Promise((resolve) => setImmediate(resolve));
     }
-    expect(sleeping).toBeGreaterThanOrEqual(180);
+    expect(sleeping).toBeGreaterThanOrEqual(100);
     // Closing answered connections frees fds: the waiting ones are accepted and answered.
     expect(30 - room).toBeLessThanOrEqual(12);
     for (const c of clients.filter((x) => x.pending > 0).slice(0, 12)) c.socket.destroy();
