@@ -5,13 +5,14 @@
  * each bounded by waitFor's deadline.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { buildTool } from '../../bench/harness/build-tool.mjs';
+import { sha256 } from '../helpers/flows.js';
 import { waitFor } from '../helpers/sockets.js';
 
 // Built once for the file; only a missing compiler skips, a compile error fails.
@@ -44,7 +45,6 @@ mkdirSync(join(root, 'bulk', 'dir'));
 writeFileSync(join(root, 'secret'), 'outside bulk/\n');
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
-const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 const cleanups: Array<() => void> = [];
 afterEach(() => {

@@ -2,11 +2,15 @@
  * Byte flows through relayed socket pairs, for the relay's tests: send on one non-blocking fd and
  * read on another until everything arrived, several flows at once.
  */
+import { createHash } from 'node:crypto';
 import { expect } from 'vitest';
 import { native } from '../../src/native.js';
 import { waitFor } from './sockets.js';
 
 const EAGAIN = -11;
+
+/** The hex SHA-256 of some bytes: what a byte-exact transfer is compared by. */
+export const sha256 = (data: Uint8Array): string => createHash('sha256').update(data).digest('hex');
 
 /** Sends from `offset` until the kernel takes no more (EAGAIN) or all is sent; the new offset. */
 export function sendAll(fd: number, data: Uint8Array, offset: number): number {

@@ -2,11 +2,11 @@
  * The poll(2) poller's native half: pollOnce() on real loopback sockets, and the PollWatcher
  * thread that lets Node's loop sleep on a poll(2) set without blocking or spinning.
  */
-import { readdirSync, readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EpoxyError, ErrorCodes } from '../../src/errors.js';
 import { constants, native, pollConstants, type NativePollWatcher } from '../../src/native.js';
 import { runFixture } from '../helpers/child.js';
+import { POLL_THREAD_NAME, threadsNamed } from '../helpers/threads.mjs';
 import { closeAll, fdCount, waitFor, connectedPair } from '../helpers/sockets.js';
 
 const { POLLIN, POLLOUT, POLLRDHUP, POLLHUP, POLLNVAL, POLLERR } = pollConstants;
@@ -20,17 +20,7 @@ afterEach(() => {
   closeAll(fds.splice(0));
 });
 
-// Threads named by PollWatcher (kThreadName in native/pollset.h). pthread_join() returns once
-// the thread has cleared its tid, a moment before the kernel drops it from /proc/self/task, so
-// counts after close() are waited for, not read at once.
-const pollThreads = (): number =>
-  readdirSync('/proc/self/task').filter((tid) => {
-    try {
-      return readFileSync(`/proc/self/task/${tid}/comm`, 'utf8') === 'epoxy-poll\n';
-    } catch {
-      return false; // exited between readdir and read
-    }
-  }).length;
+const pollThreads = (): number => threadsNamed(POLL_THREAD_NAME);
 
 function watcher(): NativePollWatcher {
   const w = new native.PollWatcher();

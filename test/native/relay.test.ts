@@ -6,14 +6,15 @@
  * `a` and `b` are the test's peers; `ra`/`rb` are the fds handed to relay.add(ra, rb), so
  * "A" in the relay's vocabulary is the ra side (the peer being `a`).
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { closeSync, openSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SocketAddress } from '../../src/address.js';
 import { EpoxyError, ErrorCodes } from '../../src/errors.js';
 import { constants, native, relayConstants, type NativeRelay, type NativeRelayOptions } from '../../src/native.js';
 import { runFixture } from '../helpers/child.js';
-import { expectEof, pump, type Flow } from '../helpers/flows.js';
+import { expectEof, pump, sha256, type Flow } from '../helpers/flows.js';
+import { recordingRelay, type RecordingRelay } from '../helpers/relay.js';
 import { AF_UNIX, SOCK_NONBLOCK, SOCK_STREAM, closeAll, fdCount, listenLoopback, tcpSocket, waitFor } from '../helpers/sockets.js';
 
 const { END_CLOSED, END_RESET_A, END_RESET_B, END_REMOVED, RECORD_INTS } = relayConstants;
@@ -29,45 +30,7 @@ afterEach(() => {
 });
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-const sha256 = (data: Uint8Array) => createHash('sha256').update(data).digest('hex');
-
-interface EndRecord {
-  id: number;
-  reason: number;
-  errno: number;
-  /** bytes[aToB], bytes[bToA] read inside onEnd, before the slot can be reused. */
-  bytes: [number, number];
-}
-
-interface TestRelay {
-  relay: NativeRelay;
-  ends: EndRecord[];
-  /** Number of onEnd calls. */
-  calls: () => number;
-}
-
-function makeRelay(options: Partial<NativeRelayOptions> = {}): TestRelay {
-  const ends: EndRecord[] = [];
-  let calls = 0;
-  const relay: NativeRelay = new native.Relay({
-    ...options,
-    onEnd(count) {
-      calls++;
-      for (let i = 0; i < count; i++) {
-        const id = relay.ended[RECORD_INTS * i]!;
-        ends.push({
-          id,
-          reason: relay.ended[RECORD_INTS * i + 1]!,
-          errno: relay.ended[RECORD_INTS * i + 2]!,
-          bytes: [relay.bytes[2 * id]!, relay.bytes[2 * id + 1]!],
-        });
-      }
-      options.onEnd?.(count);
-    },
-  });
-  relays.push(relay);
-  return { relay, ends, calls: () => calls };
-}
+const makeRelay = (options: Partial<NativeRelayOptions> = {}): RecordingRelay => recordingRelay(relays, options);
 
 let sharedListener: { fd: number; address: SocketAddress } | undefined;
 

@@ -9,11 +9,12 @@
  * (it turns to splice at once) and `b`, which does not read, makes the destination block while
  * the pipe holds bytes. `relay.pipes === 1` between wakes then means exactly that.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EpoxyError } from '../../src/errors.js';
 import { constants, native, relayConstants, type NativeRelay, type NativeRelayOptions } from '../../src/native.js';
-import { expectEof, pump, sendAll } from '../helpers/flows.js';
+import { expectEof, pump, sendAll, sha256 } from '../helpers/flows.js';
+import { recordingRelay, type RecordingRelay } from '../helpers/relay.js';
 import { closeAll, connectedPair, fdCount, waitFor } from '../helpers/sockets.js';
 
 const { END_CLOSED, END_RESET_B, END_REMOVED, RECORD_INTS } = relayConstants;
@@ -27,34 +28,7 @@ afterEach(() => {
   closeAll(fds.splice(0));
 });
 
-const sha256 = (data: Uint8Array) => createHash('sha256').update(data).digest('hex');
-
-interface EndRecord {
-  id: number;
-  reason: number;
-  errno: number;
-  bytes: [number, number];
-}
-
-function makeRelay(options: Partial<NativeRelayOptions> = {}): { relay: NativeRelay; ends: EndRecord[] } {
-  const ends: EndRecord[] = [];
-  const relay: NativeRelay = new native.Relay({
-    ...options,
-    onEnd(count) {
-      for (let i = 0; i < count; i++) {
-        const id = relay.ended[RECORD_INTS * i]!;
-        ends.push({
-          id,
-          reason: relay.ended[RECORD_INTS * i + 1]!,
-          errno: relay.ended[RECORD_INTS * i + 2]!,
-          bytes: [relay.bytes[2 * id]!, relay.bytes[2 * id + 1]!],
-        });
-      }
-    },
-  });
-  relays.push(relay);
-  return { relay, ends };
-}
+const makeRelay = (options: Partial<NativeRelayOptions> = {}): RecordingRelay => recordingRelay(relays, options);
 
 interface Relayed {
   a: number;
@@ -106,22 +80,27 @@ async function drain(s: Relayed, data: Buffer, sent: number): Promise<Buffer> {
   return got!;
 }
 
+/** Sends `size` random bytes each way at once; both arrive byte-exact and are counted. */
+async function moveEachWay(relay: NativeRelay, s: Relayed, id: number, size: number): Promise<void> {
+  const up = randomBytes(size);
+  const down = randomBytes(size);
+  const [atB, atA] = await pump([
+    { from: s.a, to: s.b, data: up },
+    { from: s.b, to: s.a, data: down },
+  ]);
+  expect(sha256(atB!)).toBe(sha256(up));
+  expect(sha256(atA!)).toBe(sha256(down));
+  expect(relay.bytes[2 * id]).toBe(size);
+  expect(relay.bytes[2 * id + 1]).toBe(size);
+}
+
 describe('Relay splice: bulk data', () => {
   it("moves 8 MiB each way byte-exact through pipes with splice 'auto', and gives the pipes back", async () => {
     const { relay, ends } = makeRelay();
     expect(relay.splice).toBe('auto');
     const s = await sockets();
     const id = add(relay, s);
-    const up = randomBytes(8 << 20);
-    const down = randomBytes(8 << 20);
-    const [atB, atA] = await pump([
-      { from: s.a, to: s.b, data: up },
-      { from: s.b, to: s.a, data: down },
-    ]);
-    expect(sha256(atB!)).toBe(sha256(up));
-    expect(sha256(atA!)).toBe(sha256(down));
-    expect(relay.bytes[2 * id]).toBe(8 << 20);
-    expect(relay.bytes[2 * id + 1]).toBe(8 << 20);
+    await moveEachWay(relay, s, id, 8 << 20);
     // Most of it went through pipes, never copied to user space.
     expect(relay.bytesSpliced).toBeGreaterThan(8 << 20);
     expect(relay.bytesSpliced).toBeLessThanOrEqual(16 << 20);
@@ -145,16 +124,7 @@ describe('Relay splice: bulk data', () => {
     expect(relay.splice).toBe('off');
     const s = await sockets();
     const id = add(relay, s);
-    const up = randomBytes(8 << 20);
-    const down = randomBytes(8 << 20);
-    const [atB, atA] = await pump([
-      { from: s.a, to: s.b, data: up },
-      { from: s.b, to: s.a, data: down },
-    ]);
-    expect(sha256(atB!)).toBe(sha256(up));
-    expect(sha256(atA!)).toBe(sha256(down));
-    expect(relay.bytes[2 * id]).toBe(8 << 20);
-    expect(relay.bytes[2 * id + 1]).toBe(8 << 20);
+    await moveEachWay(relay, s, id, 8 << 20);
     expect(relay.bytesSpliced).toBe(0);
     expect(relay.idlePipes).toBe(0);
     expect(relay.spliceFallbacks).toBe(0);
