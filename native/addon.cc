@@ -1,5 +1,6 @@
 // Entry point of the epoxy addon: registers every subsystem's functions and the constants
 // TypeScript needs, and owns the per-environment instance data.
+#include <errno.h>
 #include <napi.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -75,6 +76,35 @@ Napi::Object Constants(Napi::Env env) {
   EPOXY_CONSTANT(SIGTTIN);
 #undef EPOXY_CONSTANT
   c.Set("ADDR_SLOT_SIZE", static_cast<double>(kAddrSlotSize));
+  // errno values as <errno.h> defines them (positive): data-path calls return their negation,
+  // system errors carry it negated in `errno`. TypeScript compares against these, never against
+  // numbers written by hand (a sign or an architecture away from wrong).
+  Napi::Object e = Napi::Object::New(env);
+#define EPOXY_ERRNO(name) e.Set(#name, static_cast<double>(name))
+  EPOXY_ERRNO(EPERM);
+  EPOXY_ERRNO(ENOENT);
+  EPOXY_ERRNO(EINTR);
+  EPOXY_ERRNO(EBADF);
+  EPOXY_ERRNO(EAGAIN);
+  EPOXY_ERRNO(ENOMEM);
+  EPOXY_ERRNO(EACCES);
+  EPOXY_ERRNO(EINVAL);
+  EPOXY_ERRNO(ENFILE);
+  EPOXY_ERRNO(EMFILE);
+  EPOXY_ERRNO(EPIPE);
+  EPOXY_ERRNO(EAFNOSUPPORT);
+  EPOXY_ERRNO(EADDRINUSE);
+  EPOXY_ERRNO(EADDRNOTAVAIL);
+  EPOXY_ERRNO(ENETUNREACH);
+  EPOXY_ERRNO(ECONNABORTED);
+  EPOXY_ERRNO(ECONNRESET);
+  EPOXY_ERRNO(ENOBUFS);
+  EPOXY_ERRNO(ETIMEDOUT);
+  EPOXY_ERRNO(ECONNREFUSED);
+  EPOXY_ERRNO(EHOSTUNREACH);
+  EPOXY_ERRNO(EINPROGRESS);
+#undef EPOXY_ERRNO
+  c.Set("errno", e);
   // EPOLLET is bit 31: as a signed int32 it is negative, which is how it appears in the shared
   // Int32Array of events; JS code masks with it either way.
   return c;

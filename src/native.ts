@@ -347,6 +347,36 @@ export interface NativeConstants {
   SIGTTIN: number;
   /** Bytes per peer address in accept()'s `addrs` buffer. */
   ADDR_SLOT_SIZE: number;
+  /**
+   * errno values from <errno.h>, positive. Data-path calls return them negated (-EAGAIN);
+   * EpoxySystemError.errno is negative too. Compare with these, never with literal numbers.
+   */
+  errno: ErrnoConstants;
+}
+
+export interface ErrnoConstants {
+  EPERM: number;
+  ENOENT: number;
+  EINTR: number;
+  EBADF: number;
+  EAGAIN: number;
+  ENOMEM: number;
+  EACCES: number;
+  EINVAL: number;
+  ENFILE: number;
+  EMFILE: number;
+  EPIPE: number;
+  EAFNOSUPPORT: number;
+  EADDRINUSE: number;
+  EADDRNOTAVAIL: number;
+  ENETUNREACH: number;
+  ECONNABORTED: number;
+  ECONNRESET: number;
+  ENOBUFS: number;
+  ETIMEDOUT: number;
+  ECONNREFUSED: number;
+  EHOSTUNREACH: number;
+  EINPROGRESS: number;
 }
 
 export interface NativeAddon {

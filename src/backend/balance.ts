@@ -7,6 +7,7 @@
  * backup farm normally behaves as a single standby). A server without a free slot (maxconn) is
  * skipped when another has one; when all are full the caller queues the session.
  */
+import { constants } from '../native.js';
 import { serverHasSlot, serverUsable, type BalanceAlgorithm, type Server } from './server-types.js';
 
 export interface BalancerOptions {
@@ -53,8 +54,8 @@ export function hashBytes(bytes: Uint8Array): number {
 /** The address part of a sockaddr (no port, no family header): what `balance source` hashes. */
 export function sourceAddressBytes(sockaddr: Uint8Array): Uint8Array {
   const family = sockaddr[0]! | (sockaddr[1]! << 8);
-  if (family === 2 && sockaddr.length >= 8) return sockaddr.subarray(4, 8); // AF_INET
-  if (family === 10 && sockaddr.length >= 24) return sockaddr.subarray(8, 24); // AF_INET6
+  if (family === constants.AF_INET && sockaddr.length >= 8) return sockaddr.subarray(4, 8);
+  if (family === constants.AF_INET6 && sockaddr.length >= 24) return sockaddr.subarray(8, 24);
   return sockaddr;
 }
 

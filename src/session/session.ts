@@ -29,10 +29,11 @@ const UNNAMED_UNIX = SocketAddress.fromBytes(new Uint8Array(new Uint16Array([con
 const { POLLOUT, POLLERR, POLLHUP } = pollConstants;
 /** Connects to a server not probed for completion after one that did not complete at once. */
 const CONNECT_PROBE_SKIP = 64;
-const EAGAIN = -11;
-const EINPROGRESS = -115;
-const EADDRINUSE = 98;
-const EADDRNOTAVAIL = 99;
+// Data-path calls return -errno; system errors carry a negative `errno` too.
+const EAGAIN = -constants.errno.EAGAIN;
+const EINPROGRESS = -constants.errno.EINPROGRESS;
+const EADDRINUSE = -constants.errno.EADDRINUSE;
+const EADDRNOTAVAIL = -constants.errno.EADDRNOTAVAIL;
 
 /** `address` in `family`, unwrapping a v4-mapped IPv6 address (dual-stack listeners); else null. */
 function sameFamily(address: SocketAddress, family: SocketAddress['family']): SocketAddress | null {
@@ -413,7 +414,7 @@ export class SessionEngine {
     let rc: number;
     try {
       if (offset !== null && (mappedPort < 1 || mappedPort > 65535)) {
-        throw Object.assign(new Error('mapped port out of range'), { errno: -22 }); // EINVAL: a failed attempt
+        throw Object.assign(new Error('mapped port out of range'), { errno: -constants.errno.EINVAL }); // a failed attempt
       }
       fd = native.socket(family, SOCK_STREAM | SOCK_NONBLOCK);
       if (backend.serverKeepAlive && target.family !== 'unix') trySet(fd, 'SO_KEEPALIVE', true);
@@ -421,7 +422,7 @@ export class SessionEngine {
       if (server.source && target.family !== 'unix') this.bindSource(fd, session, server, target);
       rc = native.connect(fd, target.bytes);
     } catch (error) {
-      rc = -Math.abs((error as { errno?: number }).errno ?? 24);
+      rc = -Math.abs((error as { errno?: number }).errno ?? constants.errno.EMFILE);
     }
     if (rc === 0 || rc === EINPROGRESS) session.serverFd = fd;
     if (rc === EINPROGRESS) rc = this.connectedAtOnce(fd, server);
@@ -491,7 +492,7 @@ export class SessionEngine {
     try {
       error = native.getsockopt(fd, 'SO_ERROR');
     } catch {
-      error = 9; // EBADF: a failed attempt
+      error = constants.errno.EBADF; // a failed attempt
     }
     return error === 0 ? 0 : -error;
   }
@@ -528,11 +529,11 @@ export class SessionEngine {
     let transparent = source.usesrc !== null;
     const usesrc = source.usesrc;
     if (usesrc === 'client' || usesrc === 'clientip') {
-      local = sameFamily(session.src, target.family) ?? this.sourceError(server, target, `the client's address ${session.src.address} is not of the server's family`, 97);
+      local = sameFamily(session.src, target.family) ?? this.sourceError(server, target, `the client's address ${session.src.address} is not of the server's family`, constants.errno.EAFNOSUPPORT);
       if (usesrc === 'clientip') local = local.withPort(0);
     } else {
       local = usesrc ?? source.address;
-      local = sameFamily(local, target.family) ?? this.sourceError(server, target, `source address ${local.address} is not of the server's family`, 97);
+      local = sameFamily(local, target.family) ?? this.sourceError(server, target, `source address ${local.address} is not of the server's family`, constants.errno.EAFNOSUPPORT);
     }
     try {
       if (source.interface !== null) native.setsockopt(fd, 'SO_BINDTODEVICE', source.interface);
@@ -583,7 +584,7 @@ export class SessionEngine {
 
   /** Reports a `source` failure once per server and reason, then throws it as an errno. */
   private sourceError(server: ServerRuntime, target: SocketAddress, what: string, error: unknown): never {
-    const errno = typeof error === 'number' ? error : ((error as { errno?: number }).errno ?? 22);
+    const errno = typeof error === 'number' ? error : ((error as { errno?: number }).errno ?? constants.errno.EINVAL);
     const code = typeof error === 'number' ? native.errnoName(-errno) : ((error as { code?: string }).code ?? native.errnoName(-errno));
     const key = `${server.name}\0${what}\0${code}`;
     if (!this.sourceAlerts.has(key)) {
@@ -600,7 +601,7 @@ export class SessionEngine {
     try {
       error = native.getsockopt(session.serverFd, 'SO_ERROR');
     } catch {
-      error = 9; // EBADF: treat as a failed attempt
+      error = constants.errno.EBADF; // treat as a failed attempt
     }
     this.releaseServerFdFromTable(session);
     if (error === 0) this.established(session);

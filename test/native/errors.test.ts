@@ -16,6 +16,15 @@ describe('errno mapping', () => {
     expect(native.strerror(-1)).toBe('Operation not permitted');
   });
 
+  it('exports errno constants, positive, each named by errnoName', () => {
+    const table = native.constants.errno;
+    expect(Object.keys(table).length).toBeGreaterThan(10);
+    for (const [name, value] of Object.entries(table)) {
+      expect(value).toBeGreaterThan(0);
+      expect(native.errnoName(-value)).toBe(name === 'EAGAIN' || name === 'EWOULDBLOCK' ? 'EAGAIN' : name);
+    }
+  });
+
   it('gives numbers without a name a stable E<n> code', () => {
     expect(native.errnoName(4095)).toBe('E4095');
   });

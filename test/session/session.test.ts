@@ -334,3 +334,39 @@ describe('SessionEngine', () => {
     expect(p.logs[0]).toMatch(/ cD /);
   });
 });
+
+describe('SessionEngine: source binding', () => {
+  it('source addr:low-high moves on to the next port when one is in use (EADDRINUSE), without a failed attempt', async () => {
+    // The server reports the peer port of every connection it accepts.
+    const peers: number[] = [];
+    const server = createServer((socket) => {
+      peers.push(socket.remotePort!);
+      socket.end('ok');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    // Hold the range's first port with a listening socket: binding it fails with EADDRINUSE
+    // even with SO_REUSEADDR.
+    const holder = createServer();
+    await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => new Promise<void>((resolve) => holder.close(() => resolve())));
+    const low = (holder.address() as { port: number }).port;
+    const free = createServer();
+    await new Promise<void>((resolve, reject) => {
+      free.once('error', reject);
+      free.listen(low + 1, '127.0.0.1', resolve);
+    }).catch(() => {
+      throw new Error(`port ${low + 1} is taken: rerun`);
+    });
+    await new Promise<void>((resolve) => free.close(() => resolve()));
+
+    const source = { address: parseAddress('127.0.0.1:0'), portRange: { low, high: low + 1 }, usesrc: null, interface: null, nextPort: 0 };
+    const port = (server.address() as { port: number }).port;
+    // No retries: the first attempt must succeed by itself.
+    const be = backendRuntime([serverRuntime('a', port, { source })], { retries: 0 });
+    const p = await proxy(frontendRuntime(be));
+    expect(await exchange(p.port, null)).toBe('ok');
+    expect(peers).toEqual([low + 1]);
+    expect(be.counters.get('connectErrors')).toBe(0);
+  });
+});

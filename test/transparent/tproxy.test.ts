@@ -89,7 +89,8 @@ describe.skipIf(reason !== null)('TPROXY interception in a three-namespace topol
   const CLIENT = { dport: 7200, listenPort: 7201 };
   const FOREIGN = { dport: 7300, listenPort: 7301 };
   const RANGED = { dport: 7400, listenPort: 7401 };
-  const ALL = [PLAIN, CLIENTIP, CLIENT, FOREIGN, RANGED];
+  const FOREIGN_SOURCE = { dport: 7500, listenPort: 7501 };
+  const ALL = [PLAIN, CLIENTIP, CLIENT, FOREIGN, RANGED, FOREIGN_SOURCE];
 
   beforeAll(async () => {
     topology = createTopology();
@@ -112,8 +113,11 @@ describe.skipIf(reason !== null)('TPROXY interception in a three-namespace topol
       ...section('spoof_addr', FOREIGN.listenPort, `server origin 0.0.0.0:${FOREIGN.dport} source 0.0.0.0 usesrc 192.0.2.200`),
       // the gateway's own address, ports from a range in rotation
       ...section('ranged', RANGED.listenPort, `server origin 0.0.0.0:${RANGED.dport} source ${ADDRESSES.gatewayServerSide.ipv4}:20000-20001`),
+      // a foreign source without usesrc: bind() says EADDRNOTAVAIL, and HAProxy then retries
+      // the bind with IP_TRANSPARENT
+      ...section('foreign_source', FOREIGN_SOURCE.listenPort, `server origin 0.0.0.0:${FOREIGN_SOURCE.dport} source 192.0.2.201`),
     ]);
-    epoxy = await startEpoxy(topology, file, ['intercept', 'spoof_ip', 'spoof_client', 'spoof_addr', 'ranged']);
+    epoxy = await startEpoxy(topology, file, ['intercept', 'spoof_ip', 'spoof_client', 'spoof_addr', 'ranged', 'foreign_source']);
   }, 30_000);
 
   afterAll(async () => {
@@ -152,6 +156,12 @@ describe.skipIf(reason !== null)('TPROXY interception in a three-namespace topol
     const result = await topology.runClient(ADDRESSES.server.ipv4, FOREIGN.dport);
     expect(result, JSON.stringify(result)).toMatchObject({ ok: true });
     expect(result.data).toMatch(new RegExp(`^server:${FOREIGN.dport} peer=192\\.0\\.2\\.200 `));
+  });
+
+  it('source <foreign address> without usesrc: the bind is retried with IP_TRANSPARENT (IPv4)', async () => {
+    const result = await topology.runClient(ADDRESSES.server.ipv4, FOREIGN_SOURCE.dport);
+    expect(result, JSON.stringify(result)).toMatchObject({ ok: true });
+    expect(result.data).toMatch(new RegExp(`^server:${FOREIGN_SOURCE.dport} peer=192\\.0\\.2\\.201 `));
   });
 
   it('source <addr>:<low>-<high>: connections bind ports of the range in turn (IPv4)', async () => {
