@@ -1,14 +1,12 @@
 /**
  * The `epoxy` command, with HAProxy's flags: `epoxy -f haproxy.cfg` runs the proxy, `-c` checks
- * the configuration (exit 0 valid, 1 invalid), `-v`/`-vv` print the version. Signals mean what
- * they mean to HAProxy 2.6 without master-worker: SIGINT and SIGTERM stop at once (sessions are
- * closed); SIGUSR1 stops softly (sessions drain); SIGTTOU/SIGTTIN pause and resume listening;
- * SIGHUP logs the servers' states; SIGQUIT logs memory and activity; SIGUSR2 is ignored.
+ * the configuration (exit 0 valid, 1 invalid), `-v`/`-vv` print the version. SIGINT and SIGTERM
+ * stop it; SIGUSR1 stops it softly (sessions drain); SIGTTOU/SIGTTIN pause and resume listening.
  */
 import { capabilities } from './capabilities.js';
 import { parseArgs, USAGE, type CliOptions } from './cli/args.js';
 import { readConfig } from './config/parser.js';
-import { EpoxyError, ErrorCodes } from './errors.js';
+import { EpoxyError } from './errors.js';
 import { start, stderrLog } from './runtime/start.js';
 import { VERSION } from './version.js';
 
@@ -74,7 +72,6 @@ export async function main(argv: readonly string[]): Promise<number> {
       disabledPollers: options.disabledPollers,
       maxconn: options.maxconn ?? undefined,
       log,
-      signals: true,
     });
     for (const [name, addresses] of running.addresses) {
       if (!options.quiet) log.notice(`${name} listening on ${addresses.join(', ')} (poller: ${running.loop.poller.name})`);
@@ -83,9 +80,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     return 0;
   } catch (error) {
     if (error instanceof EpoxyError) {
-      // The failing bind was already reported, by its `bind` line; HAProxy 2.6 then ends with:
-      if (error.code === ErrorCodes.BIND) log.alert('[epoxy.main()] Some protocols failed to start their listeners! Exiting.');
-      else log.alert(error.message);
+      log.alert(error.message);
       return 1;
     }
     throw error;

@@ -45,8 +45,6 @@ export const ErrorCodes = {
   NO_POLLER: 'ERR_EPOXY_NO_POLLER',
   /** A configuration (file or object) was refused: unknown keyword, bad value, failed check. */
   CONFIG: 'ERR_EPOXY_CONFIG',
-  /** start(): a listener could not bind (a StartError: address, errno code, `bind` line, cause). */
-  BIND: 'ERR_EPOXY_BIND',
 } as const;
 
 export type EpoxyErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
@@ -54,30 +52,12 @@ export type EpoxyErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
 export class EpoxyError extends Error {
   declare code: EpoxyErrorCode;
 
-  constructor(message: string, code?: EpoxyErrorCode, options?: { cause?: unknown }) {
-    super(message, options);
+  constructor(message: string, code?: EpoxyErrorCode) {
+    super(message);
     this.name = 'EpoxyError';
     // The addon sets `code` after construction; TypeScript callers pass it here.
     if (code !== undefined) this.code = code;
   }
-}
-
-/**
- * start()'s error when a listener cannot bind (code ERR_EPOXY_BIND). `cause` is the system error
- * when the kernel refused (EpoxySystemError: code, errno, syscall).
- */
-export interface StartError extends EpoxyError {
-  /** The proxy whose listener failed. */
-  proxy: string;
-  /** The listener's address ('127.0.0.1:8080', a unix path). */
-  address: string;
-  /** The errno name of the failure ('EADDRINUSE'), when the kernel refused. */
-  errnoCode?: string;
-  /** The errno, negative as Node reports it, when the kernel refused. */
-  errno?: number;
-  /** The `bind` line, when the configuration came from a file. */
-  file?: string;
-  line?: number;
 }
 
 /** Builds the SystemError for a data-path call that returned -errno. */

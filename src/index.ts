@@ -13,7 +13,7 @@ export type {
   AddressFamily,
   UnpackedAddress,
 } from './native.js';
-export { EpoxyError, EpoxySystemError, ErrorCodes, type EpoxyErrorCode, type StartError } from './errors.js';
+export { EpoxyError, EpoxySystemError, ErrorCodes, type EpoxyErrorCode } from './errors.js';
 export { SocketAddress, parseAddress } from './address.js';
 export { planInheritedFds, inheritedFds, FIRST_INHERITED_FD, INHERITED_FDS_ENV } from './process/fds.js';
 export { capabilities, type Capabilities } from './capabilities.js';
@@ -28,7 +28,7 @@ export { selectPoller, pollerNames, pollerFactories } from './poller/registry.js
 export type { Poller, PollerFactory } from './poller/poller-types.js';
 export * from './listener/index.js';
 export * from './proxy/index.js';
-export { start, stderrLog, silentLog, type StartOptions, type RunningProxy } from './runtime/start.js';
+export { start, type StartOptions, type RunningProxy } from './runtime/start.js';
 export { buildRuntime, type Runtime } from './runtime/build.js';
 export {
   parseConfig,

@@ -59,8 +59,6 @@ export interface UnixSocketPerms {
 export interface BindConf {
   /** The address word as written ('0.0.0.0:8000-8002', ':80,:443', '/run/x.sock'). */
   addressText: string;
-  /** The `bind` line's file and line, for messages; absent for listeners made without a config file. */
-  location?: { readonly file: string; readonly line: number };
   /** `name`: reported in stats and logs. */
   name: string | null;
   /** `id`: fixed listener id (> 0); only allowed when the line defines a single socket. */
@@ -169,8 +167,6 @@ export interface BindResult {
   err: number;
   /** '<what> (<strerror>) [<addr>:<port>]', several joined by ', ' before the address; '' if none. */
   msg: string;
-  /** The first system error behind an ALERT (its `code`, `errno`, `syscall`), if one was thrown. */
-  error?: unknown;
 }
 
 /** Outcome of pause/resume: whether it worked, and why not. */

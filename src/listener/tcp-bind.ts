@@ -65,22 +65,17 @@ export function errnoText(error: unknown): string {
 class Outcome {
   err = ERR_NONE;
   private readonly messages: string[] = [];
-  /** The first error behind an ALERT: what a program catching start()'s failure acts on. */
-  private error: unknown = undefined;
 
   constructor(private readonly where: string) {}
 
   add(flags: number, what: string, error?: unknown): this {
     this.err |= flags;
     this.messages.push(error === undefined ? what : `${what} (${errnoText(error)})`);
-    if (error !== undefined && flags & ERR_ALERT && this.error === undefined) this.error = error;
     return this;
   }
 
   result(): BindResult {
-    const result: BindResult = { err: this.err, msg: this.messages.length === 0 ? '' : `${this.messages.join(', ')} [${this.where}]` };
-    if (this.error !== undefined) result.error = this.error;
-    return result;
+    return { err: this.err, msg: this.messages.length === 0 ? '' : `${this.messages.join(', ')} [${this.where}]` };
   }
 }
 

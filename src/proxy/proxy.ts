@@ -17,8 +17,6 @@ import {
   ERR_WARN,
   ListenerState,
   type BindContext,
-  type BindResult,
-  type Listener,
 } from '../listener/listener-types.js';
 import { bindListener, pauseListener, resumeListener, unbindListener } from '../listener/tcp-bind.js';
 import { ProxyState, type JobCounter, type Proxy, type ProxyLog } from './proxy-types.js';
@@ -29,18 +27,6 @@ export interface StartContext {
   log: ProxyLog;
   /** Passed to every listener's bind: maxsock, the fd table, the accept handler… */
   bind: BindContext | ((proxy: Proxy) => BindContext);
-  /** Told of every listener that did not bind (ERR_ALERT or worse), with the message printed. */
-  onFailure?: (proxy: Proxy, listener: Listener, result: BindResult) => void;
-}
-
-/**
- * HAProxy 2.6 names the `bind` line of a listener that fails: "Binding [h.cfg:9] for frontend
- * fe: cannot bind socket (Address already in use) for [127.0.0.1:80]"; listeners made without a
- * config file keep the older "Starting frontend fe: ..." prefix.
- */
-function bindFailurePrefix(proxy: Proxy, listener: Listener): string {
-  const at = listener.bind.location;
-  return at ? `Binding [${at.file}:${at.line}] for ${proxy.type} ${proxy.name}` : `Starting ${proxy.type} ${proxy.name}`;
 }
 
 export function startProxies(proxies: readonly Proxy[], ctx: StartContext): number {
@@ -51,13 +37,11 @@ export function startProxies(proxies: readonly Proxy[], ctx: StartContext): numb
     const bindCtx = typeof ctx.bind === 'function' ? ctx.bind(proxy) : ctx.bind;
     for (const listener of proxy.listeners) {
       if (listener.state !== ListenerState.ASSIGNED) continue; // already bound
-      const result = bindListener(listener, bindCtx);
-      const { err: lerr, msg } = result;
+      const { err: lerr, msg } = bindListener(listener, bindCtx);
       if (ctx.verbose || lerr & (ERR_FATAL | ERR_ABORT)) {
-        if (lerr & ERR_ALERT) ctx.log.alert(`${bindFailurePrefix(proxy, listener)}: ${msg}`);
-        else if (lerr & ERR_WARN) ctx.log.warning(`${bindFailurePrefix(proxy, listener)}: ${msg}`);
+        if (lerr & ERR_ALERT) ctx.log.alert(`Starting ${proxy.type} ${proxy.name}: ${msg}`);
+        else if (lerr & ERR_WARN) ctx.log.warning(`Starting ${proxy.type} ${proxy.name}: ${msg}`);
       }
-      if (lerr & ERR_CODE) ctx.onFailure?.(proxy, listener, result);
       err |= lerr;
       if (lerr & (ERR_ABORT | ERR_FATAL)) {
         failed = true;
@@ -161,14 +145,5 @@ export function stopProxy(proxy: Proxy, jobs: JobCounter, log: ProxyLog): void {
 /** SIGUSR1: stop listening everywhere and let established sessions drain; the loop then ends. */
 export function softStop(proxies: readonly Proxy[], jobs: JobCounter, log: ProxyLog): void {
   log.warning('Stopping proxies (soft stop): established sessions finish, nothing new is accepted.');
-  for (const proxy of proxies) stopProxy(proxy, jobs, log);
-}
-
-/**
- * SIGINT/SIGTERM: stop listening everywhere; the caller closes the open sessions at once
- * (HAProxy 2.6 prints nothing for these; epoxy says what happens, never "soft").
- */
-export function hardStop(proxies: readonly Proxy[], jobs: JobCounter, log: ProxyLog): void {
-  log.warning('Stopping proxies (hard stop): open sessions are closed now.');
   for (const proxy of proxies) stopProxy(proxy, jobs, log);
 }

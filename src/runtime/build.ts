@@ -186,7 +186,6 @@ export async function buildRuntime(config: Config): Promise<Runtime> {
         createListener(
           {
             ...line.bind,
-            ...(line.where.line > 0 && { location: { file: line.where.file, line: line.where.line } }),
             noReusePort: line.bind.noReusePort || config.global.noReusePort,
             ...(tune.rcvbufClient !== null && { rcvbuf: tune.rcvbufClient }),
             ...(tune.sndbufClient !== null && { sndbuf: tune.sndbufClient }),

@@ -6,16 +6,15 @@
  */
 import { configFromObject, type EpoxyConfig } from '../config/object.js';
 import type { Config, LogTarget } from '../config/model.js';
-import { EpoxyError, ErrorCodes, type StartError } from '../errors.js';
-import { ERR_CODE, type BindContext, type BindResult, type Listener } from '../listener/listener-types.js';
+import { EpoxyError, ErrorCodes } from '../errors.js';
+import { ERR_CODE, type BindContext } from '../listener/listener-types.js';
 import { Loop } from '../loop/loop.js';
 import { native, type NativeRelay } from '../native.js';
-import { enableProxies, hardStop, softStop, startProxies } from '../proxy/proxy.js';
-import type { Proxy, ProxyLog } from '../proxy/proxy-types.js';
+import { enableProxies, softStop, startProxies } from '../proxy/proxy.js';
+import type { ProxyLog } from '../proxy/proxy-types.js';
 import { registerProxySignals } from '../proxy/signals.js';
 import { SessionEngine, type Termination } from '../session/session.js';
 import { buildRuntime, type Runtime } from './build.js';
-import { activityReport, serverStatesReport } from './state-dump.js';
 
 export interface StartOptions {
   /** No notices or warnings (-q, global `quiet`). */
@@ -26,25 +25,13 @@ export interface StartOptions {
   disabledPollers?: string[];
   /** Global maxconn override (-n). */
   maxconn?: number;
-  /**
-   * Startup and lifecycle messages (alerts, warnings, notices). Default: none — a library
-   * stays silent and reports a failed start by the error it throws; `stderrLog(false)` gives
-   * HAProxy's lines on stderr, as the CLI prints them.
-   */
+  /** Startup and lifecycle messages; default: HAProxy-style lines on stderr. */
   log?: ProxyLog;
   /** Session log lines; default: the global `log` targets (stdout/stderr). */
   sessionLog?: (line: string) => void;
-  /**
-   * Take over the process's signals with HAProxy's meanings (TTOU/TTIN pause/resume, USR1 soft
-   * stop, INT/TERM hard stop, HUP dumps servers' states, QUIT memory and activity, USR2
-   * ignored). Default false: a library must not change how its host process reacts to
-   * signals. The CLI sets it.
-   */
+  /** Handle SIGTTOU, SIGTTIN, SIGUSR1, SIGINT, SIGTERM (default true). */
   signals?: boolean;
 }
-
-/** A logger that drops everything: start()'s default. */
-export const silentLog: ProxyLog = { alert: () => {}, warning: () => {}, notice: () => {} };
 
 export interface RunningProxy {
   readonly runtime: Runtime;
@@ -127,8 +114,7 @@ const END_NAMES = new Map<number, Termination>([
 export async function start(input: Config | EpoxyConfig, options: StartOptions = {}): Promise<RunningProxy> {
   const config = isConfig(input) ? input : configFromObject(input);
   const quiet = options.quiet ?? config.global.quiet;
-  const given = options.log ?? silentLog;
-  const log: ProxyLog = quiet ? { alert: (m) => given.alert(m), warning: () => {}, notice: () => {} } : given;
+  const log = options.log ?? stderrLog(quiet);
 
   if (config.global.ulimitN !== null) {
     const { hard } = native.getNofileLimit();
@@ -194,7 +180,6 @@ export async function start(input: Config | EpoxyConfig, options: StartOptions =
   );
   const sessions = engine;
 
-  let firstFailure: BindFailure | null = null;
   const err = startProxies(runtime.proxies, {
     verbose: options.verbose ?? true,
     log,
@@ -203,29 +188,20 @@ export async function start(input: Config | EpoxyConfig, options: StartOptions =
       poll: loop.fdtab,
       accept: sessions.acceptHandler(runtime.frontendOf.get(proxy)!),
     }),
-    onFailure: (proxy, listener, result) => {
-      firstFailure ??= { proxy, listener, result };
-    },
   });
   if (err & ERR_CODE) {
     for (const proxy of runtime.proxies) for (const l of proxy.listeners) if (l.fd >= 0 && !l.inherited) native.close(l.fd);
     loop.close();
     relay.close();
-    throw startFailure(firstFailure);
+    throw new EpoxyError('some proxies could not start (see the alerts above)', ErrorCodes.CONFIG);
   }
   enableProxies(runtime.proxies, loop);
 
   const kill = (): void => {
-    hardStop(runtime.proxies, loop, log);
+    softStop(runtime.proxies, loop, log);
     sessions.killAll();
   };
-  const unregister = options.signals !== true
-    ? () => {}
-    : registerProxySignals(loop, runtime.proxies, log, {
-        hardStop: () => sessions.killAll(),
-        serverStates: () => serverStatesReport(config, runtime, sessions),
-        activity: () => activityReport(loop.activity, sessions, relay.buffered),
-      });
+  const unregister = options.signals === false ? () => {} : registerProxySignals(loop, runtime.proxies, log, { hardStop: () => sessions.killAll() });
   const done = loop.run().then(() => {
     unregister();
     loop.close();
@@ -254,39 +230,6 @@ export async function start(input: Config | EpoxyConfig, options: StartOptions =
       return done;
     },
   };
-}
-
-interface BindFailure {
-  proxy: Proxy;
-  listener: Listener;
-  result: BindResult;
-}
-
-/**
- * The error start() throws when a listener cannot bind: what a program needs to act on it
- * without parsing text — the address, the errno code, the `bind` line — with the system error
- * as `cause`.
- */
-function startFailure(failure: BindFailure | null): EpoxyError {
-  if (failure === null) return new EpoxyError('some proxies could not start', ErrorCodes.BIND);
-  const { proxy, listener, result } = failure;
-  const at = listener.bind.location;
-  const cause = result.error as { code?: unknown; errno?: unknown } | undefined;
-  const address = (listener.boundAddr ?? listener.addr).toString();
-  const error = new EpoxyError(
-    `${at ? `[${at.file}:${at.line}] ` : ''}${proxy.type} ${proxy.name}: ${result.msg}`,
-    ErrorCodes.BIND,
-    cause === undefined ? undefined : { cause },
-  ) as StartError;
-  error.proxy = proxy.name;
-  error.address = address;
-  if (typeof cause?.code === 'string') error.errnoCode = cause.code;
-  if (typeof cause?.errno === 'number') error.errno = cause.errno;
-  if (at) {
-    error.file = at.file;
-    error.line = at.line;
-  }
-  return error;
 }
 
 /** Whether any proxy (or defaults section, which they inherit) asks for splice(2). */

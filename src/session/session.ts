@@ -205,11 +205,6 @@ export class SessionEngine {
     this.alert = options.alert ?? ((message) => process.stderr.write(`[ALERT]    (${process.pid}) : ${message}\n`));
   }
 
-  /** Sessions waiting for a server slot in `backend` (its queue is shared by its servers). */
-  queueLength(backend: BackendRuntime): number {
-    return this.queues.get(backend)?.length ?? 0;
-  }
-
   /** The listener accept callback for one frontend: give it to bindListener's context. */
   acceptHandler(frontend: FrontendRuntime): (fd: number) => void {
     return (fd) => this.accept(fd, frontend);

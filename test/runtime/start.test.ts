@@ -4,7 +4,6 @@ import { describe, expect, it } from 'vitest';
 import { configFromObject } from '../../src/config/object.js';
 import { ConfigError } from '../../src/config/diagnostics.js';
 import { parseConfig } from '../../src/config/index.js';
-import { EpoxyError, EpoxySystemError, type StartError } from '../../src/errors.js';
 import { native } from '../../src/native.js';
 import { start } from '../../src/runtime/start.js';
 import { freePort } from '../helpers/sockets.js';
@@ -104,57 +103,5 @@ describe('the file-descriptor warning of start()', () => {
     expect(await fdWarnings('    maxconn 64\n    maxpipes 5\n', '    option splice-request\n')).toEqual([
       "maxconn 64 with splicing (up to 5 pipes of 2 fds each) needs about 202 file descriptors but the limit is 200; raise 'ulimit-n' or lower 'maxconn' or 'maxpipes'.",
     ]);
-  });
-});
-
-describe('start() as a library', () => {
-  it('rejects a bind failure with the address, the errno code and the bind line, the system error as cause', async () => {
-    const holder = createServer();
-    await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
-    const port = (holder.address() as { port: number }).port;
-    const text = `defaults\n    mode tcp\n    timeout connect 1s\n    timeout client 1s\n    timeout server 1s\n` +
-      `listen px\n    bind 127.0.0.1:${port} noreuseport\n    server s 127.0.0.1:1\n`;
-    try {
-      const error = (await start(parseConfig([{ name: 'site.cfg', text }], { env: {} })).then(
-        () => null,
-        (e: unknown) => e,
-      )) as StartError | null;
-      expect(error).toBeInstanceOf(EpoxyError);
-      expect(error).toMatchObject({
-        code: 'ERR_EPOXY_BIND',
-        proxy: 'px',
-        address: `127.0.0.1:${port}`,
-        errnoCode: 'EADDRINUSE',
-        errno: -native.constants.errno.EADDRINUSE,
-        file: 'site.cfg',
-        line: 7,
-      });
-      expect(error!.message).toContain('[site.cfg:7] listen px: cannot bind socket (Address already in use)');
-      expect(error!.cause).toBeInstanceOf(EpoxySystemError);
-      expect((error!.cause as EpoxySystemError).syscall).toBe('bind');
-    } finally {
-      await new Promise<void>((resolve) => holder.close(() => resolve()));
-    }
-  });
-
-  it('installs no process signal handler and writes nothing to stderr unless asked', async () => {
-    const signals = ['SIGHUP', 'SIGINT', 'SIGTERM', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGTTOU', 'SIGTTIN'] as const;
-    const before = signals.map((s) => process.listenerCount(s));
-    const written: string[] = [];
-    const write = process.stderr.write.bind(process.stderr);
-    process.stderr.write = ((chunk: string | Uint8Array) => {
-      written.push(String(chunk));
-      return true;
-    }) as typeof process.stderr.write;
-    const port = await freePort();
-    try {
-      // No timeouts: a config HAProxy warns about, which must still print nothing.
-      const running = await start({ defaults: { mode: 'tcp' }, listen: { px: { bind: [`127.0.0.1:${port}`], servers: [{ name: 's', address: '127.0.0.1:1' }] } } });
-      expect(signals.map((s) => process.listenerCount(s))).toEqual(before);
-      await running.stop();
-    } finally {
-      process.stderr.write = write;
-    }
-    expect(written).toEqual([]);
   });
 });
