@@ -1,7 +1,10 @@
 /**
  * The `epoxy` command, with HAProxy's flags: `epoxy -f haproxy.cfg` runs the proxy, `-c` checks
- * the configuration (exit 0 valid, 1 invalid), `-v`/`-vv` print the version. SIGINT and SIGTERM
- * stop it; SIGUSR1 stops it softly (sessions drain); SIGTTOU/SIGTTIN pause and resume listening.
+ * the configuration (exit 0 valid, 1 invalid), `-v`/`-vv` print the version. Signals mean what
+ * they mean to HAProxy 2.6 without master-worker: SIGINT and SIGTERM stop it at once (sessions
+ * are cut); SIGUSR1 stops it softly (listeners close, sessions drain); SIGTTOU/SIGTTIN pause and
+ * resume listening; SIGHUP logs the servers' states; SIGQUIT logs memory and activity figures;
+ * SIGUSR2 (and SIGALRM) are ignored.
  */
 import { capabilities } from './capabilities.js';
 import { parseArgs, USAGE, type CliOptions } from './cli/args.js';

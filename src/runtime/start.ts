@@ -15,6 +15,7 @@ import type { ProxyLog } from '../proxy/proxy-types.js';
 import { registerProxySignals } from '../proxy/signals.js';
 import { SessionEngine, type Termination } from '../session/session.js';
 import { buildRuntime, type Runtime } from './build.js';
+import { memoryActivityLines, serverStateLines } from './dumps.js';
 
 export interface StartOptions {
   /** No notices or warnings (-q, global `quiet`). */
@@ -29,7 +30,7 @@ export interface StartOptions {
   log?: ProxyLog;
   /** Session log lines; default: the global `log` targets (stdout/stderr). */
   sessionLog?: (line: string) => void;
-  /** Handle SIGTTOU, SIGTTIN, SIGUSR1, SIGINT, SIGTERM (default true). */
+  /** Handle SIGTTOU, SIGTTIN, SIGUSR1, SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR2, SIGALRM (default true). */
   signals?: boolean;
 }
 
@@ -200,7 +201,14 @@ export async function start(input: Config | EpoxyConfig, options: StartOptions =
     softStop(runtime.proxies, loop, log);
     sessions.killAll();
   };
-  const unregister = options.signals === false ? () => {} : registerProxySignals(loop, runtime.proxies, log, { hardStop: () => sessions.killAll() });
+  const unregister =
+    options.signals === false
+      ? () => {}
+      : registerProxySignals(loop, runtime.proxies, log, {
+          hardStop: () => sessions.killAll(),
+          dumpStates: () => serverStateLines(config, runtime, sessions),
+          dumpMemory: () => memoryActivityLines(loop.activity, relay, sessions, runtime),
+        });
   const done = loop.run().then(() => {
     unregister();
     loop.close();
