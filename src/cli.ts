@@ -10,6 +10,7 @@ import { capabilities } from './capabilities.js';
 import { parseArgs, USAGE, type CliOptions } from './cli/args.js';
 import { readConfig } from './config/parser.js';
 import { EpoxyError } from './errors.js';
+import { BindError } from './runtime/bind-error.js';
 import { start, stderrLog } from './runtime/start.js';
 import { VERSION } from './version.js';
 
@@ -75,6 +76,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       disabledPollers: options.disabledPollers,
       maxconn: options.maxconn ?? undefined,
       log,
+      signals: true,
     });
     for (const [name, addresses] of running.addresses) {
       if (!options.quiet) log.notice(`${name} listening on ${addresses.join(', ')} (poller: ${running.loop.poller.name})`);
@@ -82,6 +84,11 @@ export async function main(argv: readonly string[]): Promise<number> {
     await running.done;
     return 0;
   } catch (error) {
+    // Each listener that failed has had its alert already: close as HAProxy does.
+    if (error instanceof BindError) {
+      log.alert('Some protocols failed to start their listeners! Exiting.');
+      return 1;
+    }
     if (error instanceof EpoxyError) {
       log.alert(error.message);
       return 1;
