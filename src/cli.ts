@@ -4,7 +4,8 @@
  * they mean to HAProxy 2.6 without master-worker: SIGINT and SIGTERM stop it at once (sessions
  * are cut); SIGUSR1 stops it softly (listeners close, sessions drain); SIGTTOU/SIGTTIN pause and
  * resume listening; SIGHUP logs the servers' states; SIGQUIT logs memory and activity figures;
- * SIGUSR2 (and SIGALRM) are ignored.
+ * SIGUSR2 (and SIGALRM) are ignored. A library's start() does none of this unless asked: the
+ * command asks for signals and for messages on stderr.
  */
 import { capabilities } from './capabilities.js';
 import { parseArgs, USAGE, type CliOptions } from './cli/args.js';

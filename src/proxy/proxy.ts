@@ -35,8 +35,8 @@ export interface StartContext {
    * [<addr>]"; without, "Starting <type> <name>: <reasons> [<addr>]".
    */
   locate?: (listener: Listener) => string | undefined;
-  /** Told of every listener that failed to start (its result has ERR_CODE bits). */
-  failed?: (proxy: Proxy, listener: Listener, result: BindResult) => void;
+  /** Told of every listener that failed to start (its result has ERR_CODE bits), with its alert. */
+  failed?: (proxy: Proxy, listener: Listener, result: BindResult, message: string) => void;
 }
 
 /** HAProxy's proxy_type_str(): a `listen` section is a "proxy". */
@@ -65,7 +65,7 @@ export function startProxies(proxies: readonly Proxy[], ctx: StartContext): numb
         if (lerr & ERR_ALERT) ctx.log.alert(bindMessage(proxy, listener, result, ctx));
         else if (lerr & ERR_WARN) ctx.log.warning(bindMessage(proxy, listener, result, ctx));
       }
-      if (lerr & ERR_CODE) ctx.failed?.(proxy, listener, result);
+      if (lerr & ERR_CODE) ctx.failed?.(proxy, listener, result, bindMessage(proxy, listener, result, ctx));
       err |= lerr;
       if (lerr & (ERR_ABORT | ERR_FATAL)) {
         failed = true;

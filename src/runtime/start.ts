@@ -206,15 +206,13 @@ export async function start(input: Config | EpoxyConfig, options: StartOptions =
       const where = runtime.bindLines.get(listener);
       return where && locationText(where);
     },
-    failed: (proxy, listener, result) => {
-      const where = runtime.bindLines.get(listener) ?? { file: '', line: 0, column: 0 };
-      const at = result.target ? ` for [${result.target}]` : '';
+    failed: (proxy, listener, result, message) => {
       failures.push({
         proxy: proxy.name,
-        where,
+        where: runtime.bindLines.get(listener)!,
         address: listener.addr.address,
         ...(listener.addr.family !== 'unix' && { port: listener.addr.port }),
-        message: `Binding [${locationText(where)}] for ${proxy.type === 'listen' ? 'proxy' : proxy.type} ${proxy.name}: ${result.reasons ?? result.msg}${at}`,
+        message,
         error: result.error,
       });
     },
