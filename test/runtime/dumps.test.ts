@@ -2,6 +2,7 @@
  * SIGHUP's server-state dump on the cases HAProxy words differently: a disabled proxy, servers
  * all down, servers of weight 0, a backend without servers, a frontend, a backup server.
  */
+import { createServer, connect as netConnect, type Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/index.js';
 import type { ProxyLog } from '../../src/proxy/proxy-types.js';
@@ -64,6 +65,46 @@ describe('the SIGHUP dump', () => {
       'SIGHUP: Server withBackup/b is UP. Conn: 0 act, 0 pend, 0 tot.',
       `SIGHUP: Proxy withBackup has 1 active servers and 1 backup servers available. ${conn}`,
       `SIGHUP: Proxy on has no servers. ${conn}`,
+    ]);
+  });
+
+  it('counts a session waiting for a server slot as pending and unassigned, as HAProxy does', async () => {
+    const held: Socket[] = [];
+    const upstream = createServer((socket) => void held.push(socket));
+    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+    const port = await freePort();
+    const text = [
+      'defaults',
+      '    mode tcp',
+      '    timeout connect 5s',
+      '    timeout client 30s',
+      '    timeout server 30s',
+      '    timeout queue 20s',
+      'listen web',
+      `    bind 127.0.0.1:${port}`,
+      `    server a 127.0.0.1:${(upstream.address() as { port: number }).port} maxconn 1`,
+      '',
+    ].join('\n');
+    const lines: string[] = [];
+    const log: ProxyLog = { alert: () => {}, notice: () => {}, warning: (m) => lines.push(m) };
+    const running = await start(parseConfig([{ name: 'queue.cfg', text }], { env: {} }), { signals: true, log });
+    const clients: Socket[] = [];
+    try {
+      for (let i = 0; i < 2; i++) clients.push(netConnect(port, '127.0.0.1').on('error', () => {}));
+      const backend = running.runtime.backends.get('web')!;
+      await waitFor(() => running.engine.current === 2 && backend.counters.get('queued') === 1, 'one session connected, one queued');
+      process.kill(process.pid, 'SIGHUP');
+      await waitFor(() => lines.some((l) => l.startsWith('SIGHUP: Proxy web ')), 'the dump');
+    } finally {
+      for (const client of clients) client.destroy();
+      await running.kill();
+      for (const socket of held) socket.destroy();
+      await new Promise<void>((resolve) => upstream.close(() => resolve()));
+    }
+    // HAProxy 2.6.12, same configuration, one client connected and one waiting, observed.
+    expect(lines.filter((l) => l.startsWith('SIGHUP: '))).toEqual([
+      'SIGHUP: Server web/a is UP. Conn: 1 act, 0 pend, 1 tot.',
+      'SIGHUP: Proxy web has 1 active servers and 0 backup servers available. Conn: act(FE+BE): 2+2, 1 pend (1 unass), tot(FE+BE): 2+2.',
     ]);
   });
 });
