@@ -1,12 +1,17 @@
 /**
  * The `epoxy` command, with HAProxy's flags: `epoxy -f haproxy.cfg` runs the proxy, `-c` checks
- * the configuration (exit 0 valid, 1 invalid), `-v`/`-vv` print the version. SIGINT and SIGTERM
- * stop it; SIGUSR1 stops it softly (sessions drain); SIGTTOU/SIGTTIN pause and resume listening.
+ * the configuration (exit 0 valid, 1 invalid), `-v`/`-vv` print the version. Signals mean what
+ * they mean to HAProxy 2.6 without master-worker: SIGINT and SIGTERM stop it at once (sessions
+ * are cut); SIGUSR1 stops it softly (listeners close, sessions drain); SIGTTOU/SIGTTIN pause and
+ * resume listening; SIGHUP logs the servers' states; SIGQUIT logs memory and activity figures;
+ * SIGUSR2 (and SIGALRM) are ignored. A library's start() does none of this unless asked: the
+ * command asks for signals and for messages on stderr.
  */
 import { capabilities } from './capabilities.js';
 import { parseArgs, USAGE, type CliOptions } from './cli/args.js';
 import { readConfig } from './config/parser.js';
 import { EpoxyError } from './errors.js';
+import { BindError } from './runtime/bind-error.js';
 import { start, stderrLog } from './runtime/start.js';
 import { VERSION } from './version.js';
 
@@ -72,6 +77,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       disabledPollers: options.disabledPollers,
       maxconn: options.maxconn ?? undefined,
       log,
+      signals: true,
     });
     for (const [name, addresses] of running.addresses) {
       if (!options.quiet) log.notice(`${name} listening on ${addresses.join(', ')} (poller: ${running.loop.poller.name})`);
@@ -79,6 +85,11 @@ export async function main(argv: readonly string[]): Promise<number> {
     await running.done;
     return 0;
   } catch (error) {
+    // Each listener that failed has had its alert already: close as HAProxy does.
+    if (error instanceof BindError) {
+      log.alert('Some protocols failed to start their listeners! Exiting.');
+      return 1;
+    }
     if (error instanceof EpoxyError) {
       log.alert(error.message);
       return 1;

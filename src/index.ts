@@ -28,7 +28,8 @@ export { selectPoller, pollerNames, pollerFactories } from './poller/registry.js
 export type { Poller, PollerFactory } from './poller/poller-types.js';
 export * from './listener/index.js';
 export * from './proxy/index.js';
-export { start, type StartOptions, type RunningProxy } from './runtime/start.js';
+export { start, stderrLog, type StartOptions, type RunningProxy } from './runtime/start.js';
+export { BindError, type BindFailure } from './runtime/bind-error.js';
 export { buildRuntime, type Runtime } from './runtime/build.js';
 export {
   parseConfig,

@@ -167,6 +167,12 @@ export interface BindResult {
   err: number;
   /** '<what> (<strerror>) [<addr>:<port>]', several joined by ', ' before the address; '' if none. */
   msg: string;
+  /** `msg` without its address: '<what> (<strerror>)', several joined by ', '. */
+  reasons?: string;
+  /** The address part of `msg`, without brackets: '127.0.0.1:8080', '::1:80', a path, 'fd <n>'. */
+  target?: string;
+  /** What the kernel (or node:fs) threw at the step that failed (an EpoxySystemError, usually). */
+  error?: unknown;
 }
 
 /** Outcome of pause/resume: whether it worked, and why not. */

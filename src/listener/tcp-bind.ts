@@ -65,17 +65,24 @@ export function errnoText(error: unknown): string {
 class Outcome {
   err = ERR_NONE;
   private readonly messages: string[] = [];
+  /** The error of the first step that failed (not of a mere warning), for callers that throw. */
+  private failure: unknown = undefined;
 
   constructor(private readonly where: string) {}
 
   add(flags: number, what: string, error?: unknown): this {
     this.err |= flags;
     this.messages.push(error === undefined ? what : `${what} (${errnoText(error)})`);
+    if (flags & (ERR_RETRYABLE | ERR_FATAL | ERR_ABORT) && this.failure === undefined && error !== undefined) this.failure = error;
     return this;
   }
 
   result(): BindResult {
-    return { err: this.err, msg: this.messages.length === 0 ? '' : `${this.messages.join(', ')} [${this.where}]` };
+    if (this.messages.length === 0) return { err: this.err, msg: '' };
+    const reasons = this.messages.join(', ');
+    const result: BindResult = { err: this.err, msg: `${reasons} [${this.where}]`, reasons, target: this.where };
+    if (this.failure !== undefined) result.error = this.failure;
+    return result;
   }
 }
 

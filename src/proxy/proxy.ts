@@ -17,6 +17,8 @@ import {
   ERR_WARN,
   ListenerState,
   type BindContext,
+  type BindResult,
+  type Listener,
 } from '../listener/listener-types.js';
 import { bindListener, pauseListener, resumeListener, unbindListener } from '../listener/tcp-bind.js';
 import { ProxyState, type JobCounter, type Proxy, type ProxyLog } from './proxy-types.js';
@@ -27,6 +29,26 @@ export interface StartContext {
   log: ProxyLog;
   /** Passed to every listener's bind: maxsock, the fd table, the accept handler… */
   bind: BindContext | ((proxy: Proxy) => BindContext);
+  /**
+   * Where a listener's `bind` line was written ('haproxy.cfg:12', or an object path). With it,
+   * messages read as HAProxy 2.6's "Binding [file:line] for <type> <name>: <reasons> for
+   * [<addr>]"; without, "Starting <type> <name>: <reasons> [<addr>]".
+   */
+  locate?: (listener: Listener) => string | undefined;
+  /** Told of every listener that failed to start (its result has ERR_CODE bits), with its alert. */
+  failed?: (proxy: Proxy, listener: Listener, result: BindResult, message: string) => void;
+}
+
+/** HAProxy's proxy_type_str(): a `listen` section is a "proxy". */
+function typeWord(proxy: Proxy): string {
+  return proxy.type === 'listen' ? 'proxy' : proxy.type;
+}
+
+/** One bind step's message, located when the bind line is known. */
+function bindMessage(proxy: Proxy, listener: Listener, result: BindResult, ctx: StartContext): string {
+  const at = ctx.locate?.(listener);
+  if (at === undefined || result.reasons === undefined) return `Starting ${proxy.type} ${proxy.name}: ${result.msg}`;
+  return `Binding [${at}] for ${typeWord(proxy)} ${proxy.name}: ${result.reasons} for [${result.target}]`;
 }
 
 export function startProxies(proxies: readonly Proxy[], ctx: StartContext): number {
@@ -37,11 +59,13 @@ export function startProxies(proxies: readonly Proxy[], ctx: StartContext): numb
     const bindCtx = typeof ctx.bind === 'function' ? ctx.bind(proxy) : ctx.bind;
     for (const listener of proxy.listeners) {
       if (listener.state !== ListenerState.ASSIGNED) continue; // already bound
-      const { err: lerr, msg } = bindListener(listener, bindCtx);
+      const result = bindListener(listener, bindCtx);
+      const lerr = result.err;
       if (ctx.verbose || lerr & (ERR_FATAL | ERR_ABORT)) {
-        if (lerr & ERR_ALERT) ctx.log.alert(`Starting ${proxy.type} ${proxy.name}: ${msg}`);
-        else if (lerr & ERR_WARN) ctx.log.warning(`Starting ${proxy.type} ${proxy.name}: ${msg}`);
+        if (lerr & ERR_ALERT) ctx.log.alert(bindMessage(proxy, listener, result, ctx));
+        else if (lerr & ERR_WARN) ctx.log.warning(bindMessage(proxy, listener, result, ctx));
       }
+      if (lerr & ERR_CODE) ctx.failed?.(proxy, listener, result, bindMessage(proxy, listener, result, ctx));
       err |= lerr;
       if (lerr & (ERR_ABORT | ERR_FATAL)) {
         failed = true;

@@ -8,9 +8,10 @@ import { lookup } from 'node:dns/promises';
 import { SocketAddress } from '../address.js';
 import { createBalancer } from '../backend/balance.js';
 import type { BalanceAlgorithm } from '../backend/server-types.js';
-import { hasBackend, hasFrontend, type Config, type ConnectSource, type ProxyConfig, type ServerConfig } from '../config/model.js';
+import { hasBackend, hasFrontend, type Config, type ConnectSource, type ProxyConfig, type ServerConfig, type Where } from '../config/model.js';
 import { EpoxyError, ErrorCodes } from '../errors.js';
 import { createListener } from '../listener/listener.js';
+import type { Listener } from '../listener/listener-types.js';
 import { ProxyState, type Proxy } from '../proxy/proxy-types.js';
 import {
   Counters,
@@ -33,6 +34,8 @@ export interface Runtime {
   backends: Map<string, BackendRuntime>;
   /** Which frontend each proxy's listeners feed. */
   frontendOf: Map<Proxy, FrontendRuntime>;
+  /** The `bind` line each listener comes from. */
+  bindLines: Map<Listener, Where>;
 }
 
 function timeouts(config: ProxyConfig): Timeouts {
@@ -103,6 +106,7 @@ export async function buildRuntime(config: Config): Promise<Runtime> {
   const backends = new Map<string, BackendRuntime>();
   const frontends = new Map<string, FrontendRuntime>();
   const frontendOf = new Map<Proxy, FrontendRuntime>();
+  const bindLines = new Map<Listener, Where>();
   const proxies: Proxy[] = [];
   const sources = new Map<ConnectSource, SourceRuntime>();
   const tune = config.global.tune;
@@ -198,9 +202,12 @@ export async function buildRuntime(config: Config): Promise<Runtime> {
         ),
       ),
     );
+    // One listener per address of each line, in order: the n-th comes from the line holding it.
+    let next = 0;
+    for (const line of proxy.binds) for (let i = 0; i < line.addresses.length; i++) bindLines.set(listeners[next++]!, line.where);
     const runtimeProxy: Proxy = { name: proxy.name, type: proxy.kind, state: ProxyState.NEW, listeners };
     proxies.push(runtimeProxy);
     frontendOf.set(runtimeProxy, frontend);
   }
-  return { proxies, frontends, backends, frontendOf };
+  return { proxies, frontends, backends, frontendOf, bindLines };
 }

@@ -5,6 +5,7 @@
  * TypeScript users (`import { start } from 'epoxy'` with a typed object).
  */
 import { configFromObject, type EpoxyConfig } from '../config/object.js';
+import { locationText } from '../config/diagnostics.js';
 import type { Config, LogTarget } from '../config/model.js';
 import { EpoxyError, ErrorCodes } from '../errors.js';
 import { ERR_CODE, type BindContext } from '../listener/listener-types.js';
@@ -14,7 +15,9 @@ import { enableProxies, softStop, startProxies } from '../proxy/proxy.js';
 import type { ProxyLog } from '../proxy/proxy-types.js';
 import { registerProxySignals } from '../proxy/signals.js';
 import { SessionEngine, type Termination } from '../session/session.js';
+import { BindError, type BindFailure } from './bind-error.js';
 import { buildRuntime, type Runtime } from './build.js';
+import { memoryActivityLines, serverStateLines } from './dumps.js';
 
 export interface StartOptions {
   /** No notices or warnings (-q, global `quiet`). */
@@ -25,11 +28,19 @@ export interface StartOptions {
   disabledPollers?: string[];
   /** Global maxconn override (-n). */
   maxconn?: number;
-  /** Startup and lifecycle messages; default: HAProxy-style lines on stderr. */
-  log?: ProxyLog;
-  /** Session log lines; default: the global `log` targets (stdout/stderr). */
+  /**
+   * Startup and lifecycle messages (alerts, warnings, notices, the signal dumps). Default: none,
+   * a library writes nothing it was not asked to; 'stderr' prints HAProxy-style lines there
+   * (what the CLI does), or pass your own ProxyLog.
+   */
+  log?: ProxyLog | 'stderr';
+  /** Session log lines; default: the global `log` targets of the configuration (stdout/stderr). */
   sessionLog?: (line: string) => void;
-  /** Handle SIGTTOU, SIGTTIN, SIGUSR1, SIGINT, SIGTERM (default true). */
+  /**
+   * Give process signals HAProxy's meanings (default false: a library installs no listener):
+   * SIGINT/SIGTERM stop, SIGUSR1 soft-stops, SIGTTOU/SIGTTIN pause/resume, SIGHUP dumps the
+   * servers' states, SIGQUIT memory and activity, SIGUSR2 and SIGALRM are ignored.
+   */
   signals?: boolean;
 }
 
@@ -100,6 +111,9 @@ export function streamLogger(targets: readonly LogTarget[]): ((line: string) => 
   };
 }
 
+/** The default log of start(): a library writes nothing unless asked. */
+const SILENT: ProxyLog = { alert: () => {}, warning: () => {}, notice: () => {} };
+
 function isConfig(input: Config | EpoxyConfig): input is Config {
   return Array.isArray((input as Config).proxies) && Array.isArray((input as Config).defaults);
 }
@@ -114,7 +128,7 @@ const END_NAMES = new Map<number, Termination>([
 export async function start(input: Config | EpoxyConfig, options: StartOptions = {}): Promise<RunningProxy> {
   const config = isConfig(input) ? input : configFromObject(input);
   const quiet = options.quiet ?? config.global.quiet;
-  const log = options.log ?? stderrLog(quiet);
+  const log = options.log === 'stderr' ? stderrLog(quiet) : (options.log ?? SILENT);
 
   if (config.global.ulimitN !== null) {
     const { hard } = native.getNofileLimit();
@@ -180,6 +194,7 @@ export async function start(input: Config | EpoxyConfig, options: StartOptions =
   );
   const sessions = engine;
 
+  const failures: BindFailure[] = [];
   const err = startProxies(runtime.proxies, {
     verbose: options.verbose ?? true,
     log,
@@ -188,12 +203,28 @@ export async function start(input: Config | EpoxyConfig, options: StartOptions =
       poll: loop.fdtab,
       accept: sessions.acceptHandler(runtime.frontendOf.get(proxy)!),
     }),
+    locate: (listener) => {
+      const where = runtime.bindLines.get(listener);
+      return where && locationText(where);
+    },
+    failed: (proxy, listener, result, message) => {
+      failures.push({
+        proxy: proxy.name,
+        where: runtime.bindLines.get(listener)!,
+        address: listener.addr.address,
+        ...(listener.addr.family !== 'unix' && { port: listener.addr.port }),
+        message,
+        error: result.error,
+      });
+    },
   });
   if (err & ERR_CODE) {
     for (const proxy of runtime.proxies) for (const l of proxy.listeners) if (l.fd >= 0 && !l.inherited) native.close(l.fd);
     loop.close();
     relay.close();
-    throw new EpoxyError('some proxies could not start (see the alerts above)', ErrorCodes.CONFIG);
+    const [first, ...others] = failures;
+    if (first) throw new BindError(first, others);
+    throw new EpoxyError('some proxies could not start', ErrorCodes.CONFIG);
   }
   enableProxies(runtime.proxies, loop);
 
@@ -201,7 +232,14 @@ export async function start(input: Config | EpoxyConfig, options: StartOptions =
     softStop(runtime.proxies, loop, log);
     sessions.killAll();
   };
-  const unregister = options.signals === false ? () => {} : registerProxySignals(loop, runtime.proxies, log, { hardStop: () => sessions.killAll() });
+  const unregister =
+    options.signals !== true
+      ? () => {}
+      : registerProxySignals(loop, runtime.proxies, log, {
+          hardStop: () => sessions.killAll(),
+          dumpStates: () => serverStateLines(config, runtime, sessions),
+          dumpMemory: () => memoryActivityLines(loop.activity, relay, sessions, runtime),
+        });
   const done = loop.run().then(() => {
     unregister();
     loop.close();

@@ -872,6 +872,11 @@ export class SessionEngine {
     if (backend) this.dequeue(backend);
   }
 
+  /** Sessions waiting in `backend`'s queue for a server slot (SIGHUP's "pend"). */
+  queued(backend: BackendRuntime): number {
+    return this.queues.get(backend)?.length ?? 0;
+  }
+
   /** Hard stop (SIGTERM/SIGINT): every session is closed now, logged as killed. */
   killAll(): void {
     for (const queue of this.queues.values()) queue.length = 0;

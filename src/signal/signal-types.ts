@@ -2,14 +2,15 @@
 
 /** Signals epoxy handles; the proxy's meanings follow HAProxy. */
 export const HANDLED_SIGNALS = [
-  'SIGHUP', // reopen logs / (master) reload
+  'SIGHUP', // dump the servers' states / (master) reload
   'SIGINT', // immediate stop
   'SIGTERM', // immediate stop
-  'SIGQUIT', // dump state
+  'SIGQUIT', // dump memory and activity
   'SIGUSR1', // soft stop: stop listening, let sessions drain
-  'SIGUSR2', // (master) reload
+  'SIGUSR2', // ignored / (master) reload
   'SIGTTOU', // pause listeners (a new process wants the ports)
   'SIGTTIN', // resume listeners (the new process failed)
+  'SIGALRM', // ignored (HAProxy survives it: its watchdog owns it)
 ] as const satisfies readonly NodeJS.Signals[];
 
 export type HandledSignal = (typeof HANDLED_SIGNALS)[number];

@@ -109,7 +109,7 @@ describe('epoxy -f', () => {
     }
   });
 
-  it('exits 1 with an ALERT naming the address when a port is taken', async () => {
+  it('exits 1 with an ALERT naming the bind line (file:line) and the address when a port is taken', async () => {
     const holder = createServer();
     await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
     const port = (holder.address() as { port: number }).port;
@@ -117,7 +117,17 @@ describe('epoxy -f', () => {
       const file = configFile(`defaults\n    mode tcp\n    timeout connect 1s\n    timeout client 1s\n    timeout server 1s\nlisten x\n    bind 127.0.0.1:${port} noreuseport\n    server a 127.0.0.1:1\n`);
       const r = epoxy(['-f', file]);
       expect(r.status).toBe(1);
-      expect(r.stderr).toContain(`Starting listen x: cannot bind socket (Address already in use) [127.0.0.1:${port}]`);
+      // HAProxy 2.6.12, observed: "[ALERT]    (13910) : Binding [/tmp/hasig/h.cfg:9] for proxy web: cannot bind
+      // socket (Address already in use) for [127.0.0.1:18480]", then "[ALERT]    (13910) : [haproxy.main()] Some
+      // protocols failed to start their listeners! Exiting."
+      const alerts = r.stderr
+        .split('\n')
+        .filter((line) => /^\[ALERT\]    \(\d+\) : /.test(line))
+        .map((line) => line.replace(/^\[ALERT\]    \(\d+\) : /, ''));
+      expect(alerts).toEqual([
+        `Binding [${file}:7] for proxy x: cannot bind socket (Address already in use) for [127.0.0.1:${port}]`,
+        'Some protocols failed to start their listeners! Exiting.',
+      ]);
     } finally {
       await new Promise<void>((resolve) => holder.close(() => resolve()));
     }

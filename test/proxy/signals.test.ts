@@ -1,0 +1,76 @@
+/**
+ * registerProxySignals() with real signals to this process: the dumps go to the log at their
+ * level, SIGUSR2 and SIGALRM do nothing, and `reload` takes SIGHUP and SIGUSR2 over (what the
+ * master-worker mode will plug in). test/cli/signals.test.ts runs them against a live proxy.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { Loop } from '../../src/loop/loop.js';
+import { registerProxySignals } from '../../src/proxy/index.js';
+import type { ProxyLog } from '../../src/proxy/proxy-types.js';
+import { waitFor } from '../helpers/sockets.js';
+
+const loops: Loop[] = [];
+afterEach(() => {
+  for (const loop of loops.splice(0)) loop.close();
+});
+
+function recorder(): ProxyLog & { lines: string[] } {
+  const lines: string[] = [];
+  return {
+    lines,
+    alert: (m) => lines.push(`[ALERT] ${m}`),
+    warning: (m) => lines.push(`[WARNING] ${m}`),
+    notice: (m) => lines.push(`[NOTICE] ${m}`),
+  };
+}
+
+/** A running loop held open by one job; `end()` lets it finish. */
+function runningLoop(): { loop: Loop; end: () => Promise<void> } {
+  const loop = new Loop();
+  loops.push(loop);
+  loop.jobs++;
+  const done = loop.run();
+  return {
+    loop,
+    end: () => {
+      loop.jobs--;
+      loop.requestTurn();
+      return done;
+    },
+  };
+}
+
+describe('registerProxySignals', () => {
+  it('SIGHUP logs the state dump as warnings, SIGQUIT the memory dump as notices, SIGUSR2 and SIGALRM nothing', async () => {
+    const { loop, end } = runningLoop();
+    const log = recorder();
+    const unregister = registerProxySignals(loop, [], log, {
+      dumpStates: () => ['states 1', 'states 2'],
+      dumpMemory: () => ['memory'],
+    });
+    process.kill(process.pid, 'SIGUSR2');
+    process.kill(process.pid, 'SIGALRM');
+    process.kill(process.pid, 'SIGHUP');
+    await waitFor(() => log.lines.length >= 2, 'the SIGHUP dump');
+    process.kill(process.pid, 'SIGQUIT');
+    await waitFor(() => log.lines.length >= 3, 'the SIGQUIT dump');
+    expect(log.lines).toEqual(['[WARNING] states 1', '[WARNING] states 2', '[NOTICE] memory']);
+    expect(loop.isRunning).toBe(true);
+    unregister();
+    await end();
+  });
+
+  it('`reload` takes SIGHUP and SIGUSR2 over', async () => {
+    const { loop, end } = runningLoop();
+    const log = recorder();
+    const reloads: number[] = [];
+    const unregister = registerProxySignals(loop, [], log, { reload: () => reloads.push(reloads.length), dumpStates: () => ['never'] });
+    process.kill(process.pid, 'SIGHUP');
+    await waitFor(() => reloads.length === 1, 'reload on SIGHUP');
+    process.kill(process.pid, 'SIGUSR2');
+    await waitFor(() => reloads.length === 2, 'reload on SIGUSR2');
+    expect(log.lines).toEqual([]);
+    unregister();
+    await end();
+  });
+});
