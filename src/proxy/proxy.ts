@@ -171,3 +171,13 @@ export function softStop(proxies: readonly Proxy[], jobs: JobCounter, log: Proxy
   log.warning('Stopping proxies (soft stop): established sessions finish, nothing new is accepted.');
   for (const proxy of proxies) stopProxy(proxy, jobs, log);
 }
+
+/**
+ * SIGINT/SIGTERM: stop listening everywhere; the caller closes the open sessions at once. HAProxy
+ * 2.6 prints nothing for these (observed with haproxy -db); epoxy says what happens, and never
+ * calls it soft.
+ */
+export function hardStop(proxies: readonly Proxy[], jobs: JobCounter, log: ProxyLog): void {
+  log.warning('Stopping proxies (hard stop): open sessions are closed now.');
+  for (const proxy of proxies) stopProxy(proxy, jobs, log);
+}

@@ -14,11 +14,11 @@
 import type { Loop } from '../loop/loop.js';
 import type { SignalHandlerRecord } from '../signal/signal-types.js';
 import type { Task } from '../task/task-types.js';
-import { pauseProxies, resumeProxies, softStop } from './proxy.js';
+import { hardStop, pauseProxies, resumeProxies, softStop } from './proxy.js';
 import type { Proxy, ProxyLog } from './proxy-types.js';
 
 export interface ProxySignalOptions {
-  /** SIGINT/SIGTERM: what ends the remaining sessions. Default: soft stop, then jobs forced to 0. */
+  /** SIGINT/SIGTERM: what ends the remaining sessions. Default: jobs forced to 0. */
   hardStop?: () => void;
   /** SIGHUP without `reload`: the lines to log as warnings (the servers' states). */
   dumpStates?: () => string[];
@@ -41,7 +41,7 @@ export function registerProxySignals(loop: Loop, proxies: readonly Proxy[], log:
     loop.signals.registerFunction('SIGUSR1', () => softStop(proxies, loop, log)),
     ...(['SIGINT', 'SIGTERM'] as const).map((signal) =>
       loop.signals.registerFunction(signal, () => {
-        softStop(proxies, loop, log);
+        hardStop(proxies, loop, log);
         if (options.hardStop) options.hardStop();
         else loop.jobs = loop.unstoppableJobs;
       }),

@@ -11,7 +11,7 @@ import { EpoxyError, ErrorCodes } from '../errors.js';
 import { ERR_CODE, type BindContext } from '../listener/listener-types.js';
 import { Loop } from '../loop/loop.js';
 import { native, type NativeRelay } from '../native.js';
-import { enableProxies, softStop, startProxies } from '../proxy/proxy.js';
+import { enableProxies, hardStop, softStop, startProxies } from '../proxy/proxy.js';
 import type { ProxyLog } from '../proxy/proxy-types.js';
 import { registerProxySignals } from '../proxy/signals.js';
 import { SessionEngine, type Termination } from '../session/session.js';
@@ -229,7 +229,7 @@ export async function start(input: Config | EpoxyConfig, options: StartOptions =
   enableProxies(runtime.proxies, loop);
 
   const kill = (): void => {
-    softStop(runtime.proxies, loop, log);
+    hardStop(runtime.proxies, loop, log);
     sessions.killAll();
   };
   const unregister =

@@ -73,4 +73,19 @@ describe('registerProxySignals', () => {
     unregister();
     await end();
   });
+
+  it('SIGTERM says it stops hard (HAProxy prints nothing), never that it stops softly; SIGUSR1 says soft', async () => {
+    for (const [signal, expected] of [['SIGTERM', 'hard stop'], ['SIGUSR1', 'soft stop']] as const) {
+      const { loop, end } = runningLoop();
+      const log = recorder();
+      let killed = 0;
+      const unregister = registerProxySignals(loop, [], log, { hardStop: () => killed++ });
+      process.kill(process.pid, signal);
+      await waitFor(() => log.lines.length >= 1, `the ${signal} line`);
+      expect(log.lines[0]).toContain(`Stopping proxies (${expected})`);
+      expect(killed).toBe(signal === 'SIGTERM' ? 1 : 0);
+      unregister();
+      await end();
+    }
+  });
 });
