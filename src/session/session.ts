@@ -654,8 +654,8 @@ export class SessionEngine {
       if (redispatch) {
         backend.counters.add('redispatches');
         this.assign(session, true);
-      } else if (timedOut) {
-        this.connect(session, session.server!);
+      } else if (timedOut || session.server === null) {
+        this.connect(session, session.server ?? backend.servers[0]!);
       } else {
         session.phase = Phase.TurnAround;
         const connect = backend.timeouts.connect;
