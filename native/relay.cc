@@ -144,7 +144,6 @@ Napi::Function Relay::Define(Napi::Env env) {
                      {
                          InstanceMethod<&Relay::Add>("add"),
                          InstanceMethod<&Relay::Remove>("remove"),
-                         InstanceMethod<&Relay::HoldingJs>("holding"),
                          InstanceMethod<&Relay::RefJs>("ref"),
                          InstanceMethod<&Relay::UnrefJs>("unref"),
                          InstanceMethod<&Relay::Close>("close"),
@@ -520,22 +519,6 @@ Napi::Value Relay::Remove(const Napi::CallbackInfo& info) {
   }
   End(id, kRelayEndRemoved, 0);
   return Napi::Number::New(env, 0);
-}
-
-// JS: holding(id): which directions of a live pair hold bytes their destination would not take
-// yet — bit 0: A to B (B is not reading), bit 1: B to A (A is not reading); -ENOENT for an id
-// not relaying. Asked when an inactivity timeout fires, to name the side that stalled.
-Napi::Value Relay::HoldingJs(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (!CheckOpen(env)) return env.Undefined();
-  int32_t id;
-  if (!ArgInt(info, 0, "id", &id)) return env.Undefined();
-  if (id < 0 || static_cast<size_t>(id) >= slots_.size() || slots_[id].state != kLive) {
-    return Napi::Number::New(env, -ENOENT);
-  }
-  const Slot& slot = slots_[id];
-  const int bits = (slot.dir[0].Holding() ? 1 : 0) | (slot.dir[1].Holding() ? 2 : 0);
-  return Napi::Number::New(env, bits);
 }
 
 // JS: ref()/unref(): whether live pairs keep the process alive (default: they do, like sockets).

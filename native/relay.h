@@ -110,7 +110,6 @@ class Relay : public Napi::ObjectWrap<Relay> {
   // JS methods.
   Napi::Value Add(const Napi::CallbackInfo& info);
   Napi::Value Remove(const Napi::CallbackInfo& info);
-  Napi::Value HoldingJs(const Napi::CallbackInfo& info);
   Napi::Value RefJs(const Napi::CallbackInfo& info);
   Napi::Value UnrefJs(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);

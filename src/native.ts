@@ -304,11 +304,6 @@ export interface NativeRelay {
    * fatal to the process, as libuv aborts on it: only for fds the caller just created).
    */
   add(fdA: number, fdB: number, nonBlocking?: boolean): number;
-  /**
-   * Which directions of pair `id` hold bytes their destination would not take yet: bit 0 A to B
-   * (B is not reading), bit 1 B to A (A is not reading); -ENOENT when `id` is not relaying.
-   */
-  holding(id: number): number;
   /** Stops relaying a live pair now (its end, END_REMOVED, still reaches onEnd): 0 or -ENOENT. */
   remove(id: number): number;
   /** Whether live pairs keep the process alive (default: they do). */

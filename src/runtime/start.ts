@@ -178,7 +178,6 @@ export async function start(input: Config | EpoxyConfig, options: StartOptions =
       // Sessions create every socket non-blocking (accept4/socket with SOCK_NONBLOCK).
       add: (a, b) => relay.add(a, b, true),
       remove: (id) => relay.remove(id),
-      holding: (id) => relay.holding(id),
       get lastActivity() {
         return relay.lastActivity;
       },

@@ -50,8 +50,6 @@ function sameFamily(address: SocketAddress, family: SocketAddress['family']): So
 export interface RelayPort {
   add(fdA: number, fdB: number): number;
   remove(id: number): number;
-  /** Bit 0: bytes for B (the server) wait, bit 1: bytes for A (the client) wait; -errno if not relaying. */
-  holding(id: number): number;
   /** Replaced when the relay grows: always read through the port, never cached. */
   readonly lastActivity: Uint32Array;
   /** Per pair: bit 0 once A (the client) sent its FIN, bit 1 once B (the server) did. */
@@ -71,26 +69,9 @@ const enum Phase {
   Header, // waiting for the client's PROXY header
   Queued, // waiting for a server slot
   Connecting, // connect() in progress
-  TurnAround, // a connect failed at once: pausing before the retry (HAProxy's SI_ST_TAR)
   Established, // relayed by the addon
   Closed,
 }
-
-/**
- * The pause between a failed connection attempt and the retry to the same server, bounded by
- * `timeout connect` (HAProxy 2.6: MIN(1s, timeout connect); observed with strace: attempts to a
- * refused port 1 s apart, 400 ms apart with `timeout connect 400ms`). Without it, `retries 3`
- * against a refused port gives up in under a millisecond, leaving a restarting server no time.
- */
-const TURN_AROUND_MS = 1000;
-
-/**
- * What is read and dropped from a client before closing it on an error or a timeout: Linux turns
- * close() into an RST when unread bytes are queued, and HAProxy's client sees a FIN in those
- * cases (it has read what was queued). Bounded, so a client that keeps sending costs at most this.
- */
-const DRAIN_BYTES = 1 << 20;
-const DRAIN_CHUNK = 64 * 1024;
 
 /** One client connection from accept to close. A class, so every session has one shape. */
 class Session implements ConnectionFacts {
@@ -192,8 +173,6 @@ export class SessionEngine {
   private readonly connectProbe = new Int32Array(3);
   /** One peek buffer for every PROXY header: headers are read whole or not at all. */
   private readonly headerBuffer = new Uint8Array(PROXY_MAX_HEADER);
-  /** Where a client's unread bytes go before an error close (made on first use). */
-  private drainBuffer: Uint8Array | null = null;
 
   constructor(
     private readonly loop: Loop,
@@ -633,13 +612,7 @@ export class SessionEngine {
     if (session.serverFd >= 0 && this.loop.fdtab.entry(session.serverFd)) this.loop.fdtab.remove(session.serverFd);
   }
 
-  /**
-   * A connection attempt failed: refused or reset at once (`timedOut` false), or `timeout
-   * connect` struck. Retries go to the same server, after a pause when the failure was
-   * immediate (a timeout has waited already); the last one moves elsewhere with `option
-   * redispatch`. Out of retries: `SC` for an error, `sC` for a timeout, as HAProxy logs them.
-   */
-  private connectFailed(session: Session, timedOut = false): void {
+  private connectFailed(session: Session): void {
     const backend = session.backend!;
     session.server?.counters.add('connectErrors');
     backend.counters.add('connectErrors');
@@ -651,19 +624,11 @@ export class SessionEngine {
       // HAProxy redispatches on the last retry only, so a briefly refusing server keeps its
       // sessions for a few attempts before they move.
       const redispatch = backend.redispatch && session.attempts === backend.retries;
-      if (redispatch) {
-        backend.counters.add('redispatches');
-        this.assign(session, true);
-      } else if (timedOut || session.server === null) {
-        this.connect(session, session.server ?? backend.servers[0]!);
-      } else {
-        session.phase = Phase.TurnAround;
-        const connect = backend.timeouts.connect;
-        this.arm(session, connect > 0 ? Math.min(TURN_AROUND_MS, connect) : TURN_AROUND_MS);
-      }
+      if (redispatch) backend.counters.add('redispatches');
+      this.assign(session, redispatch);
       return;
     }
-    this.close(session, timedOut ? 'sC' : 'SC');
+    this.close(session, 'SC');
   }
 
   private established(session: Session): void {
@@ -760,11 +725,7 @@ export class SessionEngine {
       }
       case Phase.Connecting:
         session.backend!.counters.add('serverTimeouts');
-        this.connectFailed(session, true);
-        return (session.phase as Phase) === Phase.Closed ? null : task;
-      case Phase.TurnAround:
-        // The pause is over: the same server again, as HAProxy retries (redispatch never waits).
-        this.connect(session, session.server!);
+        this.connectFailed(session);
         return (session.phase as Phase) === Phase.Closed ? null : task;
       case Phase.Established: {
         const { ms: timeout, side } = this.idleTimeout(session);
@@ -778,7 +739,7 @@ export class SessionEngine {
           this.loop.scheduler.taskQueue(task);
           return task;
         }
-        const clientSide = this.stalledSide(session, side) === 'client';
+        const clientSide = side === 'client';
         if (clientSide) session.frontend.counters.add('clientTimeouts');
         else session.backend!.counters.add('serverTimeouts');
         this.close(session, clientSide ? 'cD' : 'sD');
@@ -786,37 +747,6 @@ export class SessionEngine {
       }
       default:
         return null;
-    }
-  }
-
-  /**
-   * Which side an inactivity timeout belongs to. When the relay holds bytes one side will not
-   * take, that side stalled the session, whichever timeout is shorter: HAProxy, whose client
-   * read timeout is not armed while its buffer is full, then logs the server (sD) when the
-   * server stops reading, and the client (cD) when the client does. Otherwise the side of the
-   * timeout that struck.
-   */
-  private stalledSide(session: Session, side: 'client' | 'server'): 'client' | 'server' {
-    const holding = this.relay.holding(session.relayId);
-    if (holding === 1) return 'server'; // bytes for the server wait: it is not reading
-    if (holding === 2) return 'client'; // bytes for the client wait: it is not reading
-    return side;
-  }
-
-  /**
-   * Tells a client with a FIN that we are done, then reads and drops what it sent that will
-   * never be forwarded, so that the close() that follows does not turn into the RST Linux sends
-   * for a socket closed with unread data. The FIN goes first: a client that keeps sending beyond
-   * the drained bytes still reads an end of stream before any reset.
-   */
-  private drainClient(fd: number): void {
-    native.shutdown(fd, constants.SHUT_WR);
-    const buffer = (this.drainBuffer ??= new Uint8Array(DRAIN_CHUNK));
-    for (let drained = 0; drained < DRAIN_BYTES; ) {
-      const n = native.recv(fd, buffer);
-      if (n <= 0) return; // EAGAIN: nothing left; 0: the client's FIN; an error: nothing to save
-      drained += n;
-      if (n < buffer.length) return;
     }
   }
 
@@ -839,12 +769,6 @@ export class SessionEngine {
     if (session.serverFd >= 0 && session.backend?.serverNoLinger) trySet(session.serverFd, 'SO_LINGER', ABORT_ON_CLOSE);
     if (this.loop.fdtab.entry(session.clientFd)) this.loop.fdtab.remove(session.clientFd);
     if (session.serverFd >= 0) native.close(session.serverFd);
-    // Ended by us (a timeout, a failed connect, a rule), not by the client's reset or a FIN
-    // each way: tell the client with a FIN, as HAProxy does. A server reset (SD) is passed on
-    // as a reset on purpose (the relay set SO_LINGER 0 on the client).
-    if (!session.frontend.clientNoLinger && termination !== '--' && termination[0] !== 'C' && termination !== 'SD') {
-      this.drainClient(session.clientFd);
-    }
     native.close(session.clientFd);
 
     const fe = session.frontend;

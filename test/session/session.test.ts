@@ -118,7 +118,7 @@ async function proxy(frontend: FrontendRuntime, bindWords: string[] = [], addres
   const relay: NativeRelay = new native.Relay({
     onEnd: (count) => engine!.relayEnded(relay.ended, count, (reason) => (reason === native.relayConstants.END_CLOSED ? '--' : reason === native.relayConstants.END_RESET_A ? 'CD' : reason === native.relayConstants.END_RESET_B ? 'SD' : 'PD')),
   });
-  engine = new SessionEngine(loop, { add: (a, b) => relay.add(a, b), remove: (id) => relay.remove(id), holding: (id) => relay.holding(id), get lastActivity() { return relay.lastActivity; }, get bytes() { return relay.bytes; }, get fins() { return relay.fins; }, nowTick: () => native.nowTick() }, { log: (line) => logs.push(line) });
+  engine = new SessionEngine(loop, { add: (a, b) => relay.add(a, b), remove: (id) => relay.remove(id), get lastActivity() { return relay.lastActivity; }, get bytes() { return relay.bytes; }, get fins() { return relay.fins; }, nowTick: () => native.nowTick() }, { log: (line) => logs.push(line) });
   const listener = createListener(parseBindOptions(bindWords, address), SocketAddress.parse(address));
   const result = bindListener(listener, { maxsock: 1 << 20, poll: loop.fdtab, accept: engine.acceptHandler(frontend) });
   expect(result.err).toBe(ERR_NONE);
@@ -350,19 +350,23 @@ describe('SessionEngine: source binding', () => {
     const holder = createServer();
     await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
     cleanups.push(() => new Promise<void>((resolve) => holder.close(() => resolve())));
-    // The range starts at the held port; the rest of it is ephemeral ports that other tests'
-    // connections may hold at any moment, so it is wide enough that some are always free.
     const low = (holder.address() as { port: number }).port;
-    const high = Math.min(low + 15, 65535);
-    const source = { address: parseAddress('127.0.0.1:0'), portRange: { low, high }, usesrc: null, interface: null, nextPort: 0 };
+    const free = createServer();
+    await new Promise<void>((resolve, reject) => {
+      free.once('error', reject);
+      free.listen(low + 1, '127.0.0.1', resolve);
+    }).catch(() => {
+      throw new Error(`port ${low + 1} is taken: rerun`);
+    });
+    await new Promise<void>((resolve) => free.close(() => resolve()));
+
+    const source = { address: parseAddress('127.0.0.1:0'), portRange: { low, high: low + 1 }, usesrc: null, interface: null, nextPort: 0 };
     const port = (server.address() as { port: number }).port;
     // No retries: the first attempt must succeed by itself.
     const be = backendRuntime([serverRuntime('a', port, { source })], { retries: 0 });
     const p = await proxy(frontendRuntime(be));
     expect(await exchange(p.port, null)).toBe('ok');
-    expect(peers).toHaveLength(1);
-    expect(peers[0]).toBeGreaterThan(low);
-    expect(peers[0]).toBeLessThanOrEqual(high);
+    expect(peers).toEqual([low + 1]);
     expect(be.counters.get('connectErrors')).toBe(0);
   });
 });
