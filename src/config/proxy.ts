@@ -109,6 +109,7 @@ export const TIMEOUTS: Readonly<Record<string, TimeoutSpec>> = {
   check: { field: 'check', cap: 'backend' },
   client: { field: 'client', cap: 'frontend' },
   'client-fin': { field: 'clientFin', cap: 'frontend' },
+  'client-hs': { field: 'clientHs', cap: 'frontend' },
   connect: { field: 'connect', cap: 'backend' },
   queue: { field: 'queue', cap: 'backend' },
   server: { field: 'server', cap: 'backend' },
@@ -127,7 +128,7 @@ function parseTimeout(ctx: LineContext, state: SectionState): void {
     }
     ctx.alert(
       "'timeout' supports 'client', 'server', 'connect', 'check', 'queue', 'http-keep-alive', 'http-request', " +
-        `'tunnel', 'tarpit', 'client-fin' and 'server-fin' (got '${name}')` +
+        `'tunnel', 'tarpit', 'client-fin', 'client-hs' and 'server-fin' (got '${name}')` +
         didYouMean(name, [...Object.keys(TIMEOUTS), ...Object.keys(UNSUPPORTED_TIMEOUTS)]),
     );
     return;

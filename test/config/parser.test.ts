@@ -322,7 +322,7 @@ listen l
 `),
       'l',
     ).timeouts;
-    expect(t).toEqual({ connect: 1500, client: 120000, server: 3600000, tunnel: 86400000, clientFin: 10000, serverFin: 250, queue: 2, check: 3000 });
+    expect(t).toEqual({ connect: 1500, client: 120000, server: 3600000, tunnel: 86400000, clientFin: 10000, clientHs: null, serverFin: 250, queue: 2, check: 3000 });
   });
 
   it("refuses bad times in HAProxy's words", () => {
