@@ -128,7 +128,7 @@ function parseTimeout(ctx: LineContext, state: SectionState): void {
     }
     ctx.alert(
       "'timeout' supports 'client', 'server', 'connect', 'check', 'queue', 'http-keep-alive', 'http-request', " +
-        `'tunnel', 'tarpit', 'client-fin', 'client-hs' and 'server-fin' (got '${name}')` +
+        `'tunnel', 'tarpit', 'client-fin' and 'server-fin' (got '${name}')` +
         didYouMean(name, [...Object.keys(TIMEOUTS), ...Object.keys(UNSUPPORTED_TIMEOUTS)]),
     );
     return;

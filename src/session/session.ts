@@ -295,7 +295,8 @@ export class SessionEngine {
       if (rule.condition === null || rule.condition(session)) {
         if (rule.action === 'reject') {
           frontend.counters.add('denied');
-          this.close(session, 'PR');
+          // HAProxy 2.6 logs nothing for a connection refused here (observed), and resets it.
+          this.close(session, 'PR', null);
           return;
         }
         break; // accept: later rules are not evaluated
@@ -361,7 +362,9 @@ export class SessionEngine {
     const match = fe.useBackend.find((rule) => rule.condition(facts));
     const backend = match?.backend ?? fe.defaultBackend;
     if (!backend) {
-      this.close(session, 'PR'); // no backend: HAProxy's 503 for HTTP, a closed connection here
+      // No backend: HAProxy 2.6 logs it `SC` under the frontend's name (`fe fe/<NOSRV>`,
+      // observed), and closes with a FIN; its 503 is for HTTP.
+      this.close(session, 'SC');
       return;
     }
     session.backend = backend;
@@ -808,9 +811,9 @@ export class SessionEngine {
   /**
    * Ends a session: closes both fds, releases slots and jobs, wakes queued work, logs.
    * `handshakeError`: the connection never got past its PROXY header; it is logged as HAProxy
-   * logs such connections, one line with this reason instead of a tcplog line.
+   * logs such connections, one line with this reason instead of a tcplog line; null: not logged.
    */
-  private close(session: Session, termination: Termination, handshakeError?: string): void {
+  private close(session: Session, termination: Termination, handshakeError?: string | null): void {
     if (session.phase === Phase.Closed) return;
     const wasQueuedOrConnecting = session.phase;
     session.phase = Phase.Closed;
@@ -853,7 +856,7 @@ export class SessionEngine {
     this.loop.jobs--;
     session.listener.nbconn--;
     if (handshakeError === undefined) this.logSession(session, termination, bytesOut, bytesIn);
-    else this.logHandshakeError(session, handshakeError);
+    else if (handshakeError !== null) this.logHandshakeError(session, handshakeError);
     this.resumeLimited();
     if (backend) this.dequeue(backend);
   }
@@ -897,7 +900,7 @@ export class SessionEngine {
     // HAProxy's tcplog: client [date] frontend backend/server Tw/Tc/Tt bytes state conns queues
     this.log(
       `${session.src.address}:${session.src.port} [${new Date().toISOString()}] ${session.frontend.name} ` +
-        `${session.backend?.name ?? '<NOSRV>'}/${session.server?.name ?? '<NOSRV>'} ${tw}/${tc}/${tt} ` +
+        `${session.backend?.name ?? session.frontend.name}/${session.server?.name ?? '<NOSRV>'} ${tw}/${tc}/${tt} ` +
         `${bytesToClient} ${termination} ${this.current}/${session.frontend.counters.get('current')}/` +
         `${session.backend?.counters.get('current') ?? 0}/${session.server?.cur ?? 0}/${Math.max(0, session.attempts - 1)} ` +
         `0/${queueLength}`,

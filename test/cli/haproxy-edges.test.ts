@@ -19,7 +19,7 @@ import { freePort, waitFor } from '../helpers/sockets.js';
 const haproxyMissing = spawnSync('sh', ['-c', 'command -v haproxy']).status !== 0;
 if (haproxyMissing) console.log('skipping the HAProxy termination-state comparison: haproxy is not installed');
 
-const CASES = ['ct', 'stall', 'idle', 'nosrv', 'hs'] as const;
+const CASES = ['ct', 'stall', 'hose', 'idle', 'nosrv', 'nobe', 'rej', 'hs'] as const;
 type Case = (typeof CASES)[number];
 
 const CONFIG = `
@@ -55,6 +55,22 @@ listen nosrv
 listen hs
     bind "127.0.0.1:\${P_hs}" accept-proxy
     server s "127.0.0.1:\${MUTE}"
+
+listen hose
+    bind "127.0.0.1:\${P_hose}"
+    server s "127.0.0.1:\${HOSE}"
+
+listen rej
+    bind "127.0.0.1:\${P_rej}"
+    tcp-request connection reject
+    server s "127.0.0.1:\${MUTE}"
+
+frontend nobe
+    bind "127.0.0.1:\${P_nobe}"
+    use_backend unused if FALSE
+
+backend unused
+    server s "127.0.0.1:\${MUTE}"
 `;
 
 function connectTo(port: number): Promise<Socket> {
@@ -64,16 +80,25 @@ function connectTo(port: number): Promise<Socket> {
   });
 }
 
-/** Connects, sends what the case sends, and reports how the proxy ended it: FIN or RST. */
-async function probe(port: number, what: Case): Promise<'FIN' | 'RST'> {
-  const socket = await connectTo(port);
+/**
+ * Connects, sends what the case sends, and reports how the proxy ended it: FIN or RST. The
+ * client of `hose` reads nothing until `logged` (its session has ended), then all of it.
+ */
+async function probe(port: number, what: Case, logged: Promise<unknown>): Promise<'FIN' | 'RST'> {
+  let socket: Socket;
+  try {
+    socket = await connectTo(port);
+  } catch {
+    return 'RST'; // reset before the connect callback ran (an immediate reject)
+  }
   socket.removeAllListeners('error');
   const ended = new Promise<'FIN' | 'RST'>((resolve) => {
     socket.once('end', () => resolve('FIN'));
     socket.once('error', () => resolve('RST'));
   });
+  if (what === 'hose') await logged;
   socket.resume();
-  if (what === 'ct' || what === 'nosrv') socket.write('hello');
+  if (what === 'ct' || what === 'nosrv' || what === 'nobe' || what === 'rej') socket.write('hello');
   // More than the server's and the proxy's buffers hold: the client is left with bytes unread.
   if (what === 'stall') socket.write(Buffer.alloc(16 * 1024 * 1024, 'x'));
   const how = await ended;
@@ -104,6 +129,13 @@ describe.skipIf(haproxyMissing)('sessions ended by timers: HAProxy and epoxy sid
       held.push(s);
     });
     await new Promise<void>((resolve) => mute.listen(0, '127.0.0.1', resolve));
+    // A server that sends more than any buffer holds, to a client that does not read.
+    const hose = createServer((s) => {
+      s.on('error', () => {});
+      held.push(s);
+      s.write(Buffer.alloc(16 * 1024 * 1024, 'y'));
+    });
+    await new Promise<void>((resolve) => hose.listen(0, '127.0.0.1', resolve));
     const children: ChildProcess[] = [];
     const seen: Record<string, Record<Case, { how: string; log: string }>> = {};
     try {
@@ -116,6 +148,7 @@ describe.skipIf(haproxyMissing)('sessions ended by timers: HAProxy and epoxy sid
           ...(process.env as Record<string, string>),
           FULL: String(native.addrUnpack(native.getsockname(full)).port),
           MUTE: String((mute.address() as { port: number }).port),
+          HOSE: String((hose.address() as { port: number }).port),
         };
         for (const c of CASES) env[`P_${c}`] = String(await freePort());
         const child = spawn(run.command, run.args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -135,13 +168,16 @@ describe.skipIf(haproxyMissing)('sessions ended by timers: HAProxy and epoxy sid
         }
         await waitFor(() => / hs\/1: /.test(output), `${run.name} logging the readiness probe`, 10_000);
         const since = output.length;
-        const hows = await Promise.all(CASES.map((c) => probe(Number(env[`P_${c}`]), c)));
         const lineOf = (c: Case): string => {
           const lines = output.slice(since).split('\n');
           if (c === 'hs') return lines.filter((l) => / hs\/1: /.test(l)).at(-1) ?? '';
           return lines.find((l) => new RegExp(`\\] ${c} ${c}/`).test(l)) ?? '';
         };
-        await waitFor(() => CASES.every((c) => lineOf(c) !== ''), `${run.name}'s log lines:\n${output}`, 10_000);
+        const hoseLogged = waitFor(() => lineOf('hose') !== '', `${run.name}'s hose line`, 10_000);
+        const hows = await Promise.all(CASES.map((c) => probe(Number(env[`P_${c}`]), c, hoseLogged)));
+        // HAProxy logs nothing for a connection refused by `tcp-request connection reject`.
+        const logged = CASES.filter((c) => c !== 'rej');
+        await waitFor(() => logged.every((c) => lineOf(c) !== ''), `${run.name}'s log lines:\n${output}`, 10_000);
         seen[run.name] = Object.fromEntries(
           CASES.map((c, i) => {
             const line = lineOf(c);
@@ -154,8 +190,11 @@ describe.skipIf(haproxyMissing)('sessions ended by timers: HAProxy and epoxy sid
       expect(seen.haproxy).toEqual({
         ct: { how: 'FIN', log: 'sC' },
         stall: { how: 'FIN', log: 'sD' },
+        hose: { how: 'FIN', log: 'cD' },
         idle: { how: 'FIN', log: 'cD' },
         nosrv: { how: 'FIN', log: 'SC' },
+        nobe: { how: 'FIN', log: 'SC' },
+        rej: { how: 'RST', log: '' },
         hs: { how: 'FIN', log: 'Timeout while waiting for PROXY protocol header' },
       });
       expect(seen.epoxy).toEqual(seen.haproxy);
@@ -164,6 +203,7 @@ describe.skipIf(haproxyMissing)('sessions ended by timers: HAProxy and epoxy sid
       await Promise.all(children.map((c) => (c.exitCode !== null ? null : new Promise((resolve) => c.once('exit', resolve)))));
       for (const s of held) s.destroy();
       mute.close();
+      hose.close();
       for (const fd of [...fillers, full]) native.close(fd);
       rmSync(dir, { recursive: true, force: true });
     }
