@@ -741,8 +741,9 @@ export class SessionEngine {
     // timeout runs, and a stall is blamed on the side that does not read: HAProxy 2.6 logs sD
     // for a server that stops reading a sending client, with equal client and server timeouts.
     const held = session.relayId >= 0 ? (this.relay.holding?.(session.relayId) ?? 0) : 0;
-    if (held === HELD_FOR_SERVER) return { ms: server, side: 'server' };
-    if (held === HELD_FOR_CLIENT) return { ms: client, side: 'client' };
+    // (Only when that side has a timeout: the timer never stays armed at an expired tick.)
+    if (held === HELD_FOR_SERVER && server > 0) return { ms: server, side: 'server' };
+    if (held === HELD_FOR_CLIENT && client > 0) return { ms: client, side: 'client' };
     if (client > 0 && (server === 0 || client <= server)) return { ms: client, side: 'client' };
     return { ms: server, side: 'server' };
   }
