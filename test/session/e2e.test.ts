@@ -18,6 +18,8 @@ afterEach(async () => {
 });
 
 async function listen(server: Server): Promise<number> {
+  // A session ended by a timer resets its server connection, as HAProxy does: not a test error.
+  server.on('connection', (socket: Socket) => socket.on('error', () => {}));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   cleanups.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
   return (server.address() as { port: number }).port;
