@@ -80,6 +80,34 @@ bool TokenCharsOk(const uint8_t* p, size_t n, int kind) {
   return true;
 }
 
+// Whether p[0, n) (digits, already checked) can still grow into a port: its value so far is at
+// most 65535. A longer value only grows, so a prefix above it is refused at once.
+bool PortPrefixOk(const uint8_t* p, size_t n) {
+  uint32_t value = 0;
+  for (size_t i = 0; i < n; i++) value = value * 10 + (p[i] - '0');
+  return value <= 65535;
+}
+
+// Whether p[0, n) (digits and dots, already checked) can still grow into a dotted quad: at most
+// four parts, none empty but the last, each at most 255 without a leading zero.
+bool Ipv4PrefixOk(const uint8_t* p, size_t n) {
+  int dots = 0;
+  size_t part_start = 0;
+  for (size_t i = 0; i <= n; i++) {
+    if (i < n && p[i] != '.') continue;
+    size_t len = i - part_start;
+    if (i < n) {
+      if (len == 0 || ++dots > 3) return false;
+    }
+    if (len > 3 || (len > 1 && p[part_start] == '0')) return false;
+    uint32_t value = 0;
+    for (size_t k = part_start; k < i; k++) value = value * 10 + (p[k] - '0');
+    if (value > 255) return false;
+    part_start = i + 1;
+  }
+  return true;
+}
+
 // A v1 port: 1 to 5 decimal digits, no leading zero, at most 65535.
 bool ParsePort(const uint8_t* p, size_t n, uint16_t* port) {
   if (n == 0 || n > kV1MaxPort || !TokenCharsOk(p, n, AF_UNSPEC)) return false;
@@ -168,7 +196,8 @@ int ParseV1Fields(const uint8_t* p, const uint8_t* end, bool complete, PpResult*
       // Still arriving: refuse it only once it can no longer become valid.
       size_t max = is_port ? kV1MaxPort : family == AF_INET ? kV1MaxIpv4 : kV1MaxIpv6;
       if (n > max || !TokenCharsOk(token, n, is_port ? AF_UNSPEC : family)) return bad;
-      if (is_port && n > 1 && token[0] == '0') return kPpErrPort;
+      if (is_port && ((n > 1 && token[0] == '0') || !PortPrefixOk(token, n))) return kPpErrPort;
+      if (!is_port && family == AF_INET && !Ipv4PrefixOk(token, n)) return kPpErrAddress;
       return 0;
     }
     if (n == 0) return kPpErrV1Syntax;           // two spaces, or a space before the CRLF

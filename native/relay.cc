@@ -144,6 +144,7 @@ Napi::Function Relay::Define(Napi::Env env) {
                      {
                          InstanceMethod<&Relay::Add>("add"),
                          InstanceMethod<&Relay::Remove>("remove"),
+                         InstanceMethod<&Relay::Holding>("holding"),
                          InstanceMethod<&Relay::RefJs>("ref"),
                          InstanceMethod<&Relay::UnrefJs>("unref"),
                          InstanceMethod<&Relay::Close>("close"),
@@ -519,6 +520,21 @@ Napi::Value Relay::Remove(const Napi::CallbackInfo& info) {
   }
   End(id, kRelayEndRemoved, 0);
   return Napi::Number::New(env, 0);
+}
+
+// JS: holding(id): bit 0 while bytes from A wait for B, bit 1 while bytes from B wait for A; 0
+// for a pair not live. Lets the session layer tell which side a stalled pair waits for.
+Napi::Value Relay::Holding(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!CheckOpen(env)) return env.Undefined();
+  int32_t id;
+  if (!ArgInt(info, 0, "id", &id)) return env.Undefined();
+  if (id < 0 || static_cast<size_t>(id) >= slots_.size() || slots_[id].state != kLive) {
+    return Napi::Number::New(env, 0);
+  }
+  const Slot& slot = slots_[id];
+  int bits = (slot.dir[0].Holding() ? 1 : 0) | (slot.dir[1].Holding() ? 2 : 0);
+  return Napi::Number::New(env, bits);
 }
 
 // JS: ref()/unref(): whether live pairs keep the process alive (default: they do, like sockets).

@@ -110,6 +110,7 @@ class Relay : public Napi::ObjectWrap<Relay> {
   // JS methods.
   Napi::Value Add(const Napi::CallbackInfo& info);
   Napi::Value Remove(const Napi::CallbackInfo& info);
+  Napi::Value Holding(const Napi::CallbackInfo& info);
   Napi::Value RefJs(const Napi::CallbackInfo& info);
   Napi::Value UnrefJs(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);

@@ -306,6 +306,8 @@ export interface NativeRelay {
   add(fdA: number, fdB: number, nonBlocking?: boolean): number;
   /** Stops relaying a live pair now (its end, END_REMOVED, still reaches onEnd): 0 or -ENOENT. */
   remove(id: number): number;
+  /** Bit 0 while bytes from A wait for B to take them, bit 1 while bytes from B wait for A; 0 for a pair not live. */
+  holding(id: number): number;
   /** Whether live pairs keep the process alive (default: they do). */
   ref(): void;
   unref(): void;

@@ -300,6 +300,8 @@ export interface Timeouts {
   server: number | null;
   tunnel: number | null;
   clientFin: number | null;
+  /** The handshake (PROXY header) deadline from accept; null: `client` applies. */
+  clientHs: number | null;
   serverFin: number | null;
   queue: number | null;
   /** `timeout check`: stored for when health checks land. */
@@ -477,7 +479,7 @@ export function emptyGlobal(): GlobalConfig {
 }
 
 export function emptyTimeouts(): Timeouts {
-  return { connect: null, client: null, server: null, tunnel: null, clientFin: null, serverFin: null, queue: null, check: null };
+  return { connect: null, client: null, server: null, tunnel: null, clientFin: null, clientHs: null, serverFin: null, queue: null, check: null };
 }
 
 export function emptyOptions(): ProxyOptions {

@@ -76,6 +76,8 @@ export interface TimeoutsInput {
   readonly server?: TimeInput;
   readonly tunnel?: TimeInput;
   readonly clientFin?: TimeInput;
+  /** The PROXY header's deadline from accept (`timeout client-hs`); default: `client`. */
+  readonly clientHs?: TimeInput;
   readonly serverFin?: TimeInput;
   readonly queue?: TimeInput;
   readonly check?: TimeInput;
@@ -330,6 +332,7 @@ const TIMEOUT_KEYWORDS: Record<string, string> = {
   server: 'server',
   tunnel: 'tunnel',
   clientFin: 'client-fin',
+  clientHs: 'client-hs',
   serverFin: 'server-fin',
   queue: 'queue',
   check: 'check',

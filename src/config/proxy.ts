@@ -109,6 +109,7 @@ export const TIMEOUTS: Readonly<Record<string, TimeoutSpec>> = {
   check: { field: 'check', cap: 'backend' },
   client: { field: 'client', cap: 'frontend' },
   'client-fin': { field: 'clientFin', cap: 'frontend' },
+  'client-hs': { field: 'clientHs', cap: 'frontend' },
   connect: { field: 'connect', cap: 'backend' },
   queue: { field: 'queue', cap: 'backend' },
   server: { field: 'server', cap: 'backend' },

@@ -46,6 +46,7 @@ function timeouts(config: ProxyConfig): Timeouts {
     server: t.server ?? 0,
     tunnel: t.tunnel ?? 0,
     clientFin: t.clientFin ?? 0,
+    clientHs: t.clientHs ?? t.client ?? 0,
     serverFin: t.serverFin ?? 0,
     queue: t.queue ?? 0,
   };

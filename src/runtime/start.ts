@@ -178,6 +178,7 @@ export async function start(input: Config | EpoxyConfig, options: StartOptions =
       // Sessions create every socket non-blocking (accept4/socket with SOCK_NONBLOCK).
       add: (a, b) => relay.add(a, b, true),
       remove: (id) => relay.remove(id),
+      holding: (id) => relay.holding(id),
       get lastActivity() {
         return relay.lastActivity;
       },
@@ -200,7 +201,7 @@ export async function start(input: Config | EpoxyConfig, options: StartOptions =
     bind: (proxy): BindContext => ({
       maxsock: soft > 0 ? soft : 1 << 20,
       poll: loop.fdtab,
-      accept: sessions.acceptHandler(runtime.frontendOf.get(proxy)!),
+      accept: sessions.acceptHandler(runtime.frontendOf.get(proxy)!, proxy.listeners),
     }),
     locate: (listener) => {
       const where = runtime.bindLines.get(listener);

@@ -31,6 +31,8 @@ export interface Timeouts {
   /** Once both sides are connected, replaces client and server (HAProxy's `timeout tunnel`). */
   tunnel: number;
   clientFin: number;
+  /** The whole handshake (the PROXY header), from accept: not reset by partial bytes. */
+  clientHs: number;
   serverFin: number;
   queue: number;
 }

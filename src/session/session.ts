@@ -32,6 +32,24 @@ const CONNECT_PROBE_SKIP = 64;
 // Data-path calls return -errno; system errors carry a negative `errno` too.
 const EAGAIN = -constants.errno.EAGAIN;
 const EINPROGRESS = -constants.errno.EINPROGRESS;
+/** RelayPort.holding() bits: client bytes wait for the server / server bytes for the client. */
+const HELD_FOR_SERVER = 1;
+const HELD_FOR_CLIENT = 2;
+/**
+ * Ends decided by epoxy's own timers. HAProxy 2.6 (observed with strace) then aborts the server
+ * connection (SO_LINGER 0) and shuts the client's write side before closing it, so the client
+ * reads a FIN even when some of its bytes were never read (a close() alone would send an RST).
+ */
+const TIMER_ENDS: ReadonlySet<Termination> = new Set<Termination>(['cD', 'sD', 'sC', 'SC', 'sQ', 'cR']);
+// Why a connection ended before its PROXY header was read, worded as HAProxy 2.6 logs it
+// (observed: each case sent to haproxy with `accept-proxy` and `option tcplog`).
+const HEADER_TIMEOUT = 'Timeout while waiting for PROXY protocol header';
+const HEADER_EMPTY = 'Connection closed while waiting for PROXY protocol header';
+const HEADER_TRUNCATED = 'Truncated PROXY protocol header received';
+const HEADER_NOT_PROXY = 'Received something which does not look like a PROXY protocol header';
+const HEADER_INVALID = 'Received an invalid PROXY protocol header';
+/** HAProxy's pause before retrying a server that refused, unless `timeout connect` is shorter. */
+const RETRY_PAUSE_MS = 1000;
 const EADDRINUSE = -constants.errno.EADDRINUSE;
 const EADDRNOTAVAIL = -constants.errno.EADDRNOTAVAIL;
 
@@ -55,6 +73,11 @@ export interface RelayPort {
   /** Per pair: bit 0 once A (the client) sent its FIN, bit 1 once B (the server) did. */
   readonly fins: Uint8Array;
   readonly bytes: Float64Array;
+  /**
+   * Per pair: bit 0 while bytes from A (the client) wait for B to take them, bit 1 while bytes
+   * from B wait for A. Absent: unknown (treated as neither).
+   */
+  holding?(id: number): number;
   /** The clock of lastActivity. */
   nowTick(): number;
 }
@@ -69,6 +92,7 @@ const enum Phase {
   Header, // waiting for the client's PROXY header
   Queued, // waiting for a server slot
   Connecting, // connect() in progress
+  RetryPause, // between a refused attempt and the next one to the same server
   Established, // relayed by the addon
   Closed,
 }
@@ -173,6 +197,7 @@ export class SessionEngine {
   private readonly connectProbe = new Int32Array(3);
   /** One peek buffer for every PROXY header: headers are read whole or not at all. */
   private readonly headerBuffer = new Uint8Array(PROXY_MAX_HEADER);
+  private readonly listenerLabels = new WeakMap<Listener, string>();
 
   constructor(
     private readonly loop: Loop,
@@ -184,8 +209,13 @@ export class SessionEngine {
     this.alert = options.alert ?? ((message) => process.stderr.write(`[ALERT]    (${process.pid}) : ${message}\n`));
   }
 
-  /** The listener accept callback for one frontend: give it to bindListener's context. */
-  acceptHandler(frontend: FrontendRuntime): (fd: number) => void {
+  /**
+   * The listener accept callback for one frontend: give it to bindListener's context.
+   * `listeners`: the frontend's, in configuration order, numbered from 1 in log lines about
+   * connections that never became sessions (a bind line's `name` replaces the number).
+   */
+  acceptHandler(frontend: FrontendRuntime, listeners: readonly Listener[] = []): (fd: number) => void {
+    listeners.forEach((listener, i) => this.listenerLabels.set(listener, listener.bind.name ?? String(listener.bind.id ?? i + 1)));
     return (fd) => this.accept(fd, frontend);
   }
 
@@ -266,17 +296,19 @@ export class SessionEngine {
       if (rule.condition === null || rule.condition(session)) {
         if (rule.action === 'reject') {
           frontend.counters.add('denied');
-          this.close(session, 'PR');
+          // HAProxy 2.6 logs nothing for a connection refused here (observed), and resets it.
+          this.close(session, 'PR', null);
           return;
         }
         break; // accept: later rules are not evaluated
       }
     }
     if (listener.bind.acceptProxy) {
-      // The PROXY header comes first: wait for it under `timeout client`, as HAProxy does.
+      // The PROXY header comes first, whole within `timeout client-hs` (default `timeout client`)
+      // of the accept: bytes trickling in do not push the deadline.
       this.loop.fdtab.insert(clientFd, session, () => this.onProxyHeader(session));
       this.loop.fdtab.wantRecv(clientFd);
-      this.arm(session, frontend.timeouts.client);
+      this.arm(session, frontend.timeouts.clientHs);
       return;
     }
     this.route(session);
@@ -297,7 +329,7 @@ export class SessionEngine {
     if (n <= 0) {
       // EOF or an error before a whole header: a truncated header.
       session.frontend.counters.add('proxyHeaderErrors');
-      this.close(session, 'CR');
+      this.close(session, 'CR', session.headerFill === 0 ? HEADER_EMPTY : HEADER_TRUNCATED);
       return;
     }
     session.headerFill += n;
@@ -305,12 +337,13 @@ export class SessionEngine {
     if (header.status === 'incomplete') {
       if (session.headerFill < buffer.length) return; // more to come
       session.frontend.counters.add('proxyHeaderErrors');
-      this.close(session, 'PR');
+      this.close(session, 'PR', HEADER_INVALID);
       return;
     }
     if (header.status === 'invalid') {
+      // Refused at the first byte that rules a header out (the parser's promise), not at a timeout.
       session.frontend.counters.add('proxyHeaderErrors');
-      this.close(session, 'PR');
+      this.close(session, 'PR', header.reason === 'PP_BAD_SIGNATURE' || header.reason === 'PP_V2_BAD_VERSION' ? HEADER_NOT_PROXY : HEADER_INVALID);
       return;
     }
     if (header.length < session.headerFill) session.early = buffer.slice(header.length, session.headerFill);
@@ -330,7 +363,9 @@ export class SessionEngine {
     const match = fe.useBackend.find((rule) => rule.condition(facts));
     const backend = match?.backend ?? fe.defaultBackend;
     if (!backend) {
-      this.close(session, 'PR'); // no backend: HAProxy's 503 for HTTP, a closed connection here
+      // No backend: HAProxy 2.6 logs it `SC` under the frontend's name (`fe fe/<NOSRV>`,
+      // observed), and closes with a FIN; its 503 is for HTTP.
+      this.close(session, 'SC');
       return;
     }
     session.backend = backend;
@@ -612,7 +647,8 @@ export class SessionEngine {
     if (session.serverFd >= 0 && this.loop.fdtab.entry(session.serverFd)) this.loop.fdtab.remove(session.serverFd);
   }
 
-  private connectFailed(session: Session): void {
+  /** `timedOut`: the attempt ran out of `timeout connect` (else it was refused or failed). */
+  private connectFailed(session: Session, timedOut = false): void {
     const backend = session.backend!;
     session.server?.counters.add('connectErrors');
     backend.counters.add('connectErrors');
@@ -624,11 +660,25 @@ export class SessionEngine {
       // HAProxy redispatches on the last retry only, so a briefly refusing server keeps its
       // sessions for a few attempts before they move.
       const redispatch = backend.redispatch && session.attempts === backend.retries;
-      if (redispatch) backend.counters.add('redispatches');
-      this.assign(session, redispatch);
+      if (redispatch) {
+        backend.counters.add('redispatches');
+        this.assign(session, true);
+        return;
+      }
+      // Without redispatch the retry goes to the same server, as in HAProxy 2.6. Observed there
+      // (strace -tt -e connect): after a refusal it waits min(1 s, timeout connect) before
+      // trying again, which gives a restarting server time to listen; after a connect timeout
+      // the next attempt starts at once, the timeout having been the pause.
+      if (!timedOut) {
+        session.phase = Phase.RetryPause;
+        this.arm(session, Math.min(RETRY_PAUSE_MS, backend.timeouts.connect || RETRY_PAUSE_MS));
+        return;
+      }
+      this.connect(session, session.server!);
       return;
     }
-    this.close(session, 'SC');
+    // HAProxy's case tells a timeout (sC) from a refusal or error (SC).
+    this.close(session, timedOut ? 'sC' : 'SC');
   }
 
   private established(session: Session): void {
@@ -688,6 +738,13 @@ export class SessionEngine {
     const halfClosed = session.relayId >= 0 && (this.relay.fins[session.relayId] ?? 0) !== 0;
     const client = halfClosed && fe.clientFin > 0 ? fe.clientFin : be.tunnel > 0 ? be.tunnel : fe.client;
     const server = halfClosed && be.serverFin > 0 ? be.serverFin : be.tunnel > 0 ? be.tunnel : be.server;
+    // Bytes waiting for one side stop the reading of the other, so only the waited-for side's
+    // timeout runs, and a stall is blamed on the side that does not read: HAProxy 2.6 logs sD
+    // for a server that stops reading a sending client, with equal client and server timeouts.
+    const held = session.relayId >= 0 ? (this.relay.holding?.(session.relayId) ?? 0) : 0;
+    // (Only when that side has a timeout: the timer never stays armed at an expired tick.)
+    if (held === HELD_FOR_SERVER && server > 0) return { ms: server, side: 'server' };
+    if (held === HELD_FOR_CLIENT && client > 0) return { ms: client, side: 'client' };
     if (client > 0 && (server === 0 || client <= server)) return { ms: client, side: 'client' };
     return { ms: server, side: 'server' };
   }
@@ -713,7 +770,7 @@ export class SessionEngine {
     switch (session.phase) {
       case Phase.Header:
         session.frontend.counters.add('clientTimeouts');
-        this.close(session, 'cR');
+        this.close(session, 'cR', HEADER_TIMEOUT);
         return null;
       case Phase.Queued: {
         const queue = this.queues.get(session.backend!);
@@ -725,7 +782,10 @@ export class SessionEngine {
       }
       case Phase.Connecting:
         session.backend!.counters.add('serverTimeouts');
-        this.connectFailed(session);
+        this.connectFailed(session, true);
+        return (session.phase as Phase) === Phase.Closed ? null : task;
+      case Phase.RetryPause:
+        this.connect(session, session.server!);
         return (session.phase as Phase) === Phase.Closed ? null : task;
       case Phase.Established: {
         const { ms: timeout, side } = this.idleTimeout(session);
@@ -750,8 +810,12 @@ export class SessionEngine {
     }
   }
 
-  /** Ends a session: closes both fds, releases slots and jobs, wakes queued work, logs. */
-  private close(session: Session, termination: Termination): void {
+  /**
+   * Ends a session: closes both fds, releases slots and jobs, wakes queued work, logs.
+   * `handshakeError`: the connection never got past its PROXY header; it is logged as HAProxy
+   * logs such connections, one line with this reason instead of a tcplog line; null: not logged.
+   */
+  private close(session: Session, termination: Termination, handshakeError?: string | null): void {
     if (session.phase === Phase.Closed) return;
     const wasQueuedOrConnecting = session.phase;
     session.phase = Phase.Closed;
@@ -765,8 +829,10 @@ export class SessionEngine {
       bytesOut = this.relay.bytes[2 * session.relayId + 1]!;
     }
     if (wasQueuedOrConnecting === Phase.Connecting) this.releaseServerFdFromTable(session);
-    if (session.frontend.clientNoLinger) trySet(session.clientFd, 'SO_LINGER', ABORT_ON_CLOSE);
-    if (session.serverFd >= 0 && session.backend?.serverNoLinger) trySet(session.serverFd, 'SO_LINGER', ABORT_ON_CLOSE);
+    // A refused PROXY header is reset, as HAProxy 2.6 does (observed: the client reads ECONNRESET).
+    if (session.frontend.clientNoLinger || (handshakeError !== undefined && termination === 'PR')) trySet(session.clientFd, 'SO_LINGER', ABORT_ON_CLOSE);
+    else if (TIMER_ENDS.has(termination)) native.shutdown(session.clientFd, constants.SHUT_WR);
+    if (session.serverFd >= 0 && (session.backend?.serverNoLinger || TIMER_ENDS.has(termination))) trySet(session.serverFd, 'SO_LINGER', ABORT_ON_CLOSE);
     if (this.loop.fdtab.entry(session.clientFd)) this.loop.fdtab.remove(session.clientFd);
     if (session.serverFd >= 0) native.close(session.serverFd);
     native.close(session.clientFd);
@@ -791,7 +857,8 @@ export class SessionEngine {
     this.current--;
     this.loop.jobs--;
     session.listener.nbconn--;
-    this.logSession(session, termination, bytesOut, bytesIn);
+    if (handshakeError === undefined) this.logSession(session, termination, bytesOut, bytesIn);
+    else if (handshakeError !== null) this.logHandshakeError(session, handshakeError);
     this.resumeLimited();
     if (backend) this.dequeue(backend);
   }
@@ -821,6 +888,13 @@ export class SessionEngine {
     }
   }
 
+  /** HAProxy's line for a connection that failed before becoming a stream: `src [date] fe/bind: reason`. */
+  private logHandshakeError(session: Session, reason: string): void {
+    if (!this.log) return;
+    const bind = this.listenerLabels.get(session.listener) ?? session.listener.bind.name ?? String(session.listener.bind.id ?? 1);
+    this.log(`${session.src.address}:${session.src.port} [${new Date().toISOString()}] ${session.frontend.name}/${bind}: ${reason}`);
+  }
+
   private logSession(session: Session, termination: Termination, bytesToClient: number, bytesFromClient: number): void {
     if (!this.log) return;
     if (session.frontend.dontLogNull && bytesToClient === 0 && bytesFromClient === 0) return;
@@ -833,7 +907,7 @@ export class SessionEngine {
     // HAProxy's tcplog: client [date] frontend backend/server Tw/Tc/Tt bytes state conns queues
     this.log(
       `${session.src.address}:${session.src.port} [${new Date().toISOString()}] ${session.frontend.name} ` +
-        `${session.backend?.name ?? '<NOSRV>'}/${session.server?.name ?? '<NOSRV>'} ${tw}/${tc}/${tt} ` +
+        `${session.backend?.name ?? session.frontend.name}/${session.server?.name ?? '<NOSRV>'} ${tw}/${tc}/${tt} ` +
         `${bytesToClient} ${termination} ${this.current}/${session.frontend.counters.get('current')}/` +
         `${session.backend?.counters.get('current') ?? 0}/${session.server?.cur ?? 0}/${Math.max(0, session.attempts - 1)} ` +
         `0/${queueLength}`,

@@ -128,11 +128,13 @@ describe('refused keywords are listed with their reason', () => {
 
 describe('test/fixtures/config/all-keywords.cfg', () => {
   // Keywords left out of the fixture because they make warnings (haproxy -c must pass it cleanly),
-  // because HAProxy 2.6 does not know them (epoxy's bind and tune.epoxy.* extensions), or because
+  // because HAProxy 2.6 does not know them (epoxy's bind and tune.epoxy.* extensions, HAProxy
+  // 2.8's `timeout client-hs`), or because
   // HAProxy opens the network namespace while parsing (one cannot be created without privileges).
   const EXCEPT = new Set([
     'zero-warning', 'bind-process', 'bind nolinger', 'bind freebind', 'bind noreuseport', 'bind namespace',
     'tune.epoxy.nodelay', 'tune.epoxy.notsent-lowat.client', 'tune.epoxy.notsent-lowat.server',
+    'timeout client-hs',
   ]); // prettier-ignore
   const lines = readFileSync(`${ROOT}test/fixtures/config/all-keywords.cfg`, 'utf8')
     .split('\n')

@@ -313,6 +313,7 @@ describe('proxy keywords', () => {
     timeout server 1h
     timeout tunnel 1d
     timeout client-fin 10s
+    timeout client-hs 3s
     timeout server-fin 250
     timeout queue 1500us
     timeout check 3s
@@ -322,7 +323,7 @@ listen l
 `),
       'l',
     ).timeouts;
-    expect(t).toEqual({ connect: 1500, client: 120000, server: 3600000, tunnel: 86400000, clientFin: 10000, serverFin: 250, queue: 2, check: 3000 });
+    expect(t).toEqual({ connect: 1500, client: 120000, server: 3600000, tunnel: 86400000, clientFin: 10000, clientHs: 3000, serverFin: 250, queue: 2, check: 3000 });
   });
 
   it("refuses bad times in HAProxy's words", () => {

@@ -158,6 +158,21 @@ describe('proxyParse: v1 (spec 2.1)', () => {
     expect(reason(ascii('PROXY TCP4  '))).toBe('PP_V1_SYNTAX');
     expect(reason(ascii('PROXY TCP4 1.2.3.4 5.6.7.8 1 2 '))).toBe('PP_V1_SYNTAX');
   });
+
+  it('refuses a port or an IPv4 address as soon as its digits so far rule it out', () => {
+    // A port prefix above 65535 only grows; so does an IPv4 part above 255 or of 4 digits.
+    expect(reason(ascii('PROXY TCP4 1.2.3.4 5.6.7.8 65536'))).toBe('PP_BAD_PORT');
+    expect(reason(ascii('PROXY TCP4 1.2.3.4 5.6.7.8 1 99999'))).toBe('PP_BAD_PORT');
+    expect(reason(ascii('PROXY TCP4 999'))).toBe('PP_BAD_ADDRESS');
+    expect(reason(ascii('PROXY TCP4 1.2.3.4 1.2560'))).toBe('PP_BAD_ADDRESS');
+    expect(reason(ascii('PROXY TCP4 1..'))).toBe('PP_BAD_ADDRESS');
+    expect(reason(ascii('PROXY TCP4 1.2.3.4.'))).toBe('PP_BAD_ADDRESS');
+    expect(reason(ascii('PROXY TCP4 01'))).toBe('PP_BAD_ADDRESS');
+    // ... while their valid beginnings still ask for more.
+    for (const prefix of ['PROXY TCP4 255.', 'PROXY TCP4 1.2.3.4 5.6.7.8 6553', 'PROXY TCP4 1.2.3.4 5.6.7.8 65535', 'PROXY TCP4 0.0.0.0']) {
+      expect(parse(ascii(prefix)).rc).toBe(0);
+    }
+  });
 });
 
 describe('proxyParse: v2 (spec 2.2)', () => {

@@ -333,6 +333,32 @@ describe('Relay: backpressure', () => {
   });
 });
 
+describe('Relay: holding()', () => {
+  it('says which way bytes wait: bit 0 while B does not take A\'s, bit 1 while A does not take B\'s', async () => {
+    const { relay } = makeRelay();
+    const { a, ra, rb, b, id } = await relayedPair(relay);
+    for (const fd of [a, ra, rb, b]) native.setsockopt(fd, 'SO_RCVBUF', 32768);
+    expect(relay.holding(id)).toBe(0);
+    const chunk = randomBytes(65536);
+    // A sends while b reads nothing, until the relay holds bytes for B.
+    await waitFor(() => {
+      native.send(a, chunk);
+      return relay.holding(id) === 1;
+    }, 'A to B held', 10_000);
+    // b drains: nothing is held any more once A has nothing left to send.
+    const sink = new Uint8Array(1 << 20);
+    await waitFor(() => {
+      while (native.recv(b, sink) > 0);
+      return relay.holding(id) === 0 && native.recv(b, sink) === EAGAIN;
+    }, 'A to B drained', 10_000);
+    await waitFor(() => {
+      native.send(b, chunk);
+      return relay.holding(id) === 2;
+    }, 'B to A held', 10_000);
+    expect(relay.holding(9999)).toBe(0); // not a live pair
+  });
+});
+
 describe('Relay: remove, capacity, activity', () => {
   it('remove() stops relaying now, reports END_REMOVED, and the slot is reused after delivery', async () => {
     const { relay, ends, calls } = makeRelay();
