@@ -53,6 +53,18 @@ const RETRY_PAUSE_MS = 1000;
 const EADDRINUSE = -constants.errno.EADDRINUSE;
 const EADDRNOTAVAIL = -constants.errno.EADDRNOTAVAIL;
 
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+const pad = (n: number, width = 2): string => String(n).padStart(width, '0');
+
+/** A wall-clock time (ms) as HAProxy's log date: `04/Dec/2026:00:22:43.554`, local time. */
+export function logDate(ms: number): string {
+  const d = new Date(ms);
+  return (
+    `${pad(d.getDate())}/${MONTHS[d.getMonth()]}/${d.getFullYear()}:` +
+    `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}.${pad(d.getMilliseconds(), 3)}`
+  );
+}
+
 /** `address` in `family`, unwrapping a v4-mapped IPv6 address (dual-stack listeners); else null. */
 function sameFamily(address: SocketAddress, family: SocketAddress['family']): SocketAddress | null {
   if (address.family === family) return address;
@@ -892,7 +904,16 @@ export class SessionEngine {
   private logHandshakeError(session: Session, reason: string): void {
     if (!this.log) return;
     const bind = this.listenerLabels.get(session.listener) ?? session.listener.bind.name ?? String(session.listener.bind.id ?? 1);
-    this.log(`${session.src.address}:${session.src.port} [${new Date().toISOString()}] ${session.frontend.name}/${bind}: ${reason}`);
+    this.log(`${session.src.address}:${session.src.port} [${this.acceptDate(session)}] ${session.frontend.name}/${bind}: ${reason}`);
+  }
+
+  /**
+   * The session's accept date as HAProxy's logs write it (%t: local time, milliseconds,
+   * `04/Dec/2026:00:22:43.554`). Derived from the loop's clock at log time rather than read at
+   * accept, so that a connection costs no clock read for a line that may never be written.
+   */
+  private acceptDate(session: Session): string {
+    return logDate(Date.now() - ((this.loop.now - session.acceptedAt) >>> 0));
   }
 
   private logSession(session: Session, termination: Termination, bytesToClient: number, bytesFromClient: number): void {
@@ -904,11 +925,14 @@ export class SessionEngine {
     const tc = session.connectedAt === 0 ? -1 : (session.connectedAt - session.connectStartedAt) >>> 0;
     const tt = since(session.acceptedAt);
     const queueLength = session.backend ? (this.queues.get(session.backend)?.length ?? 0) : 0;
-    // HAProxy's tcplog: client [date] frontend backend/server Tw/Tc/Tt bytes state conns queues
+    // HAProxy's tcplog: client [date] frontend backend/server Tw/Tc/Tt bytes state conns queues.
+    // The process and frontend connection counts still include the session being logged (HAProxy
+    // logs before releasing them: `1/1/0/0/0` for a lone session), the backend and server ones no
+    // longer do.
     this.log(
-      `${session.src.address}:${session.src.port} [${new Date().toISOString()}] ${session.frontend.name} ` +
+      `${session.src.address}:${session.src.port} [${this.acceptDate(session)}] ${session.frontend.name} ` +
         `${session.backend?.name ?? session.frontend.name}/${session.server?.name ?? '<NOSRV>'} ${tw}/${tc}/${tt} ` +
-        `${bytesToClient} ${termination} ${this.current}/${session.frontend.counters.get('current')}/` +
+        `${bytesToClient} ${termination} ${this.current + 1}/${session.frontend.counters.get('current') + 1}/` +
         `${session.backend?.counters.get('current') ?? 0}/${session.server?.cur ?? 0}/${Math.max(0, session.attempts - 1)} ` +
         `0/${queueLength}`,
     );

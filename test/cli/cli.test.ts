@@ -101,7 +101,10 @@ describe('epoxy -f', () => {
       });
       expect(echoed).toBe('through epoxy');
       await waitFor(() => / echo echo\/up /.test(stdout), 'the session log line');
-      expect(stdout).toMatch(/^127\.0\.0\.1:\d+ \[.+\] echo echo\/up \d+\/\d+\/\d+ 13 -- /m);
+      // HAProxy 2.6's tcplog for the same exchange: `127.0.0.1:38882 [04/Dec/2026:04:29:00.513] px
+      // px/s 1/0/7 3 -- 1/1/0/0/0 0/0` (the accept date in local time; the process and frontend
+      // counts still include the logged session).
+      expect(stdout).toMatch(/^127\.0\.0\.1:\d+ \[\d{2}\/[A-Z][a-z]{2}\/\d{4}:\d{2}:\d{2}:\d{2}\.\d{3}\] echo echo\/up \d+\/\d+\/\d+ 13 -- 1\/1\/0\/0\/0 0\/0$/m);
     } finally {
       child.kill('SIGTERM');
       expect(await exited).toBe(0);

@@ -137,7 +137,7 @@ describe.skipIf(haproxyMissing)('sessions ended by timers: HAProxy and epoxy sid
     });
     await new Promise<void>((resolve) => hose.listen(0, '127.0.0.1', resolve));
     const children: ChildProcess[] = [];
-    const seen: Record<string, Record<Case, { how: string; log: string }>> = {};
+    const seen: Record<string, Record<Case, { how: string; log: string; shape?: string }>> = {};
     try {
       const runs = [
         { name: 'haproxy', command: 'haproxy', args: ['-db', '-f', file] },
@@ -182,11 +182,19 @@ describe.skipIf(haproxyMissing)('sessions ended by timers: HAProxy and epoxy sid
           CASES.map((c, i) => {
             const line = lineOf(c);
             const state = c === 'hs' ? line.replace(/^.* hs\/1: /, '') : (/ \d+ (\S\S) /.exec(line.replace(/^\S+ \[[^\]]*\] /, ''))?.[1] ?? line);
-            return [c, { how: hows[i]!, log: state }];
+            // The line's shape (numbers blanked, the client's address and port included): the
+            // date format (%t), the fields and their separators must be HAProxy's.
+            const shape = line.replace(/-?\d+/g, 'N');
+            return [c, { how: hows[i]!, log: state, shape }];
           }),
-        ) as Record<Case, { how: string; log: string }>;
+        ) as Record<Case, { how: string; log: string; shape?: string }>;
       }
       // What HAProxy 2.6.12 does, so that a difference names the side that moved.
+      const shapes = (run: string): Record<string, string | undefined> =>
+        Object.fromEntries(Object.entries(seen[run]!).map(([c, v]) => [c, v.shape]));
+      expect(shapes('haproxy').ct).toMatch(/^N\.N\.N\.N:N \[N\/[A-Z][a-z]{2}\/N:N:N:N\.N\] ct ct\/\S+ N\/N\/N N sC N\/N\/N\/N\/N N\/N$/);
+      expect(shapes('epoxy')).toEqual(shapes('haproxy'));
+      for (const run of ['haproxy', 'epoxy']) for (const v of Object.values(seen[run]!)) delete v.shape;
       expect(seen.haproxy).toEqual({
         ct: { how: 'FIN', log: 'sC' },
         stall: { how: 'FIN', log: 'sD' },

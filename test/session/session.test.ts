@@ -17,7 +17,7 @@ import { bindListener, unbindListener } from '../../src/listener/tcp-bind.js';
 import { Loop } from '../../src/loop/loop.js';
 import { native, type NativeRelay } from '../../src/native.js';
 import { buildProxyHeader, parseProxyHeader } from '../../src/proxy-protocol/proxy-protocol.js';
-import { SessionEngine, type Termination } from '../../src/session/session.js';
+import { logDate, SessionEngine, type Termination } from '../../src/session/session.js';
 import {
   Counters,
   type BackendRuntime,
@@ -371,5 +371,13 @@ describe('SessionEngine: source binding', () => {
     expect(await exchange(p.port, null)).toBe('ok');
     expect(peers).toEqual([low + 1]);
     expect(be.counters.get('connectErrors')).toBe(0);
+  });
+});
+
+describe('logDate', () => {
+  it("writes HAProxy's log date: dd/Mon/yyyy:hh:mm:ss.mmm in local time", () => {
+    const ms = new Date(2026, 11, 4, 0, 22, 43, 554).getTime();
+    expect(logDate(ms)).toBe('04/Dec/2026:00:22:43.554');
+    expect(logDate(new Date(2027, 0, 9, 7, 5, 3, 7).getTime())).toBe('09/Jan/2027:07:05:03.007');
   });
 });
