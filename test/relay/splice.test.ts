@@ -275,16 +275,21 @@ describe('Relay splice: backpressure and ends with bytes in the pipe', () => {
     expect(relay.maxPipes).toBe(1);
     const first = await stalledInPipe(relay, 4 << 20);
     expect(relay.pipes).toBe(1);
+    // The first pair's destination is not read, but the kernel may still take a little more of
+    // its pipe now and then (loopback collapses queued segments to make room), so it can splice
+    // on while the second pair runs: count what it moved rather than assume it moves nothing.
     const spliced = relay.bytesSpliced;
+    const firstForwarded = relay.bytes[2 * first.id]!;
     const s = await sockets();
     const id = add(relay, s);
     const bulk = randomBytes(4 << 20);
     const [got] = await pump([{ from: s.a, to: s.b, data: bulk }]);
     expect(sha256(got!)).toBe(sha256(bulk));
     expect(relay.bytes[2 * id]).toBe(4 << 20);
-    // The second pair wanted a pipe and got none: all of it was copied.
+    // The second pair wanted a pipe and got none: all of it was copied. Whatever was spliced
+    // meanwhile is the first pair's (it holds the pipe; all it forwards goes through it).
     expect(relay.spliceFallbacks).toBeGreaterThan(0);
-    expect(relay.bytesSpliced).toBe(spliced);
+    expect(relay.bytesSpliced - spliced).toBeLessThanOrEqual(relay.bytes[2 * first.id]! - firstForwarded);
     expect(relay.pipes).toBe(1);
     const rest = await drain(first, first.data, first.sent);
     expect(sha256(rest)).toBe(sha256(first.data));
