@@ -36,6 +36,7 @@ export {
   readConfig,
   checkConfig,
   configFromObject,
+  readConfigObject,
   ConfigError,
   type Config,
   type EpoxyConfig,

@@ -603,8 +603,15 @@ export const PROXY_KEYWORDS: Readonly<Record<string, KeywordHandler>> = {
     setOrigin(ctx, state, 'id');
   },
   log: (ctx, state) => {
+    const before = state.target.logs.length;
     parseLogLine(ctx, state.target.logs, false);
     setOrigin(ctx, state, 'log');
+    // Until logging lands, session lines go to the global section's targets only: say so
+    // rather than drop a proxy's own target without a word.
+    const added = state.target.logs[state.target.logs.length - 1];
+    if (state.target.logs.length > before && added?.kind === 'stream') {
+      ctx.warn(`a target of the proxy's own ('log ${ctx.arg(1)}') is not used yet: session lines go to the global section's log targets ('log global').`);
+    }
   },
   maxconn: integerKeyword('frontend', (t, v) => (t.maxconn = v), undefined, " Maybe you want 'fullconn' instead ?"),
   mode: (ctx, state) => {

@@ -305,6 +305,15 @@ describe('proxy keywords', () => {
   const backend = (lines: string, env: Record<string, string> = {}): ProxyConfig =>
     proxy(parse(`${DEFAULTS}backend b\n    server s 127.0.0.1:1\n${lines}`, env), 'b');
 
+  it("warns that a proxy's own log target is not used yet, and is silent for 'log global'", () => {
+    const text = `global\n    log stdout local0\n${DEFAULTS}listen x\n    bind :1\n    log global\n    log stderr local0\n    server s 127.0.0.1:1\n`;
+    const own = warnings(text).filter((w) => w.includes("'log stderr'"));
+    expect(own).toEqual([
+      `parsing [t.cfg:${text.split('\n').indexOf('    log stderr local0') + 1}] : a target of the proxy's own ('log stderr') is not used yet: session lines go to the global section's log targets ('log global').`,
+    ]);
+    expect(warnings(text.replace('    log stderr local0\n', ''))).not.toContainEqual(expect.stringContaining('is not used yet'));
+  });
+
   it('reads timeouts with HAProxy units', () => {
     const t = proxy(
       parse(`defaults
