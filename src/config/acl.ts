@@ -128,8 +128,9 @@ export function parseAclTest(words: readonly string[], context: AclParseContext)
       let text: string;
       try {
         text = context.readPatternFile(path);
-      } catch {
-        return fail(`failed to open pattern file <${path}>`);
+      } catch (error) {
+        // HAProxy's words, and why: a missing file, a device, a file above the cap.
+        return fail(`failed to open pattern file <${path}>${error instanceof Error && error.message !== '' ? ` (${error.message})` : ''}`);
       }
       for (const line of text.split('\n')) {
         const value = line.replace(/^[ \t]+/, '').replace(/[\r]$/, '');

@@ -2,7 +2,9 @@
  * What every keyword parser receives: the words of its line, where the line is, and helpers that
  * report problems in HAProxy's words (alertif_too_many_args, "expects an integer argument"...).
  */
-import { editDistance } from '../listener/bind-parser.js';
+import { closest } from '../listener/bind-parser.js';
+
+export { closest };
 import type { Diagnostics, MessageStyle } from './diagnostics.js';
 import type { Where } from './model.js';
 import type { PatternFileReader } from './acl.js';
@@ -66,27 +68,6 @@ export class LineContext {
     }
     return value;
   }
-}
-
-/**
- * The candidate closest to `word`, if close enough to be a typo: at most a third of the word's
- * length in edits (at least one), as src/listener/bind-parser.ts's suggestKeyword(). Candidates
- * come first-wins on ties, so supported keywords should be listed first.
- */
-export function closest(word: string, candidates: Iterable<string>): string | null {
-  const limit = Math.max(1, Math.floor(word.length / 3));
-  let best: string | null = null;
-  let bestDistance = Infinity;
-  const lower = word.toLowerCase();
-  for (const candidate of candidates) {
-    if (candidate === word) continue;
-    const distance = editDistance(lower, candidate.toLowerCase());
-    if (distance < bestDistance) {
-      best = candidate;
-      bestDistance = distance;
-    }
-  }
-  return bestDistance <= limit ? best : null;
 }
 
 /** HAProxy's suffix: "; did you mean 'balance' maybe ?" or nothing. */

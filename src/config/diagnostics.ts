@@ -54,6 +54,18 @@ export function formatMessage(where: Where, reason: string, style: MessageStyle,
   }
 }
 
+/** Longest run of non-blank characters a message repeats from the input whole. */
+const MAX_ECHOED_WORD = 80;
+
+/**
+ * A message never echoes a huge token whole (a 1 MB "keyword" would make a 1 MB alert): a word
+ * longer than MAX_ECHOED_WORD keeps its start and says how long it was.
+ */
+function shortenLongWords(text: string): string {
+  if (text.length <= MAX_ECHOED_WORD) return text;
+  return text.replace(new RegExp(`[^\\s'<>]{${MAX_ECHOED_WORD + 1},}`, 'g'), (word) => `${word.slice(0, 48)}... (${word.length} characters)`);
+}
+
 export function makeDiagnostic(
   severity: Severity,
   where: Where,
@@ -62,6 +74,9 @@ export function makeDiagnostic(
   style: MessageStyle = 'parsing',
   subject?: string,
 ): Diagnostic {
+  reason = shortenLongWords(reason);
+  keyword = shortenLongWords(keyword);
+  if (subject !== undefined) subject = shortenLongWords(subject);
   return {
     severity,
     message: formatMessage(where, reason, style, subject),

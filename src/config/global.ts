@@ -95,7 +95,10 @@ export const GLOBAL_KEYWORDS: Readonly<Record<string, GlobalHandler>> = {
   noreuseport: flag((g) => (g.noReusePort = true)),
   nosplice: flag((g) => (g.noSplice = true)),
   quiet: flag((g) => (g.quiet = true)),
-  'tune.bufsize': tune('bufsize', 1, INT_MAX),
+  // The relay's buffer per blocked direction: below 1 KiB HAProxy itself does not start (2.6
+  // with `tune.bufsize 1` exits without a word), above 64 MiB the relay refuses it
+  // (native/relay.cc kMaxBufferSize). Refused here, with the line, instead of at run time.
+  'tune.bufsize': tune('bufsize', 1024, 64 * 1024 * 1024),
   'tune.maxaccept': tune('maxaccept', -1, INT_MAX, true),
   'tune.maxpollevents': tune('maxpollevents', 1, INT_MAX, true),
   'tune.pipesize': tune('pipesize', 1, INT_MAX),

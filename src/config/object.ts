@@ -20,7 +20,7 @@ import { ConfigError } from './diagnostics.js';
 import type { AclFetch } from './acl.js';
 import type { Config, HashType, LogFacility, LogFormat, LogLevel, Where } from './model.js';
 import { ConfigBuilder, finish, type ConfigResult, type ParseOptions } from './parser.js';
-import { readFileSync } from 'node:fs';
+import { MAX_PATTERN_FILE_BYTES, readBoundedFile } from './files.js';
 
 /** A time: milliseconds, or a string with a unit ('5s', '1m', '500ms'). */
 export type TimeInput = number | string;
@@ -645,7 +645,7 @@ function emitProxies(e: Emitter, group: 'frontends' | 'backends' | 'listen', val
 
 /** Builds and checks a configuration object; never throws. */
 export function readConfigObject(input: EpoxyConfig, options: ParseOptions = {}): ConfigResult {
-  const builder = new ConfigBuilder(options.readFile ?? ((path: string) => readFileSync(path, 'utf8')));
+  const builder = new ConfigBuilder(options.readFile ?? ((path: string) => readBoundedFile(path, MAX_PATTERN_FILE_BYTES)));
   builder.beginFile(OBJECT_FILE);
   const e = new Emitter(builder);
   const root = e.record('config', input, ['global', 'defaults', 'frontends', 'backends', 'listen']);

@@ -10,7 +10,8 @@
  * then the semantic checks of check.ts run; parseConfig() throws a ConfigError naming them all,
  * readConfig() returns them.
  */
-import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
+import { MAX_CONFIG_FILE_BYTES, MAX_PATTERN_FILE_BYTES, readBoundedFile } from './files.js';
 import { Diagnostics, ConfigError, makeDiagnostic, type Diagnostic } from './diagnostics.js';
 import { invalidNameChar } from './acl.js';
 import { LineContext, type Modifier } from './context.js';
@@ -38,7 +39,7 @@ export type ConfigSource = string | { readonly name: string; readonly text: stri
 export interface ParseOptions {
   /** Environment for `"${VAR}"` and `.if defined(VAR)`; process.env by default. */
   readonly env?: Readonly<Record<string, string | undefined>>;
-  /** Reads files named in the configuration (`acl ... -f <file>`); readFileSync by default. */
+  /** Reads files named in the configuration (`acl ... -f <file>`); a bounded read of a regular file by default (src/config/files.ts). */
   readonly readFile?: (path: string) => string;
 }
 
@@ -61,6 +62,12 @@ const MODIFIABLE = new Set(['option', 'log', 'busy-polling', 'set-dumpable', 'st
 
 /** HAProxy gives up on a file after this many fatal errors. */
 const MAX_FATAL_PER_FILE = 50;
+/**
+ * Longest line parsed (characters). HAProxy has none, but nothing real comes near it (a long
+ * ACL line of networks is a few kilobytes), and a line is tokenized, expanded and echoed in
+ * messages: a 1 MB line used to take seconds to reject. Longer lines are refused unread.
+ */
+export const MAX_LINE_LENGTH = 64 * 1024;
 
 type Section =
   | { readonly kind: 'global'; readonly name: string }
@@ -432,6 +439,10 @@ function feedText(builder: ConfigBuilder, name: string, text: string, env: Reado
       raw = raw.slice(0, nul);
       strayNul = index + 1 < count || !missingLf;
     }
+    if (raw.length > MAX_LINE_LENGTH) {
+      d.alert(at(lineNumber), '', `line too long (${raw.length} characters, at most ${MAX_LINE_LENGTH}): '${raw.trimStart().slice(0, 48)}...' not parsed.`, 'line');
+      continue;
+    }
     const leading = /^[ \t\v\f\r]*/.exec(raw)![0].length;
     if (raw[leading] === '[') {
       d.alert(at(lineNumber, leading + 1), '', "configuration scopes ('[scope]' lines) are not supported yet.", 'line');
@@ -597,7 +608,7 @@ function handleDirective(d: Diagnostics, words: readonly string[], where: Where)
  */
 export function readConfig(sources: readonly ConfigSource[], options: ParseOptions = {}): ConfigResult {
   const env = options.env ?? process.env;
-  const readFile = options.readFile ?? ((path: string) => readFileSync(path, 'utf8'));
+  const readFile = options.readFile ?? ((path: string) => readBoundedFile(path, MAX_PATTERN_FILE_BYTES));
   const builder = new ConfigBuilder(readFile);
   const d = builder.diagnostics;
   for (const source of sources) {
@@ -610,9 +621,9 @@ export function readConfig(sources: readonly ConfigSource[], options: ParseOptio
     for (const file of expanded.files) {
       let text: string;
       try {
-        text = readFileSync(file, 'utf8');
+        text = readBoundedFile(file, MAX_CONFIG_FILE_BYTES);
       } catch (error) {
-        d.add(makeDiagnostic('alert', { file, line: 0, column: 0 }, '', `Could not open configuration file ${file} : ${errnoText(error)}`, 'plain'));
+        d.add(makeDiagnostic('alert', { file, line: 0, column: 0 }, '', `Could not open configuration file ${file} : ${(error as Error).message}`, 'plain'));
         continue;
       }
       feedText(builder, file, text, env, true);

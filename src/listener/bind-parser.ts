@@ -260,21 +260,32 @@ export function editDistance(a: string, b: string): number {
 }
 
 /**
- * The known keyword closest to `word`, if close enough to be a typo: at most a third of the
- * word's length in edits (at least one). Supported keywords win ties.
+ * The candidate closest to `word`, if close enough to be a typo: at most a third of the word's
+ * length in edits (at least one). Candidates come first-wins on ties, so supported keywords
+ * should be listed first. A candidate whose length alone is further than that from the word's
+ * is not measured: the distance is at least the difference in length, and measuring a long
+ * token (a 1 MB "keyword") against every candidate costs time and memory in its length.
  */
-export function suggestKeyword(word: string): string | null {
+export function closest(word: string, candidates: Iterable<string>): string | null {
   const limit = Math.max(1, Math.floor(word.length / 3));
   let best: string | null = null;
   let bestDistance = Infinity;
-  for (const candidate of [...SUPPORTED_BIND_KEYWORDS, ...UNSUPPORTED_BIND_KEYWORDS]) {
-    const distance = editDistance(word.toLowerCase(), candidate);
+  const lower = word.toLowerCase();
+  for (const candidate of candidates) {
+    if (candidate === word) continue;
+    if (Math.abs(candidate.length - word.length) > Math.min(limit, bestDistance - 1)) continue;
+    const distance = editDistance(lower, candidate.toLowerCase());
     if (distance < bestDistance) {
       best = candidate;
       bestDistance = distance;
     }
   }
   return bestDistance <= limit ? best : null;
+}
+
+/** The known bind keyword closest to `word`, if close enough to be a typo (see closest()). */
+export function suggestKeyword(word: string): string | null {
+  return closest(word, [...SUPPORTED_BIND_KEYWORDS, ...UNSUPPORTED_BIND_KEYWORDS]);
 }
 
 // ---------------------------------------------------------------------------------------------
