@@ -10,8 +10,10 @@
 import { capabilities } from './capabilities.js';
 import { parseArgs, USAGE, type CliOptions } from './cli/args.js';
 import { readConfig } from './config/parser.js';
+import { hasFrontend } from './config/model.js';
 import { EpoxyError } from './errors.js';
 import { BindError } from './runtime/bind-error.js';
+import { resolutionError, resolveServers } from './runtime/build.js';
 import { start, stderrLog } from './runtime/start.js';
 import { VERSION } from './version.js';
 
@@ -55,6 +57,13 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
 
   const result = readConfig(options.files);
+  if (result.config.files.length === 0 && result.errors.length === 0) {
+    // Only directories without a .cfg file: HAProxy 2.6 then has no configuration at all and
+    // prints its usage, exit 1.
+    log.alert(`No configuration file found in ${options.files.join(', ')} (a directory contributes its *.cfg files).`);
+    process.stderr.write(USAGE);
+    return 1;
+  }
   if (!options.quiet || options.checkOnly) for (const warning of result.warnings) log.warning(warning.message);
   for (const error of result.errors) log.alert(error.message);
   if (result.errors.length > 0) {
@@ -65,9 +74,25 @@ export async function main(argv: readonly string[]): Promise<number> {
     log.alert("Some warnings were found and 'zero-warning' is set. Please fix them.");
     return 1;
   }
+  // What the run would refuse, -c refuses too: host names that do not resolve, and a
+  // configuration that would not listen anywhere (HAProxy 2.6's words and exit codes).
+  const resolved = await resolveServers(result.config);
+  if (resolved.failures.length > 0) {
+    for (const line of resolutionError(resolved.failures).message.split('\n')) log.alert(line);
+    return 1;
+  }
+  const listens = result.config.proxies.some((p) => hasFrontend(p) && !p.disabled && p.binds.length > 0);
   if (options.checkOnly) {
+    if (!listens) {
+      process.stdout.write('Configuration file has no error but will not start (no listener) => exit(2).\n');
+      return 2;
+    }
     if (!options.quiet) process.stdout.write('Configuration file is valid\n');
     return 0;
+  }
+  if (!listens) {
+    log.alert("[epoxy.main()] No enabled listener found (check for 'bind' directives) ! Exiting.");
+    return 1;
   }
 
   try {
@@ -91,7 +116,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       return 1;
     }
     if (error instanceof EpoxyError) {
-      log.alert(error.message);
+      for (const line of error.message.split('\n')) log.alert(line);
       return 1;
     }
     throw error;

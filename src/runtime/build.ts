@@ -89,21 +89,51 @@ function targetPort(server: ServerConfig): number {
   return server.address.kind === 'address' && isAnyAddress(server.address.address) ? server.address.address.port : 0;
 }
 
-async function resolveServer(server: ServerConfig): Promise<SocketAddress | null> {
-  const address = server.address;
-  if (address.kind === 'address') return isAnyAddress(address.address) ? null : address.address;
-  try {
-    const found = await lookup(address.host, { family: address.family === 'ipv6' ? 6 : address.family === 'ipv4' ? 4 : 0 });
-    return SocketAddress.from(found.family === 6 ? 'ipv6' : 'ipv4', found.address, address.port);
-  } catch (error) {
-    throw new EpoxyError(
-      `parsing [${server.where.file}:${server.where.line}] : could not resolve address '${address.host}' of server '${server.name}' (${(error as Error).message})`,
-      ErrorCodes.CONFIG,
-    );
+/** Where each server connects once its host name is resolved; null: the original destination. */
+export interface ResolvedServers {
+  readonly addresses: Map<ServerConfig, SocketAddress | null>;
+  /** One message per server whose name did not resolve, as HAProxy 2.6 words it. */
+  readonly failures: string[];
+}
+
+/**
+ * Resolves every server's host name once, at startup (HAProxy's default without a `resolvers`
+ * section), the lookups in parallel. `epoxy -c` runs it too, so that a check catches what the
+ * run would refuse. HAProxy 2.6, observed: "[f.cfg:8] : 'server x/a' : could not resolve
+ * address 'no-such-host.invalid'." then "Failed to initialize server(s) addr.".
+ */
+export async function resolveServers(config: Config): Promise<ResolvedServers> {
+  const addresses = new Map<ServerConfig, SocketAddress | null>();
+  const failures: string[] = [];
+  const lookups: Promise<void>[] = [];
+  for (const proxy of config.proxies) {
+    if (!hasBackend(proxy) || proxy.disabled) continue;
+    for (const server of proxy.servers) {
+      const address = server.address;
+      if (address.kind === 'address') {
+        addresses.set(server, isAnyAddress(address.address) ? null : address.address);
+        continue;
+      }
+      lookups.push(
+        lookup(address.host, { family: address.family === 'ipv6' ? 6 : address.family === 'ipv4' ? 4 : 0 }).then(
+          (found) => void addresses.set(server, SocketAddress.from(found.family === 6 ? 'ipv6' : 'ipv4', found.address, address.port)),
+          () => void failures.push(`[${server.where.file}:${server.where.line}] : 'server ${proxy.name}/${server.name}' : could not resolve address '${address.host}'.`),
+        ),
+      );
+    }
   }
+  await Promise.all(lookups);
+  return { addresses, failures };
+}
+
+/** The CONFIG error for failed resolutions: one line per server, then HAProxy's conclusion. */
+export function resolutionError(failures: readonly string[]): EpoxyError {
+  return new EpoxyError([...failures, 'Failed to initialize server(s) addr.'].join('\n'), ErrorCodes.CONFIG);
 }
 
 export async function buildRuntime(config: Config): Promise<Runtime> {
+  const resolved = await resolveServers(config);
+  if (resolved.failures.length > 0) throw resolutionError(resolved.failures);
   const backends = new Map<string, BackendRuntime>();
   const frontends = new Map<string, FrontendRuntime>();
   const frontendOf = new Map<Proxy, FrontendRuntime>();
@@ -129,7 +159,7 @@ export async function buildRuntime(config: Config): Promise<Runtime> {
       servers.push({
         name: server.name,
         id: server.id ?? index + 1,
-        address: await resolveServer(server),
+        address: resolved.addresses.get(server) ?? null,
         weight: server.weight,
         maxconn: server.maxconn,
         maxqueue: server.maxqueue,
