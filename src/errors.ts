@@ -45,6 +45,8 @@ export const ErrorCodes = {
   NO_POLLER: 'ERR_EPOXY_NO_POLLER',
   /** A configuration (file or object) was refused: unknown keyword, bad value, failed check. */
   CONFIG: 'ERR_EPOXY_CONFIG',
+  /** The file-descriptor limit cannot cover `maxconn` (or `ulimit-n` cannot be set): nothing started. */
+  FD_LIMIT: 'ERR_EPOXY_FD_LIMIT',
 } as const;
 
 export type EpoxyErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

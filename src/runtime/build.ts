@@ -131,7 +131,12 @@ export function resolutionError(failures: readonly string[]): EpoxyError {
   return new EpoxyError([...failures, 'Failed to initialize server(s) addr.'].join('\n'), ErrorCodes.CONFIG);
 }
 
-export async function buildRuntime(config: Config): Promise<Runtime> {
+export interface BuildOptions {
+  /** The global maxconn in force (derived from the fd limit when the config sets none). */
+  maxconn?: number;
+}
+
+export async function buildRuntime(config: Config, options: BuildOptions = {}): Promise<Runtime> {
   const resolved = await resolveServers(config);
   if (resolved.failures.length > 0) throw resolutionError(resolved.failures);
   const backends = new Map<string, BackendRuntime>();
@@ -229,7 +234,7 @@ export async function buildRuntime(config: Config): Promise<Runtime> {
             smartAccept: proxy.options.tcpSmartAccept,
           },
           address,
-          { maxconn: proxy.maxconn ?? config.global.maxconn ?? undefined, backlog: proxy.backlog ?? undefined },
+          { maxconn: proxy.maxconn ?? options.maxconn ?? config.global.maxconn ?? undefined, backlog: proxy.backlog ?? undefined },
         ),
       ),
     );

@@ -6,7 +6,7 @@
  */
 import { configFromObject, type EpoxyConfig } from '../config/object.js';
 import { locationText } from '../config/diagnostics.js';
-import type { Config, LogTarget } from '../config/model.js';
+import { hasFrontend, type Config, type LogTarget } from '../config/model.js';
 import { EpoxyError, ErrorCodes } from '../errors.js';
 import { ERR_CODE, type BindContext } from '../listener/listener-types.js';
 import { Loop } from '../loop/loop.js';
@@ -17,6 +17,7 @@ import { registerProxySignals } from '../proxy/signals.js';
 import { SessionEngine, type Termination } from '../session/session.js';
 import { BindError, type BindFailure } from './bind-error.js';
 import { buildRuntime, type Runtime } from './build.js';
+import { planFds, type FdPlan } from './limits.js';
 import { memoryActivityLines, serverStateLines } from './dumps.js';
 
 export interface StartOptions {
@@ -50,6 +51,8 @@ export interface RunningProxy {
   readonly engine: SessionEngine;
   /** The native relay (its `buffered` bytes, its pairs' counters). */
   readonly relay: NativeRelay;
+  /** The global maxconn in force and the fd budget it came from (derived when none is set). */
+  readonly limits: FdPlan;
   /** Where each listener actually bound ('127.0.0.1:10080'), per proxy name. */
   readonly addresses: Map<string, string[]>;
   /** Resolves when the loop has ended (soft stop drained, or stop()). */
@@ -130,29 +133,24 @@ export async function start(input: Config | EpoxyConfig, options: StartOptions =
   const quiet = options.quiet ?? config.global.quiet;
   const log = options.log === 'stderr' ? stderrLog(quiet) : (options.log ?? SILENT);
 
-  if (config.global.ulimitN !== null) {
-    const { hard } = native.getNofileLimit();
-    native.setNofileLimit(config.global.ulimitN, Math.max(hard, config.global.ulimitN));
-  }
-  const { soft } = native.getNofileLimit();
-  const maxconn = options.maxconn ?? config.global.maxconn ?? 0;
   // Bulk transfers are copied in bulk-sized reads by default, and spliced only when a proxy
   // asks with `option splice-*` and `nosplice` does not forbid it, as in HAProxy. On loopback
   // the bulk copy meets both CPU and throughput where splice loses throughput (BENCHMARKS.md).
-  // HAProxy's maxpipes default is maxconn / 4, and 0 (no cap) when maxconn is unlimited.
   const splice = !config.global.noSplice && wantsSplice(config) ? 'auto' : 'off';
-  const maxPipes = config.global.maxpipes || (maxconn >= 4 ? Math.floor(maxconn / 4) : maxconn);
-  // Each session needs two fds (client, server), and so does each splice pipe in use (up to
-  // maxPipes of them) when splicing is on; keep some for listeners and Node itself.
-  const pipeFds = splice === 'off' ? 0 : maxPipes * 2;
-  const fdsNeeded = maxconn * 2 + pipeFds + 64;
-  if (maxconn > 0 && soft > 0 && fdsNeeded > soft) {
-    log.warning(pipeFds > 0
-      ? `maxconn ${maxconn} with splicing (up to ${maxPipes} pipes of 2 fds each) needs about ${fdsNeeded} file descriptors but the limit is ${soft}; raise 'ulimit-n' or lower 'maxconn' or 'maxpipes'.`
-      : `maxconn ${maxconn} needs about ${fdsNeeded} file descriptors but the limit is ${soft}; raise 'ulimit-n' or lower 'maxconn'.`);
-  }
+  // The fd limit sizes the global maxconn when none is set, and refuses one it cannot cover
+  // (src/runtime/limits.ts); every listener without a maxconn of its own or its frontend's
+  // takes the global one, as in HAProxy.
+  const fds = planFds({
+    maxconn: options.maxconn ?? config.global.maxconn,
+    maxpipes: config.global.maxpipes,
+    ulimitN: config.global.ulimitN,
+    splice: splice !== 'off',
+    listeners: countListeners(config),
+  });
+  const { maxconn, maxPipes } = fds;
+  if (fds.derived) log.notice(`maxconn set to ${maxconn} from the file-descriptor limit (${fds.maxsock}, ${fds.reserved} kept for listeners and Node).`);
 
-  const runtime = await buildRuntime(config);
+  const runtime = await buildRuntime(config, { maxconn });
   const disabled = [...(options.disabledPollers ?? [])];
   if (config.global.noEpoll) disabled.push('epoll');
   if (config.global.noPoll) disabled.push('poll');
@@ -190,7 +188,7 @@ export async function start(input: Config | EpoxyConfig, options: StartOptions =
       },
       nowTick: () => native.nowTick(),
     },
-    { maxconn, log: options.sessionLog ?? streamLogger(config.global.logs) ?? undefined, alert: (m) => log.alert(m) },
+    { maxconn, log: options.sessionLog ?? streamLogger(config.global.logs) ?? undefined, alert: (m) => log.alert(m), warning: (m) => log.warning(m) },
   );
   const sessions = engine;
 
@@ -199,7 +197,7 @@ export async function start(input: Config | EpoxyConfig, options: StartOptions =
     verbose: options.verbose ?? true,
     log,
     bind: (proxy): BindContext => ({
-      maxsock: soft > 0 ? soft : 1 << 20,
+      maxsock: fds.maxsock > 0 ? fds.maxsock : 1 << 20,
       poll: loop.fdtab,
       accept: sessions.acceptHandler(runtime.frontendOf.get(proxy)!, proxy.listeners),
     }),
@@ -252,6 +250,7 @@ export async function start(input: Config | EpoxyConfig, options: StartOptions =
   }
   return {
     runtime,
+    limits: fds,
     loop,
     engine: sessions,
     relay,
@@ -268,6 +267,13 @@ export async function start(input: Config | EpoxyConfig, options: StartOptions =
       return done;
     },
   };
+}
+
+/** Listening sockets the configuration opens (each address of each enabled bind line). */
+function countListeners(config: Config): number {
+  let n = 0;
+  for (const proxy of config.proxies) if (hasFrontend(proxy) && !proxy.disabled) for (const bind of proxy.binds) n += bind.addresses.length;
+  return n;
 }
 
 /** Whether any proxy (or defaults section, which they inherit) asks for splice(2). */

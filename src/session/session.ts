@@ -169,7 +169,24 @@ export interface SessionEngineOptions {
   log?: SessionLogger;
   /** Problems worth an operator's attention (a `source` that cannot bind); default: stderr. */
   alert?: (message: string) => void;
+  /** Conditions an operator should know of that the engine works around (accept pauses). */
+  warning?: (message: string) => void;
 }
+
+/**
+ * accept() failures that mean "no resource now" rather than "this connection failed": retrying at
+ * once fails again, and a level-triggered listener would report the waiting connection again at
+ * once, spinning a core (measured: ~9,000 failed accept4 a second under `ulimit -n 256`). The
+ * listener pauses and is retried after ACCEPT_RETRY_MS, as HAProxy does, with its messages.
+ */
+const ACCEPT_RESOURCE_ERRORS: ReadonlyMap<number, string> = new Map([
+  [-constants.errno.EMFILE, "reached process FD limit (maxsock=%d). Please check 'ulimit-n' and restart."],
+  [-constants.errno.ENFILE, 'reached system FD limit (maxsock=%d). Please check system tunables.'],
+  [-constants.errno.ENOBUFS, 'reached system memory limit (maxsock=%d). Please check system tunables.'],
+  [-constants.errno.ENOMEM, 'reached system memory limit (maxsock=%d). Please check system tunables.'],
+]);
+/** HAProxy retries a listener paused by a resource shortage after 100 ms. */
+const ACCEPT_RETRY_MS = 100;
 
 /**
  * A socket option set as HAProxy sets them on a connection: best effort. A refusal (an option
@@ -200,6 +217,11 @@ export class SessionEngine {
   private readonly maxconn: number;
   private readonly log: SessionLogger | null;
   private readonly alert: (message: string) => void;
+  private readonly warning: (message: string) => void;
+  /** Listeners paused by an accept() resource error, warned about once until one accept works. */
+  private readonly starved = new Set<Listener>();
+  /** Retries starved listeners after ACCEPT_RETRY_MS (one task for all of them). */
+  private retryTask: Task<SessionEngine> | null = null;
   /** `source` failures already reported (server, what, errno): each is reported once. */
   private readonly sourceAlerts = new Set<string>();
   /** The timer callback of every session's task (one function, not a closure per session). */
@@ -219,6 +241,7 @@ export class SessionEngine {
     this.maxconn = options.maxconn ?? 0;
     this.log = options.log ?? null;
     this.alert = options.alert ?? ((message) => process.stderr.write(`[ALERT]    (${process.pid}) : ${message}\n`));
+    this.warning = options.warning ?? this.alert;
   }
 
   /**
@@ -259,7 +282,17 @@ export class SessionEngine {
       return;
     }
     const n = native.accept(listenerFd, out.subarray(0, 2 * room), this.acceptAddrs);
-    if (n < 0) return; // EAGAIN, or an error the next readiness will show again (ECONNABORTED…)
+    if (n < 0) {
+      // EAGAIN, or an error of that one connection (ECONNABORTED...): the next readiness says
+      // what is left. A resource error would say the same at once, forever: pause instead.
+      const why = ACCEPT_RESOURCE_ERRORS.get(n);
+      if (why !== undefined) this.starve(listener, frontend, why);
+      return;
+    }
+    if (this.starved.delete(listener) && this.starved.size === 0 && this.retryTask) {
+      this.loop.scheduler.taskKill(this.retryTask);
+      this.retryTask = null;
+    }
     for (let i = 0; i < n; i++) {
       const clientFd = out[2 * i]!;
       const peer = this.acceptAddrs.slice(i * ADDR_SLOT_SIZE, i * ADDR_SLOT_SIZE + out[2 * i + 1]!);
@@ -283,6 +316,29 @@ export class SessionEngine {
     if (listener.state !== ListenerState.READY) return;
     listenerFull(listener);
     this.limited.add(listener);
+  }
+
+  /**
+   * accept() said the process or the system is out of fds or memory: stop polling the listener
+   * (the kernel's backlog holds the connections), say so once, and try again in ACCEPT_RETRY_MS,
+   * or as soon as a session ends and frees an fd. Service resumes by itself.
+   */
+  private starve(listener: Listener, frontend: FrontendRuntime, why: string): void {
+    if (!this.starved.has(listener)) {
+      this.starved.add(listener);
+      this.warning(`Proxy ${frontend.name} ${why.replace('%d', String(native.getNofileLimit().soft))}`);
+    }
+    this.saturated(listener);
+    if (this.retryTask === null) {
+      this.retryTask = this.loop.scheduler.taskNew((task) => {
+        this.retryTask = null;
+        this.loop.scheduler.taskKill(task);
+        this.resumeLimited();
+        return null;
+      }, this as SessionEngine);
+    }
+    this.retryTask.expire = tickAdd(this.loop.now, ACCEPT_RETRY_MS);
+    this.loop.scheduler.taskQueue(this.retryTask);
   }
 
   private start(frontend: FrontendRuntime, listener: Listener, clientFd: number, peer: Uint8Array): void {

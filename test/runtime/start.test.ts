@@ -4,8 +4,9 @@ import { describe, expect, it } from 'vitest';
 import { configFromObject } from '../../src/config/object.js';
 import { ConfigError } from '../../src/config/diagnostics.js';
 import { parseConfig } from '../../src/config/index.js';
+import { EpoxyError } from '../../src/errors.js';
 import { native } from '../../src/native.js';
-import { start } from '../../src/runtime/start.js';
+import { start, type RunningProxy } from '../../src/runtime/start.js';
 import { freePort } from '../helpers/sockets.js';
 
 function roundTrip(port: number, text: string): Promise<string> {
@@ -62,46 +63,64 @@ describe('start(object)', () => {
   });
 });
 
-describe('the file-descriptor warning of start()', () => {
+describe('start() and the file-descriptor limit (maxconn sized as HAProxy sizes it)', () => {
   /**
-   * The warnings of starting (then stopping) a proxy under `ulimit-n 200`: the limit is this test
-   * file's own process's (forked pool), put back afterwards.
+   * Starts (then stops) a proxy under `ulimit-n <limit>` with the given global lines; the limit
+   * is this test file's own process's (forked pool), put back afterwards.
    */
-  async function fdWarnings(global: string, defaults: string): Promise<string[]> {
+  async function startUnder(limit: number, global: string, defaults = ''): Promise<RunningProxy['limits'] & { listenerMaxconn: number }> {
     const saved = native.getNofileLimit();
-    const warnings: string[] = [];
     const port = await freePort();
-    const text = `global\n    ulimit-n 200\n${global}defaults\n    mode tcp\n    timeout connect 2s\n    timeout client 10s\n` +
+    const text = `global\n    ulimit-n ${limit}\n${global}defaults\n    mode tcp\n    timeout connect 2s\n    timeout client 10s\n` +
       `    timeout server 10s\n${defaults}listen px\n    bind 127.0.0.1:${port}\n    server s 127.0.0.1:1\n`;
     try {
-      const running = await start(parseConfig([{ name: 't.cfg', text }], { env: {} }), {
-        signals: false,
-        log: { alert: () => {}, notice: () => {}, warning: (m) => warnings.push(m) },
-      });
+      const running = await start(parseConfig([{ name: 't.cfg', text }], { env: {} }));
+      const listenerMaxconn = running.runtime.proxies[0]!.listeners[0]!.maxconn;
       await running.stop();
+      return { ...running.limits, listenerMaxconn };
     } finally {
       native.setNofileLimit(saved.soft, saved.hard);
     }
-    return warnings.filter((w) => w.includes('file descriptors'));
   }
 
-  it('counts two fds per connection when splicing is off', async () => {
-    // 64 * 2 + 64 = 192 fit in 200; the pipes (64 / 4 = 16, 32 fds) would not, but none are made.
-    expect(await fdWarnings('    maxconn 64\n', '')).toEqual([]);
-    expect(await fdWarnings('    maxconn 64\n    nosplice\n', '    option splice-auto\n')).toEqual([]);
-    expect(await fdWarnings('    maxconn 100\n', '')).toEqual([
-      "maxconn 100 needs about 264 file descriptors but the limit is 200; raise 'ulimit-n' or lower 'maxconn'.",
-    ]);
+  async function refusal(limit: number, global: string, defaults = ''): Promise<EpoxyError> {
+    const error = await startUnder(limit, global, defaults).then(() => null, (e: unknown) => e);
+    expect(error).toBeInstanceOf(EpoxyError);
+    return error as EpoxyError;
+  }
+
+  it('without maxconn, derives it from the limit: two fds a connection after the reserve, and listeners take it', async () => {
+    const plan = await startUnder(400, '');
+    expect(plan.derived).toBe(true);
+    expect(plan.maxsock).toBe(400);
+    expect(plan.maxconn).toBe(Math.floor((400 - plan.reserved) / 2));
+    expect(plan.maxconn).toBeGreaterThan(0);
+    // Not HAProxy 1.x's or epoxy's old per-listener 2000: the global maxconn.
+    expect(plan.listenerMaxconn).toBe(plan.maxconn);
   });
 
-  it('adds two fds per splice pipe (up to maxpipes) when splicing is on', async () => {
-    expect(await fdWarnings('    maxconn 64\n', '    option splice-auto\n')).toEqual([
-      "maxconn 64 with splicing (up to 16 pipes of 2 fds each) needs about 224 file descriptors but the limit is 200; raise 'ulimit-n' or lower 'maxconn' or 'maxpipes'.",
-    ]);
-    // An explicit maxpipes replaces maxconn / 4: 192 + 2 * 4 = 200 fits, 192 + 2 * 5 does not.
-    expect(await fdWarnings('    maxconn 64\n    maxpipes 4\n', '    option splice-response\n')).toEqual([]);
-    expect(await fdWarnings('    maxconn 64\n    maxpipes 5\n', '    option splice-request\n')).toEqual([
-      "maxconn 64 with splicing (up to 5 pipes of 2 fds each) needs about 202 file descriptors but the limit is 200; raise 'ulimit-n' or lower 'maxconn' or 'maxpipes'.",
-    ]);
+  it('with splicing, keeps half an fd per connection for the pipes (maxpipes = maxconn / 4)', async () => {
+    const plan = await startUnder(400, '', '    option splice-auto\n');
+    expect(plan.maxconn).toBe(Math.floor((400 - plan.reserved) / 2.5));
+    expect(plan.maxPipes).toBe(Math.floor(plan.maxconn / 4));
+  });
+
+  it("refuses a maxconn the limit cannot cover, naming both numbers in HAProxy's words", async () => {
+    // HAProxy 2.6 with maxconn 50000 under a hard limit of 20000, observed:
+    // "[haproxy.main()] Cannot raise FD limit to 100017, limit is 20000." and no start.
+    const error = await refusal(200, '    maxconn 100\n');
+    expect(error.code).toBe('ERR_EPOXY_FD_LIMIT');
+    const match = /^\[epoxy\.main\(\)\] Cannot raise FD limit to (\d+), limit is 200\.$/.exec(error.message);
+    expect(match, error.message).not.toBeNull();
+    const needed = Number(match![1]);
+    // Splicing adds two fds per pipe, a pipe per four connections: 2 * 25 more.
+    const spliced = await refusal(200, '    maxconn 100\n', '    option splice-auto\n');
+    expect(Number(/limit to (\d+)/.exec(spliced.message)![1])).toBe(needed + 50);
+  });
+
+  it('accepts a maxconn the limit covers, as configured', async () => {
+    const plan = await startUnder(400, '    maxconn 50\n');
+    expect(plan).toMatchObject({ derived: false, maxconn: 50, listenerMaxconn: 50 });
   });
 });
+

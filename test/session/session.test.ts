@@ -3,7 +3,7 @@
  * epoxy's listener, loop, session engine and native relay in between.
  */
 import { createServer, connect as netConnect, type Server as NetServer, type Socket } from 'node:net';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -11,7 +11,7 @@ import { SocketAddress, parseAddress } from '../../src/address.js';
 import { createBalancer } from '../../src/backend/balance.js';
 import type { BalanceAlgorithm } from '../../src/backend/server-types.js';
 import { parseBindOptions } from '../../src/listener/bind-parser.js';
-import { createListener, enableListener } from '../../src/listener/listener.js';
+import { createListener, disableListener, enableListener } from '../../src/listener/listener.js';
 import { ERR_NONE, type Listener } from '../../src/listener/listener-types.js';
 import { bindListener, unbindListener } from '../../src/listener/tcp-bind.js';
 import { Loop } from '../../src/loop/loop.js';
@@ -107,6 +107,7 @@ interface Proxy {
   loop: Loop;
   relay: NativeRelay;
   logs: string[];
+  warnings: string[];
   listener: Listener;
 }
 
@@ -114,11 +115,12 @@ interface Proxy {
 async function proxy(frontend: FrontendRuntime, bindWords: string[] = [], address = '127.0.0.1:0'): Promise<Proxy> {
   const loop = new Loop();
   const logs: string[] = [];
+  const warnings: string[] = [];
   let engine: SessionEngine | null = null;
   const relay: NativeRelay = new native.Relay({
     onEnd: (count) => engine!.relayEnded(relay.ended, count, (reason) => (reason === native.relayConstants.END_CLOSED ? '--' : reason === native.relayConstants.END_RESET_A ? 'CD' : reason === native.relayConstants.END_RESET_B ? 'SD' : 'PD')),
   });
-  engine = new SessionEngine(loop, { add: (a, b) => relay.add(a, b), remove: (id) => relay.remove(id), holding: (id) => relay.holding(id), get lastActivity() { return relay.lastActivity; }, get bytes() { return relay.bytes; }, get fins() { return relay.fins; }, nowTick: () => native.nowTick() }, { log: (line) => logs.push(line) });
+  engine = new SessionEngine(loop, { add: (a, b) => relay.add(a, b), remove: (id) => relay.remove(id), holding: (id) => relay.holding(id), get lastActivity() { return relay.lastActivity; }, get bytes() { return relay.bytes; }, get fins() { return relay.fins; }, nowTick: () => native.nowTick() }, { log: (line) => logs.push(line), warning: (line) => warnings.push(line) });
   const listener = createListener(parseBindOptions(bindWords, address), SocketAddress.parse(address));
   const result = bindListener(listener, { maxsock: 1 << 20, poll: loop.fdtab, accept: engine.acceptHandler(frontend) });
   expect(result.err).toBe(ERR_NONE);
@@ -135,7 +137,7 @@ async function proxy(frontend: FrontendRuntime, bindWords: string[] = [], addres
     relay.close();
   });
   void NAMES;
-  return { port: listener.boundAddr!.port, engine, loop, relay, logs, listener };
+  return { port: listener.boundAddr!.port, engine, loop, relay, logs, warnings, listener };
 }
 
 /** Connects, sends `payload` (optional), half-closes, and collects everything until EOF. */
@@ -379,5 +381,53 @@ describe('logDate', () => {
     const ms = new Date(2026, 11, 4, 0, 22, 43, 554).getTime();
     expect(logDate(ms)).toBe('04/Dec/2026:00:22:43.554');
     expect(logDate(new Date(2027, 0, 9, 7, 5, 3, 7).getTime())).toBe('09/Jan/2027:07:05:03.007');
+  });
+});
+
+describe('SessionEngine: accept() out of fds', () => {
+  it('pauses the listener with one warning instead of spinning on EMFILE, and serves again by itself', async () => {
+    const up = await upstream('a');
+    const p = await proxy(frontendRuntime(backendRuntime([serverRuntime('a', up.port)])));
+    const saved = native.getNofileLimit();
+    const clients: Socket[] = [];
+    const answers: string[] = [];
+    // The clients share this process's fd limit: connect them first, into the kernel's backlog
+    // of a listener that is not polled, then leave the process no fd to spare and poll again.
+    disableListener(p.listener);
+    const turns = p.loop.activity.get('loops');
+    p.loop.requestTurn();
+    await waitFor(() => p.loop.activity.get('loops') > turns, 'a turn of the loop to stop polling the listener');
+    for (let i = 0; i < 8; i++) {
+      const socket = netConnect(p.port, '127.0.0.1', () => socket.write(`hello ${i}`));
+      socket.on('data', (chunk: Buffer) => answers.push(chunk.toString()));
+      socket.on('error', (error) => answers.push(`error ${error.message}`));
+      clients.push(socket);
+    }
+    await Promise.all(clients.map((c) => new Promise((resolve) => (c.connecting ? c.once('connect', resolve) : resolve(null)))));
+    // RLIMIT_NOFILE bounds fd numbers: below the lowest free one, every new fd is refused.
+    const used = new Set(readdirSync('/proc/self/fd').map(Number));
+    let open = 0;
+    while (used.has(open)) open++;
+    try {
+      native.setNofileLimit(open, saved.hard);
+      enableListener(p.listener);
+      p.loop.requestTurn(); // interest changes are applied by a turn of the loop
+      await waitFor(() => p.warnings.length > 0, 'the EMFILE warning');
+      expect(p.warnings).toEqual([`Proxy fe reached process FD limit (maxsock=${open}). Please check 'ulimit-n' and restart.`]);
+      // Paused, not spinning: over the next 300 ms of the loop's clock (three retry periods) the
+      // loop turns a handful of times, where a level-triggered listener failing accept4 turns
+      // thousands of times.
+      const loops = p.loop.activity.get('loops');
+      const since = p.loop.now;
+      await waitFor(() => ((p.loop.now - since) >>> 0) >= 300, '300 ms of the loop');
+      expect(p.loop.activity.get('loops') - loops).toBeLessThan(100);
+      expect(p.warnings).toHaveLength(1); // once per episode
+    } finally {
+      native.setNofileLimit(saved.soft, saved.hard);
+    }
+    // With fds again, the retry takes the waiting connections: every client is answered.
+    await waitFor(() => answers.length === 8, `every client answered (${answers.length})`);
+    expect(answers.sort()).toEqual([...Array(8).keys()].map((i) => `hello ${i}`).sort());
+    for (const socket of clients) socket.destroy();
   });
 });
