@@ -285,7 +285,10 @@ export function closest(word: string, candidates: Iterable<string>): string | nu
 
 /** The known bind keyword closest to `word`, if close enough to be a typo (see closest()). */
 export function suggestKeyword(word: string): string | null {
-  return closest(word, [...SUPPORTED_BIND_KEYWORDS, ...UNSUPPORTED_BIND_KEYWORDS]);
+  const known = [...SUPPORTED_BIND_KEYWORDS, ...UNSUPPORTED_BIND_KEYWORDS];
+  const lower = word.toLowerCase();
+  // A known keyword in another case is that keyword (closest() only looks for other words).
+  return known.includes(lower) ? lower : closest(word, known);
 }
 
 // ---------------------------------------------------------------------------------------------
