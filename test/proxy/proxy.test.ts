@@ -17,8 +17,9 @@ import { unbindListener } from '../../src/listener/tcp-bind.js';
 import { Loop } from '../../src/loop/loop.js';
 import { native } from '../../src/native.js';
 import { enableProxies, registerProxySignals, startProxies } from '../../src/proxy/index.js';
-import { ProxyState, type Proxy, type ProxyLog, type ProxyType } from '../../src/proxy/proxy-types.js';
+import { ProxyState, type Proxy, type ProxyType } from '../../src/proxy/proxy-types.js';
 import { fdCount, listenLoopback, waitFor } from '../helpers/sockets.js';
+import { recorder } from '../helpers/log.js';
 
 const made: Proxy[] = [];
 const loops: Loop[] = [];
@@ -40,15 +41,6 @@ function proxy(name: string, addresses: string[], type: ProxyType = 'frontend'):
   return p;
 }
 
-function recorder(): ProxyLog & { lines: string[] } {
-  const lines: string[] = [];
-  return {
-    lines,
-    alert: (m) => lines.push(`[ALERT] ${m}`),
-    warning: (m) => lines.push(`[WARNING] ${m}`),
-    notice: (m) => lines.push(`[NOTICE] ${m}`),
-  };
-}
 
 const CTX: BindContext = { maxsock: 1 << 20 };
 

@@ -6,23 +6,14 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { Loop } from '../../src/loop/loop.js';
 import { registerProxySignals } from '../../src/proxy/index.js';
-import type { ProxyLog } from '../../src/proxy/proxy-types.js';
 import { waitFor } from '../helpers/sockets.js';
+import { recorder } from '../helpers/log.js';
 
 const loops: Loop[] = [];
 afterEach(() => {
   for (const loop of loops.splice(0)) loop.close();
 });
 
-function recorder(): ProxyLog & { lines: string[] } {
-  const lines: string[] = [];
-  return {
-    lines,
-    alert: (m) => lines.push(`[ALERT] ${m}`),
-    warning: (m) => lines.push(`[WARNING] ${m}`),
-    notice: (m) => lines.push(`[NOTICE] ${m}`),
-  };
-}
 
 /** A running loop held open by one job; `end()` lets it finish. */
 function runningLoop(): { loop: Loop; end: () => Promise<void> } {
