@@ -773,7 +773,7 @@ export class SessionEngine {
     }
     session.relayId = id;
     this.byRelay.set(id, session);
-    const { ms } = this.idleTimeout(session);
+    const { ms } = this.idleTimeout(session, true);
     this.arm(session, ms > 0 ? this.checkInterval(session, ms) : 0);
   }
 
@@ -800,7 +800,7 @@ export class SessionEngine {
    * `timeout client-fin` / `server-fin` replace `timeout client` / `server` (and the tunnel
    * timeout) where they are set.
    */
-  private idleTimeout(session: Session): { ms: number; side: 'client' | 'server' } {
+  private idleTimeout(session: Session, holdingKnown = false): { ms: number; side: 'client' | 'server' } {
     const fe = session.frontend.timeouts;
     const be = session.backend!.timeouts;
     const halfClosed = session.relayId >= 0 && (this.relay.fins[session.relayId] ?? 0) !== 0;
@@ -809,7 +809,8 @@ export class SessionEngine {
     // Bytes waiting for one side stop the reading of the other, so only the waited-for side's
     // timeout runs, and a stall is blamed on the side that does not read: HAProxy 2.6 logs sD
     // for a server that stops reading a sending client, with equal client and server timeouts.
-    const held = session.relayId >= 0 ? (this.relay.holding?.(session.relayId) ?? 0) : 0;
+    // (`holdingKnown`: a pair just added holds nothing; no native call on the new-connection path.)
+    const held = !holdingKnown && session.relayId >= 0 ? (this.relay.holding?.(session.relayId) ?? 0) : 0;
     // (Only when that side has a timeout: the timer never stays armed at an expired tick.)
     if (held === HELD_FOR_SERVER && server > 0) return { ms: server, side: 'server' };
     if (held === HELD_FOR_CLIENT && client > 0) return { ms: client, side: 'client' };
