@@ -39,7 +39,12 @@ export const ListenerState = {
 } as const;
 export type ListenerState = (typeof ListenerState)[keyof typeof ListenerState];
 
-/** What HAProxy calls global.maxconn's default: the fallback when nothing sets maxconn. */
+/**
+ * The per-listener fallback for listeners made directly through this module with no maxconn at
+ * all. start() never relies on it: it gives every listener its frontend's maxconn or the global
+ * one, derived from the fd limit when the configuration sets none (src/runtime/limits.ts), as
+ * HAProxy does.
+ */
 export const DEFAULT_MAXCONN = 2000;
 
 /** Ownership and mode given to a unix socket's file (ignored for other families). */
