@@ -60,7 +60,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   if (result.config.files.length === 0 && result.errors.length === 0) {
     // Only directories without a .cfg file: HAProxy 2.6 then has no configuration at all and
     // prints its usage, exit 1.
-    log.alert(`No configuration file found in ${options.files.join(', ')} (a directory contributes its *.cfg files).`);
+    log.alert(`No configuration file found in ${options.files.join(', ')} (a directory contributes its '*.cfg' files).`);
     process.stderr.write(USAGE);
     return 1;
   }
