@@ -104,8 +104,9 @@ export interface ResolvedServers {
  */
 export async function resolveServers(config: Config): Promise<ResolvedServers> {
   const addresses = new Map<ServerConfig, SocketAddress | null>();
-  const failures: string[] = [];
-  const lookups: Promise<void>[] = [];
+  // One promise per lookup, in configuration order, each settling to its failure or null: the
+  // lookups run in parallel, the messages come out in the order of the lines.
+  const lookups: Promise<string | null>[] = [];
   for (const proxy of config.proxies) {
     if (!hasBackend(proxy) || proxy.disabled) continue;
     for (const server of proxy.servers) {
@@ -116,13 +117,16 @@ export async function resolveServers(config: Config): Promise<ResolvedServers> {
       }
       lookups.push(
         lookup(address.host, { family: address.family === 'ipv6' ? 6 : address.family === 'ipv4' ? 4 : 0 }).then(
-          (found) => void addresses.set(server, SocketAddress.from(found.family === 6 ? 'ipv6' : 'ipv4', found.address, address.port)),
-          () => void failures.push(`[${server.where.file}:${server.where.line}] : 'server ${proxy.name}/${server.name}' : could not resolve address '${address.host}'.`),
+          (found) => {
+            addresses.set(server, SocketAddress.from(found.family === 6 ? 'ipv6' : 'ipv4', found.address, address.port));
+            return null;
+          },
+          () => `[${server.where.file}:${server.where.line}] : 'server ${proxy.name}/${server.name}' : could not resolve address '${address.host}'.`,
         ),
       );
     }
   }
-  await Promise.all(lookups);
+  const failures = (await Promise.all(lookups)).filter((failure): failure is string => failure !== null);
   return { addresses, failures };
 }
 
