@@ -83,6 +83,7 @@ Napi::Object Constants(Napi::Env env) {
 #define EPOXY_ERRNO(name) e.Set(#name, static_cast<double>(name))
   EPOXY_ERRNO(EPERM);
   EPOXY_ERRNO(ENOENT);
+  EPOXY_ERRNO(EEXIST);
   EPOXY_ERRNO(EINTR);
   EPOXY_ERRNO(EBADF);
   EPOXY_ERRNO(EAGAIN);

@@ -359,6 +359,7 @@ export interface NativeConstants {
 export interface ErrnoConstants {
   EPERM: number;
   ENOENT: number;
+  EEXIST: number;
   EINTR: number;
   EBADF: number;
   EAGAIN: number;

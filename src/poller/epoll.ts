@@ -19,8 +19,8 @@ import { constants, native, type NativePoller } from '../native.js';
 import type { Poller, PollerActivity, PollerFactory } from './poller-types.js';
 
 const { EPOLLIN, EPOLLOUT, EPOLLRDHUP, EPOLLPRI, EPOLLHUP, EPOLLERR } = constants;
-const ENOENT = 2;
-const EEXIST = 17;
+// epoll_ctl results are -errno.
+const { ENOENT, EEXIST } = constants.errno;
 
 /** epoll event bits -> FD_EV_* bits. */
 export function epollToFdEvents(e: number): number {

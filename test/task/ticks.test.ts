@@ -1,4 +1,5 @@
 import { describe, it, expect } from 'vitest';
+import { waitFor } from '../helpers/sockets.js';
 import {
   ManualClock,
   TICK_ETERNITY,
@@ -150,9 +151,10 @@ describe('clocks', () => {
     const first = clock.now();
     expect(tickIsLe(start, first)).toBe(true);
     expect(tickRemain(start, first)).toBeLessThan(60_000); // generous: a loaded CI machine stalls
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    // 6 ms on, the deadline set across the wrap expires...
+    await waitFor(() => tickIsExpired(tickAdd(start, 6), clock.now()), 'the clock to pass the wrap');
     const after = clock.now();
-    expect(after).toBeLessThan(60_000); // small again: the 32-bit value wrapped
+    expect(after).toBeLessThan(60_000); // ...and the 32-bit value is small again: it wrapped
     expect(tickIsLt(first, after)).toBe(true);
     expect(tickIsExpired(tickAdd(start, 6), after)).toBe(true);
   });
