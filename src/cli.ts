@@ -10,7 +10,7 @@
 import { capabilities } from './capabilities.js';
 import { parseArgs, USAGE, type CliOptions } from './cli/args.js';
 import { readConfig } from './config/parser.js';
-import { hasFrontend } from './config/model.js';
+import { listenerCount } from './config/model.js';
 import { EpoxyError } from './errors.js';
 import { BindError } from './runtime/bind-error.js';
 import { resolutionError, resolveServers } from './runtime/build.js';
@@ -81,7 +81,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     for (const line of resolutionError(resolved.failures).message.split('\n')) log.alert(line);
     return 1;
   }
-  const listens = result.config.proxies.some((p) => hasFrontend(p) && !p.disabled && p.binds.length > 0);
+  const listens = listenerCount(result.config) > 0;
   if (options.checkOnly) {
     if (!listens) {
       process.stdout.write('Configuration file has no error but will not start (no listener) => exit(2).\n');

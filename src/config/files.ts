@@ -26,6 +26,23 @@ export class FileRefused extends Error {
   }
 }
 
+/** The C library's words for the errors opening a file can give, as HAProxy prints them. */
+const ERRNO_TEXT: Record<string, string> = {
+  ENOENT: 'No such file or directory',
+  EACCES: 'Permission denied',
+  ENOTDIR: 'Not a directory',
+  EISDIR: 'Is a directory',
+  ELOOP: 'Too many levels of symbolic links',
+  EMFILE: 'Too many open files',
+  ENAMETOOLONG: 'File name too long',
+  ENXIO: 'No such device or address',
+};
+
+export function errnoText(error: unknown): string {
+  const code = (error as NodeJS.ErrnoException).code ?? '';
+  return ERRNO_TEXT[code] ?? (code || (error as Error).message);
+}
+
 function mib(bytes: number): string {
   return `${Math.round((bytes / 1024 / 1024) * 10) / 10} MiB`;
 }
@@ -39,9 +56,7 @@ export function readBoundedFile(path: string, limit: number): string {
   try {
     fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    const text = (error as Error).message.replace(/^[A-Z]+: /, '').replace(/, open .*$/, '');
-    throw new FileRefused(text.charAt(0).toUpperCase() + text.slice(1), code);
+    throw new FileRefused(errnoText(error), (error as NodeJS.ErrnoException).code);
   }
   try {
     const stat = fstatSync(fd);

@@ -436,6 +436,13 @@ export interface Config {
 
 /** A frontend-capable proxy (frontend or listen). */
 export const hasFrontend = (proxy: ProxyConfig): boolean => proxy.kind !== 'backend';
+
+/** Listening sockets a configuration opens: each address of each bind line of enabled frontends. */
+export function listenerCount(config: Pick<Config, 'proxies'>): number {
+  let n = 0;
+  for (const proxy of config.proxies) if (hasFrontend(proxy) && !proxy.disabled) for (const bind of proxy.binds) n += bind.addresses.length;
+  return n;
+}
 /** A backend-capable proxy (backend or listen). */
 export const hasBackend = (proxy: ProxyConfig): boolean => proxy.kind !== 'frontend';
 

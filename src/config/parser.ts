@@ -11,7 +11,7 @@
  * readConfig() returns them.
  */
 import { readdirSync, statSync } from 'node:fs';
-import { MAX_CONFIG_FILE_BYTES, MAX_PATTERN_FILE_BYTES, readBoundedFile } from './files.js';
+import { errnoText, MAX_CONFIG_FILE_BYTES, MAX_PATTERN_FILE_BYTES, readBoundedFile } from './files.js';
 import { Diagnostics, ConfigError, makeDiagnostic, type Diagnostic } from './diagnostics.js';
 import { invalidNameChar } from './acl.js';
 import { LineContext, type Modifier } from './context.js';
@@ -337,20 +337,6 @@ export class ConfigBuilder {
 // ---------------------------------------------------------------------------------------------
 // Files
 
-const ERRNO_TEXT: Record<string, string> = {
-  ENOENT: 'No such file or directory',
-  EACCES: 'Permission denied',
-  ENOTDIR: 'Not a directory',
-  EISDIR: 'Is a directory',
-  ELOOP: 'Too many levels of symbolic links',
-  EMFILE: 'Too many open files',
-  ENAMETOOLONG: 'File name too long',
-};
-
-function errnoText(error: unknown): string {
-  const code = (error as NodeJS.ErrnoException).code ?? '';
-  return ERRNO_TEXT[code] ?? (code || (error as Error).message);
-}
 
 /** Byte-wise comparison, as alphasort() under the C locale. */
 function byteOrder(a: string, b: string): number {

@@ -37,7 +37,7 @@ export interface FdPlan {
   maxconn: number;
   /** Whether maxconn was derived (no `maxconn`, no `-n`). */
   derived: boolean;
-  /** The relay's pipe cap (0 when not splicing is irrelevant: no pipe is made). */
+  /** The relay's pipe cap (`maxpipes`, else maxconn / 4); unused when the relay does not splice. */
   maxPipes: number;
   /** The soft RLIMIT_NOFILE now in force. */
   maxsock: number;

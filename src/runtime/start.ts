@@ -6,7 +6,7 @@
  */
 import { configFromObject, type EpoxyConfig } from '../config/object.js';
 import { locationText } from '../config/diagnostics.js';
-import { hasFrontend, type Config, type LogTarget } from '../config/model.js';
+import { listenerCount, type Config, type LogTarget } from '../config/model.js';
 import { EpoxyError, ErrorCodes } from '../errors.js';
 import { ERR_CODE, type BindContext } from '../listener/listener-types.js';
 import { Loop } from '../loop/loop.js';
@@ -145,7 +145,7 @@ export async function start(input: Config | EpoxyConfig, options: StartOptions =
     maxpipes: config.global.maxpipes,
     ulimitN: config.global.ulimitN,
     splice: splice !== 'off',
-    listeners: countListeners(config),
+    listeners: listenerCount(config),
   });
   const { maxconn, maxPipes } = fds;
   if (fds.derived) log.notice(`maxconn set to ${maxconn} from the file-descriptor limit (${fds.maxsock}, ${fds.reserved} kept for listeners and Node).`);
@@ -267,13 +267,6 @@ export async function start(input: Config | EpoxyConfig, options: StartOptions =
       return done;
     },
   };
-}
-
-/** Listening sockets the configuration opens (each address of each enabled bind line). */
-function countListeners(config: Config): number {
-  let n = 0;
-  for (const proxy of config.proxies) if (hasFrontend(proxy) && !proxy.disabled) for (const bind of proxy.binds) n += bind.addresses.length;
-  return n;
 }
 
 /** Whether any proxy (or defaults section, which they inherit) asks for splice(2). */

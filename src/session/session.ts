@@ -289,7 +289,8 @@ export class SessionEngine {
       if (why !== undefined) this.starve(listener, frontend, why);
       return;
     }
-    if (this.starved.delete(listener) && this.starved.size === 0 && this.retryTask) {
+    // Only after a pause: an accept that works ends it (a Set lookup only when one is on).
+    if (this.starved.size > 0 && this.starved.delete(listener) && this.starved.size === 0 && this.retryTask) {
       this.loop.scheduler.taskKill(this.retryTask);
       this.retryTask = null;
     }
@@ -981,7 +982,7 @@ export class SessionEngine {
     const tw = session.queuedAt === 0 ? 0 : ((session.connectStartedAt || now) - session.queuedAt) >>> 0;
     const tc = session.connectedAt === 0 ? -1 : (session.connectedAt - session.connectStartedAt) >>> 0;
     const tt = since(session.acceptedAt);
-    const queueLength = session.backend ? (this.queues.get(session.backend)?.length ?? 0) : 0;
+    const queueLength = session.backend ? this.queued(session.backend) : 0;
     // HAProxy's tcplog: client [date] frontend backend/server Tw/Tc/Tt bytes state conns queues.
     // The process and frontend connection counts still include the session being logged (HAProxy
     // logs before releasing them: `1/1/0/0/0` for a lone session), the backend and server ones no
