@@ -47,6 +47,8 @@ export const ErrorCodes = {
   CONFIG: 'ERR_EPOXY_CONFIG',
   /** The file-descriptor limit cannot cover `maxconn` (or `ulimit-n` cannot be set): nothing started. */
   FD_LIMIT: 'ERR_EPOXY_FD_LIMIT',
+  /** The process model failed: a worker did not start, privileges could not be dropped, a reload was refused. */
+  PROCESS: 'ERR_EPOXY_PROCESS',
 } as const;
 
 export type EpoxyErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

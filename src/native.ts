@@ -493,6 +493,14 @@ export interface NativeAddon {
   getCloexec(fd: number): boolean;
   setNonBlocking(fd: number, on: boolean): void;
   isNonBlocking(fd: number): boolean;
+  /**
+   * chroot (then chdir /), setgroups, setgid, setuid, in that order, each only when given;
+   * `keepCapabilities` (CAP_* numbers) stay permitted and effective across setuid, all others
+   * are dropped. Throws EpoxySystemError naming the failed call. Clears the parent-death signal.
+   */
+  dropPrivileges(options: { chroot?: string; uid?: number; gid?: number; groups?: number[]; keepCapabilities?: number[] }): void;
+  /** stdin, stdout and stderr onto /dev/null (a daemon once it is ready). */
+  detachStdio(): void;
 }
 
 function loadAddon(): NativeAddon {

@@ -1,11 +1,14 @@
 /**
  * The global section (HAProxy's cfgparse-global.c), TCP subset: limits, pollers, the tune.*
- * keywords that apply to a TCP relay, stdout/stderr logging, and nbthread 1. Process-model
- * keywords (daemon, pidfile, master-worker, nbthread > 1...) are refused until that work lands.
+ * keywords that apply to a TCP relay, stdout/stderr logging, and the process model (nbthread
+ * workers, master-worker, daemon, pidfile, user/group/chroot, hard-stop-after,
+ * mworker-max-reloads).
  */
 import { didYouMean, type LineContext } from './context.js';
 import { REMOVED_GLOBAL, UNSUPPORTED_GLOBAL, refusalText } from './keywords.js';
 import { parseLogLine } from './log.js';
+import { parseTime, MAX_TIME_MS } from './values.js';
+import { findGroup, findUser } from '../process/accounts.js';
 import type { GlobalConfig, TuneSettings } from './model.js';
 
 type GlobalHandler = (ctx: LineContext, global: GlobalConfig) => void;
@@ -54,6 +57,33 @@ function tune(key: IntegerTune, min: number, max: number, onlyOnce = false): Glo
   };
 }
 
+/** The primary gid of a `user`, applied when no `group`/`gid` line sets one (see workerGid()). */
+const userGroups = new WeakMap<GlobalConfig, number>();
+
+/** The gid workers switch to: `group`/`gid`, else the primary group of `user`, else none. */
+export function workerGid(g: GlobalConfig): number | null {
+  return g.process.gid ?? userGroups.get(g) ?? null;
+}
+
+/** The most workers a master runs (HAProxy's MAX_THREADS on 64-bit builds). */
+export const MAX_WORKERS = 64;
+
+function workers(ctx: LineContext, g: GlobalConfig): void {
+  if (ctx.tooMany(1)) return;
+  const text = ctx.arg(1);
+  if (!/^[+-]?\d+$/.test(text)) {
+    ctx.alert(`'${ctx.keyword}' passed a missing or unparsable integer value in '${text}'`);
+    return;
+  }
+  const n = Number(text);
+  if (n < 1 || n > MAX_WORKERS) {
+    ctx.alert(`'${ctx.keyword}' value must be between 1 and ${MAX_WORKERS} (was ${text})`);
+    return;
+  }
+  g.nbthread = n;
+  g.origin.nbthread = ctx.where;
+}
+
 /** The supported global keywords. */
 export const GLOBAL_KEYWORDS: Readonly<Record<string, GlobalHandler>> = {
   'busy-polling': (ctx, g) => {
@@ -69,24 +99,122 @@ export const GLOBAL_KEYWORDS: Readonly<Record<string, GlobalHandler>> = {
   log: (ctx, g) => parseLogLine(ctx, g.logs, true),
   maxconn: once(0, INT_MAX, (g) => g.maxconn, (g, v) => (g.maxconn = v)),
   maxpipes: once(0, INT_MAX, (g) => g.maxpipes, (g, v) => (g.maxpipes = v)),
-  nbthread: (ctx, g) => {
+  nbthread: workers,
+  // HAProxy 2.5 removed nbproc (2.6 refuses it); epoxy's workers are processes, so it means
+  // what an older configuration meant by it: that many workers.
+  nbproc: (ctx, g) => {
+    ctx.warn("'nbproc' was removed in HAProxy 2.5 (2.6 refuses it); epoxy reads it as 'nbthread': that many worker processes.");
+    workers(ctx, g);
+  },
+  daemon: flag((g) => (g.process.daemon = true)),
+  'master-worker': (ctx, g) => {
+    if (ctx.tooMany(1)) return;
+    const option = ctx.arg(1);
+    if (option !== '' && option !== 'no-exit-on-failure') {
+      ctx.alert(`'master-worker' only supports 'no-exit-on-failure' option.`);
+      return;
+    }
+    g.process.masterWorker = true;
+    if (option !== '') g.process.noExitOnFailure = true;
+    g.origin['master-worker'] = ctx.where;
+  },
+  pidfile: (ctx, g) => {
+    if (ctx.tooMany(1)) return;
+    if (g.process.pidfile !== null) {
+      ctx.alert('pidfile already specified. Continuing.');
+      return;
+    }
+    if (ctx.arg(1) === '') {
+      ctx.alert(`'pidfile' expects a file name as an argument.`);
+      return;
+    }
+    g.process.pidfile = ctx.arg(1);
+    g.origin.pidfile = ctx.where;
+  },
+  uid: (ctx, g) => {
+    if (ctx.tooMany(1)) return;
+    if (g.process.uid !== null) {
+      ctx.alert('user/uid already specified. Continuing.');
+      return;
+    }
+    const uid = ctx.integer(1, 0, 2 ** 32 - 2);
+    if (uid === null) return;
+    g.process.uid = uid;
+    g.origin.uid = ctx.where;
+  },
+  user: (ctx, g) => {
+    if (ctx.tooMany(1)) return;
+    if (g.process.uid !== null) {
+      ctx.alert('user/uid already specified. Continuing.');
+      return;
+    }
+    const account = findUser(ctx.arg(1));
+    if (account === null) {
+      ctx.alert(`cannot find user id for '${ctx.arg(1)}' (not in /etc/passwd; use 'uid' with the number).`);
+      return;
+    }
+    g.process.uid = account.uid;
+    g.process.user = account.name;
+    // The user's own group unless `group`/`gid` says otherwise (HAProxy leaves the gid alone;
+    // staying in root's group after dropping to a user is rarely what is meant, so epoxy warns).
+    g.origin.user = ctx.where;
+    userGroups.set(g, account.gid);
+  },
+  gid: (ctx, g) => {
+    if (ctx.tooMany(1)) return;
+    if (g.process.gid !== null) {
+      ctx.alert('group/gid already specified. Continuing.');
+      return;
+    }
+    const gid = ctx.integer(1, 0, 2 ** 32 - 2);
+    if (gid === null) return;
+    g.process.gid = gid;
+    g.origin.gid = ctx.where;
+  },
+  group: (ctx, g) => {
+    if (ctx.tooMany(1)) return;
+    if (g.process.gid !== null) {
+      ctx.alert('group/gid already specified. Continuing.');
+      return;
+    }
+    const gid = findGroup(ctx.arg(1));
+    if (gid === null) {
+      ctx.alert(`cannot find group id for '${ctx.arg(1)}' (not in /etc/group; use 'gid' with the number).`);
+      return;
+    }
+    g.process.gid = gid;
+    g.origin.group = ctx.where;
+  },
+  chroot: (ctx, g) => {
+    if (ctx.tooMany(1)) return;
+    if (g.process.chroot !== null) {
+      ctx.alert('chroot already specified. Continuing.');
+      return;
+    }
+    if (ctx.arg(1) === '') {
+      ctx.alert(`'chroot' expects a directory as an argument.`);
+      return;
+    }
+    g.process.chroot = ctx.arg(1);
+    g.origin.chroot = ctx.where;
+  },
+  'hard-stop-after': (ctx, g) => {
     if (ctx.tooMany(1)) return;
     const text = ctx.arg(1);
-    if (!/^[+-]?\d+$/.test(text)) {
-      ctx.alert(`'nbthread' passed a missing or unparsable integer value in '${text}'`);
+    const parsed = parseTime(text);
+    if (text === '' || !parsed.ok || parsed.value > MAX_TIME_MS) {
+      ctx.alert(`'hard-stop-after' expects <time> as argument (got '${text}').`);
       return;
     }
-    const n = Number(text);
-    if (n < 1) {
-      ctx.alert(`'nbthread' value must be between 1 and 64 (was ${text})`);
-      return;
-    }
-    if (n > 1) {
-      ctx.alert(`'nbthread ${text}' is not supported yet (process model): epoxy runs one thread for now, use 'nbthread 1'`);
-      return;
-    }
-    g.nbthread = n;
-    g.origin.nbthread = ctx.where;
+    g.process.hardStopAfter = parsed.value;
+    g.origin['hard-stop-after'] = ctx.where;
+  },
+  'mworker-max-reloads': (ctx, g) => {
+    if (ctx.tooMany(1)) return;
+    const value = ctx.integer(1, 0, INT_MAX);
+    if (value === null) return;
+    g.process.mworkerMaxReloads = value;
+    g.origin['mworker-max-reloads'] = ctx.where;
   },
   noepoll: flag((g) => (g.noEpoll = true)),
   noevports: flag(() => undefined), // Solaris' poller: nothing to disable on Linux

@@ -95,6 +95,45 @@ export interface TuneSettings {
   nodelay: boolean | null;
 }
 
+/** The global keywords of the process model (HAProxy's master-worker, daemon and privileges). */
+export interface ProcessSettings {
+  /** `daemon` (or -D): detach from the terminal; epoxy always runs a master when daemonized. */
+  daemon: boolean;
+  /** `master-worker` (or -W): a master process runs and respawns the workers. */
+  masterWorker: boolean;
+  /** `master-worker no-exit-on-failure`: HAProxy's option; epoxy's master never exits when a worker dies anyway. */
+  noExitOnFailure: boolean;
+  /** `pidfile`: written with the master's (or the single process's) pid once it serves. */
+  pidfile: string | null;
+  /** `uid`/`user`: who the workers run as (null: stay who started). */
+  uid: number | null;
+  /** `gid`/`group`: the workers' group (the user's own group when only `user` is set). */
+  gid: number | null;
+  /** `user` as written, when the uid came from a name. */
+  user: string | null;
+  /** `chroot`: the workers' root directory. */
+  chroot: string | null;
+  /** `hard-stop-after`: ms a soft-stopping process (an old generation) may take before its sessions are cut. */
+  hardStopAfter: number | null;
+  /** `mworker-max-reloads`: reloads a worker may survive before it is terminated. */
+  mworkerMaxReloads: number | null;
+}
+
+export function emptyProcessSettings(): ProcessSettings {
+  return {
+    daemon: false,
+    masterWorker: false,
+    noExitOnFailure: false,
+    pidfile: null,
+    uid: null,
+    gid: null,
+    user: null,
+    chroot: null,
+    hardStopAfter: null,
+    mworkerMaxReloads: null,
+  };
+}
+
 export interface GlobalConfig {
   /** `maxconn`: process-wide concurrent connections (default derived from ulimit-n). */
   maxconn: number | null;
@@ -105,8 +144,13 @@ export interface GlobalConfig {
   maxpipes: number | null;
   /** `ulimit-n`: RLIMIT_NOFILE to set at startup. */
   ulimitN: number | null;
-  /** `nbthread`: only 1 for now. */
+  /**
+   * `nbthread` (or `nbproc`): how many worker processes the master runs (epoxy's workers are
+   * processes: one Node thread each, see docs/operations.md). 1 without a master.
+   */
   nbthread: number;
+  /** The process model: master/worker, daemon, pidfile, privileges, reload limits. */
+  process: ProcessSettings;
   /** `noepoll` / `nopoll`: pollers not to use. */
   noEpoll: boolean;
   noPoll: boolean;
@@ -472,6 +516,7 @@ export function emptyGlobal(): GlobalConfig {
     maxpipes: null,
     ulimitN: null,
     nbthread: 1,
+    process: emptyProcessSettings(),
     noEpoll: false,
     noPoll: false,
     busyPolling: false,

@@ -5,17 +5,16 @@
  * TypeScript users (`import { start } from 'epoxy'` with a typed object).
  */
 import { configFromObject, type EpoxyConfig } from '../config/object.js';
-import { locationText } from '../config/diagnostics.js';
 import { listenerCount, type Config, type LogTarget } from '../config/model.js';
 import { EpoxyError, ErrorCodes } from '../errors.js';
-import { ERR_CODE, type BindContext } from '../listener/listener-types.js';
+import type { BindContext } from '../listener/listener-types.js';
 import { Loop } from '../loop/loop.js';
 import { native, type NativeRelay } from '../native.js';
-import { enableProxies, hardStop, softStop, startProxies } from '../proxy/proxy.js';
+import { enableProxies, hardStop, softStop } from '../proxy/proxy.js';
 import type { ProxyLog } from '../proxy/proxy-types.js';
 import { registerProxySignals } from '../proxy/signals.js';
 import { SessionEngine, type Termination } from '../session/session.js';
-import { BindError, type BindFailure } from './bind-error.js';
+import { bindAll, closeCreated, type BoundSockets } from './bind-all.js';
 import { buildRuntime, type Runtime } from './build.js';
 import { planFds, type FdPlan } from './limits.js';
 import { memoryActivityLines, serverStateLines } from './dumps.js';
@@ -43,6 +42,18 @@ export interface StartOptions {
    * servers' states, SIGQUIT memory and activity, SIGUSR2 and SIGALRM are ignored.
    */
   signals?: boolean;
+  /**
+   * Listening sockets bound by someone else (a master), by listener identity
+   * (src/runtime/bind-all.ts): a listener found here adopts the fd instead of binding.
+   */
+  adopt?: ReadonlyMap<string, number>;
+  /** With `adopt`: refuse a listener that is not in it (a worker never binds). */
+  adoptOnly?: boolean;
+  /**
+   * Runs once every listener is bound and before any is polled: where a worker drops its
+   * privileges. A throw aborts the start (sockets created are closed) and is rethrown.
+   */
+  beforeServe?: (runtime: Runtime) => void;
 }
 
 export interface RunningProxy {
@@ -53,6 +64,8 @@ export interface RunningProxy {
   readonly relay: NativeRelay;
   /** The global maxconn in force and the fd budget it came from (derived when none is set). */
   readonly limits: FdPlan;
+  /** The listening fds by listener identity (what a master would hand over). */
+  readonly sockets: BoundSockets;
   /** Where each listener actually bound ('127.0.0.1:10080'), per proxy name. */
   readonly addresses: Map<string, string[]>;
   /** Resolves when the loop has ended (soft stop drained, or stop()). */
@@ -192,37 +205,26 @@ export async function start(input: Config | EpoxyConfig, options: StartOptions =
   );
   const sessions = engine;
 
-  const failures: BindFailure[] = [];
-  const err = startProxies(runtime.proxies, {
-    verbose: options.verbose ?? true,
-    log,
-    bind: (proxy): BindContext => ({
-      maxsock: fds.maxsock > 0 ? fds.maxsock : 1 << 20,
-      poll: loop.fdtab,
-      accept: sessions.acceptHandler(runtime.frontendOf.get(proxy)!, proxy.listeners),
-    }),
-    locate: (listener) => {
-      const where = runtime.bindLines.get(listener);
-      return where && locationText(where);
-    },
-    failed: (proxy, listener, result, message) => {
-      failures.push({
-        proxy: proxy.name,
-        where: runtime.bindLines.get(listener)!,
-        address: listener.addr.address,
-        ...(listener.addr.family !== 'unix' && { port: listener.addr.port }),
-        message,
-        error: result.error,
-      });
-    },
-  });
-  if (err & ERR_CODE) {
-    for (const proxy of runtime.proxies) for (const l of proxy.listeners) if (l.fd >= 0 && !l.inherited) native.close(l.fd);
+  let sockets: BoundSockets;
+  try {
+    sockets = bindAll(runtime, {
+      verbose: options.verbose ?? true,
+      log,
+      context: (proxy): BindContext => ({
+        maxsock: fds.maxsock > 0 ? fds.maxsock : 1 << 20,
+        poll: loop.fdtab,
+        accept: sessions.acceptHandler(runtime.frontendOf.get(proxy)!, proxy.listeners),
+      }),
+      ...(options.adopt !== undefined && { adopt: options.adopt, adoptOnly: options.adoptOnly ?? false }),
+    });
+    // Bound (or adopted) and not yet polled: the moment to give up root, before the first byte
+    // from a client is read.
+    options.beforeServe?.(runtime);
+  } catch (error) {
+    closeCreated(runtime.proxies);
     loop.close();
     relay.close();
-    const [first, ...others] = failures;
-    if (first) throw new BindError(first, others);
-    throw new EpoxyError('some proxies could not start', ErrorCodes.CONFIG);
+    throw error;
   }
   enableProxies(runtime.proxies, loop);
 
@@ -254,6 +256,7 @@ export async function start(input: Config | EpoxyConfig, options: StartOptions =
     loop,
     engine: sessions,
     relay,
+    sockets,
     addresses,
     done,
     stop: () => {
