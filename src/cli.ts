@@ -9,11 +9,15 @@
  */
 import { capabilities } from './capabilities.js';
 import { parseArgs, USAGE, type CliOptions } from './cli/args.js';
-import { readConfig } from './config/parser.js';
-import { listenerCount } from './config/model.js';
+import { loadConfig } from './cli/load-config.js';
+import { WORKER_ENV } from './master/messages.js';
+import { runMaster } from './master/run.js';
+import { parseManifest, runWorker } from './master/worker.js';
+import { DAEMON_ENV, launchDaemon } from './process/daemon.js';
+import { removePidfile, writePidfile } from './process/pidfile.js';
+import { dropPrivileges, privilegeDrop } from './process/privileges.js';
 import { EpoxyError } from './errors.js';
 import { BindError } from './runtime/bind-error.js';
-import { resolutionError, resolveServers } from './runtime/build.js';
 import { start, stderrLog } from './runtime/start.js';
 import { VERSION } from './version.js';
 
@@ -56,32 +60,20 @@ export async function main(argv: readonly string[]): Promise<number> {
     return 1;
   }
 
-  const result = readConfig(options.files);
-  if (result.config.files.length === 0 && result.errors.length === 0) {
-    // Only directories without a .cfg file: HAProxy 2.6 then has no configuration at all and
-    // prints its usage, exit 1.
-    log.alert(`No configuration file found in ${options.files.join(', ')} (a directory contributes its '*.cfg' files).`);
-    process.stderr.write(USAGE);
-    return 1;
+  const manifestText = process.env[WORKER_ENV];
+  const daemonChild = process.env[DAEMON_ENV] !== undefined;
+  // A worker and a daemon read a configuration their master or launcher has just checked and
+  // reported on: its warnings are not repeated.
+  const loaded = await loadConfig(options.files, {
+    quiet: options.quiet || manifestText !== undefined || daemonChild,
+    checkOnly: options.checkOnly,
+    log,
+  });
+  if (!loaded.ok) {
+    if (loaded.noConfig) process.stderr.write(USAGE);
+    return loaded.code;
   }
-  if (!options.quiet || options.checkOnly) for (const warning of result.warnings) log.warning(warning.message);
-  for (const error of result.errors) log.alert(error.message);
-  if (result.errors.length > 0) {
-    log.alert(`Fatal errors found in configuration.`);
-    return 1;
-  }
-  if (result.config.global.zeroWarning && result.warnings.some((w) => w.severity === 'warning')) {
-    log.alert("Some warnings were found and 'zero-warning' is set. Please fix them.");
-    return 1;
-  }
-  // What the run would refuse, -c refuses too: host names that do not resolve, and a
-  // configuration that would not listen anywhere (HAProxy 2.6's words and exit codes).
-  const resolved = await resolveServers(result.config);
-  if (resolved.failures.length > 0) {
-    for (const line of resolutionError(resolved.failures).message.split('\n')) log.alert(line);
-    return 1;
-  }
-  const listens = listenerCount(result.config) > 0;
+  const { config, listens } = loaded;
   if (options.checkOnly) {
     if (!listens) {
       process.stdout.write('Configuration file has no error but will not start (no listener) => exit(2).\n');
@@ -95,19 +87,38 @@ export async function main(argv: readonly string[]): Promise<number> {
     return 1;
   }
 
+  if (manifestText !== undefined) return runWorker(config, options, parseManifest(manifestText), log);
+  const processModel = config.global.process;
+  const daemon = (options.daemon || processModel.daemon) && !options.debug;
+  if (daemon && !daemonChild) return launchDaemon(process.argv.slice(1));
+  if (daemon || options.masterWorker || processModel.masterWorker || config.global.nbthread > 1) {
+    return runMaster(config, options, log, { daemon });
+  }
+
+  const drop = privilegeDrop(config);
+  const pidfile = options.pidfile ?? processModel.pidfile;
   try {
-    const running = await start(result.config, {
+    const running = await start(config, {
       quiet: options.quiet,
       verbose: true,
       disabledPollers: options.disabledPollers,
       maxconn: options.maxconn ?? undefined,
       log,
       signals: true,
+      ...(drop !== null && { beforeServe: () => dropPrivileges(drop) }),
     });
     for (const [name, addresses] of running.addresses) {
       if (!options.quiet) log.notice(`${name} listening on ${addresses.join(', ')} (poller: ${running.loop.poller.name})`);
     }
+    if (pidfile !== null) {
+      try {
+        writePidfile(pidfile);
+      } catch (error) {
+        log.alert(`Cannot create pidfile ${pidfile}: ${(error as Error).message}`);
+      }
+    }
     await running.done;
+    if (pidfile !== null) removePidfile(pidfile);
     return 0;
   } catch (error) {
     // Each listener that failed has had its alert already: close as HAProxy does.

@@ -18,37 +18,49 @@ export interface CliOptions {
   help: boolean;
   /** -de / -dp: pollers disabled on the command line. */
   disabledPollers: string[];
-  /** -db: stay in the foreground and debug (accepted; epoxy never daemonizes yet). */
+  /** -db: stay in the foreground (overrides `daemon` and -D). */
   debug: boolean;
+  /** -D: daemonize (a master with its workers, detached; exits once they serve). */
+  daemon: boolean;
+  /** -W / -Ws: master-worker mode (-Ws also speaks sd_notify, as does any NOTIFY_SOCKET). */
+  masterWorker: boolean;
+  /** -p: pidfile (the master's pid, or the single process's). */
+  pidfile: string | null;
+  /** -S: the master CLI's socket: a unix path or ip:port, with optional ',mode 600' style settings. */
+  masterCli: string | null;
   /** -n: maxconn override; -N: default per-proxy maxconn. */
   maxconn: number | null;
   defaultMaxconn: number | null;
 }
 
-/** Flags HAProxy has that need the process-model work (master/worker, daemon, pidfile, CLI). */
-const PROCESS_MODEL_FLAGS: Record<string, string> = {
-  '-D': 'daemon mode',
-  '-p': 'pidfile',
-  '-W': 'master-worker mode',
-  '-Ws': 'master-worker mode with systemd notify',
-  '-S': 'the master CLI socket',
-  '-sf': 'soft-finish of old processes (reload)',
-  '-st': 'hard-termination of old processes (reload)',
+/**
+ * HAProxy's flags for reloading by starting a new process next to the old one. epoxy reloads
+ * inside its master instead (SIGUSR2, or `reload` on the master CLI), which keeps the sockets.
+ */
+const OLD_STYLE_RELOAD_FLAGS: Record<string, string> = {
+  '-sf': 'soft-finish of old processes',
+  '-st': 'hard-termination of old processes',
   '-x': 'fetching listening sockets from an old process',
 };
 
 export const USAGE = `Usage: epoxy [-f <cfgfile|cfgdir>]* [-c] [-q] [-V] [-v | -vv] [-de] [-dp] [-db] [-n maxconn] [-N maxconn]
+             [-W | -Ws] [-D] [-p <pidfile>] [-S <path|ip:port>[,mode <octal>]]
   -f <file|dir>  configuration file, or directory of *.cfg files (repeatable; read in order)
   -c             check the configuration and exit (0 valid, 1 invalid)
   -q             quiet mode: no warnings or notices
   -V             verbose mode: print every startup error, even retryable ones
   -v, -vv        print the version (-vv: and the addon's build and capabilities)
   -de, -dp       disable the epoll (-de) or poll (-dp) poller
-  -db            debug: stay in the foreground (epoxy does not daemonize yet anyway)
+  -db            debug: stay in the foreground even with 'daemon' in the configuration
   -n <n>         global maxconn
   -N <n>         default maxconn of proxies
+  -W             master-worker mode: a master binds, runs 'nbthread' workers, respawns and reloads them
+  -Ws            master-worker mode with systemd notification (sd_notify is used whenever NOTIFY_SOCKET is set)
+  -D             daemon: detach, and exit 0 once the workers serve (non-zero with the error otherwise)
+  -p <file>      write the master's pid to <file> once it serves; removed at exit
+  -S <addr>      master CLI on a unix socket path or ip:port ('show proc', 'reload', '@1 <command>')
   --help         this help
-Not supported yet (process model): ${Object.keys(PROCESS_MODEL_FLAGS).join(' ')}
+Reload: SIGUSR2 or SIGHUP to the master, or 'reload' on its CLI (${Object.keys(OLD_STYLE_RELOAD_FLAGS).join(' ')} are not used).
 `;
 
 function usageError(message: string): EpoxyError {
@@ -72,6 +84,10 @@ export function parseArgs(argv: readonly string[]): CliOptions {
     help: false,
     disabledPollers: [],
     debug: false,
+    daemon: false,
+    masterWorker: false,
+    pidfile: null,
+    masterCli: null,
     maxconn: null,
     defaultMaxconn: null,
   };
@@ -112,6 +128,25 @@ export function parseArgs(argv: readonly string[]): CliOptions {
       case '-db':
         options.debug = true;
         break;
+      case '-D':
+        options.daemon = true;
+        break;
+      case '-W':
+      case '-Ws':
+        options.masterWorker = true;
+        break;
+      case '-p': {
+        const file = argv[++i];
+        if (file === undefined || file === '') throw usageError("'-p' expects a file name");
+        options.pidfile = file;
+        break;
+      }
+      case '-S': {
+        const where = argv[++i];
+        if (where === undefined || where === '') throw usageError("'-S' expects a unix socket path or ip:port");
+        options.masterCli = where;
+        break;
+      }
       case '-n':
         options.maxconn = positiveInt('-n', argv[++i]);
         break;
@@ -124,8 +159,8 @@ export function parseArgs(argv: readonly string[]): CliOptions {
         i = argv.length;
         break;
       default: {
-        const what = PROCESS_MODEL_FLAGS[arg];
-        if (what) throw usageError(`'${arg}' (${what}) is not supported yet: it comes with the master/worker process model`);
+        const what = OLD_STYLE_RELOAD_FLAGS[arg];
+        if (what) throw usageError(`'${arg}' (${what}) is not used by epoxy: run with -W and reload with SIGUSR2 to the master, or 'reload' on its CLI (-S)`);
         throw usageError(`unknown option '${arg}'`);
       }
     }

@@ -1,0 +1,36 @@
+/**
+ * What the master and its workers say to each other over the IPC channel Node's spawn() sets up
+ * (one JSON message per line on a socketpair): status, counters and commands. The manifest a
+ * worker starts from travels in its environment, since it is needed before anything else.
+ */
+import type { CountersSnapshot } from './counters.js';
+
+/** Environment variable holding a worker's manifest (JSON); its presence makes `epoxy` a worker. */
+export const WORKER_ENV = 'EPOXY_WORKER';
+
+/** What a worker is told when it is spawned. */
+export interface WorkerManifest {
+  /** The master's pid: a worker whose parent is another process exits at once. */
+  masterPid: number;
+  /** Generation (1 at startup, +1 per successful reload) and slot (1..nbthread) of this worker. */
+  generation: number;
+  slot: number;
+  /** Listening fd numbers in this process, by listener identity (src/runtime/bind-all.ts). */
+  listeners: Record<string, number>;
+}
+
+export type MasterMessage =
+  /** Soft stop: stop accepting, let sessions finish, then exit (an old generation). */
+  | { type: 'stop' }
+  /** Send a fresh counters message. */
+  | { type: 'counters' }
+  /** A master CLI command forwarded with `@<n>`; answered by a 'reply' with the same id. */
+  | { type: 'command'; id: number; line: string };
+
+export type WorkerMessage =
+  /** Every listener is polled: the worker serves. */
+  | { type: 'ready'; pid: number }
+  /** The worker could not start (its alerts went to stderr too). */
+  | { type: 'failed'; message: string }
+  | { type: 'counters'; counters: CountersSnapshot; final: boolean }
+  | { type: 'reply'; id: number; text: string };

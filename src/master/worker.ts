@@ -1,0 +1,123 @@
+/**
+ * The worker side of master-worker: serve the configuration with the listening sockets the master
+ * handed over (never binding one), drop privileges before the first client byte, tell the master
+ * when it serves, send it counters, and leave when told to stop or when the master is gone.
+ */
+import type { CliOptions } from '../cli/args.js';
+import type { Config } from '../config/model.js';
+import { EpoxyError, ErrorCodes } from '../errors.js';
+import { native } from '../native.js';
+import { PARENT_DEATH_SIGNAL, dropPrivileges, privilegeDrop } from '../process/privileges.js';
+import type { ProxyLog } from '../proxy/proxy-types.js';
+import { BindError } from '../runtime/bind-error.js';
+import { start, type RunningProxy } from '../runtime/start.js';
+import { countersCsv, countersJson, CounterTotals, snapshotCounters } from './counters.js';
+import type { MasterMessage, WorkerManifest, WorkerMessage } from './messages.js';
+
+/** How often a worker sends its counters unasked (the master's view after a kill -9 is this old at most). */
+const COUNTERS_PERIOD_MS = 1000;
+
+function send(message: WorkerMessage): Promise<void> {
+  return new Promise((resolve) => {
+    if (!process.connected || process.send === undefined) return resolve();
+    process.send(message, undefined, {}, () => resolve());
+  });
+}
+
+/** Parses the manifest the master put in the environment. */
+export function parseManifest(text: string): WorkerManifest {
+  const manifest = JSON.parse(text) as WorkerManifest;
+  if (typeof manifest.masterPid !== 'number' || typeof manifest.listeners !== 'object' || manifest.listeners === null) {
+    throw new EpoxyError('malformed worker manifest', ErrorCodes.PROCESS);
+  }
+  return manifest;
+}
+
+/** The master may have died between our fork and this check: PR_SET_PDEATHSIG would never fire then. */
+function orphaned(manifest: WorkerManifest): boolean {
+  return process.ppid !== manifest.masterPid;
+}
+
+/** Commands a worker answers when the master CLI forwards them (`@1 show counters`). */
+function workerCommand(line: string, running: RunningProxy): string {
+  const words = line.trim().split(/\s+/);
+  const command = words.join(' ');
+  if (command === 'show counters' || command === 'show counters json') {
+    const own = new CounterTotals().total([snapshotCounters(running.runtime)]);
+    return command.endsWith('json') ? countersJson(own) : countersCsv(own);
+  }
+  if (command === 'show pid') return `${process.pid}\n`;
+  if (command === 'help' || command === '') return WORKER_HELP;
+  return `Unknown command: '${command}'. This worker answers:\n${WORKER_HELP}`;
+}
+
+const WORKER_HELP = `  help                                    : this list
+  show counters [json]                    : this worker's own counters per frontend, backend and server
+  show pid                                : this worker's pid
+`;
+
+export async function runWorker(config: Config, cli: CliOptions, manifest: WorkerManifest, log: ProxyLog): Promise<number> {
+  native.setParentDeathSignal(PARENT_DEATH_SIGNAL);
+  if (orphaned(manifest)) {
+    log.alert(`Worker started by master ${manifest.masterPid}, which is gone: exiting.`);
+    return 1;
+  }
+  const drop = privilegeDrop(config);
+  let running: RunningProxy;
+  try {
+    running = await start(config, {
+      quiet: cli.quiet,
+      verbose: true,
+      disabledPollers: cli.disabledPollers,
+      maxconn: cli.maxconn ?? undefined,
+      log,
+      signals: true,
+      adopt: new Map(Object.entries(manifest.listeners)),
+      adoptOnly: true,
+      beforeServe: () => {
+        if (drop === null) return;
+        dropPrivileges(drop);
+        // Changing credentials cleared the parent-death signal.
+        native.setParentDeathSignal(PARENT_DEATH_SIGNAL);
+        if (orphaned(manifest)) throw new EpoxyError('the master died while this worker started', ErrorCodes.PROCESS);
+      },
+    });
+  } catch (error) {
+    const message = error instanceof BindError ? 'Some protocols failed to start their listeners! Exiting.' : (error as Error).message;
+    if (!(error instanceof EpoxyError)) throw error;
+    for (const line of message.split('\n')) log.alert(line);
+    await send({ type: 'failed', message });
+    process.disconnect?.();
+    return 1;
+  }
+
+  const pushCounters = (final: boolean): Promise<void> => send({ type: 'counters', counters: snapshotCounters(running.runtime), final });
+  const timer = setInterval(() => void pushCounters(false), COUNTERS_PERIOD_MS);
+  timer.unref();
+  process.on('message', (message: MasterMessage) => {
+    switch (message.type) {
+      case 'stop':
+        void running.stop();
+        break;
+      case 'counters':
+        void pushCounters(false);
+        break;
+      case 'command':
+        void send({ type: 'reply', id: message.id, text: workerCommand(message.line, running) });
+        break;
+    }
+  });
+  // The channel closes when the master exits, even by SIGKILL: nothing is left to report to, and
+  // no worker outlives its master (the parent-death signal says the same, for the same reason).
+  const masterGone = (): void => void running.kill();
+  process.on('disconnect', masterGone);
+  await send({ type: 'ready', pid: process.pid });
+  await pushCounters(false);
+
+  await running.done;
+  clearInterval(timer);
+  await pushCounters(true);
+  process.off('disconnect', masterGone);
+  process.disconnect?.();
+  return 0;
+}
