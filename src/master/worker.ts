@@ -87,7 +87,7 @@ export async function runWorker(config: Config, cli: CliOptions, manifest: Worke
     if (!(error instanceof EpoxyError)) throw error;
     for (const line of message.split('\n')) log.alert(line);
     await send({ type: 'failed', message });
-    process.disconnect?.();
+    if (process.connected) process.disconnect();
     return 1;
   }
 
@@ -118,6 +118,6 @@ export async function runWorker(config: Config, cli: CliOptions, manifest: Worke
   clearInterval(timer);
   await pushCounters(true);
   process.off('disconnect', masterGone);
-  process.disconnect?.();
+  if (process.connected) process.disconnect();
   return 0;
 }

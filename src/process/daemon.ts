@@ -26,7 +26,7 @@ export function launchDaemon(command: readonly string[]): Promise<number> {
       // From here on the daemon writes to /dev/null (daemonReady): nothing more to relay.
       child.stderr?.removeAllListeners('data');
       child.removeAllListeners('exit');
-      child.disconnect();
+      if (child.connected) child.disconnect();
       child.stderr?.destroy();
       child.unref();
       resolve(0);
@@ -43,7 +43,7 @@ export function launchDaemon(command: readonly string[]): Promise<number> {
 export function daemonReady(detach: () => void): void {
   if (process.send !== undefined && process.connected) {
     process.send(DAEMON_READY, () => {
-      process.disconnect();
+      if (process.connected) process.disconnect();
       detach();
     });
   } else {
