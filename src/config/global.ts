@@ -121,7 +121,7 @@ export const GLOBAL_KEYWORDS: Readonly<Record<string, GlobalHandler>> = {
   pidfile: (ctx, g) => {
     if (ctx.tooMany(1)) return;
     if (g.process.pidfile !== null) {
-      ctx.alert('pidfile already specified. Continuing.');
+      ctx.warn('pidfile already specified. Continuing.');
       return;
     }
     if (ctx.arg(1) === '') {
@@ -134,7 +134,7 @@ export const GLOBAL_KEYWORDS: Readonly<Record<string, GlobalHandler>> = {
   uid: (ctx, g) => {
     if (ctx.tooMany(1)) return;
     if (g.process.uid !== null) {
-      ctx.alert('user/uid already specified. Continuing.');
+      ctx.warn('user/uid already specified. Continuing.');
       return;
     }
     const uid = ctx.integer(1, 0, 2 ** 32 - 2);
@@ -145,7 +145,7 @@ export const GLOBAL_KEYWORDS: Readonly<Record<string, GlobalHandler>> = {
   user: (ctx, g) => {
     if (ctx.tooMany(1)) return;
     if (g.process.uid !== null) {
-      ctx.alert('user/uid already specified. Continuing.');
+      ctx.warn('user/uid already specified. Continuing.');
       return;
     }
     const account = findUser(ctx.arg(1));
@@ -163,7 +163,7 @@ export const GLOBAL_KEYWORDS: Readonly<Record<string, GlobalHandler>> = {
   gid: (ctx, g) => {
     if (ctx.tooMany(1)) return;
     if (g.process.gid !== null) {
-      ctx.alert('group/gid already specified. Continuing.');
+      ctx.warn('group/gid already specified. Continuing.');
       return;
     }
     const gid = ctx.integer(1, 0, 2 ** 32 - 2);
@@ -174,7 +174,7 @@ export const GLOBAL_KEYWORDS: Readonly<Record<string, GlobalHandler>> = {
   group: (ctx, g) => {
     if (ctx.tooMany(1)) return;
     if (g.process.gid !== null) {
-      ctx.alert('group/gid already specified. Continuing.');
+      ctx.warn('group/gid already specified. Continuing.');
       return;
     }
     const gid = findGroup(ctx.arg(1));
@@ -188,7 +188,7 @@ export const GLOBAL_KEYWORDS: Readonly<Record<string, GlobalHandler>> = {
   chroot: (ctx, g) => {
     if (ctx.tooMany(1)) return;
     if (g.process.chroot !== null) {
-      ctx.alert('chroot already specified. Continuing.');
+      ctx.warn('chroot already specified. Continuing.');
       return;
     }
     if (ctx.arg(1) === '') {

@@ -143,6 +143,13 @@ const END_NAMES = new Map<number, Termination>([
 
 export async function start(input: Config | EpoxyConfig, options: StartOptions = {}): Promise<RunningProxy> {
   const config = isConfig(input) ? input : configFromObject(input);
+  if (config.global.nbthread > 1 && options.adopt === undefined) {
+    // Workers are processes under a master (src/master/): a library call cannot become several.
+    throw new EpoxyError(
+      `'nbthread ${config.global.nbthread}' runs that many worker processes under a master: use the epoxy command (epoxy -W -f <file>); start() serves in this process only.`,
+      ErrorCodes.CONFIG,
+    );
+  }
   const quiet = options.quiet ?? config.global.quiet;
   const log = options.log === 'stderr' ? stderrLog(quiet) : (options.log ?? SILENT);
 

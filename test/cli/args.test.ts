@@ -32,11 +32,19 @@ describe('parseArgs (HAProxy flags)', () => {
     expect(parseArgs(['-c', '--', 'x.cfg', '-q']).files).toEqual(['x.cfg', '-q']);
   });
 
-  it('refuses process-model flags by name until that work lands', () => {
-    expect(refused(['-D'])).toMatch(/'-D' \(daemon mode\) is not supported yet/);
-    expect(refused(['-W'])).toMatch(/master-worker/);
-    expect(refused(['-p', '/run/x.pid'])).toMatch(/pidfile/);
-    expect(refused(['-S', '/run/x.sock'])).toMatch(/master CLI/);
+  it('takes the process-model flags, and points old-style reload flags at the master', () => {
+    expect(parseArgs(['-W', '-D', '-p', '/run/x.pid', '-S', '/run/x.sock,mode 600', '-f', 'a.cfg'])).toMatchObject({
+      masterWorker: true,
+      daemon: true,
+      pidfile: '/run/x.pid',
+      masterCli: '/run/x.sock,mode 600',
+      files: ['a.cfg'],
+    });
+    expect(parseArgs(['-Ws']).masterWorker).toBe(true);
+    expect(refused(['-p'])).toMatch(/'-p' expects a file name/);
+    expect(refused(['-S'])).toMatch(/'-S' expects/);
+    expect(refused(['-sf', '123'])).toMatch(/'-sf' .* not used by epoxy: run with -W and reload with SIGUSR2/);
+    expect(refused(['-x', '/run/x.sock'])).toMatch(/not used by epoxy/);
   });
 
   it('refuses unknown flags and missing values', () => {

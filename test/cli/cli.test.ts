@@ -50,10 +50,10 @@ describe('epoxy flags', () => {
     expect(vv.stdout).toContain('TCP_DEFER_ACCEPT');
   });
 
-  it('refuses process-model flags and a missing -f clearly', () => {
-    const d = epoxy(['-D', '-f', 'examples/epoxy.cfg']);
+  it('refuses old-style reload flags and a missing -f clearly', () => {
+    const d = epoxy(['-st', '1', '-f', 'examples/epoxy.cfg']);
     expect(d.status).toBe(1);
-    expect(d.stderr).toContain("'-D' (daemon mode) is not supported yet");
+    expect(d.stderr).toContain("'-st' (hard-termination of old processes) is not used by epoxy");
     const none = epoxy([]);
     expect(none.status).toBe(1);
     expect(none.stderr).toContain('No configuration file specified');

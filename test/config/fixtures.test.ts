@@ -19,10 +19,10 @@ const BROKEN: Record<string, { alerts: (file: string) => string[]; warnings: (fi
   'broken-keywords.cfg': {
     alerts: (F) => [
       `parsing [${F}:4] : unknown keyword 'daemn' in 'global' section; did you mean 'daemon' maybe ?`,
-      `parsing [${F}:5] : 'daemon' is not supported yet (process model).`,
-      `parsing [${F}:6] : 'nbthread 4' is not supported yet (process model): epoxy runs one thread for now, use 'nbthread 1'`,
-      `parsing [${F}:7] : 'pidfile' is not supported yet (process model).`,
-      `parsing [${F}:8] : 'master-worker' is not supported yet (process model).`,
+      `parsing [${F}:5] : 'daemon' cannot handle unexpected argument 'now'.`,
+      `parsing [${F}:6] : 'nbthread' value must be between 1 and 64 (was 65)`,
+      `parsing [${F}:7] : 'pidfile' expects a file name as an argument.`,
+      `parsing [${F}:8] : 'master-worker' only supports 'no-exit-on-failure' option.`,
       `parsing [${F}:9] : 'stats' is not supported yet (statistics and the control socket).`,
       `parsing [${F}:10] : unknown keyword 'tune.bufsiz' in 'global' section; did you mean 'tune.bufsize' maybe ?`,
       `parsing [${F}:13] : 'mode http' is not supported yet (epoxy implements mode tcp).`,

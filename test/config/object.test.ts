@@ -126,7 +126,6 @@ describe('configFromObject', () => {
     let caught: unknown;
     try {
       configFromObject({
-        global: { nbthread: 4 },
         backends: {
           app: {
             balance: 'uri' as never,
@@ -141,9 +140,8 @@ describe('configFromObject', () => {
     expect(caught).toBeInstanceOf(ConfigError);
     const error = caught as ConfigError;
     expect(error.code).toBe(ErrorCodes.CONFIG);
-    expect(error.path).toBe('global.nbthread');
+    expect(error.path).toBe('backends.app.balance');
     expect(error.errors.map((e) => e.message)).toEqual([
-      "parsing [global.nbthread] : 'nbthread 4' is not supported yet (process model): epoxy runs one thread for now, use 'nbthread 1'",
       "parsing [backends.app.balance] : 'balance uri' is not supported yet (HTTP mode; epoxy implements mode tcp).",
       "[backends.app.servers[0]] : 'server app/a' : weight of server a is not within 0 and 256 (300).",
       "[frontends.web.defaultBackend] : Proxy 'web': unable to find required default_backend: 'missing'.",

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ErrorCodes } from '../../src/errors.js';
+import { workerGid } from '../../src/config/global.js';
 import { ConfigError, parseConfig, readConfig, type Config, type ProxyConfig } from '../../src/config/index.js';
 
 /** Parses an in-memory file named t.cfg. */
@@ -262,14 +263,30 @@ describe('global keywords', () => {
     expect(result.warnings.map((w) => w.message)).toEqual(["parsing [t.cfg:3] : 'maxconn' already specified. Continuing."]);
   });
 
-  it('refuses the process-model keywords until that work lands', () => {
-    expect(alerts('global\n    daemon\n    pidfile /run/x.pid\n    master-worker\n    nbthread 4\n    user haproxy\n')).toEqual([
-      "parsing [t.cfg:2] : 'daemon' is not supported yet (process model).",
-      "parsing [t.cfg:3] : 'pidfile' is not supported yet (process model).",
-      "parsing [t.cfg:4] : 'master-worker' is not supported yet (process model).",
-      "parsing [t.cfg:5] : 'nbthread 4' is not supported yet (process model): epoxy runs one thread for now, use 'nbthread 1'",
-      "parsing [t.cfg:6] : 'user' is not supported yet (process model).",
+  it('reads the process-model keywords', () => {
+    const config = parse(
+      'global\n    daemon\n    pidfile /run/x.pid\n    master-worker\n    nbthread 4\n    user nobody\n    chroot /var/empty\n    hard-stop-after 1m\n    mworker-max-reloads 3\n',
+    );
+    expect(config.global.nbthread).toBe(4);
+    expect(config.global.process).toMatchObject({
+      daemon: true,
+      masterWorker: true,
+      pidfile: '/run/x.pid',
+      uid: 65534,
+      user: 'nobody',
+      chroot: '/var/empty',
+      hardStopAfter: 60_000,
+      mworkerMaxReloads: 3,
+    });
+    // `user` alone: the workers take its primary group too.
+    expect(workerGid(config.global)).toBe(65534);
+    expect(alerts('global\n    user no-such-user-here\n    group no-such-group-here\n    nbthread 0\n    hard-stop-after soon\n')).toEqual([
+      "parsing [t.cfg:2] : cannot find user id for 'no-such-user-here' (not in /etc/passwd; use 'uid' with the number).",
+      "parsing [t.cfg:3] : cannot find group id for 'no-such-group-here' (not in /etc/group; use 'gid' with the number).",
+      "parsing [t.cfg:4] : 'nbthread' value must be between 1 and 64 (was 0)",
+      "parsing [t.cfg:5] : 'hard-stop-after' expects <time> as argument (got 'soon').",
     ]);
+    expect(warnings('global\n    uid 1\n    user nobody\n')).toEqual(['parsing [t.cfg:3] : user/uid already specified. Continuing.']);
   });
 
   it('refuses log targets other than stdout and stderr, after checking the line', () => {
@@ -281,11 +298,14 @@ describe('global keywords', () => {
     ]);
   });
 
-  it("gives HAProxy's message for nbproc and suggests close keywords", () => {
-    expect(alerts('global\n    nbproc 2\n    ulimitn 5\n    tune.maxacept 5\n')).toEqual([
-      'parsing [t.cfg:2] : nbproc is not supported any more since HAProxy 2.5. Threads will automatically be used on multi-processor machines if available.',
-      "parsing [t.cfg:3] : unknown keyword 'ulimitn' in 'global' section; did you mean 'ulimit-n' maybe ?",
-      "parsing [t.cfg:4] : unknown keyword 'tune.maxacept' in 'global' section; did you mean 'tune.maxaccept' maybe ?",
+  it('reads nbproc as nbthread with a warning, and suggests close keywords', () => {
+    expect(parse('global\n    nbproc 2\n').global.nbthread).toBe(2);
+    expect(warnings('global\n    nbproc 2\n')).toEqual([
+      "parsing [t.cfg:2] : 'nbproc' was removed in HAProxy 2.5 (2.6 refuses it); epoxy reads it as 'nbthread': that many worker processes.",
+    ]);
+    expect(alerts('global\n    ulimitn 5\n    tune.maxacept 5\n')).toEqual([
+      "parsing [t.cfg:2] : unknown keyword 'ulimitn' in 'global' section; did you mean 'ulimit-n' maybe ?",
+      "parsing [t.cfg:3] : unknown keyword 'tune.maxacept' in 'global' section; did you mean 'tune.maxaccept' maybe ?",
     ]);
   });
 

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { configFromObject } from '../../src/config/object.js';
 import { ConfigError } from '../../src/config/diagnostics.js';
 import { parseConfig } from '../../src/config/index.js';
-import { EpoxyError } from '../../src/errors.js';
+import { EpoxyError, ErrorCodes } from '../../src/errors.js';
 import { native } from '../../src/native.js';
 import { start, type RunningProxy } from '../../src/runtime/start.js';
 import { freePort } from '../helpers/sockets.js';
@@ -56,6 +56,13 @@ describe('start(object)', () => {
       for (const s of [a, b]) await new Promise<void>((resolve) => s.close(() => resolve()));
     }
     expect(lines.some((l) => l.includes(' fe second/b '))).toBe(true);
+  });
+
+  it('refuses nbthread above 1: workers are processes, started by the epoxy command', async () => {
+    await expect(start(parseConfig([{ name: 't.cfg', text: 'global\n    nbthread 2\nlisten x\n    bind 127.0.0.1:1\n    server s 127.0.0.1:1\n' }], { env: {} }))).rejects.toMatchObject({
+      code: ErrorCodes.CONFIG,
+      message: expect.stringContaining("'nbthread 2' runs that many worker processes under a master"),
+    });
   });
 
   it('refuses an invalid object with the same checks as a file', () => {
