@@ -342,7 +342,8 @@ export class Master {
     const runtime = await buildRuntime(config, { maxconn: fds.maxconn });
     const adopt = previous?.sockets ?? new Map<string, number>();
     const sockets = bindAll(runtime, {
-      verbose: this.options.cli.verbose,
+      // As the single process: every failed bind is reported (nothing retries it later).
+      verbose: true,
       log: this.log,
       context: () => ({ maxsock: 1 << 20 }),
       adopt,
