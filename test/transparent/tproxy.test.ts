@@ -283,3 +283,58 @@ describe.skipIf(nobodyReason !== null)('transparent proxying without privileges'
     }
   }, 30_000);
 });
+
+describe.skipIf(reason !== null)('transparent proxying by master-worker workers running as nobody', () => {
+  let topology: Topology;
+  let epoxy: NsProcess;
+  let jail: string;
+  const RULE = { dport: 7600, listenPort: 7601 };
+
+  beforeAll(async () => {
+    topology = createTopology();
+    topology.enableTproxy(RULE);
+    await topology.startServer(RULE.dport, `server:${RULE.dport}`);
+    jail = mkdtempSync(join(tmpdir(), 'epoxy-jail-'));
+    dirs.push(jail);
+    const file = configFile([
+      'global',
+      '    log stdout format raw local0',
+      '    nbthread 2',
+      '    user nobody',
+      `    chroot ${jail}`,
+      ...HEADER.slice(2),
+      'listen spoof_ip',
+      `    bind 0.0.0.0:${RULE.listenPort} transparent`,
+      `    bind [::]:${RULE.listenPort} transparent v6only`,
+      `    server origin 0.0.0.0:${RULE.dport} source 0.0.0.0 usesrc clientip`,
+    ]);
+    epoxy = topology.spawn(topology.gateway, process.execPath, [BIN, '-W', '-f', file]);
+    await waitFor(() => epoxy.stderr.includes('Loading success.') || epoxy.child.exitCode !== null, `the master to serve (stderr: ${epoxy.stderr})`, 30_000);
+    if (epoxy.child.exitCode !== null) throw new Error(`epoxy exited ${epoxy.child.exitCode}: ${epoxy.stderr}`);
+  }, 40_000);
+
+  afterAll(async () => {
+    await topology?.destroy();
+  });
+
+  it('workers keep CAP_NET_ADMIN and CAP_NET_RAW only, as nobody in the chroot, and usesrc clientip still works', async () => {
+    const { readFileSync, readdirSync, readlinkSync } = await import('node:fs');
+    const pid = epoxy.child.pid!;
+    const workers = readdirSync(`/proc/${pid}/task`).flatMap((tid) => readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean));
+    expect(workers).toHaveLength(2);
+    for (const worker of workers) {
+      const status = readFileSync(`/proc/${worker}/status`, 'utf8');
+      expect(status).toMatch(/^Uid:\t65534\t65534\t65534\t65534$/m);
+      // CAP_NET_ADMIN (12) and CAP_NET_RAW (13): 0x3000; nothing else.
+      expect(status).toMatch(/^CapEff:\t0000000000003000$/m);
+      expect(status).toMatch(/^CapPrm:\t0000000000003000$/m);
+      expect(readlinkSync(`/proc/${worker}/root`)).toBe(jail);
+    }
+    for (const f of FAMILIES) {
+      const result = await topology.runClient(f.server, RULE.dport);
+      expect(result, JSON.stringify(result)).toMatchObject({ ok: true });
+      expect(result.data).toMatch(new RegExp(`^server:${RULE.dport} peer=${f.client} port=\\d+ `));
+      await sessionLogged(epoxy, f.client, 'spoof_ip spoof_ip/origin');
+    }
+  });
+});
