@@ -66,3 +66,70 @@ describe('npm start (examples/demo.mjs)', () => {
     }
   });
 });
+
+describe('examples/epoxy.service', () => {
+  it('its commands run as systemd would run them: check, start (READY=1), reload (SIGUSR2), stop (SIGTERM to the master)', async () => {
+    const { readFileSync, mkdtempSync, rmSync, existsSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { spawnSync } = await import('node:child_process');
+    const { native, constants } = await import('../src/native.js');
+    const { SocketAddress } = await import('../src/address.js');
+    const unit = readFileSync(`${ROOT}examples/epoxy.service`, 'utf8');
+    expect(unit).toMatch(/^Type=notify$/m);
+    expect(unit).toMatch(/^KillMode=mixed$/m);
+    const dir = mkdtempSync(join(tmpdir(), 'epoxy-unit-'));
+    const notifyFd = native.socket(constants.AF_UNIX, constants.SOCK_DGRAM);
+    try {
+      const vars: Record<string, string> = { CONFIG: `${ROOT}examples/epoxy.cfg`, PIDFILE: join(dir, 'epoxy.pid') };
+      const command = (key: string, index = 0): string[] => {
+        const line = unit.split('\n').filter((l) => l.startsWith(`${key}=`))[index]!;
+        return line
+          .slice(key.length + 1)
+          .split(/\s+/)
+          .map((w) => w.replace(/^\$(\w+)$/, (_, name: string) => vars[name] ?? `$${name}`))
+          .map((w) => (w === '/run/epoxy-master.sock' ? join(dir, 'master.sock') : w));
+      };
+      const epoxyArgs = (argv: string[]): string[] => {
+        expect(argv[0]).toBe('/usr/bin/epoxy');
+        return [`${ROOT}bin/epoxy`, ...argv.slice(1)];
+      };
+      expect(spawnSync(process.execPath, epoxyArgs(command('ExecStartPre')), { encoding: 'utf8' }).status).toBe(0);
+
+      const notifyPath = join(dir, 'notify');
+      native.setNonBlocking(notifyFd, true);
+      native.bind(notifyFd, SocketAddress.from('unix', notifyPath).bytes);
+      const messages: string[] = [];
+      const buffer = Buffer.alloc(1024);
+      const drain = (): string[] => {
+        for (let n = native.recv(notifyFd, buffer); n > 0; n = native.recv(notifyFd, buffer)) messages.push(buffer.subarray(0, n).toString());
+        return messages;
+      };
+      const child = spawn(process.execPath, epoxyArgs(command('ExecStart')), { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, NOTIFY_SOCKET: notifyPath } });
+      let stderr = '';
+      child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+      const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+      try {
+        await waitFor(() => drain().length >= 1 || child.exitCode !== null, `READY=1 (stderr: ${stderr})`, 20_000);
+        const mainPid = Number(readFileSync(vars.PIDFILE!, 'utf8').trim());
+        expect(mainPid).toBe(child.pid);
+        expect(messages[0]).toBe(`READY=1\nMAINPID=${mainPid}`);
+        vars.MAINPID = String(mainPid);
+        expect(spawnSync(process.execPath, epoxyArgs(command('ExecReload', 0)), { encoding: 'utf8' }).status).toBe(0);
+        const kill = command('ExecReload', 1);
+        expect(kill.slice(0, 2)).toEqual(['/bin/kill', '-USR2']);
+        process.kill(Number(kill[2]), 'SIGUSR2');
+        await waitFor(() => drain().length >= 3, `RELOADING=1 and READY=1 (stderr: ${stderr})`, 20_000);
+        expect(messages.slice(1)).toEqual(['RELOADING=1', 'READY=1']);
+        child.kill('SIGTERM');
+        expect(await exited).toBe(0);
+        expect(existsSync(vars.PIDFILE!)).toBe(false);
+      } finally {
+        if (child.exitCode === null) child.kill('SIGKILL');
+      }
+    } finally {
+      native.close(notifyFd);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

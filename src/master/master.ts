@@ -477,6 +477,9 @@ export class Master {
     const child = spawn(process.execPath, [...process.execArgv, ...this.options.command], {
       stdio: ['ignore', forward ? 'ignore' : 'inherit', forward ? 'pipe' : 'inherit', 'ipc', ...fds],
       env,
+      // Its own process group: Ctrl-C in a terminal reaches the master alone, which stops the
+      // workers itself, instead of racing them (a worker gone first would look like a crash).
+      detached: true,
     });
     if (forward) child.stderr?.on('data', (chunk: Buffer) => process.stderr.write(chunk));
     if (child.pid === undefined) {
