@@ -109,7 +109,7 @@ export class LongTransfer {
   private async write(seed: number): Promise<void> {
     await this.connected.catch(() => undefined);
     let state = seed >>> 0 || 1;
-    while (this.running && this.error === null) {
+    while (this.running && this.error === null && !this.socket.destroyed) {
       const chunk = Buffer.alloc(16 * 1024);
       for (let i = 0; i < chunk.length; i += 4) {
         // xorshift32: cheap bytes that differ everywhere, so a lost or repeated chunk shows.
@@ -120,7 +120,19 @@ export class LongTransfer {
       }
       this.sent.update(chunk);
       this.sentBytes += chunk.length;
-      if (!this.socket.write(chunk)) await new Promise((resolve) => this.socket.once('drain', resolve));
+      if (!this.socket.write(chunk) && !this.socket.destroyed) {
+        // A connection cut by the proxy never drains: its close ends the wait too.
+        await new Promise<void>((resolve) => {
+          const done = (): void => {
+            this.socket.off('drain', done);
+            this.socket.off('close', done);
+            resolve();
+          };
+          this.socket.once('drain', done);
+          this.socket.once('close', done);
+        });
+      }
+      if (this.socket.destroyed) break;
       // Keep it a trickle: a transfer that lasts through the reloads, not a bandwidth test.
       await new Promise((resolve) => setTimeout(resolve, 2));
     }
