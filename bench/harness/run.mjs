@@ -5,6 +5,7 @@
 //                 [--idle-connections 10000] [--chain] [--no-pin] [--no-write] [--no-wait-idle]
 //                 [--body-bytes 128] [--backend nginx|native]
 //   npm run bench -- --sweep [...]   the socket-option sweep instead (bench/harness/sweep.mjs)
+//   npm run bench -- --workers [...] 1 and 2 workers against HAProxy's 1 and 2 threads (bench/harness/workers.mjs)
 //
 // Needs haproxy and wrk (`apt-get install haproxy wrk nginx-light`) and a C compiler for the
 // latency/idle client (bench/tools/loadgen.c); nginx is the preferred backend, the native
@@ -36,6 +37,20 @@ if (process.argv.includes('--sweep')) {
     await runSweep(process.argv.slice(2).filter((a) => a !== '--sweep'));
   } catch (err) {
     console.error(`bench --sweep: ${err?.message ?? err}`);
+    process.exitCode = 1;
+  }
+  await stopAll();
+  process.exit();
+}
+
+// `npm run bench -- --workers [...]`: master-worker scaling (bench/harness/workers.mjs).
+if (process.argv.includes('--workers')) {
+  process.on('exit', killAllNow);
+  const { runWorkersBench } = await import('./workers.mjs');
+  try {
+    await runWorkersBench(process.argv.slice(2).filter((a) => a !== '--workers'));
+  } catch (err) {
+    console.error(`bench --workers: ${err?.message ?? err}`);
     process.exitCode = 1;
   }
   await stopAll();

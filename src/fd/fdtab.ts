@@ -15,6 +15,8 @@ export class FdTable {
   private polled: Uint8Array;
   /** fd -> 1 while the fd sits on the update list (so it is queued once). */
   private queued: Uint8Array;
+  /** fd -> 1 for a socket shared with other processes that should wake one of them (EPOLLEXCLUSIVE). */
+  private exclusive: Uint8Array;
   /** fds whose interest changed since the poller last applied updates. */
   private updates: number[] = [];
   /** Number of fds with an owner. */
@@ -24,6 +26,7 @@ export class FdTable {
     this.wanted = new Uint8Array(initialSize);
     this.polled = new Uint8Array(initialSize);
     this.queued = new Uint8Array(initialSize);
+    this.exclusive = new Uint8Array(initialSize);
   }
 
   get size(): number {
@@ -42,6 +45,7 @@ export class FdTable {
     this.wanted = resize(this.wanted);
     this.polled = resize(this.polled);
     this.queued = resize(this.queued);
+    this.exclusive = resize(this.exclusive);
   }
 
   /** Takes ownership of `fd`: events for it go to `iocb`. No interest yet. */
@@ -51,6 +55,21 @@ export class FdTable {
     if (this.entries[fd] === undefined) this.owned++;
     this.entries[fd] = { owner, iocb };
     this.wanted[fd] = 0;
+    this.exclusive[fd] = 0;
+  }
+
+  /**
+   * Marks `fd` (inserted, not yet polled) as a socket other processes poll too: a listening
+   * socket every worker shares. Readiness then wakes one poller rather than all of them
+   * (EPOLLEXCLUSIVE; pollers without such a flag ignore it): with two workers, every new
+   * connection otherwise wakes both, and one of them finds nothing to accept.
+   */
+  setExclusive(fd: number): void {
+    if (this.entries[fd] !== undefined) this.exclusive[fd] = 1;
+  }
+
+  isExclusive(fd: number): boolean {
+    return fd < this.exclusive.length && this.exclusive[fd] === 1;
   }
 
   /**
@@ -69,6 +88,7 @@ export class FdTable {
     this.entries[fd] = undefined;
     this.owned--;
     this.wanted[fd] = 0;
+    this.exclusive[fd] = 0;
     if (this.polled[fd] !== 0) {
       this.onRemove?.(fd);
       this.polled[fd] = 0;

@@ -133,6 +133,8 @@ export interface ParsedBind {
  */
 export interface ListenerPoll {
   insert(fd: number, owner: object, iocb: FdIoCallback): void;
+  /** Wake one of the processes sharing this socket, not all (see FdTable.setExclusive). */
+  setExclusive?(fd: number): void;
   remove(fd: number): void;
   wantRecv(fd: number): void;
   stopRecv(fd: number): void;
@@ -163,6 +165,11 @@ export interface BindContext {
   accept?: FdIoCallback;
   /** Defaults to the addon. */
   sys?: ListenerSyscalls;
+  /**
+   * The listening sockets are shared with other processes polling them (a master's workers):
+   * register them so that a new connection wakes one process only.
+   */
+  shared?: boolean;
   /** Used in unix sockets' temporary names (<path>.<pid>.tmp); defaults to process.pid. */
   pid?: number;
 }

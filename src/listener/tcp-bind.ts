@@ -193,6 +193,7 @@ function installed(listener: Listener, fd: number, ctx: BindContext, sys: Listen
   listener.state = ListenerState.LISTEN;
   listener.ctx = ctx;
   ctx.poll?.insert(fd, listener, ctx.accept ?? ignoreEvents);
+  if (ctx.shared) ctx.poll?.setExclusive?.(fd);
 }
 
 // ---------------------------------------------------------------------------------------------

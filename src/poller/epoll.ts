@@ -18,7 +18,7 @@ import { systemErrorFromErrno } from '../errors.js';
 import { constants, native, type NativePoller } from '../native.js';
 import type { Poller, PollerActivity, PollerFactory } from './poller-types.js';
 
-const { EPOLLIN, EPOLLOUT, EPOLLRDHUP, EPOLLPRI, EPOLLHUP, EPOLLERR } = constants;
+const { EPOLLIN, EPOLLOUT, EPOLLRDHUP, EPOLLPRI, EPOLLHUP, EPOLLERR, EPOLLEXCLUSIVE } = constants;
 // epoll_ctl results are -errno.
 const { ENOENT, EEXIST } = constants.errno;
 
@@ -113,7 +113,12 @@ export class EpollPoller implements Poller {
         fdtab.setPolled(fd, 0);
         return;
       }
-      if (polled === 0) {
+      if (fdtab.isExclusive(fd)) {
+        // EPOLLEXCLUSIVE is only accepted by ADD, with IN/OUT (no RDHUP, which a listening
+        // socket never reports anyway), and MOD refuses it: a change is DEL then ADD.
+        if (polled !== 0) set.remove(fd);
+        rc = set.add(fd, (wanted & FD_WANT_RECV ? EPOLLIN : 0) | (wanted & FD_WANT_SEND ? EPOLLOUT : 0) | EPOLLEXCLUSIVE);
+      } else if (polled === 0) {
         rc = set.add(fd, wantedToEpoll(wanted));
         // EEXIST: the number was reused by a new fd while the old registration survived in a
         // dup()ed description; MOD brings it to what we want.

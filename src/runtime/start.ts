@@ -221,6 +221,8 @@ export async function start(input: Config | EpoxyConfig, options: StartOptions =
         maxsock: fds.maxsock > 0 ? fds.maxsock : 1 << 20,
         poll: loop.fdtab,
         accept: sessions.acceptHandler(runtime.frontendOf.get(proxy)!, proxy.listeners),
+        // A worker's sockets are every worker's: one of them is woken per connection.
+        shared: options.adopt !== undefined,
       }),
       ...(options.adopt !== undefined && { adopt: options.adopt, adoptOnly: options.adoptOnly ?? false }),
     });

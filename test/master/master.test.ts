@@ -68,6 +68,8 @@ describe('master-worker', () => {
     const masterSockets = inode(master.pid);
     expect(masterSockets).toHaveLength(1);
     for (const row of rows.slice(1)) expect(inode(row.pid)).toEqual(masterSockets);
+    // Each worker polls it with EPOLLEXCLUSIVE: a new connection wakes one of them, not both.
+    for (const row of rows.slice(1)) expect(epollEvents(row.pid, masterSockets[0]!)).toEqual([expect.stringMatching(/^1[0-9a-f]{7}$/)]);
     await echoOnce(port, Buffer.from('hello\n'));
   });
 
@@ -246,6 +248,28 @@ describe('master-worker', () => {
     await waitFor(() => secondWorkers.every((w) => !processAlive(w)), 'workers gone after the master was killed');
   });
 });
+
+/** The epoll event masks (hex, as /proc prints them) under which `pid` registered the socket `inode`. */
+function epollEvents(pid: number, inode: string): string[] {
+  const fds = readdirSync(`/proc/${pid}/fd`).filter((fd) => {
+    try {
+      return readlinkSync(`/proc/${pid}/fd/${fd}`) === `socket:[${inode}]`;
+    } catch {
+      return false;
+    }
+  });
+  const masks: string[] = [];
+  for (const fd of readdirSync(`/proc/${pid}/fdinfo`)) {
+    let text: string;
+    try {
+      text = readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const m of text.matchAll(/^tfd:\s+(\d+) events:\s+([0-9a-f]+) /gm)) if (fds.includes(m[1]!)) masks.push(m[2]!);
+  }
+  return masks;
+}
 
 function countOld(stderr: string): number {
   return (stderr.match(/Former worker \(\d+\) exited/g) ?? []).length;
