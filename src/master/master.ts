@@ -218,6 +218,9 @@ export class Master {
   /** Reads the configuration again and replaces the workers with a new generation when it is valid. */
   reload(reason: string): Promise<ReloadResult> {
     if (this.stopping !== null) return Promise.resolve({ ok: false, messages: ['the master is stopping'] });
+    // Before the first generation serves there is nothing to replace: a reload then would bind
+    // every address a second time.
+    if (this.current === null) return Promise.resolve({ ok: false, messages: ['the master is still starting'] });
     if (this.reloading !== null) {
       // A reload asked for while one runs may have been meant for a file saved after it started.
       this.reloadAgain = true;

@@ -85,6 +85,22 @@ describe.skipIf(!root)('workers drop to the configured user and root directory',
     }
   });
 
+  it('a worker that cannot drop its privileges fails the start with the reason, and nothing is left', async () => {
+    const dir = tempDir(cleanups);
+    const port = await privilegedPort();
+    const file = writeFile(dir, 'epoxy.cfg', configText(['nbthread 2', 'user nobody', `chroot ${dir}/missing`], ['listen echo', `    bind 127.0.0.1:${port}`, '    server s1 127.0.0.1:9']));
+    const master = await startMaster(cleanups, ['-W', '-f', file], { ready: null });
+    expect(await master.exited).toBe(1);
+    expect(master.stderr()).toMatch(/cannot drop privileges: chroot ENOENT/);
+    expect(master.stderr()).toMatch(/could not start/);
+    // The port the master bound is free again.
+    await new Promise<void>((resolve, reject) => {
+      const probe = createServer();
+      probe.once('error', reject);
+      probe.listen(port, '127.0.0.1', () => probe.close(() => resolve()));
+    });
+  });
+
   it('a single process (no master) drops after binding too', async () => {
     const upstream = await echoServer(cleanups);
     const port = await privilegedPort();
