@@ -6,6 +6,10 @@
  * resume listening; SIGHUP logs the servers' states; SIGQUIT logs memory and activity figures;
  * SIGUSR2 (and SIGALRM) are ignored. A library's start() does none of this unless asked: the
  * command asks for signals and for messages on stderr.
+ *
+ * With -W (`master-worker`, `nbthread` above 1, -D or `daemon`) the command is a master
+ * (src/master/run.ts) and the same command, started by it with EPOXY_WORKER in its environment,
+ * is each worker (src/master/worker.ts); docs/operations.md says what the signals mean then.
  */
 import { capabilities } from './capabilities.js';
 import { parseArgs, USAGE, type CliOptions } from './cli/args.js';

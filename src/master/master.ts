@@ -18,7 +18,6 @@
  *   with it (only the connections it had accepted).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { unlinkSync, writeFileSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import type { CliOptions } from '../cli/args.js';
 import { loadConfig } from '../cli/load-config.js';
@@ -96,7 +95,7 @@ class WorkerProcess implements WorkerInfo {
 
 class Generation {
   readonly workers = new Map<number, WorkerProcess>();
-  /** Crashes in a row per slot, and when the slot's worker last started. */
+  /** Deaths in a row per slot of workers that died young (the crash-loop backoff). */
   readonly crashes = new Map<number, number>();
   readonly respawnTimers = new Set<NodeJS.Timeout>();
   hardStopTimer: NodeJS.Timeout | null = null;
