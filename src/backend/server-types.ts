@@ -10,6 +10,15 @@ export type BalanceAlgorithm =
   | { kind: 'source'; hashType: 'map-based' | 'consistent' } // hash of the client's address
   | { kind: 'random'; draws: number }; // power of `draws` random choices, least loaded wins
 
+/**
+ * A server's administrative state (HAProxy's SRV_ADMF_*): 'ready' takes traffic, 'drain' keeps
+ * its sessions but takes no new ones from balancing, 'maint' takes nothing.
+ */
+export type AdminState = 'ready' | 'drain' | 'maint';
+
+/** A server's operational state as health checks see it (HAProxy's SRV_ST_RUNNING / SRV_ST_STOPPED). */
+export type HealthState = 'up' | 'down';
+
 export interface Server {
   readonly name: string;
   /** Numeric id (`id` keyword, else its position from 1): `first` orders by it. */
@@ -23,15 +32,22 @@ export interface Server {
   /** Sessions allowed to wait in this server's queue; 0 = unlimited (may change at run time). */
   maxqueue: number;
   readonly backup: boolean;
-  /** Administratively disabled (`disabled`), or later: marked down by health checks. */
-  disabled: boolean;
+  /** Administrative state: `disabled` in the configuration is 'maint' (later: the runtime API). */
+  admin: AdminState;
+  /** Operational state: what health checks found ('up' for a server without `check`). */
+  health: HealthState;
   /** Connections open now (the session layer maintains it). */
   cur: number;
 }
 
 /** Whether balancing may hand `server` a new connection at all. */
 export function serverUsable(server: Server): boolean {
-  return !server.disabled && server.weight > 0;
+  return server.admin === 'ready' && server.health === 'up' && server.weight > 0;
+}
+
+/** Whether `server` counts as up in state reports: not in maintenance and not found down. */
+export function serverUp(server: Server): boolean {
+  return server.admin !== 'maint' && server.health === 'up';
 }
 
 /** Whether `server` has a free connection slot. */

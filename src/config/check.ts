@@ -107,18 +107,6 @@ export function checkConfig(config: Config): Diagnostic[] {
         if (server.maxqueue > 0 && server.maxconn === 0) {
           warn(server.where, 'maxqueue', "'maxqueue' has no effect without 'maxconn': this server never queues connections.", 'object', subject);
         }
-        if (server.check) {
-          checked++;
-          firstCheck ??= server.where;
-        }
-      }
-      if (firstCheck !== null) {
-        warn(
-          firstCheck,
-          'check',
-          `${label(proxy)} '${proxy.name}': health checks are not implemented yet; 'check' is accepted on ${checked} server${checked === 1 ? '' : 's'} ` +
-            'but every server is considered up.',
-        );
       }
       const routesElsewhere = proxy.kind === 'listen' && (proxy.defaultBackend !== null || proxy.useBackend.length > 0);
       if (proxy.servers.length === 0 && !routesElsewhere && !proxy.disabled) {

@@ -310,13 +310,18 @@ export interface ServerOptions {
   source: ConnectSource | null;
   /** `tfo` / `no-tfo`: TCP Fast Open to the server (TCP_FASTOPEN_CONNECT) when data is ready. */
   tfo: boolean;
-  /**
-   * `check`: accepted and stored, but health checks are not implemented yet: a server is
-   * always considered up (the parser warns). `inter`, `rise`, `fall` are stored with it.
-   */
+  /** `check`: health-check the server (a layer-4 connect; docs/health-checks.md). */
   check: boolean;
   /** `inter`: time between checks (default 2000 ms). */
   inter: number;
+  /** `fastinter`: between checks while the state is changing (default `inter`). */
+  fastinter: number | null;
+  /** `downinter`: between checks while the server is down (default `inter`). */
+  downinter: number | null;
+  /** `port`: the port checks connect to (default the server's). */
+  checkPort: number | null;
+  /** `addr`: the address checks connect to (default the server's). */
+  checkAddr: string | null;
   /** `rise` (default 2) / `fall` (default 3): consecutive checks to change state. */
   rise: number;
   fall: number;
@@ -566,6 +571,10 @@ export function defaultServerOptions(): ServerOptions {
     tfo: false,
     check: false,
     inter: 2000,
+    fastinter: null,
+    downinter: null,
+    checkPort: null,
+    checkAddr: null,
     rise: 2,
     fall: 3,
     origin: {},

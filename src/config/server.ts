@@ -239,6 +239,23 @@ function intKw(keyword: string, min: number, max: number, set: (o: ServerOptions
   };
 }
 
+/** A time keyword of the checks (`inter`, `fastinter`, `downinter`): a positive delay. */
+function delayKw(keyword: string, set: (o: ServerOptions, v: number) => void): ServerKeyword {
+  return {
+    args: 1,
+    defaultOk: true,
+    apply: (o, value, report) => {
+      const parsed = parseTime(value);
+      if (!parsed.ok || parsed.value === 0) {
+        report(`'${keyword}' expects a positive delay in milliseconds (got '${value}').`);
+        return false;
+      }
+      set(o, parsed.value);
+      return true;
+    },
+  };
+}
+
 /** The supported server options (source is handled apart: it takes a variable number of words). */
 export const SERVER_KEYWORDS: Readonly<Record<string, ServerKeyword>> = {
   backup: flagKw((o) => (o.backup = true)),
@@ -263,16 +280,19 @@ export const SERVER_KEYWORDS: Readonly<Record<string, ServerKeyword>> = {
       return true;
     },
   },
-  inter: {
+  inter: delayKw('inter', (o, v) => (o.inter = v)),
+  fastinter: delayKw('fastinter', (o, v) => (o.fastinter = v)),
+  downinter: delayKw('downinter', (o, v) => (o.downinter = v)),
+  port: intKw('port', 1, 65535, (o, v) => (o.checkPort = v)),
+  addr: {
     args: 1,
     defaultOk: true,
     apply: (o, value, report) => {
-      const parsed = parseTime(value);
-      if (!parsed.ok || parsed.value === 0) {
-        report(`'inter' expects a positive delay in milliseconds (got '${value}').`);
+      if (parseIpv4(value) === null && parseIpv6(value) === null) {
+        report(`'addr' expects an IPv4 or IPv6 address (got '${value}').`);
         return false;
       }
-      o.inter = parsed.value;
+      o.checkAddr = value;
       return true;
     },
   },

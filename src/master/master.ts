@@ -28,7 +28,10 @@ import type { ProxyLog } from '../proxy/proxy-types.js';
 import { sdNotify } from '../process/sd-notify.js';
 import { bindAll, type BoundSockets } from '../runtime/bind-all.js';
 import { BindError } from '../runtime/bind-error.js';
-import { buildRuntime } from '../runtime/build.js';
+import { buildRuntime, type Runtime } from '../runtime/build.js';
+import type { HealthState } from '../backend/server-types.js';
+import { HealthChecker, serverKey } from '../check/health-check.js';
+import { COUNTER_FIELDS } from '../session/session-types.js';
 import { planFds } from '../runtime/limits.js';
 import { VERSION } from '../version.js';
 import { CounterTotals, type CountersSnapshot } from './counters.js';
@@ -95,6 +98,8 @@ class WorkerProcess implements WorkerInfo {
 
 class Generation {
   readonly workers = new Map<number, WorkerProcess>();
+  /** Health checks of this generation's servers, run by the master once it is current. */
+  checker: HealthChecker | null = null;
   /** Deaths in a row per slot of workers that died young (the crash-loop backoff). */
   readonly crashes = new Map<number, number>();
   readonly respawnTimers = new Set<NodeJS.Timeout>();
@@ -104,6 +109,8 @@ class Generation {
   constructor(
     readonly id: number,
     readonly config: Config,
+    /** The master's own copy of the run-time objects: servers and their check settings. */
+    readonly runtime: Runtime,
     readonly size: number,
     /** Listening fds by identity; some may be shared with the previous generation. */
     readonly sockets: BoundSockets,
@@ -240,6 +247,7 @@ export class Master {
   softStop(): void {
     if (this.stopping !== null) return;
     this.stopping = 'soft';
+    this.stopChecks();
     sdNotify('STOPPING=1');
     this.log.warning('Stopping every worker softly: sessions finish, nothing new is accepted.');
     for (const generation of this.generations) {
@@ -255,6 +263,7 @@ export class Master {
   hardStop(signal: NodeJS.Signals = 'SIGTERM'): void {
     const wasStopping = this.stopping;
     this.stopping = 'hard';
+    this.stopChecks();
     if (wasStopping === null) sdNotify('STOPPING=1');
     for (const generation of this.generations) {
       this.cancelRespawns(generation);
@@ -351,7 +360,17 @@ export class Master {
       adopt,
     });
     const created = new Set([...sockets.keys()].filter((key) => !adopt.has(key)));
-    return new Generation(this.nextGeneration++, config, config.global.nbthread, sockets, created);
+    // Servers known down stay down for the new workers until checks find them up again.
+    const states = previous?.checker?.states();
+    if (states !== undefined) {
+      for (const backend of runtime.backends.values()) {
+        for (const server of backend.servers) {
+          const state = server.check !== null ? states.get(serverKey(backend.name, server.name)) : undefined;
+          if (state !== undefined) server.health = state;
+        }
+      }
+    }
+    return new Generation(this.nextGeneration++, config, runtime, config.global.nbthread, sockets, created);
   }
 
   /** Spawns every worker of `generation` and waits until all serve. */
@@ -389,6 +408,7 @@ export class Master {
     const previous = this.current;
     generation.state = 'current';
     this.current = generation;
+    this.startChecks(generation, previous);
     if (previous === null) return;
     previous.state = 'old';
     this.cancelRespawns(previous);
@@ -463,6 +483,55 @@ export class Master {
     return { ok: true, messages };
   }
 
+  /**
+   * The master checks the servers, once for every worker; each change goes to every live worker.
+   * A reload's checker starts from the previous one's states, so no server known down takes
+   * traffic because of a reload.
+   */
+  private startChecks(generation: Generation, previous: Generation | null): void {
+    const initial = previous?.checker?.states();
+    previous?.checker?.stop();
+    if (previous !== null) previous.checker = null;
+    const checker = new HealthChecker(generation.runtime.backends.values(), {
+      log: this.log,
+      ...(initial !== undefined && { initial }),
+      sessionsOf: (backend, server) => this.sessionsOn(backend.name, server.name),
+      changed: (backend, server) => {
+        // Every generation's copy follows (a reload in progress starts its workers from it).
+        for (const other of this.generations) {
+          const copy = other.runtime.backends.get(backend.name)?.servers.find((s) => s.name === server.name);
+          if (copy !== undefined && copy.check !== null) copy.health = server.health;
+        }
+        this.broadcast({ type: 'servers', states: { [serverKey(backend.name, server.name)]: server.health } });
+      },
+    });
+    if (checker.size === 0) return;
+    generation.checker = checker;
+    checker.start();
+  }
+
+  /** Sessions open on a server now, from the workers' latest counters. */
+  private sessionsOn(backend: string, server: string): number {
+    const key = `server/${backend}/${server}`;
+    const current = COUNTER_FIELDS.indexOf('current');
+    let sum = 0;
+    for (const generation of this.generations) for (const worker of generation.workers.values()) sum += worker.counters?.[key]?.[current] ?? 0;
+    return sum;
+  }
+
+  private broadcast(message: MasterMessage): void {
+    for (const generation of this.generations) for (const worker of generation.workers.values()) if (worker.state !== 'gone') worker.send(message);
+  }
+
+  /** The servers' states a new worker of `generation` starts from. */
+  private serverStates(generation: Generation): Record<string, HealthState> {
+    const states: Record<string, HealthState> = {};
+    for (const backend of generation.runtime.backends.values()) {
+      for (const server of backend.servers) if (server.check !== null) states[serverKey(backend.name, server.name)] = server.health;
+    }
+    return states;
+  }
+
   // -------------------------------------------------------------------------------------------
   // Workers
 
@@ -470,7 +539,7 @@ export class Master {
     const fds = [...new Set(generation.sockets.values())];
     const listeners: Record<string, number> = {};
     for (const [key, fd] of generation.sockets) listeners[key] = IPC_FD + 1 + fds.indexOf(fd);
-    const manifest: WorkerManifest = { masterPid: process.pid, generation: generation.id, slot, listeners };
+    const manifest: WorkerManifest = { masterPid: process.pid, generation: generation.id, slot, listeners, servers: this.serverStates(generation) };
     const env: NodeJS.ProcessEnv = { ...process.env, [WORKER_ENV]: JSON.stringify(manifest) };
     // Readiness is the master's to announce; a worker never speaks to systemd.
     delete env.NOTIFY_SOCKET;
@@ -504,6 +573,8 @@ export class Master {
     switch (message.type) {
       case 'ready':
         if (worker.state === 'starting') worker.state = 'ready';
+        // States may have changed since its manifest was written.
+        worker.send({ type: 'servers', states: this.serverStates(worker.gen) });
         worker.resolveReady();
         break;
       case 'failed':
@@ -593,6 +664,13 @@ export class Master {
     this.generations.splice(index, 1);
     if (generation.hardStopTimer !== null) clearTimeout(generation.hardStopTimer);
     this.cancelRespawns(generation);
+  }
+
+  private stopChecks(): void {
+    for (const generation of this.generations) {
+      generation.checker?.stop();
+      generation.checker = null;
+    }
   }
 
   private closeSockets(): void {

@@ -3,6 +3,7 @@
  * (one JSON message per line on a socketpair): status, counters and commands. The manifest a
  * worker starts from travels in its environment, since it is needed before anything else.
  */
+import type { HealthState } from '../backend/server-types.js';
 import type { CountersSnapshot } from './counters.js';
 
 /** Environment variable holding a worker's manifest (JSON); its presence makes `epoxy` a worker. */
@@ -17,6 +18,8 @@ export interface WorkerManifest {
   slot: number;
   /** Listening fd numbers in this process, by listener identity (src/runtime/bind-all.ts). */
   listeners: Record<string, number>;
+  /** Servers' states from the master's health checks, by 'backend/server'. */
+  servers: Record<string, HealthState>;
 }
 
 export type MasterMessage =
@@ -25,7 +28,9 @@ export type MasterMessage =
   /** Send a fresh counters message. */
   | { type: 'counters' }
   /** A master CLI command forwarded with `@<n>`; answered by a 'reply' with the same id. */
-  | { type: 'command'; id: number; line: string };
+  | { type: 'command'; id: number; line: string }
+  /** Health checks changed servers' states (by 'backend/server'): apply them. */
+  | { type: 'servers'; states: Record<string, HealthState> };
 
 export type WorkerMessage =
   /** Every listener is polled: the worker serves. */

@@ -3,6 +3,7 @@
  * handed over (never binding one), drop privileges before the first client byte, tell the master
  * when it serves, send it counters, and leave when told to stop or when the master is gone.
  */
+import type { HealthState } from '../backend/server-types.js';
 import type { CliOptions } from '../cli/args.js';
 import type { Config } from '../config/model.js';
 import { EpoxyError, ErrorCodes } from '../errors.js';
@@ -56,6 +57,15 @@ const WORKER_HELP = `  help                                    : this list
   show pid                                : this worker's pid
 `;
 
+/** Sets the servers' operational states the master's checks found ('backend/server' -> state). */
+function applyServerStates(running: RunningProxy, states: Record<string, HealthState>): void {
+  for (const [key, health] of Object.entries(states)) {
+    const slash = key.indexOf('/');
+    const server = running.runtime.backends.get(key.slice(0, slash))?.servers.find((s) => s.name === key.slice(slash + 1));
+    if (server !== undefined) server.health = health;
+  }
+}
+
 export async function runWorker(config: Config, cli: CliOptions, manifest: WorkerManifest, log: ProxyLog): Promise<number> {
   native.setParentDeathSignal(PARENT_DEATH_SIGNAL);
   if (orphaned(manifest)) {
@@ -74,6 +84,8 @@ export async function runWorker(config: Config, cli: CliOptions, manifest: Worke
       signals: true,
       adopt: new Map(Object.entries(manifest.listeners)),
       adoptOnly: true,
+      // The master checks the servers once for every worker and sends their states.
+      checks: false,
       beforeServe: () => {
         if (drop === null) return;
         dropPrivileges(drop);
@@ -91,6 +103,7 @@ export async function runWorker(config: Config, cli: CliOptions, manifest: Worke
     return 1;
   }
 
+  applyServerStates(running, manifest.servers ?? {});
   const pushCounters = (final: boolean): Promise<void> => send({ type: 'counters', counters: snapshotCounters(running.runtime), final });
   const timer = setInterval(() => void pushCounters(false), COUNTERS_PERIOD_MS);
   timer.unref();
@@ -104,6 +117,9 @@ export async function runWorker(config: Config, cli: CliOptions, manifest: Worke
         break;
       case 'command':
         void send({ type: 'reply', id: message.id, text: workerCommand(message.line, running) });
+        break;
+      case 'servers':
+        applyServerStates(running, message.states);
         break;
     }
   });

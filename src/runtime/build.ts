@@ -17,6 +17,7 @@ import {
   Counters,
   type BackendRuntime,
   type FrontendRuntime,
+  type ServerCheck,
   type ServerRuntime,
   type ServerSocketOptions,
   type SourceRuntime,
@@ -49,6 +50,29 @@ function timeouts(config: ProxyConfig): Timeouts {
     clientHs: t.clientHs ?? t.client ?? 0,
     serverFin: t.serverFin ?? 0,
     queue: t.queue ?? 0,
+  };
+}
+
+/**
+ * A server's check settings. A server without an address of its own (0.0.0.0, transparent mode)
+ * and no `addr`/`port` has nothing to check: its checks would have no destination, so, as HAProxy
+ * does for a server without a port, they are not run (the server stays up).
+ */
+function checkSettings(server: ServerConfig, proxy: ProxyConfig, address: SocketAddress | null): ServerCheck | null {
+  let target = address;
+  if (server.checkAddr !== null) target = SocketAddress.from(server.checkAddr.includes(':') ? 'ipv6' : 'ipv4', server.checkAddr, target?.port ?? 0);
+  if (target !== null && server.checkPort !== null) target = target.withPort(server.checkPort);
+  if (target === null || target.port === 0 || target.address === '0.0.0.0' || target.address === '::') return null;
+  const t = proxy.timeouts;
+  return {
+    address: target,
+    inter: server.inter,
+    fastinter: server.fastinter ?? server.inter,
+    downinter: server.downinter ?? server.inter,
+    rise: server.rise,
+    fall: server.fall,
+    timeout: t.check ?? server.inter,
+    connectTimeout: t.check !== null ? (t.connect ?? server.inter) : server.inter,
   };
 }
 
@@ -173,7 +197,9 @@ export async function buildRuntime(config: Config, options: BuildOptions = {}): 
         maxconn: server.maxconn,
         maxqueue: server.maxqueue,
         backup: server.backup,
-        disabled: server.disabled,
+        admin: server.disabled ? 'maint' : 'ready',
+        health: 'up',
+        check: server.check ? checkSettings(server, proxy, resolved.addresses.get(server) ?? null) : null,
         cur: 0,
         sendProxy: server.sendProxy === 'v1' ? 1 : server.sendProxy === 'v2' ? 2 : 0,
         source: sourceRuntime(server.source ?? proxy.source, sources),

@@ -25,7 +25,7 @@ import { ACTIVITY_FIELDS, type Activity } from '../loop/activity.js';
 import type { NativeRelay } from '../native.js';
 import type { SessionEngine } from '../session/session.js';
 import type { BackendRuntime, FrontendRuntime } from '../session/session-types.js';
-import { serverUsable } from '../backend/server-types.js';
+import { serverUp, serverUsable } from '../backend/server-types.js';
 import type { Runtime } from './build.js';
 
 /** A server as the dump shows it. */
@@ -49,7 +49,7 @@ export function serverStateLines(config: Config, runtime: Runtime, engine: Sessi
     const servers: ServerFigures[] = backend
       ? backend.servers.map((s) => ({
           name: s.name,
-          up: !s.disabled,
+          up: serverUp(s),
           available: serverUsable(s),
           backup: s.backup,
           current: s.cur,

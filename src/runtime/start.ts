@@ -15,6 +15,7 @@ import type { ProxyLog } from '../proxy/proxy-types.js';
 import { registerProxySignals } from '../proxy/signals.js';
 import { SessionEngine, type Termination } from '../session/session.js';
 import { bindAll, closeCreated, type BoundSockets } from './bind-all.js';
+import { HealthChecker } from '../check/health-check.js';
 import { buildRuntime, type Runtime } from './build.js';
 import { planFds, type FdPlan } from './limits.js';
 import { memoryActivityLines, serverStateLines } from './dumps.js';
@@ -50,6 +51,11 @@ export interface StartOptions {
   /** With `adopt`: refuse a listener that is not in it (a worker never binds). */
   adoptOnly?: boolean;
   /**
+   * Run the servers' health checks here (default true). A worker says false: its master checks
+   * once for every worker and sends the states.
+   */
+  checks?: boolean;
+  /**
    * Runs once every listener is bound and before any is polled: where a worker drops its
    * privileges. A throw aborts the start (sockets created are closed) and is rethrown.
    */
@@ -64,6 +70,8 @@ export interface RunningProxy {
   readonly relay: NativeRelay;
   /** The global maxconn in force and the fd budget it came from (derived when none is set). */
   readonly limits: FdPlan;
+  /** The health checks of this process (none when `checks` is false or no server has `check`). */
+  readonly checker: HealthChecker | null;
   /** The listening fds by listener identity (what a master would hand over). */
   readonly sockets: BoundSockets;
   /** Where each listener actually bound ('127.0.0.1:10080'), per proxy name. */
@@ -236,6 +244,8 @@ export async function start(input: Config | EpoxyConfig, options: StartOptions =
     throw error;
   }
   enableProxies(runtime.proxies, loop);
+  const checker = options.checks === false ? null : new HealthChecker(runtime.backends.values(), { log });
+  if (checker !== null && checker.size > 0) checker.start();
 
   const kill = (): void => {
     hardStop(runtime.proxies, loop, log);
@@ -250,6 +260,7 @@ export async function start(input: Config | EpoxyConfig, options: StartOptions =
           dumpMemory: () => memoryActivityLines(loop.activity, relay, sessions, runtime),
         });
   const done = loop.run().then(() => {
+    checker?.stop();
     unregister();
     loop.close();
     relay.close();
@@ -265,6 +276,7 @@ export async function start(input: Config | EpoxyConfig, options: StartOptions =
     loop,
     engine: sessions,
     relay,
+    checker: checker !== null && checker.size > 0 ? checker : null,
     sockets,
     addresses,
     done,

@@ -112,7 +112,24 @@ export interface ServerSocketOptions {
   readonly smartConnect: boolean;
 }
 
+/** How a server is health-checked (`check` and its keywords), resolved at build time. */
+export interface ServerCheck {
+  /** Where checks connect (`addr`/`port`, else the server's address). */
+  readonly address: SocketAddress;
+  readonly inter: number;
+  readonly fastinter: number;
+  readonly downinter: number;
+  readonly rise: number;
+  readonly fall: number;
+  /** Longest a check may take, connect included (`timeout check`, else `inter`). */
+  readonly timeout: number;
+  /** With `timeout check`: the connect part is bounded by `timeout connect` (HAProxy's rule). */
+  readonly connectTimeout: number;
+}
+
 export interface ServerRuntime extends Server {
+  /** Health checking, or null without `check` (the server is then always up). */
+  readonly check: ServerCheck | null;
   /** Send a PROXY header after connecting: 0 none, 1 (send-proxy), 2 (send-proxy-v2). */
   readonly sendProxy: 0 | 1 | 2;
   /** Bind outgoing connections first (`source`); null: the kernel picks. */

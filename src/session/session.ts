@@ -20,7 +20,7 @@ import type { Loop } from '../loop/loop.js';
 import { constants, native, pollConstants, type SocketOptionName, type SocketOptionValues } from '../native.js';
 import { TASK_WOKEN_TIMER, type Task } from '../task/task-types.js';
 import { tickAdd, tickIsExpired, TICK_ETERNITY } from '../task/ticks.js';
-import { serverHasSlot } from '../backend/server-types.js';
+import { serverHasSlot, serverUsable } from '../backend/server-types.js';
 import { buildProxyHeader, parseProxyHeader, PROXY_MAX_HEADER } from '../proxy-protocol/proxy-protocol.js';
 
 const { AF_INET, AF_INET6, AF_UNIX, SOCK_STREAM, SOCK_NONBLOCK, ADDR_SLOT_SIZE } = constants;
@@ -452,7 +452,7 @@ export class SessionEngine {
       // (first, source) are overridden by the next usable server that has a slot, in id order.
       const previous = server;
       server =
-        (backend.servers.find((s) => s !== previous && !s.disabled && s.weight > 0 && serverHasSlot(s)) as ServerRuntime | undefined) ??
+        (backend.servers.find((s) => s !== previous && serverUsable(s) && serverHasSlot(s)) as ServerRuntime | undefined) ??
         previous;
     }
     if (!server) {

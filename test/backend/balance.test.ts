@@ -12,7 +12,8 @@ function server(name: string, options: Partial<Server> = {}, id = 0): Server {
     maxconn: 0,
     maxqueue: 0,
     backup: false,
-    disabled: false,
+    admin: 'ready',
+    health: 'up',
     cur: 0,
     ...options,
   };
@@ -39,19 +40,19 @@ describe('which servers compete', () => {
   it('actives first; then the first backup, or all backups with allbackups', () => {
     const servers = [server('a'), server('b', { backup: true }), server('c', { backup: true })];
     expect(candidates(servers, false).map((s) => s.name)).toEqual(['a']);
-    servers[0]!.disabled = true;
+    servers[0]!.admin = 'maint';
     expect(candidates(servers, false).map((s) => s.name)).toEqual(['b']);
     expect(candidates(servers, true).map((s) => s.name)).toEqual(['b', 'c']);
   });
 
   it('weight 0 and disabled servers take no new traffic', () => {
-    const servers = [server('a', { weight: 0 }), server('b', { disabled: true }), server('c')];
+    const servers = [server('a', { weight: 0 }), server('b', { admin: 'maint' }), server('c')];
     const rr = createBalancer({ kind: 'roundrobin' }, servers);
     expect(picks(4, () => rr.pick())).toBe('cccc');
   });
 
   it('no usable server: null', () => {
-    const rr = createBalancer({ kind: 'roundrobin' }, [server('a', { disabled: true })]);
+    const rr = createBalancer({ kind: 'roundrobin' }, [server('a', { health: 'down' })]);
     expect(rr.pick()).toBeNull();
   });
 });
@@ -143,7 +144,7 @@ describe('source', () => {
     const servers = farm([1, 1, 1, 1]);
     const lb = createBalancer({ kind: 'source', hashType: 'consistent' }, servers);
     const before = clients.map((c) => lb.pick(c)!);
-    servers[3]!.disabled = true;
+    servers[3]!.health = 'down';
     lb.update();
     const after = clients.map((c) => lb.pick(c)!);
     before.forEach((server, i) => {
@@ -156,7 +157,7 @@ describe('source', () => {
     const servers = farm([1, 1, 1, 1]);
     const lb = createBalancer({ kind: 'source', hashType: 'map-based' }, servers);
     const before = clients.map((c) => lb.pick(c)!);
-    servers[3]!.disabled = true;
+    servers[3]!.health = 'down';
     lb.update();
     const moved = clients.filter((c, i) => lb.pick(c) !== before[i] && before[i] !== servers[3]).length;
     expect(moved).toBeGreaterThan(clients.length / 4);
