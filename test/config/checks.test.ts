@@ -97,10 +97,8 @@ describe('warnings', () => {
     ]);
   });
 
-  it('warns once per backend that health checks are not implemented', () => {
-    expect(messages(`${DEFAULTS}backend b\n    default-server check inter 1s\n    server a 127.0.0.1:1\n    server b 127.0.0.1:2 no-check\n    server c 127.0.0.1:3\n`)).toEqual([
-      "warning: [c.cfg:7] : backend 'b': health checks are not implemented yet; 'check' is accepted on 2 servers but every server is considered up.",
-    ]);
+  it('takes check and its keywords without a word, default-server included', () => {
+    expect(messages(`${DEFAULTS}backend b\n    default-server check inter 1s fastinter 200 downinter 5s\n    server a 127.0.0.1:1\n    server b 127.0.0.1:2 no-check\n    server c 127.0.0.1:3 port 9 addr 127.0.0.2\n`)).toEqual([]);
   });
 
   it('warns about options that contradict each other', () => {
