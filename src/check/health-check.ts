@@ -194,8 +194,10 @@ export class HealthChecker {
     const who = `${server.backup ? 'Backup ' : ''}Server ${backend.name}/${server.name}`;
     const info = result.info !== null ? `, info: "${result.info}"` : '';
     if (health === 'down') {
+      // HAProxy says so when the backups are all that is left.
+      const onBackup = active === 0 && backups > 0 ? ' Running on backup.' : '';
       this.options.log.warning(
-        `${who} is DOWN, reason: ${result.reason}${info}, check duration: ${result.durationMs}ms. ${active} active and ${backups} backup servers left. ${sessions} sessions active, 0 requeued, 0 remaining in queue.`,
+        `${who} is DOWN, reason: ${result.reason}${info}, check duration: ${result.durationMs}ms. ${active} active and ${backups} backup servers left.${onBackup} ${sessions} sessions active, 0 requeued, 0 remaining in queue.`,
       );
       if (up.length === 0) this.options.log.alert(`backend '${backend.name}' has no server available!`);
     } else {
