@@ -7,6 +7,7 @@
  *   reload                 'Success=1', or 'Success=0', '--' and the errors (HAProxy 2.7's answer)
  *   show counters [json]   per-proxy and per-server counters summed over every worker
  *   @<n> <command>         the command for worker n of the current generation; @!<pid> by pid
+ *                          (workers answer `show counters`, `show health`, `show pid`)
  *
  * It is the master's own socket: workers are reached through their IPC channel, never directly.
  */

@@ -48,6 +48,14 @@ function workerCommand(line: string, running: RunningProxy): string {
     return command.endsWith('json') ? countersJson(own) : countersCsv(own);
   }
   if (command === 'show pid') return `${process.pid}\n`;
+  if (command === 'show health') {
+    // The operational state this worker routes by, as its master's checks sent it.
+    const lines: string[] = [];
+    for (const backend of running.runtime.backends.values()) {
+      for (const server of backend.servers) lines.push(`${backend.name}/${server.name} ${server.admin} ${server.health}${server.check === null ? ' (not checked)' : ''}`);
+    }
+    return `${lines.join('\n')}\n`;
+  }
   if (command === 'help' || command === '') return WORKER_HELP;
   return `Unknown command: '${command}'. This worker answers:\n${WORKER_HELP}`;
 }
@@ -55,6 +63,7 @@ function workerCommand(line: string, running: RunningProxy): string {
 const WORKER_HELP = `  help                                    : this list
   show counters [json]                    : this worker's own counters per frontend, backend and server
   show pid                                : this worker's pid
+  show health                             : every server's administrative and operational state, as this worker routes by them
 `;
 
 /** Sets the servers' operational states the master's checks found ('backend/server' -> state). */

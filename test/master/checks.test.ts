@@ -1,0 +1,115 @@
+/**
+ * Health checks under a master: one check per interval per server whatever the number of
+ * workers (counted at the server), every worker routing by the same states, and states that
+ * survive a reload and a respawn.
+ */
+import { createServer, connect as netConnect, type Server, type Socket } from 'node:net';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { cli, configText, startMaster, tempDir, workerPids, writeFile, type Cleanup } from '../helpers/master.js';
+import { freePort, waitFor } from '../helpers/sockets.js';
+
+const cleanups: Cleanup[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+/** A server that answers its name to a session (bytes received) and counts connections that send nothing (checks). */
+async function namedServer(name: string, port = 0): Promise<{ port: number; silent: () => number; close: () => Promise<void> }> {
+  let silent = 0;
+  const sockets = new Set<Socket>();
+  const server: Server = createServer((socket) => {
+    sockets.add(socket);
+    let spoke = false;
+    socket.on('data', () => {
+      spoke = true;
+      socket.end(name);
+    });
+    socket.on('close', () => {
+      sockets.delete(socket);
+      if (!spoke) silent++;
+    });
+    socket.on('error', () => socket.destroy());
+  });
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  const close = (): Promise<void> =>
+    new Promise((resolve) => {
+      for (const s of sockets) s.destroy();
+      server.close(() => resolve());
+    });
+  cleanups.push(() => (server.listening ? close() : undefined));
+  return { port: (server.address() as { port: number }).port, silent: () => silent, close };
+}
+
+async function waitForAsync(condition: () => Promise<boolean>, what: string): Promise<void> {
+  const started = Date.now();
+  while (!(await condition())) {
+    if (Date.now() - started > 15_000) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+function answerOf(port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = netConnect(port, '127.0.0.1', () => socket.write('?'));
+    let text = '';
+    socket.on('data', (c: Buffer) => (text += c.toString()));
+    socket.on('end', () => resolve(text));
+    socket.on('error', reject);
+  });
+}
+
+async function answers(port: number, n: number): Promise<string[]> {
+  const out: string[] = [];
+  for (let i = 0; i < n; i++) out.push(await answerOf(port));
+  return out;
+}
+
+describe('health checks with several workers', () => {
+  it('one check per interval per server, and every worker routes by the states the master found', async () => {
+    const a = await namedServer('a');
+    const b = await namedServer('b');
+    const port = await freePort();
+    const dir = tempDir(cleanups);
+    const sock = join(dir, 'master.sock');
+    const file = writeFile(
+      dir,
+      'epoxy.cfg',
+      configText(['nbthread 2'], ['listen app', `    bind 127.0.0.1:${port}`, `    server a 127.0.0.1:${a.port} check inter 100 rise 1 fall 1`, `    server b 127.0.0.1:${b.port} check inter 100`]),
+    );
+    const master = await startMaster(cleanups, ['-W', '-S', sock, '-f', file]);
+    // Counted at the server over a window: one checker makes ~10 checks a second; a checker per
+    // worker would make twice as many.
+    const before = a.silent();
+    const started = Date.now();
+    await waitFor(() => Date.now() - started >= 2000, 'a 2 s window');
+    const checks = a.silent() - before;
+    const expected = (Date.now() - started) / 100;
+    expect(checks).toBeGreaterThan(0);
+    expect(checks).toBeLessThan(expected * 1.5);
+
+    await a.close();
+    await master.waitForLog('Server app/a is DOWN, reason: Layer4 connection problem');
+    // Both workers have it: 20 sessions, whichever worker takes each, all go to b.
+    expect(await answers(port, 20)).toEqual(Array(20).fill('b'));
+
+    // A reload keeps the state: no session to a, and no second DOWN line for it.
+    expect(await cli(sock, 'reload')).toBe('Success=1\n');
+    expect(await answers(port, 10)).toEqual(Array(10).fill('b'));
+    // A respawned worker starts from the master's states too.
+    process.kill(workerPids(master.pid)[0]!, 'SIGKILL');
+    await master.waitForLog(/Respawning worker \d of generation 2\./);
+    await waitFor(() => workerPids(master.pid).length === 2, 'the replacement');
+    // Every worker, the replacement included, routes with a DOWN.
+    await waitForAsync(async () => (await cli(sock, '@1 show health; @2 show health')).split('\n').filter((l) => l === 'app/a ready down').length === 2, 'both workers to have a down');
+    expect(await answers(port, 10)).toEqual(Array(10).fill('b'));
+    expect(master.stderr().match(/Server app\/a is DOWN/g)).toHaveLength(1);
+
+    // a listens again: UP, announced once, and both workers use it.
+    await namedServer('a', a.port);
+    await master.waitForLog('Server app/a is UP, reason: Layer4 check passed');
+    const after = await answers(port, 20);
+    expect(after).toContain('a');
+    expect(after).toContain('b');
+  });
+});
