@@ -1,6 +1,7 @@
 /**
- * Health checks (HAProxy's check.c, layer 4): every server with `check` is connected to every
- * `inter`, and its operational state follows the results with HAProxy's counter: a server starts
+ * Health checks (HAProxy's check.c): every server with `check` is checked every `inter` (a
+ * connect, or the protocol check of src/check/protocol-check.ts), and its operational state
+ * follows the results with HAProxy's counter: a server starts
  * UP "but will fall down at first failure" (health = rise), climbs to rise + fall - 1 on
  * successes, needs `fall` failures in a row from there to go DOWN and `rise` successes in a row
  * to come back. `fastinter` paces checks while the state is changing, `downinter` while down.
@@ -10,59 +11,13 @@
  * workers, and reports each change through `changed` for whoever applies it (the workers).
  * The transition lines are HAProxy 2.6's, word for word (test/check/haproxy-checks.test.ts).
  */
-import { connect as netConnect, type Socket } from 'node:net';
 import { serverUp } from '../backend/server-types.js';
-import { native } from '../native.js';
 import type { ProxyLog } from '../proxy/proxy-types.js';
+import { passed, runCheck, type CheckResult } from './protocol-check.js';
 import type { BackendRuntime, ServerCheck, ServerRuntime } from '../session/session-types.js';
 import type { HealthState } from '../backend/server-types.js';
 
-/** HAProxy's check status codes (the layer-4 ones a connect check gives). */
-export type CheckStatus = 'L4OK' | 'L4TOUT' | 'L4CON';
-
-export interface CheckResult {
-  status: CheckStatus;
-  /** "Layer4 check passed", "Layer4 timeout", "Layer4 connection problem". */
-  reason: string;
-  /** strerror of a failed connect ("Connection refused"), or null. */
-  info: string | null;
-  durationMs: number;
-}
-
-const REASONS: Record<CheckStatus, string> = {
-  L4OK: 'Layer4 check passed',
-  L4TOUT: 'Layer4 timeout',
-  L4CON: 'Layer4 connection problem',
-};
-
-/** One layer-4 check: connect to `check.address`, within the connect and check timeouts. */
-export function connectCheck(check: ServerCheck, signal?: AbortSignal): Promise<CheckResult> {
-  const started = Date.now();
-  return new Promise((resolve) => {
-    let socket: Socket | null = null;
-    let settled = false;
-    const onAbort = (): void => finish('L4CON', 'check aborted');
-    const finish = (status: CheckStatus, info: string | null): void => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
-      socket?.destroy();
-      resolve({ status, reason: REASONS[status], info, durationMs: Date.now() - started });
-    };
-    // A connect is the whole of a layer-4 check: the shorter of the two bounds applies.
-    const timer = setTimeout(() => finish('L4TOUT', null), Math.min(check.timeout, check.connectTimeout));
-    socket = netConnect({ host: check.address.address, port: check.address.port, family: check.address.family === 'ipv6' ? 6 : 4 });
-    socket.once('connect', () => finish('L4OK', null));
-    // Stopping the checker ends a check in flight at once (its socket and timer would otherwise
-    // keep a stopping process alive until the timeout).
-    signal?.addEventListener('abort', onAbort, { once: true });
-    socket.once('error', (error: NodeJS.ErrnoException) => {
-      const errno = typeof error.errno === 'number' ? Math.abs(error.errno) : 0;
-      finish(error.code === 'ETIMEDOUT' ? 'L4TOUT' : 'L4CON', errno > 0 ? native.strerror(errno) : (error.code ?? error.message));
-    });
-  });
-}
+export type { CheckResult } from './protocol-check.js';
 
 export interface HealthCheckerOptions {
   log: ProxyLog;
@@ -154,7 +109,7 @@ export class HealthChecker {
   private async run(c: Checked): Promise<void> {
     if (this.stopped || c.running) return;
     c.running = true;
-    const result = await (this.options.probe ?? connectCheck)(c.check, this.abort.signal);
+    const result = await (this.options.probe ?? runCheck)(c.check, this.abort.signal);
     c.running = false;
     if (this.stopped) return;
     this.checks++;
@@ -166,7 +121,7 @@ export class HealthChecker {
 
   private apply(c: Checked, result: CheckResult): void {
     const { rise, fall } = c.check;
-    const ok = result.status === 'L4OK';
+    const ok = passed(result);
     if (ok) {
       if (c.health < rise + fall - 1) c.health++;
       if (c.server.health === 'down' && c.health >= rise) {
@@ -192,17 +147,18 @@ export class HealthChecker {
     const active = up.filter((s) => !s.backup).length;
     const backups = up.length - active;
     const who = `${server.backup ? 'Backup ' : ''}Server ${backend.name}/${server.name}`;
-    const info = result.info !== null ? `, info: "${result.info}"` : '';
+    // "reason: Layer7 wrong status, code: 503, info: "Service Unavailable"" (HAProxy's order).
+    const why = `${result.reason}${result.code !== null ? `, code: ${result.code}` : ''}${result.info !== null ? `, info: "${result.info}"` : ''}`;
     if (health === 'down') {
       // HAProxy says so when the backups are all that is left.
       const onBackup = active === 0 && backups > 0 ? ' Running on backup.' : '';
       this.options.log.warning(
-        `${who} is DOWN, reason: ${result.reason}${info}, check duration: ${result.durationMs}ms. ${active} active and ${backups} backup servers left.${onBackup} ${sessions} sessions active, 0 requeued, 0 remaining in queue.`,
+        `${who} is DOWN, reason: ${why}, check duration: ${result.durationMs}ms. ${active} active and ${backups} backup servers left.${onBackup} ${sessions} sessions active, 0 requeued, 0 remaining in queue.`,
       );
       if (up.length === 0) this.options.log.alert(`backend '${backend.name}' has no server available!`);
     } else {
       this.options.log.warning(
-        `${who} is UP, reason: ${result.reason}, check duration: ${result.durationMs}ms. ${active} active and ${backups} backup servers online. 0 sessions requeued, 0 total in queue.`,
+        `${who} is UP, reason: ${why}, check duration: ${result.durationMs}ms. ${active} active and ${backups} backup servers online. 0 sessions requeued, 0 total in queue.`,
       );
     }
     this.options.changed?.(backend, server);

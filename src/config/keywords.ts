@@ -197,7 +197,6 @@ export const UNSUPPORTED_PROXY: Readonly<Record<string, Refusal>> = {
   fullconn: yet('dynamic server maxconn (minconn/fullconn)'),
   'hash-balance-factor': yet('bounded-load consistent hashing'),
   'http-after-response': HTTP,
-  'http-check': CHECKS,
   'http-error': HTTP,
   'http-request': HTTP,
   'http-response': HTTP,
@@ -224,7 +223,6 @@ export const UNSUPPORTED_PROXY: Readonly<Record<string, Refusal>> = {
   stats: STATS,
   stick: STICK,
   'stick-table': STICK,
-  'tcp-check': CHECKS,
   'tcp-response': yet('content inspection'),
   transparent: yet('transparent mode (option transparent)'),
   'unique-id-format': HTTP,
@@ -254,7 +252,6 @@ export const UNSUPPORTED_OPTIONS: Readonly<Record<string, Refusal>> = {
   'http-restrict-req-hdr-names': HTTP,
   'http-server-close': HTTP,
   'http-use-proxy-header': HTTP,
-  httpchk: CHECKS,
   httpclose: HTTP,
   httplog: HTTP,
   httpslog: HTTP,
@@ -269,12 +266,10 @@ export const UNSUPPORTED_OPTIONS: Readonly<Record<string, Refusal>> = {
   persist: yet('persistence'),
   'pgsql-check': CHECKS,
   'prefer-last-server': HTTP,
-  'redis-check': CHECKS,
   smtpchk: CHECKS,
   'socket-stats': STATS,
   'spop-check': CHECKS,
   'ssl-hello-chk': CHECKS,
-  'tcp-check': CHECKS,
   transparent: yet('transparent mode (option transparent)'),
 };
 
@@ -287,7 +282,6 @@ export const UNSUPPORTED_TIMEOUTS: Readonly<Record<string, Refusal>> = {
 
 /** Options of `server` and `default-server` lines. */
 export const UNSUPPORTED_SERVER: Readonly<Record<string, Refusal>> = {
-  addr: CHECKS,
   'agent-addr': CHECKS,
   'agent-check': CHECKS,
   'agent-inter': CHECKS,
@@ -307,9 +301,7 @@ export const UNSUPPORTED_SERVER: Readonly<Record<string, Refusal>> = {
   cookie: HTTP,
   'crl-file': SSL,
   crt: SSL,
-  downinter: CHECKS,
   'error-limit': CHECKS,
-  fastinter: CHECKS,
   'force-sslv3': SSL,
   'force-tlsv10': SSL,
   'force-tlsv11': SSL,
@@ -342,7 +334,6 @@ export const UNSUPPORTED_SERVER: Readonly<Record<string, Refusal>> = {
   'pool-low-conn': HTTP,
   'pool-max-conn': HTTP,
   'pool-purge-delay': HTTP,
-  port: CHECKS,
   proto: HTTP,
   'proxy-v2-options': yet('PROXY protocol v2 TLVs'),
   redir: HTTP,

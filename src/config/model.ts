@@ -402,6 +402,34 @@ export interface ProxyOptions {
   spliceAuto: boolean;
   spliceRequest: boolean;
   spliceResponse: boolean;
+  /**
+   * What a server's `check` does: 'connect' (layer 4, the default), or the protocol check an
+   * option chose: `option tcp-check` (the `tcp-check` rules), `option httpchk`, `option redis-check`.
+   */
+  healthCheck: 'connect' | 'tcp-check' | 'httpchk' | 'redis-check';
+  /** `option httpchk [<method>] [<uri>] [<version>]`'s request line (HAProxy: OPTIONS / HTTP/1.0). */
+  httpchk: { method: string; uri: string; version: string } | null;
+}
+
+/** One `tcp-check` rule (HAProxy's tcpcheck rules), in order; a step number is its position from 1. */
+export type TcpCheckRule =
+  | { readonly kind: 'connect'; readonly port: number | null; readonly sendProxy: boolean; readonly where: Where }
+  | { readonly kind: 'send'; readonly data: Uint8Array; readonly where: Where }
+  | {
+      readonly kind: 'expect';
+      readonly negate: boolean;
+      readonly match: 'string' | 'binary' | 'rstring' | 'rbinary';
+      /** As written: the text, the hex digits, or the regex source. */
+      readonly pattern: string;
+      readonly where: Where;
+    };
+
+/** `http-check send` and `http-check expect` (with `option httpchk`). */
+export interface HttpCheckRules {
+  /** `http-check send meth <m> uri <u> ver <v> hdr <name> <value>...`; null: the option's request. */
+  send: { method: string | null; uri: string | null; version: string | null; headers: Array<[string, string]> } | null;
+  /** `http-check expect [!] status|rstatus|string <pattern>`; null: any 2xx or 3xx status passes. */
+  expect: { negate: boolean; match: 'status' | 'rstatus' | 'string'; pattern: string } | null;
 }
 
 /** Everything a defaults section presets, and that proxies inherit from one. */
@@ -427,6 +455,10 @@ export interface ProxySettings {
   source: ConnectSource | null;
   /** `default-server`: options every later `server` line starts from. */
   defaultServer: ServerOptions;
+  /** `tcp-check` rules (a section's own replace those of its defaults). */
+  tcpCheckRules: TcpCheckRule[];
+  /** `http-check send` / `expect`. */
+  httpCheck: HttpCheckRules;
   /** `disabled` / `enabled`. */
   disabled: boolean;
   origin: Origins;
@@ -555,6 +587,8 @@ export function emptyOptions(): ProxyOptions {
     spliceAuto: false,
     spliceRequest: false,
     spliceResponse: false,
+    healthCheck: 'connect',
+    httpchk: null,
   };
 }
 
@@ -596,6 +630,8 @@ export function builtinSettings(): ProxySettings {
     logs: [],
     source: null,
     defaultServer: defaultServerOptions(),
+    tcpCheckRules: [],
+    httpCheck: { send: null, expect: null },
     disabled: false,
     origin: {},
   };
@@ -616,6 +652,8 @@ export function inheritSettings(from: ProxySettings): ProxySettings {
     logs: [...from.logs],
     source: from.source,
     defaultServer: { ...from.defaultServer, origin: { ...from.defaultServer.origin } },
+    tcpCheckRules: [...from.tcpCheckRules],
+    httpCheck: { send: from.httpCheck.send, expect: from.httpCheck.expect },
     disabled: from.disabled,
     origin: { ...from.origin },
   };

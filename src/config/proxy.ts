@@ -177,6 +177,20 @@ interface OptionSpec {
 
 type FlagOption = { [K in keyof ProxyOptions]: ProxyOptions[K] extends boolean ? K : never }[keyof ProxyOptions];
 
+/** An option that makes `check` speak a protocol, without arguments. */
+function checkOption(kind: 'tcp-check' | 'redis-check'): OptionSpec {
+  return {
+    cap: 'backend',
+    negatable: true,
+    apply: (o, on, ctx) => {
+      if (ctx.tooMany(0, 1)) return false;
+      if (on) o.healthCheck = kind;
+      else if (o.healthCheck === kind) o.healthCheck = 'connect';
+      return true;
+    },
+  };
+}
+
 const simpleOption = (cap: Capability, key: Exclude<FlagOption, 'redispatch'>, negatable = true): OptionSpec => ({
   cap,
   negatable,
@@ -214,6 +228,31 @@ export const OPTIONS: Readonly<Record<string, OptionSpec>> = {
     },
   },
   srvtcpka: simpleOption('backend', 'srvtcpka'),
+  // Health checks: which protocol a server's `check` speaks (the last one given wins, as in HAProxy).
+  'tcp-check': checkOption('tcp-check'),
+  'redis-check': checkOption('redis-check'),
+  httpchk: {
+    cap: 'backend',
+    negatable: true,
+    apply: (o, on, ctx) => {
+      if (!on) {
+        if (o.healthCheck === 'httpchk') o.healthCheck = 'connect';
+        return true;
+      }
+      // option httpchk | option httpchk <uri> | option httpchk <method> <uri> [<version>]
+      const args = ctx.words.slice(2);
+      if (args.length > 3) return !ctx.tooMany(3, 1);
+      const [a, b, c] = args;
+      o.healthCheck = 'httpchk';
+      o.httpchk =
+        args.length === 0
+          ? { method: 'OPTIONS', uri: '/', version: 'HTTP/1.0' }
+          : args.length === 1
+            ? { method: 'OPTIONS', uri: a!, version: 'HTTP/1.0' }
+            : { method: a!, uri: b!, version: c ?? 'HTTP/1.0' };
+      return true;
+    },
+  },
   tcpka: simpleOption('both', 'tcpka', false),
   tcplog: simpleOption('both', 'tcplog', false),
   'tcp-smart-accept': simpleOption('frontend', 'tcpSmartAccept'),
@@ -510,8 +549,176 @@ export const PROXY_KEYWORD_SECTIONS: Readonly<Record<string, readonly ('defaults
   use_backend: ['frontend', 'listen'],
 };
 
+// ---------------------------------------------------------------------------------------------
+// tcp-check, http-check
+
+/** `tcp-check connect|send|send-binary|expect|comment ...` (HAProxy 2.6's tcpcheck rules, their common subset). */
+function parseTcpCheck(ctx: LineContext, state: SectionState): void {
+  const t = state.target;
+  if (ignoredHere(ctx, t, 'backend')) return;
+  // A section's own rules replace the ones its defaults section had.
+  if (!state.setHere.has('tcp-check')) t.tcpCheckRules = [];
+  const action = ctx.arg(1);
+  const where = ctx.where;
+  const words = ctx.words;
+  switch (action) {
+    case 'comment':
+      // A comment names the next rule in HAProxy's reports; epoxy's reports name the step.
+      break;
+    case 'connect': {
+      if (t.tcpCheckRules.length > 0) {
+        ctx.alert(`'tcp-check connect' : epoxy supports it as the first rule only (one connection per check).`);
+        return;
+      }
+      let port: number | null = null;
+      let sendProxy = false;
+      for (let i = 2; i < words.length; i++) {
+        const word = words[i]!;
+        if (word === 'port') {
+          const value = words[++i] ?? '';
+          if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > 65535) {
+            ctx.alert(`'tcp-check connect' : expects a valid port number (got '${value}').`);
+            return;
+          }
+          port = Number(value);
+        } else if (word === 'send-proxy') {
+          sendProxy = true;
+        } else if (word === 'comment') {
+          i++;
+        } else {
+          ctx.alert(`'tcp-check connect' : unsupported option '${word}' (epoxy supports 'port', 'send-proxy' and 'comment').`);
+          return;
+        }
+      }
+      t.tcpCheckRules.push({ kind: 'connect', port, sendProxy, where });
+      break;
+    }
+    case 'send':
+    case 'send-lf': {
+      const text = ctx.arg(2);
+      if (text === '') {
+        ctx.alert(`'tcp-check ${action}' expects a string as argument.`);
+        return;
+      }
+      t.tcpCheckRules.push({ kind: 'send', data: Buffer.from(text, 'latin1'), where });
+      break;
+    }
+    case 'send-binary': {
+      const hex = ctx.arg(2);
+      if (hex === '' || hex.length % 2 !== 0 || !/^[0-9a-fA-F]+$/.test(hex)) {
+        ctx.alert(`'tcp-check send-binary' expects an even number of hexadecimal digits (got '${hex}').`);
+        return;
+      }
+      t.tcpCheckRules.push({ kind: 'send', data: Buffer.from(hex, 'hex'), where });
+      break;
+    }
+    case 'expect': {
+      let i = 2;
+      const negate = words[i] === '!';
+      if (negate) i++;
+      const match = words[i] ?? '';
+      const pattern = words[i + 1] ?? '';
+      if (match !== 'string' && match !== 'binary' && match !== 'rstring' && match !== 'rbinary') {
+        ctx.alert(`'tcp-check expect' : epoxy supports 'string', 'binary', 'rstring' and 'rbinary' (got '${match}').`);
+        return;
+      }
+      if (pattern === '') {
+        ctx.alert(`'tcp-check expect ${match}' expects <pattern> as an argument.`);
+        return;
+      }
+      if (match === 'binary' && (pattern.length % 2 !== 0 || !/^[0-9a-fA-F]+$/.test(pattern))) {
+        ctx.alert(`'tcp-check expect binary' expects an even number of hexadecimal digits (got '${pattern}').`);
+        return;
+      }
+      if (match === 'rstring' || match === 'rbinary') {
+        try {
+          new RegExp(pattern);
+        } catch (error) {
+          ctx.alert(`'tcp-check expect ${match}' : invalid regex '${pattern}' (${(error as Error).message}).`);
+          return;
+        }
+      }
+      t.tcpCheckRules.push({ kind: 'expect', negate, match, pattern, where });
+      break;
+    }
+    default:
+      ctx.alert(`'tcp-check' expects 'comment', 'connect', 'send', 'send-lf', 'send-binary' or 'expect' (got '${action}').`);
+      return;
+  }
+  setOrigin(ctx, state, 'tcp-check');
+}
+
+/** `http-check send [meth <m>] [uri <u>] [ver <v>] [hdr <name> <value>]*` and `http-check expect [!] status|rstatus|string <x>`. */
+function parseHttpCheck(ctx: LineContext, state: SectionState): void {
+  const t = state.target;
+  if (ignoredHere(ctx, t, 'backend')) return;
+  const action = ctx.arg(1);
+  const words = ctx.words;
+  if (action === 'send') {
+    const send = { method: null as string | null, uri: null as string | null, version: null as string | null, headers: [] as Array<[string, string]> };
+    for (let i = 2; i < words.length; i++) {
+      const word = words[i]!;
+      const value = words[i + 1];
+      if (value === undefined || value === '') {
+        ctx.alert(`'http-check send' : '${word}' expects a value.`);
+        return;
+      }
+      if (word === 'meth') send.method = value;
+      else if (word === 'uri') send.uri = value;
+      else if (word === 'ver') send.version = value;
+      else if (word === 'hdr') {
+        const headerValue = words[i + 2];
+        if (headerValue === undefined) {
+          ctx.alert(`'http-check send' : 'hdr' expects <name> and <value>.`);
+          return;
+        }
+        send.headers.push([value, headerValue]);
+        i++;
+      } else {
+        ctx.alert(`'http-check send' : epoxy supports 'meth', 'uri', 'ver' and 'hdr' (got '${word}').`);
+        return;
+      }
+      i++;
+    }
+    t.httpCheck = { ...t.httpCheck, send };
+  } else if (action === 'expect') {
+    let i = 2;
+    const negate = words[i] === '!';
+    if (negate) i++;
+    const match = words[i] ?? '';
+    const pattern = words[i + 1] ?? '';
+    if (match !== 'status' && match !== 'rstatus' && match !== 'string') {
+      ctx.alert(`'http-check expect' : epoxy supports 'status', 'rstatus' and 'string' (got '${match}').`);
+      return;
+    }
+    if (pattern === '') {
+      ctx.alert(`'http-check expect ${match}' expects <pattern> as an argument.`);
+      return;
+    }
+    if (match === 'status' && !/^\d{3}(-\d{3})?(,\d{3}(-\d{3})?)*$/.test(pattern)) {
+      ctx.alert(`'http-check expect status' expects status codes ('200', '200-399', '200,204') (got '${pattern}').`);
+      return;
+    }
+    if (match === 'rstatus') {
+      try {
+        new RegExp(pattern);
+      } catch (error) {
+        ctx.alert(`'http-check expect rstatus' : invalid regex '${pattern}' (${(error as Error).message}).`);
+        return;
+      }
+    }
+    t.httpCheck = { ...t.httpCheck, expect: { negate, match, pattern } };
+  } else {
+    ctx.alert(`'http-check' expects 'send' or 'expect' (got '${action}'; epoxy does not support 'connect', 'set-var', 'comment' or 'disable-on-404' yet).`);
+    return;
+  }
+  setOrigin(ctx, state, `http-check ${action}`);
+}
+
 export const PROXY_KEYWORDS: Readonly<Record<string, KeywordHandler>> = {
   acl: parseAcl,
+  'tcp-check': parseTcpCheck,
+  'http-check': parseHttpCheck,
   backlog: integerKeyword('frontend', (t, v) => (t.backlog = v)),
   balance: parseBalance,
   bind: (ctx, state) => {

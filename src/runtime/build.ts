@@ -25,6 +25,7 @@ import {
   type Timeouts,
 } from '../session/session-types.js';
 import { compileCondition } from './condition.js';
+import { compileProgram } from '../check/protocol-check.js';
 
 /** HAProxy's `retries` default. */
 const DEFAULT_RETRIES = 3;
@@ -73,6 +74,7 @@ function checkSettings(server: ServerConfig, proxy: ProxyConfig, address: Socket
     fall: server.fall,
     timeout: t.check ?? server.inter,
     connectTimeout: t.check !== null ? (t.connect ?? server.inter) : server.inter,
+    program: compileProgram(proxy.options, proxy.tcpCheckRules, proxy.httpCheck),
   };
 }
 

@@ -5,6 +5,7 @@
 import type { Balancer } from '../backend/balance.js';
 import type { Server } from '../backend/server-types.js';
 import type { SocketAddress } from '../address.js';
+import type { CheckProgram } from '../check/protocol-check.js';
 
 /** What a condition (`if`/`unless` with ACLs) can look at: the connection's two ends. */
 export interface ConnectionFacts {
@@ -125,6 +126,8 @@ export interface ServerCheck {
   readonly timeout: number;
   /** With `timeout check`: the connect part is bounded by `timeout connect` (HAProxy's rule). */
   readonly connectTimeout: number;
+  /** What the check says and expects (a connect alone, tcp-check rules, httpchk, redis-check). */
+  readonly program: CheckProgram;
 }
 
 export interface ServerRuntime extends Server {

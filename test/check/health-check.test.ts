@@ -8,7 +8,8 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { SocketAddress } from '../../src/address.js';
-import { HealthChecker, connectCheck, type CheckResult } from '../../src/check/health-check.js';
+import { HealthChecker, type CheckResult } from '../../src/check/health-check.js';
+import { runCheck as connectCheck } from '../../src/check/protocol-check.js';
 import { parseConfig } from '../../src/config/index.js';
 import type { BackendRuntime, ServerCheck, ServerRuntime } from '../../src/session/session-types.js';
 import { start, type RunningProxy } from '../../src/runtime/start.js';
@@ -31,6 +32,7 @@ function check(overrides: Partial<ServerCheck> = {}): ServerCheck {
     fall: 3,
     timeout: 1000,
     connectTimeout: 1000,
+    program: { kind: 'connect' },
     ...overrides,
   };
 }
@@ -42,8 +44,8 @@ function backendWith(servers: Array<{ name: string; backup?: boolean; check?: Se
   } as unknown as BackendRuntime;
 }
 
-const OK: CheckResult = { status: 'L4OK', reason: 'Layer4 check passed', info: null, durationMs: 0 };
-const REFUSED: CheckResult = { status: 'L4CON', reason: 'Layer4 connection problem', info: 'Connection refused', durationMs: 0 };
+const OK: CheckResult = { status: 'L4OK', reason: 'Layer4 check passed', code: null, info: null, durationMs: 0 };
+const REFUSED: CheckResult = { status: 'L4CON', reason: 'Layer4 connection problem', code: null, info: 'Connection refused', durationMs: 0 };
 
 describe('HealthChecker (scripted results, fake time)', () => {
   it("follows HAProxy's counter and pacing: down at the first failure from the start, rise to come up, fall once fully up", async () => {

@@ -1,0 +1,285 @@
+/**
+ * What a check says to a server and expects back: nothing (layer 4, a connect), HAProxy's
+ * `tcp-check` rules (send, expect string/binary/rstring/rbinary), `option httpchk` (a request, a
+ * status) or `option redis-check` (PING, +PONG). Compiled once from the configuration, run by
+ * the checker with Node's sockets. Results and their words are HAProxy 2.6's, observed with
+ * scripted servers (test/check/haproxy-checks.test.ts):
+ *
+ *   Layer7 check passed, code: 0, info: "(tcp-check)"
+ *   Layer7 invalid response, info: "TCPCHK did not match content 'role:master' at step 2"
+ *   Layer7 wrong status, code: 503, info: "Service Unavailable"      (httpchk)
+ *   Layer7 check passed, code: 0, info: "Redis server is ok"          (redis-check)
+ *   Layer7 wrong status, code: 0, info: "-ERR nope"                   (redis-check)
+ *   Layer7 timeout                                                     (no answer within `timeout check`)
+ *   Layer4 connection problem, info: "Connection refused at initial connection step of tcp-check"
+ */
+import { connect as netConnect, type Socket } from 'node:net';
+import type { HttpCheckRules, ProxyOptions, TcpCheckRule } from '../config/model.js';
+import { native } from '../native.js';
+import type { ServerCheck } from '../session/session-types.js';
+
+/** HAProxy's check status codes, those epoxy's checks give. */
+export type CheckStatus = 'L4OK' | 'L4TOUT' | 'L4CON' | 'L7OK' | 'L7TOUT' | 'L7RSP' | 'L7STS';
+
+export interface CheckResult {
+  status: CheckStatus;
+  /** "Layer4 check passed", "Layer7 wrong status"... */
+  reason: string;
+  /** The protocol's status code (HTTP status; 0 for tcp-check and redis), or null at layer 4. */
+  code: number | null;
+  /** What went wrong, or what passed ("(tcp-check)"), or null. */
+  info: string | null;
+  durationMs: number;
+}
+
+const REASONS: Record<CheckStatus, string> = {
+  L4OK: 'Layer4 check passed',
+  L4TOUT: 'Layer4 timeout',
+  L4CON: 'Layer4 connection problem',
+  L7OK: 'Layer7 check passed',
+  L7TOUT: 'Layer7 timeout',
+  L7RSP: 'Layer7 invalid response',
+  L7STS: 'Layer7 wrong status',
+};
+
+/** Whether a result counts as a success for the rise/fall counter. */
+export function passed(result: CheckResult): boolean {
+  return result.status === 'L4OK' || result.status === 'L7OK';
+}
+
+/** A compiled expect rule of tcp-check. */
+interface Expect {
+  readonly step: number;
+  readonly negate: boolean;
+  readonly describe: string;
+  /** Whether `data` (everything received so far) matches. */
+  readonly test: (data: Buffer) => boolean;
+}
+
+export type CheckProgram =
+  | { readonly kind: 'connect' }
+  | {
+      readonly kind: 'tcp-check';
+      /** The first rule was an explicit `tcp-check connect` (its port and send-proxy). */
+      readonly connect: { readonly step: number; readonly port: number | null; readonly sendProxy: boolean } | null;
+      readonly steps: ReadonlyArray<{ readonly kind: 'send'; readonly step: number; readonly data: Buffer } | ({ readonly kind: 'expect' } & Expect)>;
+    }
+  | { readonly kind: 'http'; readonly request: Buffer; readonly expect: HttpCheckRules['expect'] }
+  | { readonly kind: 'redis' };
+
+/** redis-check's request: PING in RESP, as HAProxy 2.6 sends it. */
+const REDIS_PING = Buffer.from('*1\r\n$4\r\nPING\r\n');
+
+function compileExpect(rule: Extract<TcpCheckRule, { kind: 'expect' }>, step: number): Expect {
+  const { match, pattern, negate } = rule;
+  let test: (data: Buffer) => boolean;
+  switch (match) {
+    case 'string': {
+      const needle = Buffer.from(pattern, 'latin1');
+      test = (data) => data.includes(needle);
+      break;
+    }
+    case 'binary': {
+      const needle = Buffer.from(pattern, 'hex');
+      test = (data) => data.includes(needle);
+      break;
+    }
+    case 'rstring': {
+      const regex = new RegExp(pattern);
+      test = (data) => regex.test(data.toString('latin1'));
+      break;
+    }
+    case 'rbinary': {
+      // HAProxy matches the regex against the hex digits of what was received.
+      const regex = new RegExp(pattern);
+      test = (data) => regex.test(data.toString('hex').toUpperCase()) || regex.test(data.toString('hex'));
+      break;
+    }
+  }
+  return { step, negate, describe: `${match} '${pattern}'`, test };
+}
+
+/** The program a backend's servers are checked with, from its options and rules. */
+export function compileProgram(options: ProxyOptions, tcpRules: readonly TcpCheckRule[], http: HttpCheckRules): CheckProgram {
+  switch (options.healthCheck) {
+    case 'connect':
+      return { kind: 'connect' };
+    case 'redis-check':
+      return { kind: 'redis' };
+    case 'httpchk': {
+      const line = options.httpchk ?? { method: 'OPTIONS', uri: '/', version: 'HTTP/1.0' };
+      const send = http.send;
+      const method = send?.method ?? line.method;
+      const uri = send?.uri ?? line.uri;
+      const version = send?.version ?? line.version;
+      const headers = (send?.headers ?? []).map(([name, value]) => `${name}: ${value}\r\n`).join('');
+      return { kind: 'http', request: Buffer.from(`${method} ${uri} ${version}\r\n${headers}\r\n`, 'latin1'), expect: http.expect };
+    }
+    case 'tcp-check': {
+      let connect: { step: number; port: number | null; sendProxy: boolean } | null = null;
+      const steps: Array<{ kind: 'send'; step: number; data: Buffer } | ({ kind: 'expect' } & Expect)> = [];
+      tcpRules.forEach((rule, index) => {
+        const step = index + 1;
+        if (rule.kind === 'connect') connect = { step, port: rule.port, sendProxy: rule.sendProxy };
+        else if (rule.kind === 'send') steps.push({ kind: 'send', step, data: Buffer.from(rule.data) });
+        else steps.push({ kind: 'expect', ...compileExpect(rule, step) });
+      });
+      return { kind: 'tcp-check', connect, steps };
+    }
+  }
+}
+
+/** strerror() of a failed connect, from Node's error. */
+function connectError(error: NodeJS.ErrnoException): string {
+  const errno = typeof error.errno === 'number' ? Math.abs(error.errno) : 0;
+  return errno > 0 ? native.strerror(errno) : (error.code ?? error.message);
+}
+
+/** The first line of what a server said, for an info text. */
+function firstLine(data: Buffer): string {
+  const text = data.toString('latin1');
+  const end = text.search(/\r?\n/);
+  return (end < 0 ? text : text.slice(0, end)).slice(0, 128);
+}
+
+/** Whether an HTTP status is in an `expect status` list ('200', '200-399', '200,204'). */
+function statusIn(code: number, list: string): boolean {
+  return list.split(',').some((part) => {
+    const [low, high] = part.split('-').map(Number);
+    return high === undefined ? code === low : code >= low! && code <= high;
+  });
+}
+
+/**
+ * Runs one check of `check` (its program, address and timeouts): connects, says and reads what
+ * the program says, and resolves with the result. Never rejects.
+ */
+export function runCheck(check: ServerCheck, signal?: AbortSignal): Promise<CheckResult> {
+  const started = Date.now();
+  const program = check.program;
+  const tcpCheck = program.kind === 'tcp-check' ? program : null;
+  const port = tcpCheck?.connect?.port ?? check.address.port;
+  return new Promise((resolve) => {
+    let socket: Socket | null = null;
+    let connected = false;
+    let settled = false;
+    let received = Buffer.alloc(0);
+    let closed = false;
+    let stepIndex = 0;
+    const onAbort = (): void => finish('L4CON', null, 'check aborted');
+    const finish = (status: CheckStatus, code: number | null, info: string | null): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+      socket?.destroy();
+      resolve({ status, reason: REASONS[status], code, info, durationMs: Date.now() - started });
+    };
+    const where = (): string => (tcpCheck?.connect ? ` at step ${tcpCheck.connect.step} of tcp-check (connect)` : ' at initial connection step of tcp-check');
+    // Connecting is bounded by the connect timeout; once connected, by `timeout check` (or inter).
+    let timer = setTimeout(() => finish('L4TOUT', null, tcpCheck ? where().trim() : null), Math.min(check.timeout, check.connectTimeout));
+    signal?.addEventListener('abort', onAbort, { once: true });
+
+    /** Moves the tcp-check program on as far as the data received allows. */
+    const advanceTcpCheck = (): void => {
+      const steps = tcpCheck!.steps;
+      while (stepIndex < steps.length) {
+        const step = steps[stepIndex]!;
+        if (step.kind === 'send') {
+          socket!.write(step.data);
+          stepIndex++;
+          continue;
+        }
+        const matched = step.test(received);
+        if (step.negate) {
+          if (matched) return finish('L7RSP', null, `TCPCHK matched unwanted content ${step.describe.replace(/^\w+ /, '')} at step ${step.step}`);
+          if (!closed) return; // may still come: wait for the end of the data
+        } else if (!matched) {
+          if (closed) return finish('L7RSP', null, `TCPCHK did not match content ${step.describe.replace(/^\w+ /, '')} at step ${step.step}`);
+          return; // wait for more data
+        }
+        stepIndex++;
+      }
+      finish('L7OK', 0, '(tcp-check)');
+    };
+
+    const evaluate = (): void => {
+      if (settled) return;
+      switch (program.kind) {
+        case 'connect':
+          return finish('L4OK', null, null);
+        case 'redis': {
+          const end = received.indexOf('\r\n');
+          if (end < 0 && !closed) return;
+          if (received.subarray(0, 5).toString('latin1') === '+PONG') return finish('L7OK', 0, 'Redis server is ok');
+          return finish('L7STS', 0, firstLine(received));
+        }
+        case 'http': {
+          const headersEnd = received.indexOf('\r\n\r\n');
+          const expect = program.expect;
+          // A body match needs the whole response; a status only its first line.
+          if (expect?.match === 'string' ? !closed : headersEnd < 0 && !closed) return;
+          const status = /^HTTP\/\d\.\d (\d{3})(?: ([^\r\n]*))?\r?\n/.exec(received.toString('latin1'));
+          if (status === null) return finish('L7RSP', null, received.length === 0 ? 'empty response' : firstLine(received));
+          const code = Number(status[1]);
+          const phrase = status[2] ?? '';
+          let ok: boolean;
+          if (expect === null) ok = code >= 200 && code < 400;
+          else if (expect.match === 'status') ok = statusIn(code, expect.pattern) !== expect.negate;
+          else if (expect.match === 'rstatus') ok = new RegExp(expect.pattern).test(String(code)) !== expect.negate;
+          else {
+            const body = headersEnd < 0 ? Buffer.alloc(0) : received.subarray(headersEnd + 4);
+            ok = body.includes(Buffer.from(expect.pattern, 'latin1')) !== expect.negate;
+            if (!ok) return finish('L7RSP', code, `HTTP content check did not match`);
+          }
+          return ok ? finish('L7OK', code, null) : finish('L7STS', code, phrase);
+        }
+        case 'tcp-check':
+          return advanceTcpCheck();
+      }
+    };
+
+    socket = netConnect({ host: check.address.address, port, family: check.address.family === 'ipv6' ? 6 : 4 });
+    socket.once('connect', () => {
+      connected = true;
+      clearTimeout(timer);
+      timer = setTimeout(
+        () => {
+          const step = tcpCheck?.steps[stepIndex];
+          finish(program.kind === 'connect' ? 'L4TOUT' : 'L7TOUT', null, step?.kind === 'expect' ? `at step ${step.step} of tcp-check (expect ${step.describe})` : null);
+        },
+        Math.max(0, check.timeout - (Date.now() - started)),
+      );
+      if (tcpCheck?.connect?.sendProxy) {
+        const s = socket!;
+        const family = s.remoteFamily === 'IPv6' ? 'TCP6' : 'TCP4';
+        s.write(`PROXY ${family} ${s.localAddress} ${s.remoteAddress} ${s.localPort} ${s.remotePort}\r\n`);
+      }
+      if (program.kind === 'http') socket!.write(program.request);
+      else if (program.kind === 'redis') socket!.write(REDIS_PING);
+      evaluate();
+    });
+    socket.on('data', (chunk: Buffer) => {
+      // Checks read at most a buffer's worth, as HAProxy's check buffer: enough for any status.
+      if (received.length < 16384) received = Buffer.concat([received, chunk]);
+      evaluate();
+    });
+    socket.once('end', () => {
+      closed = true;
+      evaluate();
+    });
+    socket.once('error', (error: NodeJS.ErrnoException) => {
+      if (!connected) {
+        const text = connectError(error);
+        return finish(error.code === 'ETIMEDOUT' ? 'L4TOUT' : 'L4CON', null, tcpCheck ? `${text}${where()}` : text);
+      }
+      closed = true;
+      evaluate();
+      finish('L7RSP', null, connectError(error));
+    });
+    socket.once('close', () => {
+      closed = true;
+      evaluate();
+    });
+  });
+}
