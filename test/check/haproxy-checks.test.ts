@@ -76,3 +76,67 @@ describe.skipIf(!available)('health-check lines next to HAProxy 2.6', () => {
     ]);
   });
 });
+
+/** Scripted servers speaking just enough of each protocol. */
+async function scripted(cleanups: Cleanup[], reply: (data: string) => string | null): Promise<number> {
+  const server = createServer((socket) => {
+    socket.on('error', () => socket.destroy());
+    socket.on('data', (data) => {
+      const answer = reply(data.toString('latin1'));
+      if (answer !== null) socket.end(answer);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  cleanups.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  return (server.address() as { port: number }).port;
+}
+
+describe.skipIf(!available)('protocol-check lines next to HAProxy 2.6', () => {
+  it('httpchk, redis-check and tcp-check failures, and a layer-7 timeout, read the same', async () => {
+    const http = (code: number, text: string) => (): string => `HTTP/1.1 ${code} ${text}\r\nContent-Length: 0\r\n\r\n`;
+    const p2 = await scripted(cleanups, http(503, 'Service Unavailable'));
+    const r1 = await scripted(cleanups, () => '-ERR nope\r\n');
+    const r3 = await scripted(cleanups, () => '# Replication\r\nrole:slave\r\n');
+    const h1 = await scripted(cleanups, () => null); // accepts, never answers
+    const body = (front: number): string[] => [
+      'backend patroni',
+      '    option httpchk GET /primary',
+      '    http-check expect status 200',
+      `    server p2 127.0.0.1:${p2} check inter 200 rise 1 fall 1`,
+      'backend redis',
+      '    option redis-check',
+      `    server r1 127.0.0.1:${r1} check inter 200 rise 1 fall 1`,
+      'backend replication',
+      '    option tcp-check',
+      '    tcp-check send INFO\\ replication\\r\\n',
+      '    tcp-check expect string role:master',
+      `    server r3 127.0.0.1:${r3} check inter 200 rise 1 fall 1`,
+      'backend silent',
+      '    timeout check 300',
+      '    option httpchk',
+      `    server h1 127.0.0.1:${h1} check inter 200 rise 1 fall 1`,
+      'frontend fe',
+      `    bind 127.0.0.1:${front}`,
+      '    default_backend patroni',
+    ];
+    const dir = tempDir(cleanups);
+    const haproxyFile = writeFile(dir, 'haproxy.cfg', configText(['maxconn 100'], body(await freePort())));
+    const epoxyFile = writeFile(dir, 'epoxy.cfg', configText(['maxconn 100'], body(await freePort())));
+    const haproxy = spawn('haproxy', ['-db', '-f', haproxyFile], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let haproxyErr = '';
+    haproxy.stderr!.on('data', (c: Buffer) => (haproxyErr += c.toString()));
+    cleanups.push(() => void haproxy.kill('SIGKILL'));
+    const epoxy = await startMaster(cleanups, ['-f', epoxyFile], { ready: 'listening on' });
+    const downs = (text: string): string[] => checkLines(text).filter((l) => l.includes(' is DOWN'));
+    await waitFor(() => downs(haproxyErr).length >= 4 && downs(epoxy.stderr()).length >= 4, `four DOWN lines each (haproxy: ${haproxyErr}; epoxy: ${epoxy.stderr()})`, 15_000);
+    // The durations differ; the timeout's is `timeout check`, give or take the scheduler.
+    const sorted = (text: string): string[] => downs(text).sort();
+    expect(sorted(epoxy.stderr())).toEqual(sorted(haproxyErr));
+    expect(sorted(haproxyErr)).toEqual([
+      '[WARNING]  (<pid>) : Server patroni/p2 is DOWN, reason: Layer7 wrong status, code: 503, info: "Service Unavailable", check duration: <n>ms. 0 active and 0 backup servers left. 0 sessions active, 0 requeued, 0 remaining in queue.',
+      '[WARNING]  (<pid>) : Server redis/r1 is DOWN, reason: Layer7 wrong status, code: 0, info: "-ERR nope", check duration: <n>ms. 0 active and 0 backup servers left. 0 sessions active, 0 requeued, 0 remaining in queue.',
+      '[WARNING]  (<pid>) : Server replication/r3 is DOWN, reason: Layer7 invalid response, info: "TCPCHK did not match content \'role:master\' at step 2", check duration: <n>ms. 0 active and 0 backup servers left. 0 sessions active, 0 requeued, 0 remaining in queue.',
+      '[WARNING]  (<pid>) : Server silent/h1 is DOWN, reason: Layer7 timeout, check duration: <n>ms. 0 active and 0 backup servers left. 0 sessions active, 0 requeued, 0 remaining in queue.',
+    ]);
+  });
+});
