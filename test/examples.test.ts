@@ -133,3 +133,107 @@ describe('examples/epoxy.service', () => {
     }
   });
 });
+
+describe('examples/health-checks/', () => {
+  /**
+   * Runs an example with every 127.0.0.1 port it names moved to a free one (the file as written
+   * uses fixed ports), scripted servers behind it, and returns the proxy's port.
+   */
+  async function runExample(file: string, servers: Record<number, (data: string) => string | null>): Promise<{ port: number; stop: () => Promise<void> }> {
+    const { readFileSync, writeFileSync, mkdtempSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { createServer } = await import('node:net');
+    const { freePort } = await import('./helpers/sockets.js');
+    const text = readFileSync(`${ROOT}${file}`, 'utf8');
+    const ports = new Map<number, number>();
+    for (const m of text.matchAll(/(?:127\.0\.0\.1:|port )(\d+)/g)) if (!ports.has(Number(m[1]))) ports.set(Number(m[1]), await freePort());
+    const rewritten = text.replace(/(127\.0\.0\.1:|port )(\d+)/g, (_, prefix: string, port: string) => `${prefix}${ports.get(Number(port))}`);
+    const dir = mkdtempSync(join(tmpdir(), 'epoxy-example-'));
+    writeFileSync(join(dir, 'example.cfg'), rewritten);
+    const listening: import('node:net').Server[] = [];
+    for (const [port, reply] of Object.entries(servers)) {
+      const server = createServer((socket) => {
+        socket.on('error', () => socket.destroy());
+        socket.on('data', (data) => {
+          const answer = reply(data.toString());
+          if (answer !== null) socket.write(answer);
+          // Redis replies ('+PONG', '# Replication') leave the conversation open; the rest end it.
+          if (answer === null || !/^[+#]/.test(answer)) socket.end();
+        });
+      });
+      await new Promise<void>((resolve) => server.listen(ports.get(Number(port)), '127.0.0.1', resolve));
+      listening.push(server);
+    }
+    const child = spawn(process.execPath, [`${ROOT}bin/epoxy`, '-f', join(dir, 'example.cfg')], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    await waitFor(() => stderr.includes('listening on') || child.exitCode !== null, `the example to start (${stderr})`);
+    const bind = Number(/bind 127\.0\.0\.1:(\d+)/.exec(text)![1]);
+    return {
+      port: ports.get(bind)!,
+      stop: async () => {
+        child.kill('SIGKILL');
+        for (const server of listening) server.close();
+        rmSync(dir, { recursive: true, force: true });
+      },
+    };
+  }
+
+  function answerOf(port: number): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const socket = connect(port, '127.0.0.1', () => socket.write('who'));
+      let text = '';
+      socket.on('data', (c: Buffer) => (text += c.toString()));
+      socket.on('end', () => resolve(text));
+      socket.on('error', reject);
+    });
+  }
+
+  async function until(condition: () => Promise<boolean>, what: string): Promise<void> {
+    const started = Date.now();
+    while (!(await condition())) {
+      if (Date.now() - started > 20_000) throw new Error(`timed out waiting for ${what}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+
+  const all = async (port: number, name: string): Promise<boolean> => {
+    for (let i = 0; i < 5; i++) if ((await answerOf(port)) !== name) return false;
+    return true;
+  };
+
+  it('patroni.cfg sends sessions to the node whose Patroni answers 200 on /primary, and follows a failover', async () => {
+    let primary = 'pg2';
+    const api = (name: string) => (data: string): string => `HTTP/1.1 ${data.startsWith('GET /primary') && primary === name ? '200 OK' : '503 Service Unavailable'}\r\nContent-Length: 0\r\n\r\n`;
+    const db = (name: string) => (): string => name;
+    const example = await runExample('examples/health-checks/patroni.cfg', {
+      8001: api('pg1'), 8002: api('pg2'), 8003: api('pg3'), 5431: db('pg1'), 5432: db('pg2'), 5433: db('pg3'),
+    }); // prettier-ignore
+    try {
+      await until(() => all(example.port, 'pg2'), 'sessions only to pg2');
+      primary = 'pg3';
+      await until(() => all(example.port, 'pg3'), 'sessions to follow the failover to pg3');
+    } finally {
+      await example.stop();
+    }
+  }, 60_000);
+
+  it('redis.cfg sends sessions to the server answering role:master, and follows a promotion', async () => {
+    let master = 'redis1';
+    const redis = (name: string) => (data: string): string | null => {
+      if (data.startsWith('PING')) return '+PONG\r\n';
+      if (data.startsWith('info')) return `# Replication\r\nrole:${master === name ? 'master' : 'slave'}\r\n`;
+      if (data.startsWith('QUIT')) return '+OK\r\n';
+      return name;
+    };
+    const example = await runExample('examples/health-checks/redis.cfg', { 6371: redis('redis1'), 6372: redis('redis2'), 6373: redis('redis3') });
+    try {
+      await until(() => all(example.port, 'redis1'), 'sessions only to redis1');
+      master = 'redis2';
+      await until(() => all(example.port, 'redis2'), 'sessions to follow the promotion to redis2');
+    } finally {
+      await example.stop();
+    }
+  }, 60_000);
+});

@@ -186,6 +186,9 @@ export function runCheck(check: ServerCheck, signal?: AbortSignal): Promise<Chec
       while (stepIndex < steps.length) {
         const step = steps[stepIndex]!;
         if (step.kind === 'send') {
+          // What an expect looks at is the answer to the last send (HAProxy empties its check
+          // buffer before sending), not the whole conversation.
+          received = Buffer.alloc(0);
           socket!.write(step.data);
           stepIndex++;
           continue;
