@@ -322,6 +322,12 @@ export interface ServerOptions {
   checkPort: number | null;
   /** `addr`: the address checks connect to (default the server's). */
   checkAddr: string | null;
+  /** `on-marked-down shutdown-sessions`: close the server's sessions when checks mark it DOWN. */
+  onMarkedDown: 'shutdown-sessions' | null;
+  /** `on-marked-up shutdown-backup-sessions`: close the backups' sessions when this server comes UP. */
+  onMarkedUp: 'shutdown-backup-sessions' | null;
+  /** `slowstart <time>`: ms over which the weight ramps up after the server comes UP (0: none). */
+  slowstart: number;
   /** `rise` (default 2) / `fall` (default 3): consecutive checks to change state. */
   rise: number;
   fall: number;
@@ -609,6 +615,9 @@ export function defaultServerOptions(): ServerOptions {
     downinter: null,
     checkPort: null,
     checkAddr: null,
+    onMarkedDown: null,
+    onMarkedUp: null,
+    slowstart: 0,
     rise: 2,
     fall: 3,
     origin: {},

@@ -282,6 +282,43 @@ export const SERVER_KEYWORDS: Readonly<Record<string, ServerKeyword>> = {
   },
   inter: delayKw('inter', (o, v) => (o.inter = v)),
   fastinter: delayKw('fastinter', (o, v) => (o.fastinter = v)),
+  'on-marked-down': {
+    args: 1,
+    defaultOk: true,
+    apply: (o, value, report) => {
+      if (value !== 'shutdown-sessions') {
+        report(`'on-marked-down' expects 'shutdown-sessions' (got '${value}').`);
+        return false;
+      }
+      o.onMarkedDown = value;
+      return true;
+    },
+  },
+  'on-marked-up': {
+    args: 1,
+    defaultOk: true,
+    apply: (o, value, report) => {
+      if (value !== 'shutdown-backup-sessions') {
+        report(`'on-marked-up' expects 'shutdown-backup-sessions' (got '${value}').`);
+        return false;
+      }
+      o.onMarkedUp = value;
+      return true;
+    },
+  },
+  slowstart: {
+    args: 1,
+    defaultOk: true,
+    apply: (o, value, report) => {
+      const parsed = parseTime(value);
+      if (!parsed.ok) {
+        report(`'slowstart' expects a delay (got '${value}').`);
+        return false;
+      }
+      o.slowstart = parsed.value;
+      return true;
+    },
+  },
   downinter: delayKw('downinter', (o, v) => (o.downinter = v)),
   port: intKw('port', 1, 65535, (o, v) => (o.checkPort = v)),
   addr: {

@@ -66,12 +66,19 @@ const WORKER_HELP = `  help                                    : this list
   show health                             : every server's administrative and operational state, as this worker routes by them
 `;
 
-/** Sets the servers' operational states the master's checks found ('backend/server' -> state). */
-function applyServerStates(running: RunningProxy, states: Record<string, HealthState>): void {
+/**
+ * Sets the servers' operational states the master's checks found ('backend/server' -> state);
+ * a change has its effects (sessions closed, slowstart) unless `initial` (a worker starting).
+ */
+function applyServerStates(running: RunningProxy, states: Record<string, HealthState>, initial = false): void {
   for (const [key, health] of Object.entries(states)) {
     const slash = key.indexOf('/');
-    const server = running.runtime.backends.get(key.slice(0, slash))?.servers.find((s) => s.name === key.slice(slash + 1));
-    if (server !== undefined) server.health = health;
+    const backend = running.runtime.backends.get(key.slice(0, slash));
+    const server = backend?.servers.find((s) => s.name === key.slice(slash + 1));
+    if (backend === undefined || server === undefined || server.health === health) continue;
+    server.health = health;
+    if (initial) backend.balancer.update();
+    else running.healthEffects.apply(backend, server);
   }
 }
 
@@ -112,7 +119,7 @@ export async function runWorker(config: Config, cli: CliOptions, manifest: Worke
     return 1;
   }
 
-  applyServerStates(running, manifest.servers ?? {});
+  applyServerStates(running, manifest.servers ?? {}, true);
   const pushCounters = (final: boolean): Promise<void> => send({ type: 'counters', counters: snapshotCounters(running.runtime), final });
   const timer = setInterval(() => void pushCounters(false), COUNTERS_PERIOD_MS);
   timer.unref();

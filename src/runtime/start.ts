@@ -16,6 +16,7 @@ import { registerProxySignals } from '../proxy/signals.js';
 import { SessionEngine, type Termination } from '../session/session.js';
 import { bindAll, closeCreated, type BoundSockets } from './bind-all.js';
 import { HealthChecker } from '../check/health-check.js';
+import { HealthEffects } from '../check/effects.js';
 import { buildRuntime, type Runtime } from './build.js';
 import { planFds, type FdPlan } from './limits.js';
 import { memoryActivityLines, serverStateLines } from './dumps.js';
@@ -72,6 +73,8 @@ export interface RunningProxy {
   readonly limits: FdPlan;
   /** The health checks of this process (none when `checks` is false or no server has `check`). */
   readonly checker: HealthChecker | null;
+  /** What a change of a server's health does here (a worker applies its master's states with it). */
+  readonly healthEffects: HealthEffects;
   /** The listening fds by listener identity (what a master would hand over). */
   readonly sockets: BoundSockets;
   /** Where each listener actually bound ('127.0.0.1:10080'), per proxy name. */
@@ -244,7 +247,8 @@ export async function start(input: Config | EpoxyConfig, options: StartOptions =
     throw error;
   }
   enableProxies(runtime.proxies, loop);
-  const checker = options.checks === false ? null : new HealthChecker(runtime.backends.values(), { log });
+  const effects = new HealthEffects(sessions);
+  const checker = options.checks === false ? null : new HealthChecker(runtime.backends.values(), { log, changed: (backend, server) => effects.apply(backend, server) });
   if (checker !== null && checker.size > 0) checker.start();
 
   const kill = (): void => {
@@ -261,6 +265,7 @@ export async function start(input: Config | EpoxyConfig, options: StartOptions =
         });
   const done = loop.run().then(() => {
     checker?.stop();
+    effects.stop();
     unregister();
     loop.close();
     relay.close();
@@ -277,6 +282,7 @@ export async function start(input: Config | EpoxyConfig, options: StartOptions =
     engine: sessions,
     relay,
     checker: checker !== null && checker.size > 0 ? checker : null,
+    healthEffects: effects,
     sockets,
     addresses,
     done,

@@ -133,6 +133,12 @@ export interface ServerCheck {
 export interface ServerRuntime extends Server {
   /** Health checking, or null without `check` (the server is then always up). */
   readonly check: ServerCheck | null;
+  /** The configured weight (`weight` may be lower while `slowstart` ramps it up). */
+  readonly nominalWeight?: number;
+  /** What a change of health state does (`on-marked-down`, `on-marked-up`, `slowstart` in ms). */
+  readonly onMarkedDown?: 'shutdown-sessions' | null;
+  readonly onMarkedUp?: 'shutdown-backup-sessions' | null;
+  readonly slowstart?: number;
   /** Send a PROXY header after connecting: 0 none, 1 (send-proxy), 2 (send-proxy-v2). */
   readonly sendProxy: 0 | 1 | 2;
   /** Bind outgoing connections first (`source`); null: the kernel picks. */

@@ -95,7 +95,7 @@ export interface RelayPort {
 }
 
 /** Why a session ended, as HAProxy's two-letter termination state (%ts) spells it. */
-export type Termination = `${'-' | 'C' | 'S' | 'P' | 'c' | 's' | 'R' | 'K'}${'-' | 'R' | 'Q' | 'C' | 'D'}`;
+export type Termination = `${'-' | 'C' | 'S' | 'P' | 'c' | 's' | 'R' | 'K' | 'D'}${'-' | 'R' | 'Q' | 'C' | 'D'}`;
 
 /** Where session log lines go. */
 export type SessionLogger = (line: string) => void;
@@ -936,6 +936,20 @@ export class SessionEngine {
   /** Sessions waiting in `backend`'s queue for a server slot (SIGHUP's "pend"). */
   queued(backend: BackendRuntime): number {
     return this.queues.get(backend)?.length ?? 0;
+  }
+
+  /**
+   * Closes every session on `server` (`on-marked-down shutdown-sessions`), logged with HAProxy's
+   * 'D' ("killed because the server was detected as down"). Returns how many.
+   */
+  killServerSessions(server: ServerRuntime): number {
+    let n = 0;
+    for (const session of [...this.sessions]) {
+      if (session.server !== server) continue;
+      this.close(session, session.phase === Phase.Established ? 'DD' : 'DC');
+      n++;
+    }
+    return n;
   }
 
   /** Hard stop (SIGTERM/SIGINT): every session is closed now, logged as killed. */
