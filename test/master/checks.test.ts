@@ -113,3 +113,38 @@ describe('health checks with several workers', () => {
     expect(after).toContain('b');
   });
 });
+
+describe('state changes in workers', () => {
+  it('on-marked-down shutdown-sessions closes the sessions a worker holds on a server the master marked DOWN', async () => {
+    const a = await namedServer('a');
+    const b = await namedServer('b');
+    // Checks go to a port of their own, closed below while the sessions' port stays open.
+    const checkPort = await namedServer('check');
+    const port = await freePort();
+    const dir = tempDir(cleanups);
+    const file = writeFile(
+      dir,
+      'epoxy.cfg',
+      configText(['nbthread 2'], [
+        'listen app',
+        `    bind 127.0.0.1:${port}`,
+        `    server a 127.0.0.1:${a.port} check port ${checkPort.port} inter 100 rise 1 fall 1 on-marked-down shutdown-sessions`,
+        `    server b 127.0.0.1:${b.port}`,
+        '    balance first',
+      ]),
+    );
+    const master = await startMaster(cleanups, ['-W', '-f', file]);
+    // `balance first`: sessions go to a while it is up; this one stays open (a keeps it: the
+    // named server answers and closes only after data, so send nothing).
+    const socket = netConnect(port, '127.0.0.1');
+    let closed = false;
+    socket.on('close', () => (closed = true));
+    socket.on('error', () => undefined);
+    await new Promise<void>((resolve) => socket.once('connect', resolve));
+    cleanups.push(() => void socket.destroy());
+    await checkPort.close();
+    await master.waitForLog('Server app/a is DOWN');
+    await waitFor(() => closed, 'the worker to close the session on a');
+    expect(await answerOf(port)).toBe('b');
+  });
+});
