@@ -1,7 +1,9 @@
 /**
  * What a check says to a server and expects back: nothing (layer 4, a connect), HAProxy's
  * `tcp-check` rules (send, expect string/binary/rstring/rbinary), `option httpchk` (a request, a
- * status) or `option redis-check` (PING, +PONG). Compiled once from the configuration, run by
+ * status), `option redis-check` (PING, +PONG), `option pgsql-check` (a StartupMessage, an 'R'),
+ * `option smtpchk` (banner, HELO, QUIT), `option ldap-check` (an anonymous bind) or
+ * `option ssl-hello-chk` (an SSLv3 ClientHello, a TLS record back). Compiled once from the configuration, run by
  * the checker with Node's sockets. Results and their words are HAProxy 2.6's, observed with
  * scripted servers (test/check/haproxy-checks.test.ts):
  *
@@ -19,7 +21,7 @@ import { native } from '../native.js';
 import type { ServerCheck } from '../session/session-types.js';
 
 /** HAProxy's check status codes, those epoxy's checks give. */
-export type CheckStatus = 'L4OK' | 'L4TOUT' | 'L4CON' | 'L7OK' | 'L7TOUT' | 'L7RSP' | 'L7STS';
+export type CheckStatus = 'L4OK' | 'L4TOUT' | 'L4CON' | 'L6OK' | 'L6RSP' | 'L6TOUT' | 'L7OK' | 'L7TOUT' | 'L7RSP' | 'L7STS';
 
 export interface CheckResult {
   status: CheckStatus;
@@ -36,6 +38,9 @@ const REASONS: Record<CheckStatus, string> = {
   L4OK: 'Layer4 check passed',
   L4TOUT: 'Layer4 timeout',
   L4CON: 'Layer4 connection problem',
+  L6OK: 'Layer6 check passed',
+  L6RSP: 'Layer6 invalid response',
+  L6TOUT: 'Layer6 timeout',
   L7OK: 'Layer7 check passed',
   L7TOUT: 'Layer7 timeout',
   L7RSP: 'Layer7 invalid response',
@@ -44,7 +49,7 @@ const REASONS: Record<CheckStatus, string> = {
 
 /** Whether a result counts as a success for the rise/fall counter. */
 export function passed(result: CheckResult): boolean {
-  return result.status === 'L4OK' || result.status === 'L7OK';
+  return result.status === 'L4OK' || result.status === 'L6OK' || result.status === 'L7OK';
 }
 
 /** A compiled expect rule of tcp-check. */
@@ -65,7 +70,39 @@ export type CheckProgram =
       readonly steps: ReadonlyArray<{ readonly kind: 'send'; readonly step: number; readonly data: Buffer } | ({ readonly kind: 'expect' } & Expect)>;
     }
   | { readonly kind: 'http'; readonly request: Buffer; readonly expect: HttpCheckRules['expect'] }
-  | { readonly kind: 'redis' };
+  | { readonly kind: 'redis' }
+  | { readonly kind: 'pgsql'; readonly request: Buffer }
+  | { readonly kind: 'smtp'; readonly hello: Buffer }
+  | { readonly kind: 'ldap' }
+  | { readonly kind: 'ssl-hello' };
+
+/** ldap-check's request: an anonymous LDAPv3 bind, message id 1. */
+const LDAP_BIND = Buffer.from('300c020101600702010304008000', 'hex');
+
+/** pgsql-check's StartupMessage: protocol 3.0, `user`, as HAProxy 2.6 sends it. */
+function pgsqlStartup(user: string): Buffer {
+  const body = Buffer.concat([Buffer.from([0, 3, 0, 0]), Buffer.from(`user\0${user}\0\0`, 'latin1')]);
+  const length = Buffer.alloc(4);
+  length.writeUInt32BE(body.length + 4);
+  return Buffer.concat([length, body]);
+}
+
+/**
+ * ssl-hello-chk's SSLv3 ClientHello (HAProxy's: the cipher suites 0x0001-0x001b and 0x002f-0x003a,
+ * no session, null compression); any TLS record of type handshake or alert in return passes.
+ */
+function sslHello(): Buffer {
+  const suites = [...Array.from({ length: 0x1b }, (_, i) => i + 1), ...Array.from({ length: 0x3a - 0x2f + 1 }, (_, i) => 0x2f + i)];
+  const random = Buffer.alloc(32);
+  random.writeUInt32BE(Math.floor(Date.now() / 1000));
+  random.write('EPOXYSSLCHECK\nEPOXYSSLCHECK\n', 4, 'latin1');
+  const cipherBytes = Buffer.alloc(2 + suites.length * 2);
+  cipherBytes.writeUInt16BE(suites.length * 2);
+  suites.forEach((suite, i) => cipherBytes.writeUInt16BE(suite, 2 + i * 2));
+  const hello = Buffer.concat([Buffer.from([0x03, 0x00]), random, Buffer.from([0x00]), cipherBytes, Buffer.from([0x01, 0x00])]);
+  const handshake = Buffer.concat([Buffer.from([0x01, 0, (hello.length >> 8) & 0xff, hello.length & 0xff]), hello]);
+  return Buffer.concat([Buffer.from([0x16, 0x03, 0x00, (handshake.length >> 8) & 0xff, handshake.length & 0xff]), handshake]);
+}
 
 /** redis-check's request: PING in RESP, as HAProxy 2.6 sends it. */
 const REDIS_PING = Buffer.from('*1\r\n$4\r\nPING\r\n');
@@ -106,6 +143,16 @@ export function compileProgram(options: ProxyOptions, tcpRules: readonly TcpChec
       return { kind: 'connect' };
     case 'redis-check':
       return { kind: 'redis' };
+    case 'pgsql-check':
+      return { kind: 'pgsql', request: pgsqlStartup(options.pgsqlUser ?? '') };
+    case 'smtpchk': {
+      const hello = options.smtpHello ?? { verb: 'HELO', domain: 'localhost' };
+      return { kind: 'smtp', hello: Buffer.from(`${hello.verb} ${hello.domain}\r\n`, 'latin1') };
+    }
+    case 'ldap-check':
+      return { kind: 'ldap' };
+    case 'ssl-hello-chk':
+      return { kind: 'ssl-hello' };
     case 'httpchk': {
       const line = options.httpchk ?? { method: 'OPTIONS', uri: '/', version: 'HTTP/1.0' };
       const send = http.send;
@@ -239,7 +286,73 @@ export function runCheck(check: ServerCheck, signal?: AbortSignal): Promise<Chec
         }
         case 'tcp-check':
           return advanceTcpCheck();
+        case 'pgsql': {
+          // 'R' (an authentication request, whatever kind): the server is up and speaks the
+          // protocol; 'E': an error, whose first field (the severity) HAProxy reports.
+          if (received.length === 0) return closed ? finish('L7RSP', null, 'empty response') : undefined;
+          if (received[0] === 0x52) return finish('L7OK', 0, 'PostgreSQL server is ok');
+          if (received[0] === 0x45) {
+            const complete = received.length >= 5 && received.length >= 1 + received.readUInt32BE(1);
+            if (!complete && !closed) return;
+            const field = received.subarray(6, received.indexOf(0, 6) < 0 ? received.length : received.indexOf(0, 6));
+            return finish('L7RSP', null, field.toString('latin1'));
+          }
+          return finish('L7RSP', null, firstLine(received));
+        }
+        case 'ldap':
+          return evaluateLdap();
+        case 'ssl-hello':
+          if (received.length === 0) return closed ? finish('L6RSP', null, null) : undefined;
+          return received[0] === 0x15 || received[0] === 0x16 ? finish('L6OK', null, null) : finish('L6RSP', null, null);
+        case 'smtp':
+          return advanceSmtp();
       }
+    };
+
+    /** ldap-check: a BindResponse to message 1, result code 0 (success). */
+    const evaluateLdap = (): void => {
+      if (received.length < 2) return closed ? finish('L7RSP', null, 'Not LDAPv3 protocol') : undefined;
+      // The message's length, short or long form; wait for all of it.
+      let at = 1;
+      let length = received[at++]!;
+      if (length & 0x80) {
+        const bytes = length & 0x7f;
+        if (received.length < at + bytes) return closed ? finish('L7RSP', null, 'Not LDAPv3 protocol') : undefined;
+        length = 0;
+        for (let i = 0; i < bytes; i++) length = (length << 8) | received[at++]!;
+      }
+      if (received.length < at + length && !closed) return;
+      const message = received.subarray(at);
+      if (received[0] !== 0x30 || message[0] !== 0x02 || message[1] !== 0x01 || message[2] !== 0x01 || message[3] !== 0x61) {
+        return finish('L7RSP', null, 'Not LDAPv3 protocol');
+      }
+      // BindResponse: 0x61 <len> 0x0a 0x01 <resultCode> ...
+      const resultAt = message[4]! & 0x80 ? 5 + (message[4]! & 0x7f) : 5;
+      if (message[resultAt] !== 0x0a || message[resultAt + 1] !== 0x01) return finish('L7RSP', null, 'Not LDAPv3 protocol');
+      const code = message[resultAt + 2] ?? 0;
+      if (code === 0) return finish('L7OK', 0, null);
+      return finish('L7STS', code, 'See RFC: http://tools.ietf.org/html/rfc4511#section-4.1.9');
+    };
+
+    /**
+     * smtpchk: a 2xx banner, a 2xx answer to HELO/EHLO, then QUIT and its answer (the result
+     * carries the last reply's code and text). A non-2xx reply fails with its code and text.
+     */
+    let smtpStage = 0;
+    const advanceSmtp = (): void => {
+      const line = /^(\d{3})[ -]?([^\r\n]*)\r?\n/.exec(received.toString('latin1'));
+      if (line === null) {
+        if (!closed) return;
+        if (received.length === 0) return finish('L7STS', 0, `TCPCHK got an empty response at step ${[3, 5, 7][smtpStage]}`);
+        return finish('L7RSP', null, firstLine(received));
+      }
+      const code = Number(line[1]);
+      const text = line[2]!;
+      if (code < 200 || code > 299) return finish('L7STS', code, text);
+      if (smtpStage === 2) return finish('L7OK', code, text);
+      received = Buffer.alloc(0);
+      socket!.write(smtpStage === 0 ? (program as { hello: Buffer }).hello : Buffer.from('QUIT\r\n'));
+      smtpStage++;
     };
 
     socket = netConnect({ host: check.address.address, port, family: check.address.family === 'ipv6' ? 6 : 4 });
@@ -249,7 +362,8 @@ export function runCheck(check: ServerCheck, signal?: AbortSignal): Promise<Chec
       timer = setTimeout(
         () => {
           const step = tcpCheck?.steps[stepIndex];
-          finish(program.kind === 'connect' ? 'L4TOUT' : 'L7TOUT', null, step?.kind === 'expect' ? `at step ${step.step} of tcp-check (expect ${step.describe})` : null);
+          const status: CheckStatus = program.kind === 'connect' ? 'L4TOUT' : program.kind === 'ssl-hello' ? 'L6TOUT' : 'L7TOUT';
+          finish(status, null, step?.kind === 'expect' ? `at step ${step.step} of tcp-check (expect ${step.describe})` : null);
         },
         Math.max(0, check.timeout - (Date.now() - started)),
       );
@@ -258,8 +372,10 @@ export function runCheck(check: ServerCheck, signal?: AbortSignal): Promise<Chec
         const family = s.remoteFamily === 'IPv6' ? 'TCP6' : 'TCP4';
         s.write(`PROXY ${family} ${s.localAddress} ${s.remoteAddress} ${s.localPort} ${s.remotePort}\r\n`);
       }
-      if (program.kind === 'http') socket!.write(program.request);
+      if (program.kind === 'http' || program.kind === 'pgsql') socket!.write(program.request);
       else if (program.kind === 'redis') socket!.write(REDIS_PING);
+      else if (program.kind === 'ldap') socket!.write(LDAP_BIND);
+      else if (program.kind === 'ssl-hello') socket!.write(sslHello());
       evaluate();
     });
     socket.on('data', (chunk: Buffer) => {

@@ -412,7 +412,11 @@ export interface ProxyOptions {
    * What a server's `check` does: 'connect' (layer 4, the default), or the protocol check an
    * option chose: `option tcp-check` (the `tcp-check` rules), `option httpchk`, `option redis-check`.
    */
-  healthCheck: 'connect' | 'tcp-check' | 'httpchk' | 'redis-check';
+  healthCheck: 'connect' | 'tcp-check' | 'httpchk' | 'redis-check' | 'pgsql-check' | 'smtpchk' | 'ldap-check' | 'ssl-hello-chk';
+  /** `option pgsql-check user <name>`: the user of the startup message. */
+  pgsqlUser: string | null;
+  /** `option smtpchk [HELO|EHLO <domain>]`: the greeting (default HELO localhost). */
+  smtpHello: { verb: string; domain: string } | null;
   /** `option httpchk [<method>] [<uri>] [<version>]`'s request line (HAProxy: OPTIONS / HTTP/1.0). */
   httpchk: { method: string; uri: string; version: string } | null;
 }
@@ -595,6 +599,8 @@ export function emptyOptions(): ProxyOptions {
     spliceResponse: false,
     healthCheck: 'connect',
     httpchk: null,
+    pgsqlUser: null,
+    smtpHello: null,
   };
 }
 

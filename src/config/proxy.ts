@@ -178,7 +178,7 @@ interface OptionSpec {
 type FlagOption = { [K in keyof ProxyOptions]: ProxyOptions[K] extends boolean ? K : never }[keyof ProxyOptions];
 
 /** An option that makes `check` speak a protocol, without arguments. */
-function checkOption(kind: 'tcp-check' | 'redis-check'): OptionSpec {
+function checkOption(kind: 'tcp-check' | 'redis-check' | 'ldap-check' | 'ssl-hello-chk'): OptionSpec {
   return {
     cap: 'backend',
     negatable: true,
@@ -231,6 +231,42 @@ export const OPTIONS: Readonly<Record<string, OptionSpec>> = {
   // Health checks: which protocol a server's `check` speaks (the last one given wins, as in HAProxy).
   'tcp-check': checkOption('tcp-check'),
   'redis-check': checkOption('redis-check'),
+  'ldap-check': checkOption('ldap-check'),
+  'ssl-hello-chk': checkOption('ssl-hello-chk'),
+  'pgsql-check': {
+    cap: 'backend',
+    negatable: true,
+    apply: (o, on, ctx) => {
+      if (!on) {
+        if (o.healthCheck === 'pgsql-check') o.healthCheck = 'connect';
+        return true;
+      }
+      if (ctx.arg(2) !== 'user' || ctx.arg(3) === '') {
+        ctx.alert("'option pgsql-check' expects 'user <username>' as argument.", 'option pgsql-check');
+        return false;
+      }
+      if (ctx.tooMany(2, 1)) return false;
+      o.healthCheck = 'pgsql-check';
+      o.pgsqlUser = ctx.arg(3);
+      return true;
+    },
+  },
+  smtpchk: {
+    cap: 'backend',
+    negatable: true,
+    apply: (o, on, ctx) => {
+      if (!on) {
+        if (o.healthCheck === 'smtpchk') o.healthCheck = 'connect';
+        return true;
+      }
+      if (ctx.tooMany(2, 1)) return false;
+      const verb = ctx.arg(2);
+      // HAProxy: anything but HELO/EHLO with a domain falls back to "HELO localhost".
+      o.smtpHello = (verb === 'HELO' || verb === 'EHLO') && ctx.arg(3) !== '' ? { verb, domain: ctx.arg(3) } : { verb: 'HELO', domain: 'localhost' };
+      o.healthCheck = 'smtpchk';
+      return true;
+    },
+  },
   httpchk: {
     cap: 'backend',
     negatable: true,

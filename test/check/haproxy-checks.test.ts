@@ -140,3 +140,51 @@ describe.skipIf(!available)('protocol-check lines next to HAProxy 2.6', () => {
     ]);
   });
 });
+
+describe.skipIf(!available)('pgsql-check, ldap-check, ssl-hello-chk and smtpchk lines next to HAProxy 2.6', () => {
+  it('their failures read the same', async () => {
+    const pg = await scripted(cleanups, () => `E\x00\x00\x00\x20SFATAL\x00C28000\x00Mno such role\x00\x00`);
+    const ldap = await scripted(cleanups, () => Buffer.from('300c02010161070a013104000400', 'hex').toString('latin1'));
+    const ssl = await scripted(cleanups, () => 'HTTP/1.0 400 Bad Request\r\n\r\n');
+    // smtpchk whose banner refuses (HAProxy and epoxy agree there; see docs/health-checks.md for
+    // a refused HELO, where HAProxy waits for its timeout and epoxy fails at once).
+    const smtp = createServer((socket) => socket.end('554 go away\r\n'));
+    await new Promise<void>((resolve) => smtp.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => new Promise<void>((resolve) => smtp.close(() => resolve())));
+    const smtpPort = (smtp.address() as { port: number }).port;
+    const body = (front: number): string[] => [
+      'backend pg',
+      '    option pgsql-check user epoxy',
+      `    server g1 127.0.0.1:${pg} check inter 200 rise 1 fall 1`,
+      'backend ldap',
+      '    option ldap-check',
+      `    server l1 127.0.0.1:${ldap} check inter 200 rise 1 fall 1`,
+      'backend tls',
+      '    option ssl-hello-chk',
+      `    server t1 127.0.0.1:${ssl} check inter 200 rise 1 fall 1`,
+      'backend mail',
+      '    option smtpchk HELO epoxy.example',
+      `    server m1 127.0.0.1:${smtpPort} check inter 200 rise 1 fall 1`,
+      'frontend fe',
+      `    bind 127.0.0.1:${front}`,
+      '    default_backend pg',
+    ];
+    const dir = tempDir(cleanups);
+    const haproxyFile = writeFile(dir, 'haproxy.cfg', configText(['maxconn 100'], body(await freePort())));
+    const epoxyFile = writeFile(dir, 'epoxy.cfg', configText(['maxconn 100'], body(await freePort())));
+    const haproxy = spawn('haproxy', ['-db', '-f', haproxyFile], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let haproxyErr = '';
+    haproxy.stderr!.on('data', (c: Buffer) => (haproxyErr += c.toString()));
+    cleanups.push(() => void haproxy.kill('SIGKILL'));
+    const epoxy = await startMaster(cleanups, ['-f', epoxyFile], { ready: 'listening on' });
+    const downs = (text: string): string[] => checkLines(text).filter((l) => l.includes(' is DOWN')).sort();
+    await waitFor(() => downs(haproxyErr).length >= 4 && downs(epoxy.stderr()).length >= 4, `four DOWN lines each (haproxy: ${haproxyErr}; epoxy: ${epoxy.stderr()})`, 15_000);
+    expect(downs(epoxy.stderr())).toEqual(downs(haproxyErr));
+    expect(downs(haproxyErr).map((l) => /reason: (.*), check duration/.exec(l)![1])).toEqual([
+      'Layer7 wrong status, code: 49, info: "See RFC: http://tools.ietf.org/html/rfc4511#section-4.1.9"',
+      'Layer7 wrong status, code: 554, info: "go away"',
+      'Layer7 invalid response, info: "FATAL"',
+      'Layer6 invalid response',
+    ]);
+  });
+});

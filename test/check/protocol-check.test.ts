@@ -54,6 +54,72 @@ function check(port: number, program: CheckProgram, timeout = 1000): ServerCheck
 }
 
 describe('each protocol check against a scripted server', () => {
+  it("pgsql-check: a StartupMessage for the user; 'R' passes, 'E' fails with its severity, silence times out", async () => {
+    const program = programOf(['option pgsql-check user epoxy']);
+    const ok = await scripted(() => Buffer.from('520000000800000000', 'hex'));
+    expect(await runCheck(check(ok.port, program))).toMatchObject({ status: 'L7OK', code: 0, info: 'PostgreSQL server is ok' });
+    expect(ok.seen[0]!.toString('hex')).toBe(Buffer.concat([Buffer.from('0000001400030000', 'hex'), Buffer.from('user\0epoxy\0\0')]).toString('hex'));
+    const error = await scripted(() => Buffer.concat([Buffer.from('450000002a', 'hex'), Buffer.from('SFATAL\0C28000\0Mrole "epoxy" does not exist\0\0')]));
+    expect(await runCheck(check(error.port, program))).toMatchObject({ status: 'L7RSP', code: null, info: 'FATAL' });
+    const silent = await scripted(() => null);
+    expect(await runCheck(check(silent.port, program, 200))).toMatchObject({ status: 'L7TOUT' });
+  });
+
+  it('smtpchk: banner, HELO <domain>, QUIT; the last reply is the result; a non-2xx reply fails with its code and text', async () => {
+    const conversation = (helo: string) => async (): Promise<{ port: number; seen: Buffer[] }> => {
+      const seen: Buffer[] = [];
+      const server = createServer((socket) => {
+        socket.on('error', () => socket.destroy());
+        socket.write('220 mail ESMTP\r\n');
+        socket.on('data', (data) => {
+          seen.push(data);
+          if (data.toString().startsWith('QUIT')) socket.end('221 bye\r\n');
+          else socket.write(helo);
+        });
+      });
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      cleanups.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+      return { port: (server.address() as { port: number }).port, seen };
+    };
+    const good = await conversation('250 mail hello\r\n')();
+    expect(await runCheck(check(good.port, programOf(['option smtpchk EHLO epoxy.example'])))).toMatchObject({ status: 'L7OK', code: 221, info: 'bye' });
+    expect(good.seen.map(String)).toEqual(['EHLO epoxy.example\r\n', 'QUIT\r\n']);
+    const refused = await conversation('550 not you\r\n')();
+    expect(await runCheck(check(refused.port, programOf(['option smtpchk'])))).toMatchObject({ status: 'L7STS', code: 550, info: 'not you' });
+    expect(refused.seen.map(String)).toEqual(['HELO localhost\r\n']);
+    const banner = await (async () => {
+      const server = createServer((socket) => socket.end('554 go away\r\n'));
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      cleanups.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+      return (server.address() as { port: number }).port;
+    })();
+    expect(await runCheck(check(banner, programOf(['option smtpchk'])))).toMatchObject({ status: 'L7STS', code: 554, info: 'go away' });
+  });
+
+  it('ldap-check: an anonymous bind; result 0 passes, another code fails L7STS, a non-LDAP answer L7RSP', async () => {
+    const program = programOf(['option ldap-check']);
+    const ok = await scripted(() => Buffer.from('300c02010161070a010004000400', 'hex'));
+    expect(await runCheck(check(ok.port, program))).toMatchObject({ status: 'L7OK', code: 0, info: null });
+    expect(ok.seen[0]!.toString('hex')).toBe('300c020101600702010304008000');
+    const denied = await scripted(() => Buffer.from('300c02010161070a013104000400', 'hex'));
+    expect(await runCheck(check(denied.port, program))).toMatchObject({ status: 'L7STS', code: 49, info: 'See RFC: http://tools.ietf.org/html/rfc4511#section-4.1.9' });
+    const other = await scripted(() => Buffer.from('300c02010761070a010004000400', 'hex'));
+    expect(await runCheck(check(other.port, program))).toMatchObject({ status: 'L7RSP', info: 'Not LDAPv3 protocol' });
+  });
+
+  it('ssl-hello-chk: an SSLv3 ClientHello; a handshake or alert record passes (layer 6), anything else fails', async () => {
+    const program = programOf(['option ssl-hello-chk']);
+    const alert = await scripted(() => Buffer.from('150300000202', 'hex'));
+    expect(await runCheck(check(alert.port, program))).toMatchObject({ status: 'L6OK', reason: 'Layer6 check passed', code: null });
+    const hello = alert.seen[0]!;
+    // record: handshake, SSL 3.0, its length; ClientHello for SSL 3.0
+    expect(hello.subarray(0, 3).toString('hex')).toBe('160300');
+    expect(hello.readUInt16BE(3)).toBe(hello.length - 5);
+    expect(hello[5]).toBe(0x01);
+    const http = await scripted(() => 'HTTP/1.0 400 Bad Request\r\n\r\n');
+    expect(await runCheck(check(http.port, program))).toMatchObject({ status: 'L6RSP', reason: 'Layer6 invalid response' });
+  });
+
   it('redis-check: PING answered +PONG passes; an error fails L7STS with its text; silence is L7TOUT', async () => {
     const program = programOf(['option redis-check']);
     const good = await scripted(() => '+PONG\r\n');
