@@ -116,7 +116,10 @@ export class HealthChecker {
     this.apply(c, result);
     const { rise, fall } = c.check;
     const steady = c.server.health === 'up' ? c.health === rise + fall - 1 : c.health === 0;
-    this.schedule(c, !steady ? c.check.fastinter : c.server.health === 'up' ? c.check.inter : c.check.downinter);
+    const interval = !steady ? c.check.fastinter : c.server.health === 'up' ? c.check.inter : c.check.downinter;
+    // spread-checks: up to ±N% so that servers checked together drift apart.
+    const spread = c.check.spread > 0 ? 1 + ((Math.random() * 2 - 1) * c.check.spread) / 100 : 1;
+    this.schedule(c, Math.round(interval * spread));
   }
 
   private apply(c: Checked, result: CheckResult): void {

@@ -17,7 +17,9 @@
  */
 import { connect as netConnect, type Socket } from 'node:net';
 import type { HttpCheckRules, ProxyOptions, TcpCheckRule } from '../config/model.js';
+import { SocketAddress } from '../address.js';
 import { native } from '../native.js';
+import { PROXY_MAX_HEADER } from '../proxy-protocol/proxy-protocol.js';
 import type { ServerCheck } from '../session/session-types.js';
 
 /** HAProxy's check status codes, those epoxy's checks give. */
@@ -174,6 +176,18 @@ export function compileProgram(options: ProxyOptions, tcpRules: readonly TcpChec
       return { kind: 'tcp-check', connect, steps };
     }
   }
+}
+
+/**
+ * The PROXY header a check starts with (`check-send-proxy`, `tcp-check connect send-proxy`):
+ * the check connection's own addresses, v1 text or v2 binary as the server's traffic uses.
+ */
+function proxyHeader(socket: Socket, version: 1 | 2): Buffer {
+  const family = socket.remoteFamily === 'IPv6' ? 'ipv6' : 'ipv4';
+  if (version === 1) return Buffer.from(`PROXY ${family === 'ipv6' ? 'TCP6' : 'TCP4'} ${socket.localAddress} ${socket.remoteAddress} ${socket.localPort} ${socket.remotePort}\r\n`);
+  const out = new Uint8Array(PROXY_MAX_HEADER);
+  const n = native.proxyBuild(2, SocketAddress.from(family, socket.localAddress!, socket.localPort!).bytes, SocketAddress.from(family, socket.remoteAddress!, socket.remotePort!).bytes, out);
+  return Buffer.from(out.subarray(0, Math.max(0, n)));
 }
 
 /** strerror() of a failed connect, from Node's error. */
@@ -355,7 +369,12 @@ export function runCheck(check: ServerCheck, signal?: AbortSignal): Promise<Chec
       smtpStage++;
     };
 
-    socket = netConnect({ host: check.address.address, port, family: check.address.family === 'ipv6' ? 6 : 4 });
+    socket = netConnect({
+      host: check.address.address,
+      port,
+      family: check.address.family === 'ipv6' ? 6 : 4,
+      ...(check.source !== null && { localAddress: check.source.address }),
+    });
     socket.once('connect', () => {
       connected = true;
       clearTimeout(timer);
@@ -367,11 +386,8 @@ export function runCheck(check: ServerCheck, signal?: AbortSignal): Promise<Chec
         },
         Math.max(0, check.timeout - (Date.now() - started)),
       );
-      if (tcpCheck?.connect?.sendProxy) {
-        const s = socket!;
-        const family = s.remoteFamily === 'IPv6' ? 'TCP6' : 'TCP4';
-        s.write(`PROXY ${family} ${s.localAddress} ${s.remoteAddress} ${s.localPort} ${s.remotePort}\r\n`);
-      }
+      const proxyVersion = tcpCheck?.connect?.sendProxy ? Math.max(1, check.sendProxy) : check.sendProxy;
+      if (proxyVersion > 0) socket!.write(proxyHeader(socket!, proxyVersion as 1 | 2));
       if (program.kind === 'http' || program.kind === 'pgsql') socket!.write(program.request);
       else if (program.kind === 'redis') socket!.write(REDIS_PING);
       else if (program.kind === 'ldap') socket!.write(LDAP_BIND);

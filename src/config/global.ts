@@ -209,6 +209,13 @@ export const GLOBAL_KEYWORDS: Readonly<Record<string, GlobalHandler>> = {
     g.process.hardStopAfter = parsed.value;
     g.origin['hard-stop-after'] = ctx.where;
   },
+  'spread-checks': (ctx, g) => {
+    if (ctx.tooMany(1)) return;
+    const value = ctx.integer(1, 0, 50);
+    if (value === null) return;
+    g.spreadChecks = value;
+    g.origin['spread-checks'] = ctx.where;
+  },
   'mworker-max-reloads': (ctx, g) => {
     if (ctx.tooMany(1)) return;
     const value = ctx.integer(1, 0, INT_MAX);

@@ -135,6 +135,8 @@ export function emptyProcessSettings(): ProcessSettings {
 }
 
 export interface GlobalConfig {
+  /** `spread-checks <0..50>`: health-check intervals vary by up to this percentage, either way. */
+  spreadChecks: number;
   /** `maxconn`: process-wide concurrent connections (default derived from ulimit-n). */
   maxconn: number | null;
   /**
@@ -328,6 +330,8 @@ export interface ServerOptions {
   onMarkedUp: 'shutdown-backup-sessions' | null;
   /** `slowstart <time>`: ms over which the weight ramps up after the server comes UP (0: none). */
   slowstart: number;
+  /** `check-send-proxy`: checks start with a PROXY header even where the traffic's does not. */
+  checkSendProxy: boolean;
   /** `rise` (default 2) / `fall` (default 3): consecutive checks to change state. */
   rise: number;
   fall: number;
@@ -563,6 +567,7 @@ export function emptyGlobal(): GlobalConfig {
     maxpipes: null,
     ulimitN: null,
     nbthread: 1,
+    spreadChecks: 0,
     process: emptyProcessSettings(),
     noEpoll: false,
     noPoll: false,
@@ -624,6 +629,7 @@ export function defaultServerOptions(): ServerOptions {
     onMarkedDown: null,
     onMarkedUp: null,
     slowstart: 0,
+    checkSendProxy: false,
     rise: 2,
     fall: 3,
     origin: {},

@@ -260,6 +260,7 @@ function delayKw(keyword: string, set: (o: ServerOptions, v: number) => void): S
 export const SERVER_KEYWORDS: Readonly<Record<string, ServerKeyword>> = {
   backup: flagKw((o) => (o.backup = true)),
   check: flagKw((o) => (o.check = true)),
+  'check-send-proxy': flagKw((o) => (o.checkSendProxy = true)),
   disabled: flagKw((o) => (o.disabled = true)),
   enabled: flagKw((o) => (o.disabled = false)),
   fall: intKw('fall', 1, INT_MAX, (o, v) => (o.fall = v)),

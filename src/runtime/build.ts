@@ -59,7 +59,7 @@ function timeouts(config: ProxyConfig): Timeouts {
  * and no `addr`/`port` has nothing to check: its checks would have no destination, so, as HAProxy
  * does for a server without a port, they are not run (the server stays up).
  */
-function checkSettings(server: ServerConfig, proxy: ProxyConfig, address: SocketAddress | null): ServerCheck | null {
+function checkSettings(server: ServerConfig, proxy: ProxyConfig, address: SocketAddress | null, spread: number): ServerCheck | null {
   let target = address;
   if (server.checkAddr !== null) target = SocketAddress.from(server.checkAddr.includes(':') ? 'ipv6' : 'ipv4', server.checkAddr, target?.port ?? 0);
   if (target !== null && server.checkPort !== null) target = target.withPort(server.checkPort);
@@ -75,7 +75,20 @@ function checkSettings(server: ServerConfig, proxy: ProxyConfig, address: Socket
     timeout: t.check ?? server.inter,
     connectTimeout: t.check !== null ? (t.connect ?? server.inter) : server.inter,
     program: compileProgram(proxy.options, proxy.tcpCheckRules, proxy.httpCheck),
+    // HAProxy: checks speak PROXY when asked (check-send-proxy), or when the traffic does and
+    // the checks go to the server itself (no `port`/`addr`).
+    sendProxy: server.checkSendProxy || (server.sendProxy !== null && server.checkPort === null && server.checkAddr === null) ? (server.sendProxy === 'v2' ? 2 : 1) : 0,
+    source: checkSource(server.source ?? proxy.source),
+    spread,
   };
+}
+
+/** The address checks bind: a `source` address of our own (transparent `usesrc` is for traffic only). */
+function checkSource(source: ConnectSource | null): SocketAddress | null {
+  if (source === null) return null;
+  const address = source.address;
+  if (address.address === '0.0.0.0' || address.address === '::') return null;
+  return address.withPort(0);
 }
 
 function balanceOf(config: ProxyConfig): BalanceAlgorithm {
@@ -201,7 +214,7 @@ export async function buildRuntime(config: Config, options: BuildOptions = {}): 
         backup: server.backup,
         admin: server.disabled ? 'maint' : 'ready',
         health: 'up',
-        check: server.check ? checkSettings(server, proxy, resolved.addresses.get(server) ?? null) : null,
+        check: server.check ? checkSettings(server, proxy, resolved.addresses.get(server) ?? null, config.global.spreadChecks) : null,
         nominalWeight: server.weight,
         onMarkedDown: server.onMarkedDown,
         onMarkedUp: server.onMarkedUp,

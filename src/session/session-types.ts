@@ -128,6 +128,12 @@ export interface ServerCheck {
   readonly connectTimeout: number;
   /** What the check says and expects (a connect alone, tcp-check rules, httpchk, redis-check). */
   readonly program: CheckProgram;
+  /** A PROXY header first (`check-send-proxy`, or the server's `send-proxy` without `port`/`addr`): 1 or 2. */
+  readonly sendProxy: 0 | 1 | 2;
+  /** The local address checks bind (the server's or backend's `source`, without `usesrc`), or null. */
+  readonly source: SocketAddress | null;
+  /** `spread-checks`: intervals vary by up to this percentage either way. */
+  readonly spread: number;
 }
 
 export interface ServerRuntime extends Server {

@@ -33,6 +33,9 @@ function check(overrides: Partial<ServerCheck> = {}): ServerCheck {
     timeout: 1000,
     connectTimeout: 1000,
     program: { kind: 'connect' },
+    sendProxy: 0,
+    source: null,
+    spread: 0,
     ...overrides,
   };
 }

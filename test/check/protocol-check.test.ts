@@ -50,7 +50,7 @@ function programOf(lines: string[]): CheckProgram {
 }
 
 function check(port: number, program: CheckProgram, timeout = 1000): ServerCheck {
-  return { address: SocketAddress.from('ipv4', '127.0.0.1', port), inter: 1000, fastinter: 1000, downinter: 1000, rise: 1, fall: 1, timeout, connectTimeout: 1000, program };
+  return { address: SocketAddress.from('ipv4', '127.0.0.1', port), inter: 1000, fastinter: 1000, downinter: 1000, rise: 1, fall: 1, timeout, connectTimeout: 1000, program, sendProxy: 0, source: null, spread: 0 };
 }
 
 describe('each protocol check against a scripted server', () => {
@@ -249,3 +249,33 @@ async function waitForAsync(condition: () => Promise<boolean>, what: string): Pr
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
+
+describe('how checks connect', () => {
+  /** A server recording the first bytes of every connection and its peer address. */
+  async function recorder(): Promise<{ port: number; first: Array<{ peer: string; data: Buffer }> }> {
+    const first: Array<{ peer: string; data: Buffer }> = [];
+    const server = createServer((socket) => {
+      socket.on('error', () => socket.destroy());
+      socket.once('data', (data) => first.push({ peer: socket.remoteAddress!, data }));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    return { port: (server.address() as { port: number }).port, first };
+  }
+
+  it("a server's send-proxy-v2 applies to its checks (no port/addr); check-send-proxy and the backend's source too", async () => {
+    const v2 = await recorder();
+    const v1 = await recorder();
+    await proxy([
+      'source 127.0.0.2',
+      `server a 127.0.0.1:${v2.port} check inter 100 send-proxy-v2`,
+      `server b 127.0.0.1:${v1.port} check inter 100 check-send-proxy`,
+    ]);
+    await waitFor(() => v2.first.length > 0 && v1.first.length > 0, 'a check on each server');
+    // PROXY v2 signature, then the check's own addresses (127.0.0.2 -> 127.0.0.1).
+    expect(v2.first[0]!.data.subarray(0, 12).toString('hex')).toBe('0d0a0d0a000d0a515549540a');
+    expect(v2.first[0]!.peer).toBe('127.0.0.2');
+    expect(v1.first[0]!.data.toString()).toMatch(new RegExp(`^PROXY TCP4 127\\.0\\.0\\.2 127\\.0\\.0\\.1 \\d+ ${v1.port}\\r\\n$`));
+    expect(v1.first[0]!.peer).toBe('127.0.0.2');
+  });
+});
