@@ -2,7 +2,8 @@
  * What a check says to a server and expects back: nothing (layer 4, a connect), HAProxy's
  * `tcp-check` rules (send, expect string/binary/rstring/rbinary), `option httpchk` (a request, a
  * status), `option redis-check` (PING, +PONG), `option pgsql-check` (a StartupMessage, an 'R'),
- * `option smtpchk` (banner, HELO, QUIT), `option ldap-check` (an anonymous bind) or
+ * `option smtpchk` (banner, HELO, QUIT), `option ldap-check` (an anonymous bind),
+ * `option mysql-check` (the greeting, and with a user a login and QUIT) or
  * `option ssl-hello-chk` (an SSLv3 ClientHello, a TLS record back). Compiled once from the configuration, run by
  * the checker with Node's sockets. Results and their words are HAProxy 2.6's, observed with
  * scripted servers (test/check/haproxy-checks.test.ts):
@@ -76,7 +77,26 @@ export type CheckProgram =
   | { readonly kind: 'pgsql'; readonly request: Buffer }
   | { readonly kind: 'smtp'; readonly hello: Buffer }
   | { readonly kind: 'ldap' }
+  | { readonly kind: 'mysql'; readonly request: Buffer | null }
   | { readonly kind: 'ssl-hello' };
+
+/**
+ * mysql-check's request with a user: a protocol-4.1 Client Authentication packet (sequence 1,
+ * no password) and a COM_QUIT (sequence 0), as HAProxy 2.6 sends them; without a user, nothing
+ * is sent and the server's greeting is enough.
+ */
+function mysqlLogin(user: string): Buffer {
+  const body = Buffer.concat([
+    Buffer.from([0x00, 0x82, 0x00, 0x00]), // capabilities: PROTOCOL_41 | SECURE_CONNECTION
+    Buffer.from([0x00, 0x80, 0x00, 0x01]), // max packet size
+    Buffer.from([0x21]), // charset utf8_general_ci
+    Buffer.alloc(23), // reserved
+    Buffer.from(`${user}\0`, 'latin1'),
+    Buffer.from([0x00]), // empty auth response
+  ]);
+  const header = Buffer.from([body.length & 0xff, (body.length >> 8) & 0xff, (body.length >> 16) & 0xff, 0x01]);
+  return Buffer.concat([header, body, Buffer.from([0x01, 0x00, 0x00, 0x00, 0x01])]);
+}
 
 /** ldap-check's request: an anonymous LDAPv3 bind, message id 1. */
 const LDAP_BIND = Buffer.from('300c020101600702010304008000', 'hex');
@@ -153,6 +173,8 @@ export function compileProgram(options: ProxyOptions, tcpRules: readonly TcpChec
     }
     case 'ldap-check':
       return { kind: 'ldap' };
+    case 'mysql-check':
+      return { kind: 'mysql', request: options.mysqlUser === null ? null : mysqlLogin(options.mysqlUser) };
     case 'ssl-hello-chk':
       return { kind: 'ssl-hello' };
     case 'httpchk': {
@@ -315,12 +337,38 @@ export function runCheck(check: ServerCheck, signal?: AbortSignal): Promise<Chec
         }
         case 'ldap':
           return evaluateLdap();
+        case 'mysql':
+          return evaluateMysql();
         case 'ssl-hello':
           if (received.length === 0) return closed ? finish('L6RSP', null, null) : undefined;
           return received[0] === 0x15 || received[0] === 0x16 ? finish('L6OK', null, null) : finish('L6RSP', null, null);
         case 'smtp':
           return advanceSmtp();
       }
+    };
+
+    /**
+     * mysql-check: the server's greeting (protocol 10), then with a user the answer to the
+     * login: OK passes; an ERR packet, wherever it comes, fails with its error number and text.
+     */
+    const evaluateMysql = (): void => {
+      const packets: Buffer[] = [];
+      for (let at = 0; at + 4 <= received.length; ) {
+        const length = received.readUIntLE(at, 3);
+        if (at + 4 + length > received.length) break;
+        packets.push(received.subarray(at + 4, at + 4 + length));
+        at += 4 + length;
+      }
+      const wanted = (program as { request: Buffer | null }).request === null ? 1 : 2;
+      for (const packet of packets.slice(0, wanted)) {
+        if (packet[0] === 0xff) return finish('L7STS', packet.length >= 3 ? packet.readUInt16LE(1) : 0, packet.subarray(3).toString('latin1'));
+      }
+      if (packets.length >= wanted) {
+        if (packets[0]![0] !== 0x0a) return finish('L7RSP', null, 'Unsupported MySQL protocol version');
+        if (wanted === 2 && packets[1]![0] !== 0x00) return finish('L7RSP', null, 'Unexpected MySQL response');
+        return finish('L7OK', 0, null);
+      }
+      if (closed) finish('L7RSP', null, received.length === 0 ? 'empty response' : 'incomplete MySQL response');
     };
 
     /** ldap-check: a BindResponse to message 1, result code 0 (success). */
@@ -389,6 +437,7 @@ export function runCheck(check: ServerCheck, signal?: AbortSignal): Promise<Chec
       const proxyVersion = tcpCheck?.connect?.sendProxy ? Math.max(1, check.sendProxy) : check.sendProxy;
       if (proxyVersion > 0) socket!.write(proxyHeader(socket!, proxyVersion as 1 | 2));
       if (program.kind === 'http' || program.kind === 'pgsql') socket!.write(program.request);
+      else if (program.kind === 'mysql' && program.request !== null) socket!.write(program.request);
       else if (program.kind === 'redis') socket!.write(REDIS_PING);
       else if (program.kind === 'ldap') socket!.write(LDAP_BIND);
       else if (program.kind === 'ssl-hello') socket!.write(sslHello());

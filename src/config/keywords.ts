@@ -259,7 +259,6 @@ export const UNSUPPORTED_OPTIONS: Readonly<Record<string, Refusal>> = {
   'log-health-checks': CHECKS,
   'log-separate-errors': LOGGING,
   logasap: LOGGING,
-  'mysql-check': CHECKS,
   originalto: HTTP,
   persist: yet('persistence'),
   'prefer-last-server': HTTP,

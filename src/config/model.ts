@@ -416,7 +416,9 @@ export interface ProxyOptions {
    * What a server's `check` does: 'connect' (layer 4, the default), or the protocol check an
    * option chose: `option tcp-check` (the `tcp-check` rules), `option httpchk`, `option redis-check`.
    */
-  healthCheck: 'connect' | 'tcp-check' | 'httpchk' | 'redis-check' | 'pgsql-check' | 'smtpchk' | 'ldap-check' | 'ssl-hello-chk';
+  healthCheck: 'connect' | 'tcp-check' | 'httpchk' | 'redis-check' | 'pgsql-check' | 'smtpchk' | 'ldap-check' | 'ssl-hello-chk' | 'mysql-check';
+  /** `option mysql-check [user <name> [post-41|pre-41]]`: the user to log in as, or null (greeting only). */
+  mysqlUser: string | null;
   /** `option pgsql-check user <name>`: the user of the startup message. */
   pgsqlUser: string | null;
   /** `option smtpchk [HELO|EHLO <domain>]`: the greeting (default HELO localhost). */
@@ -605,6 +607,7 @@ export function emptyOptions(): ProxyOptions {
     healthCheck: 'connect',
     httpchk: null,
     pgsqlUser: null,
+    mysqlUser: null,
     smtpHello: null,
   };
 }

@@ -251,6 +251,29 @@ export const OPTIONS: Readonly<Record<string, OptionSpec>> = {
       return true;
     },
   },
+  'mysql-check': {
+    cap: 'backend',
+    negatable: true,
+    apply: (o, on, ctx) => {
+      if (!on) {
+        if (o.healthCheck === 'mysql-check') o.healthCheck = 'connect';
+        return true;
+      }
+      const words = ctx.words.slice(2);
+      if (words.length > 0 && (words[0] !== 'user' || words[1] === undefined || words[1] === '')) {
+        ctx.alert("'option mysql-check' only supports optional values: 'user <username> [post-41|pre-41]'.", 'option mysql-check');
+        return false;
+      }
+      if (words.length > 2 && words[2] !== 'post-41' && words[2] !== 'pre-41') {
+        ctx.alert(`'option mysql-check user <username>' expects 'post-41' or 'pre-41' (got '${words[2]}').`, 'option mysql-check');
+        return false;
+      }
+      if (ctx.tooMany(3, 1)) return false;
+      o.healthCheck = 'mysql-check';
+      o.mysqlUser = words[1] ?? null;
+      return true;
+    },
+  },
   smtpchk: {
     cap: 'backend',
     negatable: true,

@@ -83,7 +83,8 @@ async function scripted(cleanups: Cleanup[], reply: (data: string) => string | n
     socket.on('error', () => socket.destroy());
     socket.on('data', (data) => {
       const answer = reply(data.toString('latin1'));
-      if (answer !== null) socket.end(answer);
+      // Answers are byte strings (latin1): some protocols send bytes above 0x7f.
+      if (answer !== null) socket.end(Buffer.from(answer, 'latin1'));
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -141,7 +142,7 @@ describe.skipIf(!available)('protocol-check lines next to HAProxy 2.6', () => {
   });
 });
 
-describe.skipIf(!available)('pgsql-check, ldap-check, ssl-hello-chk and smtpchk lines next to HAProxy 2.6', () => {
+describe.skipIf(!available)('mysql-check, pgsql-check, ldap-check, ssl-hello-chk and smtpchk lines next to HAProxy 2.6', () => {
   it('their failures read the same', async () => {
     const pg = await scripted(cleanups, () => `E\x00\x00\x00\x20SFATAL\x00C28000\x00Mno such role\x00\x00`);
     const ldap = await scripted(cleanups, () => Buffer.from('300c02010161070a013104000400', 'hex').toString('latin1'));
@@ -152,7 +153,12 @@ describe.skipIf(!available)('pgsql-check, ldap-check, ssl-hello-chk and smtpchk 
     await new Promise<void>((resolve) => smtp.listen(0, '127.0.0.1', resolve));
     cleanups.push(() => new Promise<void>((resolve) => smtp.close(() => resolve())));
     const smtpPort = (smtp.address() as { port: number }).port;
+    const mysqlPacket = (seq: number, body: string): string => `${String.fromCharCode(body.length & 0xff, body.length >> 8, 0, seq)}${body}`;
+    const mysql = await scripted(cleanups, () => `${mysqlPacket(0, `\x0a8.0.36\x00${'\x00'.repeat(40)}`)}${mysqlPacket(2, '\xff\x15\x04#28000Access denied for user')}`);
     const body = (front: number): string[] => [
+      'backend my',
+      '    option mysql-check user epoxy',
+      `    server y1 127.0.0.1:${mysql} check inter 200 rise 1 fall 1`,
       'backend pg',
       '    option pgsql-check user epoxy',
       `    server g1 127.0.0.1:${pg} check inter 200 rise 1 fall 1`,
@@ -178,11 +184,12 @@ describe.skipIf(!available)('pgsql-check, ldap-check, ssl-hello-chk and smtpchk 
     cleanups.push(() => void haproxy.kill('SIGKILL'));
     const epoxy = await startMaster(cleanups, ['-f', epoxyFile], { ready: 'listening on' });
     const downs = (text: string): string[] => checkLines(text).filter((l) => l.includes(' is DOWN')).sort();
-    await waitFor(() => downs(haproxyErr).length >= 4 && downs(epoxy.stderr()).length >= 4, `four DOWN lines each (haproxy: ${haproxyErr}; epoxy: ${epoxy.stderr()})`, 15_000);
+    await waitFor(() => downs(haproxyErr).length >= 5 && downs(epoxy.stderr()).length >= 5, `five DOWN lines each (haproxy: ${haproxyErr}; epoxy: ${epoxy.stderr()})`, 15_000);
     expect(downs(epoxy.stderr())).toEqual(downs(haproxyErr));
     expect(downs(haproxyErr).map((l) => /reason: (.*), check duration/.exec(l)![1])).toEqual([
       'Layer7 wrong status, code: 49, info: "See RFC: http://tools.ietf.org/html/rfc4511#section-4.1.9"',
       'Layer7 wrong status, code: 554, info: "go away"',
+      'Layer7 wrong status, code: 1045, info: "#28000Access denied for user"',
       'Layer7 invalid response, info: "FATAL"',
       'Layer6 invalid response',
     ]);

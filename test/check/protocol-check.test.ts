@@ -96,6 +96,34 @@ describe('each protocol check against a scripted server', () => {
     expect(await runCheck(check(banner, programOf(['option smtpchk'])))).toMatchObject({ status: 'L7STS', code: 554, info: 'go away' });
   });
 
+  it('mysql-check: the greeting alone without a user; with one, a login (and QUIT) whose OK passes and ERR fails with its number and text', async () => {
+    const packet = (seq: number, body: Buffer): Buffer => Buffer.concat([Buffer.from([body.length & 0xff, body.length >> 8, 0, seq]), body]);
+    const greeting = packet(0, Buffer.concat([Buffer.from([0x0a]), Buffer.from('8.0.36\0'), Buffer.alloc(40)]));
+    const server = async (answer: Buffer): Promise<{ port: number; seen: Buffer[] }> => {
+      const seen: Buffer[] = [];
+      const s = createServer((socket) => {
+        socket.on('error', () => socket.destroy());
+        socket.write(greeting);
+        socket.on('data', (data) => {
+          seen.push(data);
+          socket.end(answer);
+        });
+      });
+      await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
+      cleanups.push(() => new Promise<void>((resolve) => s.close(() => resolve())));
+      return { port: (s.address() as { port: number }).port, seen };
+    };
+    const ok = await server(packet(2, Buffer.from([0, 0, 0, 2, 0, 0, 0])));
+    expect(await runCheck(check(ok.port, programOf(['option mysql-check user epoxy'])))).toMatchObject({ status: 'L7OK', code: 0, info: null });
+    // Client Authentication (sequence 1, protocol 4.1, user, no password), then COM_QUIT.
+    expect(ok.seen[0]!.toString('hex')).toBe(`27000001008200000080000121${'00'.repeat(23)}${Buffer.from('epoxy').toString('hex')}00000100000001`);
+    const denied = await server(packet(2, Buffer.concat([Buffer.from([0xff, 0x15, 0x04]), Buffer.from('#28000Access denied for user')])));
+    expect(await runCheck(check(denied.port, programOf(['option mysql-check user epoxy post-41'])))).toMatchObject({ status: 'L7STS', code: 1045, info: '#28000Access denied for user' });
+    const quiet = await server(Buffer.alloc(0));
+    expect(await runCheck(check(quiet.port, programOf(['option mysql-check'])))).toMatchObject({ status: 'L7OK', code: 0 });
+    expect(quiet.seen).toEqual([]);
+  });
+
   it('ldap-check: an anonymous bind; result 0 passes, another code fails L7STS, a non-LDAP answer L7RSP', async () => {
     const program = programOf(['option ldap-check']);
     const ok = await scripted(() => Buffer.from('300c02010161070a010004000400', 'hex'));
