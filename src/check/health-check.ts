@@ -37,6 +37,8 @@ interface Checked {
   readonly check: ServerCheck;
   /** HAProxy's health counter: 0..rise-1 down, rise..rise+fall-1 up. */
   health: number;
+  /** `observe layer4`: failed connections in a row seen in the traffic. */
+  consecutiveErrors: number;
   timer: NodeJS.Timeout | null;
   running: boolean;
 }
@@ -66,8 +68,46 @@ export class HealthChecker {
         // A server carried over down needs `rise` successes; one starting up falls at the
         // first failure, as HAProxy starts them.
         const health = server.health === 'down' ? 0 : carried === 'up' ? check.rise + check.fall - 1 : check.rise;
-        this.checked.push({ backend, server, check, health, timer: null, running: false });
+        this.checked.push({ backend, server, check, health, consecutiveErrors: 0, timer: null, running: false });
       }
+    }
+  }
+
+  /**
+   * `observe layer4`: a connection of the traffic to a server succeeded or failed. After
+   * `error-limit` failures in a row, `on-error` applies (HAProxy's health analysis): fastinter
+   * only brings the next check closer; fail-check counts as a failed check; sudden-death leaves
+   * the server one failure from DOWN, then counts one; mark-down marks it DOWN. Each also
+   * brings the next check to `fastinter`.
+   */
+  observe(backend: string, server: string, ok: boolean): void {
+    const c = this.checked.find((x) => x.backend.name === backend && x.server.name === server);
+    const observe = c?.server.observe;
+    if (c === undefined || !observe || this.stopped) return;
+    if (ok) {
+      c.consecutiveErrors = 0;
+      return;
+    }
+    if (++c.consecutiveErrors < observe.errorLimit) return;
+    const errors = c.consecutiveErrors;
+    c.consecutiveErrors = 0;
+    const { rise } = c.check;
+    if (observe.onError !== 'fastinter') {
+      if (observe.onError === 'sudden-death' && c.health > rise) c.health = rise + 1;
+      if (observe.onError === 'mark-down') c.health = rise;
+      const result: CheckResult = {
+        status: 'L4CON',
+        reason: 'Health analyze',
+        code: null,
+        info: `Detected ${errors} consecutive errors, last one was: L4 unsuccessful connection`,
+        durationMs: -1,
+      };
+      this.apply(c, result);
+    }
+    if (c.timer !== null && !c.running) {
+      clearTimeout(c.timer);
+      c.timer = null;
+      this.schedule(c, c.check.fastinter);
     }
   }
 
@@ -152,16 +192,18 @@ export class HealthChecker {
     const who = `${server.backup ? 'Backup ' : ''}Server ${backend.name}/${server.name}`;
     // "reason: Layer7 wrong status, code: 503, info: "Service Unavailable"" (HAProxy's order).
     const why = `${result.reason}${result.code !== null ? `, code: ${result.code}` : ''}${result.info !== null ? `, info: "${result.info}"` : ''}`;
+    // A health analysis (observe) has no check, hence no duration, in HAProxy's line.
+    const duration = result.durationMs >= 0 ? `, check duration: ${result.durationMs}ms` : '';
     if (health === 'down') {
       // HAProxy says so when the backups are all that is left.
       const onBackup = active === 0 && backups > 0 ? ' Running on backup.' : '';
       this.options.log.warning(
-        `${who} is DOWN, reason: ${why}, check duration: ${result.durationMs}ms. ${active} active and ${backups} backup servers left.${onBackup} ${sessions} sessions active, 0 requeued, 0 remaining in queue.`,
+        `${who} is DOWN, reason: ${why}${duration}. ${active} active and ${backups} backup servers left.${onBackup} ${sessions} sessions active, 0 requeued, 0 remaining in queue.`,
       );
       if (up.length === 0) this.options.log.alert(`backend '${backend.name}' has no server available!`);
     } else {
       this.options.log.warning(
-        `${who} is UP, reason: ${why}, check duration: ${result.durationMs}ms. ${active} active and ${backups} backup servers online. 0 sessions requeued, 0 total in queue.`,
+        `${who} is UP, reason: ${why}${duration}. ${active} active and ${backups} backup servers online. 0 sessions requeued, 0 total in queue.`,
       );
     }
     this.options.changed?.(backend, server);

@@ -332,6 +332,12 @@ export interface ServerOptions {
   slowstart: number;
   /** `check-send-proxy`: checks start with a PROXY header even where the traffic's does not. */
   checkSendProxy: boolean;
+  /** `observe layer4`: count failed connections to the server (with `check`). */
+  observe: boolean;
+  /** `error-limit` (default 10): consecutive errors before `on-error` applies. */
+  errorLimit: number;
+  /** `on-error` (default fail-check): what `error-limit` consecutive errors do. */
+  onError: 'fastinter' | 'fail-check' | 'sudden-death' | 'mark-down';
   /** `rise` (default 2) / `fall` (default 3): consecutive checks to change state. */
   rise: number;
   fall: number;
@@ -633,6 +639,9 @@ export function defaultServerOptions(): ServerOptions {
     onMarkedUp: null,
     slowstart: 0,
     checkSendProxy: false,
+    observe: false,
+    errorLimit: 10,
+    onError: 'fail-check',
     rise: 2,
     fall: 3,
     origin: {},

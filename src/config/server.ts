@@ -261,6 +261,35 @@ export const SERVER_KEYWORDS: Readonly<Record<string, ServerKeyword>> = {
   backup: flagKw((o) => (o.backup = true)),
   check: flagKw((o) => (o.check = true)),
   'check-send-proxy': flagKw((o) => (o.checkSendProxy = true)),
+  observe: {
+    args: 1,
+    defaultOk: true,
+    apply: (o, value, report) => {
+      if (value === 'layer7') {
+        report("'observe layer7' is not supported yet (HTTP mode; epoxy implements mode tcp).");
+        return false;
+      }
+      if (value !== 'layer4' && value !== 'none') {
+        report(`'observe' expects one of 'none', 'layer4', 'layer7' but got '${value}'.`);
+        return false;
+      }
+      o.observe = value === 'layer4';
+      return true;
+    },
+  },
+  'error-limit': intKw('error-limit', 1, INT_MAX, (o, v) => (o.errorLimit = v)),
+  'on-error': {
+    args: 1,
+    defaultOk: true,
+    apply: (o, value, report) => {
+      if (value !== 'fastinter' && value !== 'fail-check' && value !== 'sudden-death' && value !== 'mark-down') {
+        report(`'on-error' expects one of 'fastinter', 'fail-check', 'sudden-death' or 'mark-down' but got '${value}'.`);
+        return false;
+      }
+      o.onError = value;
+      return true;
+    },
+  },
   disabled: flagKw((o) => (o.disabled = true)),
   enabled: flagKw((o) => (o.disabled = false)),
   fall: intKw('fall', 1, INT_MAX, (o, v) => (o.fall = v)),

@@ -588,6 +588,9 @@ export class Master {
         worker.replies.get(message.id)?.(message.text);
         worker.replies.delete(message.id);
         break;
+      case 'observe':
+        this.current?.checker?.observe(message.backend, message.server, message.ok);
+        break;
     }
   }
 

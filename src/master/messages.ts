@@ -38,4 +38,6 @@ export type WorkerMessage =
   /** The worker could not start (its alerts went to stderr too). */
   | { type: 'failed'; message: string }
   | { type: 'counters'; counters: CountersSnapshot; final: boolean }
-  | { type: 'reply'; id: number; text: string };
+  | { type: 'reply'; id: number; text: string }
+  /** `observe layer4`: a connection to a server failed, or succeeded after failures. */
+  | { type: 'observe'; backend: string; server: string; ok: boolean };

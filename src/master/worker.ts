@@ -89,6 +89,7 @@ export async function runWorker(config: Config, cli: CliOptions, manifest: Worke
     return 1;
   }
   const drop = privilegeDrop(config);
+  const failing = new Set<string>();
   let running: RunningProxy;
   try {
     running = await start(config, {
@@ -100,8 +101,17 @@ export async function runWorker(config: Config, cli: CliOptions, manifest: Worke
       signals: true,
       adopt: new Map(Object.entries(manifest.listeners)),
       adoptOnly: true,
-      // The master checks the servers once for every worker and sends their states.
+      // The master checks the servers once for every worker and sends their states; what the
+      // traffic observes goes to it (a success only after a failure: the master only needs the
+      // breaks in a run of errors, not every connection).
       checks: false,
+      observe: (backend, server, ok) => {
+        const key = `${backend}/${server}`;
+        if (ok && !failing.has(key)) return;
+        if (ok) failing.delete(key);
+        else failing.add(key);
+        void send({ type: 'observe', backend, server, ok });
+      },
       beforeServe: () => {
         if (drop === null) return;
         dropPrivileges(drop);

@@ -219,6 +219,7 @@ export async function buildRuntime(config: Config, options: BuildOptions = {}): 
         onMarkedDown: server.onMarkedDown,
         onMarkedUp: server.onMarkedUp,
         slowstart: server.slowstart,
+        observe: server.check && server.observe ? { errorLimit: server.errorLimit, onError: server.onError } : null,
         cur: 0,
         sendProxy: server.sendProxy === 'v1' ? 1 : server.sendProxy === 'v2' ? 2 : 0,
         source: sourceRuntime(server.source ?? proxy.source, sources),

@@ -14,6 +14,7 @@ import { enableProxies, hardStop, softStop } from '../proxy/proxy.js';
 import type { ProxyLog } from '../proxy/proxy-types.js';
 import { registerProxySignals } from '../proxy/signals.js';
 import { SessionEngine, type Termination } from '../session/session.js';
+import type { BackendRuntime, ServerRuntime } from '../session/session-types.js';
 import { bindAll, closeCreated, type BoundSockets } from './bind-all.js';
 import { HealthChecker } from '../check/health-check.js';
 import { HealthEffects } from '../check/effects.js';
@@ -51,6 +52,11 @@ export interface StartOptions {
   adopt?: ReadonlyMap<string, number>;
   /** With `adopt`: refuse a listener that is not in it (a worker never binds). */
   adoptOnly?: boolean;
+  /**
+   * `observe layer4` events when this process does not run the checks (a worker sends them to
+   * its master): backend, server, whether the connection succeeded.
+   */
+  observe?: (backend: string, server: string, ok: boolean) => void;
   /**
    * Run the servers' health checks here (default true). A worker says false: its master checks
    * once for every worker and sends the states.
@@ -182,6 +188,9 @@ export async function start(input: Config | EpoxyConfig, options: StartOptions =
   if (fds.derived) log.notice(`maxconn set to ${maxconn} from the file-descriptor limit (${fds.maxsock}, ${fds.reserved} kept for listeners and Node).`);
 
   const runtime = await buildRuntime(config, { maxconn });
+  const backendOf = new Map<ServerRuntime, BackendRuntime>();
+  for (const backend of runtime.backends.values()) for (const server of backend.servers) backendOf.set(server, backend);
+  let checkerRef: HealthChecker | null = null;
   const disabled = [...(options.disabledPollers ?? [])];
   if (config.global.noEpoll) disabled.push('epoll');
   if (config.global.noPoll) disabled.push('poll');
@@ -219,7 +228,19 @@ export async function start(input: Config | EpoxyConfig, options: StartOptions =
       },
       nowTick: () => native.nowTick(),
     },
-    { maxconn, log: options.sessionLog ?? streamLogger(config.global.logs) ?? undefined, alert: (m) => log.alert(m), warning: (m) => log.warning(m) },
+    {
+      maxconn,
+      log: options.sessionLog ?? streamLogger(config.global.logs) ?? undefined,
+      alert: (m) => log.alert(m),
+      warning: (m) => log.warning(m),
+      // `observe layer4`: this process's checker, or (a worker) whoever options.observe names.
+      observe: (server, ok) => {
+        const backend = backendOf.get(server);
+        if (backend === undefined) return;
+        if (options.observe) options.observe(backend.name, server.name, ok);
+        else checkerRef?.observe(backend.name, server.name, ok);
+      },
+    },
   );
   const sessions = engine;
 
@@ -250,6 +271,7 @@ export async function start(input: Config | EpoxyConfig, options: StartOptions =
   const effects = new HealthEffects(sessions);
   const checker = options.checks === false ? null : new HealthChecker(runtime.backends.values(), { log, changed: (backend, server) => effects.apply(backend, server) });
   if (checker !== null && checker.size > 0) checker.start();
+  checkerRef = checker;
 
   const kill = (): void => {
     hardStop(runtime.proxies, loop, log);

@@ -145,6 +145,8 @@ export interface ServerRuntime extends Server {
   readonly onMarkedDown?: 'shutdown-sessions' | null;
   readonly onMarkedUp?: 'shutdown-backup-sessions' | null;
   readonly slowstart?: number;
+  /** `observe layer4` with `error-limit` and `on-error` (checked servers only), or null. */
+  readonly observe?: { readonly errorLimit: number; readonly onError: 'fastinter' | 'fail-check' | 'sudden-death' | 'mark-down' } | null;
   /** Send a PROXY header after connecting: 0 none, 1 (send-proxy), 2 (send-proxy-v2). */
   readonly sendProxy: 0 | 1 | 2;
   /** Bind outgoing connections first (`source`); null: the kernel picks. */

@@ -171,6 +171,11 @@ export interface SessionEngineOptions {
   alert?: (message: string) => void;
   /** Conditions an operator should know of that the engine works around (accept pauses). */
   warning?: (message: string) => void;
+  /**
+   * `observe layer4`: the outcome of every connection attempt to a server that has it (false:
+   * refused or timed out), for the health checks' error counting.
+   */
+  observe?: (server: ServerRuntime, ok: boolean) => void;
 }
 
 /**
@@ -242,7 +247,10 @@ export class SessionEngine {
     this.log = options.log ?? null;
     this.alert = options.alert ?? ((message) => process.stderr.write(`[ALERT]    (${process.pid}) : ${message}\n`));
     this.warning = options.warning ?? this.alert;
+    this.observe = options.observe ?? null;
   }
+
+  private readonly observe: ((server: ServerRuntime, ok: boolean) => void) | null;
 
   /**
    * The listener accept callback for one frontend: give it to bindListener's context.
@@ -720,6 +728,7 @@ export class SessionEngine {
   private connectFailed(session: Session, timedOut = false): void {
     const backend = session.backend!;
     session.server?.counters.add('connectErrors');
+    if (session.server?.observe) this.observe?.(session.server, false);
     backend.counters.add('connectErrors');
     this.releaseServerFdFromTable(session);
     if (session.serverFd >= 0) native.close(session.serverFd);
@@ -767,6 +776,7 @@ export class SessionEngine {
     }
     session.phase = Phase.Established;
     session.connectedAt = this.loop.now;
+    if (server.observe) this.observe?.(server, true);
     const id = this.relay.add(session.clientFd, session.serverFd);
     if (id < 0) {
       this.close(session, 'PD'); // the relay refused the fds (EMFILE-like exhaustion): drop it

@@ -195,3 +195,53 @@ describe.skipIf(!available)('mysql-check, pgsql-check, ldap-check, ssl-hello-chk
     ]);
   });
 });
+
+describe.skipIf(!available)('observe layer4 next to HAProxy 2.6', () => {
+  it('error-limit failed connections in a row: the Health analyze line, for mark-down, fail-check and sudden-death alike', async () => {
+    const checksOk = await scripted(cleanups, () => null);
+    const refusing = [await freePort(), await freePort(), await freePort()];
+    const body = (front: number): string[] => [
+      'backend be',
+      '    retries 0',
+      `    server s1 127.0.0.1:${refusing[0]} check port ${checksOk} inter 10s observe layer4 error-limit 2 on-error mark-down`,
+      `    server s2 127.0.0.1:${refusing[1]} check port ${checksOk} inter 10s observe layer4 error-limit 2 on-error fail-check`,
+      `    server s3 127.0.0.1:${refusing[2]} check port ${checksOk} inter 10s observe layer4 error-limit 2 on-error sudden-death`,
+      'frontend fe',
+      `    bind 127.0.0.1:${front}`,
+      '    default_backend be',
+    ];
+    const dir = tempDir(cleanups);
+    const haproxyPort = await freePort();
+    const epoxyPort = await freePort();
+    const haproxyFile = writeFile(dir, 'haproxy.cfg', configText(['maxconn 100'], body(haproxyPort)));
+    const epoxyFile = writeFile(dir, 'epoxy.cfg', configText(['maxconn 100'], body(epoxyPort)));
+    const haproxy = spawn('haproxy', ['-db', '-f', haproxyFile], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let haproxyErr = '';
+    haproxy.stderr!.on('data', (c: Buffer) => (haproxyErr += c.toString()));
+    cleanups.push(() => void haproxy.kill('SIGKILL'));
+    const epoxy = await startMaster(cleanups, ['-f', epoxyFile], { ready: 'listening on' });
+    const { connect } = await import('node:net');
+    const attempt = (port: number): Promise<void> =>
+      new Promise((resolve) => {
+        const socket = connect(port, '127.0.0.1', () => socket.write('x'));
+        socket.on('close', () => resolve());
+        socket.on('error', () => resolve());
+      });
+    const downs = (text: string): string[] => checkLines(text).filter((l) => l.includes(' is DOWN')).sort();
+    // Six failed sessions each (two per server, round robin), repeated until both reported.
+    await waitForAsync(async () => {
+      for (let i = 0; i < 6; i++) await Promise.all([attempt(haproxyPort), attempt(epoxyPort)]);
+      return downs(haproxyErr).length >= 3 && downs(epoxy.stderr()).length >= 3;
+    }, `three DOWN lines each (haproxy: ${haproxyErr}; epoxy: ${epoxy.stderr()})`);
+    const shape = (l: string): string => l.replace(/\d+ active and \d+ backup servers left\./, '<counts>').replace(/\d+ sessions active/, '<n> sessions active');
+    expect(downs(epoxy.stderr()).map(shape)).toEqual(downs(haproxyErr).map(shape));
+    expect(downs(haproxyErr)[0]).toMatch(/Server be\/s1 is DOWN, reason: Health analyze, info: "Detected 2 consecutive errors, last one was: L4 unsuccessful connection"\. \d active/);
+  });
+});
+
+async function waitForAsync(condition: () => Promise<boolean>, what: string): Promise<void> {
+  const started = Date.now();
+  while (!(await condition())) {
+    if (Date.now() - started > 15_000) throw new Error(`timed out waiting for ${what}`);
+  }
+}

@@ -236,3 +236,71 @@ describe('health checks in a running proxy (real servers on loopback)', () => {
     await expect(echoOnce(port, Buffer.from('x'))).rejects.toThrow();
   });
 });
+
+describe('observe layer4 (health analysis of the traffic)', () => {
+  function observed(onError: 'fastinter' | 'fail-check' | 'sudden-death' | 'mark-down'): { backend: BackendRuntime; checker: HealthChecker; lines: string[]; calls: number[] } {
+    const backend = backendWith([{ name: 's1', check: check({ inter: 10_000, fastinter: 100, rise: 2, fall: 3 }) }]);
+    (backend.servers[0] as { observe?: unknown }).observe = { errorLimit: 3, onError };
+    const lines: string[] = [];
+    const calls: number[] = [];
+    const start = Date.now();
+    const checker = new HealthChecker([backend], {
+      log: { alert: () => {}, warning: (m) => lines.push(m), notice: () => {} },
+      initial: new Map([['be/s1', 'up']]), // fully up: health = rise + fall - 1
+      probe: async () => {
+        calls.push(Date.now() - start);
+        return OK;
+      },
+    });
+    return { backend, checker, lines, calls };
+  }
+
+  it('mark-down: error-limit failures in a row mark a fully up server DOWN at once, with HAProxy line; a success in between resets the count', async () => {
+    vi.useFakeTimers();
+    const { backend, checker, lines } = observed('mark-down');
+    checker.start();
+    await vi.advanceTimersByTimeAsync(1);
+    checker.observe('be', 's1', false);
+    checker.observe('be', 's1', false);
+    checker.observe('be', 's1', true);
+    checker.observe('be', 's1', false);
+    checker.observe('be', 's1', false);
+    expect(backend.servers[0]!.health).toBe('up');
+    checker.observe('be', 's1', false);
+    expect(backend.servers[0]!.health).toBe('down');
+    expect(lines).toEqual([
+      'Server be/s1 is DOWN, reason: Health analyze, info: "Detected 3 consecutive errors, last one was: L4 unsuccessful connection". 0 active and 0 backup servers left. 0 sessions active, 0 requeued, 0 remaining in queue.',
+    ]);
+    checker.stop();
+  });
+
+  it('fail-check counts as one failed check; sudden-death leaves one failure before DOWN; fastinter only brings the next check forward', async () => {
+    vi.useFakeTimers();
+    const failCheck = observed('fail-check');
+    failCheck.checker.start();
+    await vi.advanceTimersByTimeAsync(1);
+    for (let i = 0; i < 6; i++) failCheck.checker.observe('be', 's1', false); // two analyses: health 4 -> 2
+    expect(failCheck.backend.servers[0]!.health).toBe('up');
+    for (let i = 0; i < 3; i++) failCheck.checker.observe('be', 's1', false); // a third: DOWN (fall 3)
+    expect(failCheck.backend.servers[0]!.health).toBe('down');
+    failCheck.checker.stop();
+
+    const sudden = observed('sudden-death');
+    sudden.checker.start();
+    await vi.advanceTimersByTimeAsync(1);
+    for (let i = 0; i < 3; i++) sudden.checker.observe('be', 's1', false);
+    expect(sudden.backend.servers[0]!.health).toBe('up');
+    for (let i = 0; i < 3; i++) sudden.checker.observe('be', 's1', false);
+    expect(sudden.backend.servers[0]!.health).toBe('down');
+    sudden.checker.stop();
+
+    const fast = observed('fastinter');
+    fast.checker.start();
+    await vi.advanceTimersByTimeAsync(1); // first check at 0; the next would be at 10 s
+    for (let i = 0; i < 3; i++) fast.checker.observe('be', 's1', false);
+    await vi.advanceTimersByTimeAsync(200);
+    expect(fast.calls).toEqual([0, 101]);
+    expect(fast.backend.servers[0]!.health).toBe('up');
+    fast.checker.stop();
+  });
+});

@@ -148,3 +148,38 @@ describe('state changes in workers', () => {
     expect(await answerOf(port)).toBe('b');
   });
 });
+
+describe('observe layer4 with several workers', () => {
+  it("the workers' failed connections reach the master, whose health analysis marks the server DOWN for all", async () => {
+    const checkPort = await namedServer('check');
+    const refusing = await freePort();
+    const b = await namedServer('b');
+    const port = await freePort();
+    const dir = tempDir(cleanups);
+    const file = writeFile(
+      dir,
+      'epoxy.cfg',
+      configText(['nbthread 2'], [
+        'listen app',
+        `    bind 127.0.0.1:${port}`,
+        '    retries 0',
+        '    balance first',
+        `    server a 127.0.0.1:${refusing} check port ${checkPort.port} inter 10s observe layer4 error-limit 3 on-error mark-down`,
+        `    server b 127.0.0.1:${b.port}`,
+      ]),
+    );
+    const master = await startMaster(cleanups, ['-W', '-f', file]);
+    const attempt = (): Promise<void> =>
+      new Promise((resolve) => {
+        const socket = netConnect(port, '127.0.0.1', () => socket.write('x'));
+        socket.on('close', () => resolve());
+        socket.on('error', () => resolve());
+      });
+    // `balance first` sends every session to a while it is up: each one fails, in whichever worker.
+    await waitForAsync(async () => {
+      await attempt();
+      return master.stderr().includes('Server app/a is DOWN, reason: Health analyze, info: "Detected 3 consecutive errors');
+    }, 'the master to mark a DOWN');
+    expect(await answers(port, 6)).toEqual(Array(6).fill('b'));
+  });
+});
