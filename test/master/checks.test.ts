@@ -90,6 +90,10 @@ describe('health checks with several workers', () => {
 
     await a.close();
     await master.waitForLog('Server app/a is DOWN, reason: Layer4 connection problem');
+    // The state travels to the workers over their channels: wait until both route by it.
+    const bothDown = async (): Promise<boolean> =>
+      (await cli(sock, '@1 show health; @2 show health')).split('\n').filter((l) => l === 'app/a ready down').length === 2;
+    await waitForAsync(bothDown, 'both workers to have a down');
     // Both workers have it: 20 sessions, whichever worker takes each, all go to b.
     expect(await answers(port, 20)).toEqual(Array(20).fill('b'));
 
@@ -101,13 +105,14 @@ describe('health checks with several workers', () => {
     await master.waitForLog(/Respawning worker \d of generation 2\./);
     await waitFor(() => workerPids(master.pid).length === 2, 'the replacement');
     // Every worker, the replacement included, routes with a DOWN.
-    await waitForAsync(async () => (await cli(sock, '@1 show health; @2 show health')).split('\n').filter((l) => l === 'app/a ready down').length === 2, 'both workers to have a down');
+    await waitForAsync(bothDown, 'both workers, the replacement included, to have a down');
     expect(await answers(port, 10)).toEqual(Array(10).fill('b'));
     expect(master.stderr().match(/Server app\/a is DOWN/g)).toHaveLength(1);
 
     // a listens again: UP, announced once, and both workers use it.
     await namedServer('a', a.port);
     await master.waitForLog('Server app/a is UP, reason: Layer4 check passed');
+    await waitForAsync(async () => (await cli(sock, '@1 show health; @2 show health')).split('\n').filter((l) => l === 'app/a ready up').length === 2, 'both workers to have a up');
     const after = await answers(port, 20);
     expect(after).toContain('a');
     expect(after).toContain('b');
@@ -168,7 +173,8 @@ describe('observe layer4 with several workers', () => {
         `    server b 127.0.0.1:${b.port}`,
       ]),
     );
-    const master = await startMaster(cleanups, ['-W', '-f', file]);
+    const sock = join(dir, 'master.sock');
+    const master = await startMaster(cleanups, ['-W', '-S', sock, '-f', file]);
     const attempt = (): Promise<void> =>
       new Promise((resolve) => {
         const socket = netConnect(port, '127.0.0.1', () => socket.write('x'));
@@ -180,6 +186,7 @@ describe('observe layer4 with several workers', () => {
       await attempt();
       return master.stderr().includes('Server app/a is DOWN, reason: Health analyze, info: "Detected 3 consecutive errors');
     }, 'the master to mark a DOWN');
+    await waitForAsync(async () => (await cli(sock, '@1 show health; @2 show health')).split('\n').filter((l) => l === 'app/a ready down').length === 2, 'both workers to have a down');
     expect(await answers(port, 6)).toEqual(Array(6).fill('b'));
   });
 });
