@@ -8,7 +8,8 @@ import { spawn, spawnSync } from 'node:child_process';
 import { createServer } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { configText, startMaster, tempDir, writeFile, type Cleanup } from '../helpers/master.js';
-import { freePort, waitFor } from '../helpers/sockets.js';
+import { freePort, refusedPort, waitFor } from '../helpers/sockets.js';
+import { native } from '../../src/native.js';
 
 const available = spawnSync('haproxy', ['-v'], { encoding: 'utf8' }).status === 0;
 
@@ -199,7 +200,9 @@ describe.skipIf(!available)('mysql-check, pgsql-check, ldap-check, ssl-hello-chk
 describe.skipIf(!available)('observe layer4 next to HAProxy 2.6', () => {
   it('error-limit failed connections in a row: the Health analyze line, for mark-down, fail-check and sudden-death alike', async () => {
     const checksOk = await scripted(cleanups, () => null);
-    const refusing = [await freePort(), await freePort(), await freePort()];
+    const held = [refusedPort(), refusedPort(), refusedPort()];
+    cleanups.push(() => held.forEach((h) => native.close(h.fd)));
+    const refusing = held.map((h) => h.port);
     const body = (front: number): string[] => [
       'backend be',
       '    retries 0',
@@ -224,6 +227,7 @@ describe.skipIf(!available)('observe layer4 next to HAProxy 2.6', () => {
     const attempt = (port: number): Promise<void> =>
       new Promise((resolve) => {
         const socket = connect(port, '127.0.0.1', () => socket.write('x'));
+        socket.setTimeout(2000, () => socket.destroy());
         socket.on('close', () => resolve());
         socket.on('error', () => resolve());
       });

@@ -14,7 +14,8 @@ import { parseConfig } from '../../src/config/index.js';
 import type { BackendRuntime, ServerCheck, ServerRuntime } from '../../src/session/session-types.js';
 import { start, type RunningProxy } from '../../src/runtime/start.js';
 import { echoOnce } from '../helpers/load.js';
-import { freePort, waitFor } from '../helpers/sockets.js';
+import { freePort, refusedPort, waitFor } from '../helpers/sockets.js';
+import { native } from '../../src/native.js';
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
@@ -122,7 +123,9 @@ describe('connectCheck() on loopback', () => {
     cleanups.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
     const port = (server.address() as { port: number }).port;
     expect(await connectCheck(check({ address: SocketAddress.from('ipv4', '127.0.0.1', port) }))).toMatchObject({ status: 'L4OK', reason: 'Layer4 check passed', info: null });
-    const closed = await freePort();
+    const held = refusedPort();
+    cleanups.push(() => void native.close(held.fd));
+    const closed = held.port;
     expect(await connectCheck(check({ address: SocketAddress.from('ipv4', '127.0.0.1', closed) }))).toMatchObject({ status: 'L4CON', reason: 'Layer4 connection problem', info: 'Connection refused' });
     // 192.0.2.1 (TEST-NET-1) is routed nowhere here: the SYN goes unanswered until the timeout.
     const timedOut = await connectCheck(check({ address: SocketAddress.from('ipv4', '192.0.2.1', 9), timeout: 200, connectTimeout: 200 }));

@@ -10,7 +10,8 @@ import { parseConfig } from '../../src/config/index.js';
 import { compileProgram, runCheck, type CheckProgram } from '../../src/check/protocol-check.js';
 import { start } from '../../src/runtime/start.js';
 import type { ServerCheck } from '../../src/session/session-types.js';
-import { freePort, waitFor } from '../helpers/sockets.js';
+import { freePort, refusedPort, waitFor } from '../helpers/sockets.js';
+import { native } from '../../src/native.js';
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
@@ -197,7 +198,9 @@ describe('each protocol check against a scripted server', () => {
       status: 'L7TOUT',
       info: "at step 2 of tcp-check (expect string '+PONG')",
     });
-    const closed = await freePort();
+    const held = refusedPort();
+    cleanups.push(() => void native.close(held.fd));
+    const closed = held.port;
     expect(await runCheck(check(closed, programOf(['option tcp-check', 'tcp-check expect string x'])))).toMatchObject({
       status: 'L4CON',
       info: 'Connection refused at initial connection step of tcp-check',

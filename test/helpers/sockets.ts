@@ -74,3 +74,15 @@ export async function freePort(): Promise<number> {
 export function closeAll(fds: Iterable<number>): void {
   for (const fd of fds) native.close(fd);
 }
+
+/**
+ * A loopback port that refuses connections for as long as the returned fd is open: a TCP socket
+ * bound there and never listening holds the port, so no other test can take it meanwhile (a
+ * port merely free a moment ago may be taken by any `listen(0)` of a test running in parallel).
+ * Close the fd to release it.
+ */
+export function refusedPort(): { port: number; fd: number } {
+  const fd = tcpSocket();
+  native.bind(fd, SocketAddress.from('ipv4', '127.0.0.1', 0).bytes);
+  return { port: SocketAddress.fromBytes(native.getsockname(fd)).port, fd };
+}

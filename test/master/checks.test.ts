@@ -7,7 +7,8 @@ import { createServer, connect as netConnect, type Server, type Socket } from 'n
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { cli, configText, startMaster, tempDir, workerPids, writeFile, type Cleanup } from '../helpers/master.js';
-import { freePort, waitFor } from '../helpers/sockets.js';
+import { freePort, refusedPort, waitFor } from '../helpers/sockets.js';
+import { native } from '../../src/native.js';
 
 const cleanups: Cleanup[] = [];
 afterEach(async () => {
@@ -157,7 +158,9 @@ describe('state changes in workers', () => {
 describe('observe layer4 with several workers', () => {
   it("the workers' failed connections reach the master, whose health analysis marks the server DOWN for all", async () => {
     const checkPort = await namedServer('check');
-    const refusing = await freePort();
+    const refused = refusedPort();
+    cleanups.push(() => void native.close(refused.fd));
+    const refusing = refused.port;
     const b = await namedServer('b');
     const port = await freePort();
     const dir = tempDir(cleanups);
@@ -178,6 +181,8 @@ describe('observe layer4 with several workers', () => {
     const attempt = (): Promise<void> =>
       new Promise((resolve) => {
         const socket = netConnect(port, '127.0.0.1', () => socket.write('x'));
+        // Never wait on one attempt for long: the next one is what the test needs.
+        socket.setTimeout(2000, () => socket.destroy());
         socket.on('close', () => resolve());
         socket.on('error', () => resolve());
       });
