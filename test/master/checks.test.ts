@@ -6,7 +6,7 @@
 import { createServer, connect as netConnect, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { cli, configText, startMaster, tempDir, workerPids, writeFile, type Cleanup } from '../helpers/master.js';
+import { cli, configText, parseShowProc, startMaster, tempDir, writeFile, type Cleanup } from '../helpers/master.js';
 import { freePort, refusedPort, waitFor } from '../helpers/sockets.js';
 import { native } from '../../src/native.js';
 
@@ -104,9 +104,11 @@ describe('health checks with several workers', () => {
     expect(await cli(sock, 'reload')).toBe('Success=1\n');
     expect(await answers(port, 10)).toEqual(Array(10).fill('b'));
     // A respawned worker starts from the master's states too.
-    process.kill(workerPids(master.pid)[0]!, 'SIGKILL');
+    // A worker of the current generation (the old one may still be on its way out).
+    const current = parseShowProc(await cli(sock, 'show proc')).filter((r) => r.type === 'worker' && !r.old);
+    process.kill(current[0]!.pid, 'SIGKILL');
     await master.waitForLog(/Respawning worker \d of generation 2\./);
-    await waitFor(() => workerPids(master.pid).length === 2, 'the replacement');
+    await waitForAsync(async () => parseShowProc(await cli(sock, 'show proc')).filter((r) => r.type === 'worker' && !r.old && r.pid !== current[0]!.pid).length === 2, 'the replacement');
     // Every worker, the replacement included, routes with a DOWN.
     await waitForAsync(bothDown, 'both workers, the replacement included, to have a down');
     expect(await answers(port, 10)).toEqual(Array(10).fill('b'));
