@@ -20,7 +20,7 @@ import { connect as netConnect, type Socket } from 'node:net';
 import type { HttpCheckRules, ProxyOptions, TcpCheckRule } from '../config/model.js';
 import { SocketAddress } from '../address.js';
 import { native } from '../native.js';
-import { PROXY_MAX_HEADER } from '../proxy-protocol/proxy-protocol.js';
+import { buildProxyHeader } from '../proxy-protocol/proxy-protocol.js';
 import type { ServerCheck } from '../session/session-types.js';
 
 /** HAProxy's check status codes, those epoxy's checks give. */
@@ -202,14 +202,11 @@ export function compileProgram(options: ProxyOptions, tcpRules: readonly TcpChec
 
 /**
  * The PROXY header a check starts with (`check-send-proxy`, `tcp-check connect send-proxy`):
- * the check connection's own addresses, v1 text or v2 binary as the server's traffic uses.
+ * the check connection's own addresses, v1 or v2 as the server's traffic uses.
  */
-function proxyHeader(socket: Socket, version: 1 | 2): Buffer {
+function proxyHeader(socket: Socket, version: 1 | 2): Uint8Array {
   const family = socket.remoteFamily === 'IPv6' ? 'ipv6' : 'ipv4';
-  if (version === 1) return Buffer.from(`PROXY ${family === 'ipv6' ? 'TCP6' : 'TCP4'} ${socket.localAddress} ${socket.remoteAddress} ${socket.localPort} ${socket.remotePort}\r\n`);
-  const out = new Uint8Array(PROXY_MAX_HEADER);
-  const n = native.proxyBuild(2, SocketAddress.from(family, socket.localAddress!, socket.localPort!).bytes, SocketAddress.from(family, socket.remoteAddress!, socket.remotePort!).bytes, out);
-  return Buffer.from(out.subarray(0, Math.max(0, n)));
+  return buildProxyHeader(version, SocketAddress.from(family, socket.localAddress!, socket.localPort!), SocketAddress.from(family, socket.remoteAddress!, socket.remotePort!));
 }
 
 /** strerror() of a failed connect, from Node's error. */
