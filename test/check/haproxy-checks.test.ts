@@ -8,7 +8,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { createServer } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { configText, startMaster, tempDir, writeFile, type Cleanup } from '../helpers/master.js';
-import { freePort, refusedPort, waitFor } from '../helpers/sockets.js';
+import { freePort, refusedPort, waitFor, waitForAsync } from '../helpers/sockets.js';
 import { native } from '../../src/native.js';
 
 const available = spawnSync('haproxy', ['-v'], { encoding: 'utf8' }).status === 0;
@@ -243,9 +243,3 @@ describe.skipIf(!available)('observe layer4 next to HAProxy 2.6', () => {
   });
 });
 
-async function waitForAsync(condition: () => Promise<boolean>, what: string): Promise<void> {
-  const started = Date.now();
-  while (!(await condition())) {
-    if (Date.now() - started > 15_000) throw new Error(`timed out waiting for ${what}`);
-  }
-}

@@ -13,7 +13,7 @@ import { runCheck as connectCheck } from '../../src/check/protocol-check.js';
 import { parseConfig } from '../../src/config/index.js';
 import type { BackendRuntime, ServerCheck, ServerRuntime } from '../../src/session/session-types.js';
 import { start, type RunningProxy } from '../../src/runtime/start.js';
-import { echoOnce } from '../helpers/load.js';
+import { answerOf, echoOnce } from '../helpers/load.js';
 import { freePort, refusedPort, waitFor } from '../helpers/sockets.js';
 import { native } from '../../src/native.js';
 
@@ -153,18 +153,6 @@ async function namedServer(name: string, port = 0): Promise<{ port: number; acce
     });
   cleanups.push(() => (server.listening ? close() : undefined));
   return { port: (server.address() as { port: number }).port, accepted: () => accepted, close };
-}
-
-/** Which server answers a new session through the proxy (each answers its name and closes). */
-async function answerOf(port: number): Promise<string> {
-  const { connect } = await import('node:net');
-  return new Promise((resolve, reject) => {
-    const socket = connect(port, '127.0.0.1', () => socket.write('?'));
-    let text = '';
-    socket.on('data', (c: Buffer) => (text += c.toString()));
-    socket.on('end', () => resolve(text));
-    socket.on('error', reject);
-  });
 }
 
 describe('health checks in a running proxy (real servers on loopback)', () => {

@@ -3,14 +3,15 @@
  * a good reply and fails with HAProxy's status on a bad one or a timeout; and the two patterns
  * they exist for: sessions follow Redis's `role:master` and Patroni's primary (HTTP 200 vs 503).
  */
-import { createServer, connect as netConnect, type Socket } from 'node:net';
+import { createServer, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
+import { answerOf } from '../helpers/load.js';
 import { SocketAddress } from '../../src/address.js';
 import { parseConfig } from '../../src/config/index.js';
 import { compileProgram, runCheck, type CheckProgram } from '../../src/check/protocol-check.js';
 import { start } from '../../src/runtime/start.js';
 import type { ServerCheck } from '../../src/session/session-types.js';
-import { freePort, refusedPort, waitFor } from '../helpers/sockets.js';
+import { freePort, refusedPort, waitFor, waitForAsync } from '../helpers/sockets.js';
 import { native } from '../../src/native.js';
 
 const cleanups: Array<() => Promise<void> | void> = [];
@@ -216,17 +217,6 @@ describe('each protocol check against a scripted server', () => {
   });
 });
 
-/** The name of the server a session reaches (each scripted server answers its name to anything but a check). */
-function answerOf(port: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = netConnect(port, '127.0.0.1', () => socket.write('who?'));
-    let text = '';
-    socket.on('data', (c: Buffer) => (text += c.toString()));
-    socket.on('end', () => resolve(text));
-    socket.on('error', reject);
-  });
-}
-
 async function proxy(lines: string[]): Promise<number> {
   const port = await freePort();
   const text = ['defaults', '    mode tcp', '    timeout connect 1s', '    timeout client 5s', '    timeout server 5s', 'listen db', `    bind 127.0.0.1:${port}`, ...lines.map((l) => `    ${l}`), ''].join('\n');
@@ -272,14 +262,6 @@ describe('sessions follow the check', () => {
     await waitForAsync(async () => (await sessions(port, 6)).every((s) => s === 'p2'), 'sessions to follow the primary to p2');
   });
 });
-
-async function waitForAsync(condition: () => Promise<boolean>, what: string): Promise<void> {
-  const started = Date.now();
-  while (!(await condition())) {
-    if (Date.now() - started > 15_000) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
 describe('how checks connect', () => {
   /** A server recording the first bytes of every connection and its peer address. */

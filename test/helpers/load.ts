@@ -147,3 +147,14 @@ export class LongTransfer {
     return { sent: this.sent.digest('hex'), received: this.received.digest('hex'), sentBytes: this.sentBytes, receivedBytes: this.receivedBytes, error: this.error };
   }
 }
+
+/** Says '?' on a new connection to `port` and returns everything received until the end: who answered. */
+export function answerOf(port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = netConnect(port, '127.0.0.1', () => socket.write('?'));
+    let text = '';
+    socket.on('data', (c: Buffer) => (text += c.toString()));
+    socket.on('end', () => resolve(text));
+    socket.on('error', reject);
+  });
+}

@@ -86,3 +86,15 @@ export function refusedPort(): { port: number; fd: number } {
   native.bind(fd, SocketAddress.from('ipv4', '127.0.0.1', 0).bytes);
   return { port: SocketAddress.fromBytes(native.getsockname(fd)).port, fd };
 }
+
+/**
+ * waitFor() for a condition that needs I/O to evaluate (a CLI answer, a round trip): checked
+ * every 20 ms up to the deadline.
+ */
+export async function waitForAsync(condition: () => Promise<boolean>, what: string, deadlineMs = 15_000): Promise<void> {
+  const started = Date.now();
+  while (!(await condition())) {
+    if (Date.now() - started > deadlineMs) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}

@@ -6,8 +6,9 @@
 import { createServer, connect as netConnect, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { answerOf } from '../helpers/load.js';
 import { cli, configText, parseShowProc, startMaster, tempDir, writeFile, type Cleanup } from '../helpers/master.js';
-import { freePort, refusedPort, waitFor } from '../helpers/sockets.js';
+import { freePort, refusedPort, waitFor, waitForAsync } from '../helpers/sockets.js';
 import { native } from '../../src/native.js';
 
 const cleanups: Cleanup[] = [];
@@ -40,24 +41,6 @@ async function namedServer(name: string, port = 0): Promise<{ port: number; sile
     });
   cleanups.push(() => (server.listening ? close() : undefined));
   return { port: (server.address() as { port: number }).port, silent: () => silent, close };
-}
-
-async function waitForAsync(condition: () => Promise<boolean>, what: string): Promise<void> {
-  const started = Date.now();
-  while (!(await condition())) {
-    if (Date.now() - started > 15_000) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
-function answerOf(port: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = netConnect(port, '127.0.0.1', () => socket.write('?'));
-    let text = '';
-    socket.on('data', (c: Buffer) => (text += c.toString()));
-    socket.on('end', () => resolve(text));
-    socket.on('error', reject);
-  });
 }
 
 async function answers(port: number, n: number): Promise<string[]> {

@@ -25,7 +25,7 @@
 import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { freePort, waitFor } from '../helpers/sockets.js';
+import { freePort, waitFor, waitForAsync } from '../helpers/sockets.js';
 import { ConnectionLoad, LongTransfer, echoOnce } from '../helpers/load.js';
 import {
   cli,
@@ -294,14 +294,6 @@ function epollEvents(pid: number, inode: string): string[] {
 
 function countOld(stderr: string): number {
   return (stderr.match(/Former worker \(\d+\) exited/g) ?? []).length;
-}
-
-async function waitForAsync(condition: () => Promise<boolean>, what: string, deadlineMs = 15_000): Promise<void> {
-  const start = Date.now();
-  while (!(await condition())) {
-    if (Date.now() - start > deadlineMs) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
 }
 
 /** Inodes of the sockets `pid` holds that listen on 127.0.0.1:`port` (/proc/net/tcp and /proc/<pid>/fd). */
