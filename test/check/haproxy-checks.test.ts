@@ -7,7 +7,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { createServer } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { configText, startMaster, tempDir, writeFile, type Cleanup } from '../helpers/master.js';
+import { configText, startMaster, tempDir, writeFile, type Cleanup, type MasterProcess } from '../helpers/master.js';
 import { freePort, refusedPort, waitFor, waitForAsync } from '../helpers/sockets.js';
 import { native } from '../../src/native.js';
 
@@ -17,6 +17,24 @@ const cleanups: Cleanup[] = [];
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
+
+/**
+ * HAProxy (`-db`) and epoxy started on the same configuration (`body`, given each one's frontend
+ * port), each with its stderr kept.
+ */
+async function sideBySide(body: (front: number) => string[]): Promise<{ haproxy: { stderr: () => string }; epoxy: MasterProcess; haproxyPort: number; epoxyPort: number }> {
+  const dir = tempDir(cleanups);
+  const haproxyPort = await freePort();
+  const epoxyPort = await freePort();
+  const haproxyFile = writeFile(dir, 'haproxy.cfg', configText(['maxconn 100'], body(haproxyPort)));
+  const epoxyFile = writeFile(dir, 'epoxy.cfg', configText(['maxconn 100'], body(epoxyPort)));
+  const child = spawn('haproxy', ['-db', '-f', haproxyFile], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
+  cleanups.push(() => void child.kill('SIGKILL'));
+  const epoxy = await startMaster(cleanups, ['-f', epoxyFile], { ready: 'listening on' });
+  return { haproxy: { stderr: () => stderr }, epoxy, haproxyPort, epoxyPort };
+}
 
 /** The check lines of a log, pids and durations replaced, in a stable order. */
 function checkLines(stderr: string): string[] {
@@ -28,7 +46,6 @@ function checkLines(stderr: string): string[] {
 
 describe.skipIf(!available)('health-check lines next to HAProxy 2.6', () => {
   it('DOWN, Backup DOWN, the no-server alert and UP read the same', async () => {
-    const dir = tempDir(cleanups);
     const ports = { s1: await freePort(), s2: await freePort(), b1: await freePort() };
     const body = (front: number): string[] => [
       'backend be',
@@ -39,26 +56,19 @@ describe.skipIf(!available)('health-check lines next to HAProxy 2.6', () => {
       `    bind 127.0.0.1:${front}`,
       '    default_backend be',
     ];
-    const haproxyFile = writeFile(dir, 'haproxy.cfg', configText(['maxconn 100'], body(await freePort())));
-    const epoxyFile = writeFile(dir, 'epoxy.cfg', configText(['maxconn 100'], body(await freePort())));
-
-    const haproxy = spawn('haproxy', ['-db', '-f', haproxyFile], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let haproxyErr = '';
-    haproxy.stderr!.on('data', (c: Buffer) => (haproxyErr += c.toString()));
-    cleanups.push(() => void haproxy.kill('SIGKILL'));
-    const epoxy = await startMaster(cleanups, ['-f', epoxyFile], { ready: 'listening on' });
+    const { haproxy, epoxy } = await sideBySide(body);
 
     // Nothing listens: all three go down, then the alert.
     const down = (text: string): boolean => checkLines(text).some((l) => l.includes('has no server available'));
-    await waitFor(() => down(haproxyErr) && down(epoxy.stderr()), `both to report every server down (haproxy: ${haproxyErr}; epoxy: ${epoxy.stderr()})`, 15_000);
+    await waitFor(() => down(haproxy.stderr()) && down(epoxy.stderr()), `both to report every server down (haproxy: ${haproxy.stderr()}; epoxy: ${epoxy.stderr()})`, 15_000);
     // s1 comes to life: UP in both.
     const s1 = createServer((s) => s.destroy());
     await new Promise<void>((resolve) => s1.listen(ports.s1, '127.0.0.1', resolve));
     cleanups.push(() => new Promise<void>((resolve) => s1.close(() => resolve())));
     const up = (text: string): boolean => checkLines(text).some((l) => l.includes('be/s1 is UP'));
-    await waitFor(() => up(haproxyErr) && up(epoxy.stderr()), 'both to report s1 UP', 15_000);
+    await waitFor(() => up(haproxy.stderr()) && up(epoxy.stderr()), 'both to report s1 UP', 15_000);
 
-    const theirs = checkLines(haproxyErr);
+    const theirs = checkLines(haproxy.stderr());
     const ours = checkLines(epoxy.stderr());
     // The DOWN lines come in check order, which each spreads its own way, and their counts follow
     // that order: compare them as sets with the counts set apart, then the counts' wording.
@@ -121,20 +131,13 @@ describe.skipIf(!available)('protocol-check lines next to HAProxy 2.6', () => {
       `    bind 127.0.0.1:${front}`,
       '    default_backend patroni',
     ];
-    const dir = tempDir(cleanups);
-    const haproxyFile = writeFile(dir, 'haproxy.cfg', configText(['maxconn 100'], body(await freePort())));
-    const epoxyFile = writeFile(dir, 'epoxy.cfg', configText(['maxconn 100'], body(await freePort())));
-    const haproxy = spawn('haproxy', ['-db', '-f', haproxyFile], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let haproxyErr = '';
-    haproxy.stderr!.on('data', (c: Buffer) => (haproxyErr += c.toString()));
-    cleanups.push(() => void haproxy.kill('SIGKILL'));
-    const epoxy = await startMaster(cleanups, ['-f', epoxyFile], { ready: 'listening on' });
+    const { haproxy, epoxy } = await sideBySide(body);
     const downs = (text: string): string[] => checkLines(text).filter((l) => l.includes(' is DOWN'));
-    await waitFor(() => downs(haproxyErr).length >= 4 && downs(epoxy.stderr()).length >= 4, `four DOWN lines each (haproxy: ${haproxyErr}; epoxy: ${epoxy.stderr()})`, 15_000);
+    await waitFor(() => downs(haproxy.stderr()).length >= 4 && downs(epoxy.stderr()).length >= 4, `four DOWN lines each (haproxy: ${haproxy.stderr()}; epoxy: ${epoxy.stderr()})`, 15_000);
     // The durations differ; the timeout's is `timeout check`, give or take the scheduler.
     const sorted = (text: string): string[] => downs(text).sort();
-    expect(sorted(epoxy.stderr())).toEqual(sorted(haproxyErr));
-    expect(sorted(haproxyErr)).toEqual([
+    expect(sorted(epoxy.stderr())).toEqual(sorted(haproxy.stderr()));
+    expect(sorted(haproxy.stderr())).toEqual([
       '[WARNING]  (<pid>) : Server patroni/p2 is DOWN, reason: Layer7 wrong status, code: 503, info: "Service Unavailable", check duration: <n>ms. 0 active and 0 backup servers left. 0 sessions active, 0 requeued, 0 remaining in queue.',
       '[WARNING]  (<pid>) : Server redis/r1 is DOWN, reason: Layer7 wrong status, code: 0, info: "-ERR nope", check duration: <n>ms. 0 active and 0 backup servers left. 0 sessions active, 0 requeued, 0 remaining in queue.',
       '[WARNING]  (<pid>) : Server replication/r3 is DOWN, reason: Layer7 invalid response, info: "TCPCHK did not match content \'role:master\' at step 2", check duration: <n>ms. 0 active and 0 backup servers left. 0 sessions active, 0 requeued, 0 remaining in queue.',
@@ -176,18 +179,11 @@ describe.skipIf(!available)('mysql-check, pgsql-check, ldap-check, ssl-hello-chk
       `    bind 127.0.0.1:${front}`,
       '    default_backend pg',
     ];
-    const dir = tempDir(cleanups);
-    const haproxyFile = writeFile(dir, 'haproxy.cfg', configText(['maxconn 100'], body(await freePort())));
-    const epoxyFile = writeFile(dir, 'epoxy.cfg', configText(['maxconn 100'], body(await freePort())));
-    const haproxy = spawn('haproxy', ['-db', '-f', haproxyFile], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let haproxyErr = '';
-    haproxy.stderr!.on('data', (c: Buffer) => (haproxyErr += c.toString()));
-    cleanups.push(() => void haproxy.kill('SIGKILL'));
-    const epoxy = await startMaster(cleanups, ['-f', epoxyFile], { ready: 'listening on' });
+    const { haproxy, epoxy } = await sideBySide(body);
     const downs = (text: string): string[] => checkLines(text).filter((l) => l.includes(' is DOWN')).sort();
-    await waitFor(() => downs(haproxyErr).length >= 5 && downs(epoxy.stderr()).length >= 5, `five DOWN lines each (haproxy: ${haproxyErr}; epoxy: ${epoxy.stderr()})`, 15_000);
-    expect(downs(epoxy.stderr())).toEqual(downs(haproxyErr));
-    expect(downs(haproxyErr).map((l) => /reason: (.*), check duration/.exec(l)![1])).toEqual([
+    await waitFor(() => downs(haproxy.stderr()).length >= 5 && downs(epoxy.stderr()).length >= 5, `five DOWN lines each (haproxy: ${haproxy.stderr()}; epoxy: ${epoxy.stderr()})`, 15_000);
+    expect(downs(epoxy.stderr())).toEqual(downs(haproxy.stderr()));
+    expect(downs(haproxy.stderr()).map((l) => /reason: (.*), check duration/.exec(l)![1])).toEqual([
       'Layer7 wrong status, code: 49, info: "See RFC: http://tools.ietf.org/html/rfc4511#section-4.1.9"',
       'Layer7 wrong status, code: 554, info: "go away"',
       'Layer7 wrong status, code: 1045, info: "#28000Access denied for user"',
@@ -213,16 +209,7 @@ describe.skipIf(!available)('observe layer4 next to HAProxy 2.6', () => {
       `    bind 127.0.0.1:${front}`,
       '    default_backend be',
     ];
-    const dir = tempDir(cleanups);
-    const haproxyPort = await freePort();
-    const epoxyPort = await freePort();
-    const haproxyFile = writeFile(dir, 'haproxy.cfg', configText(['maxconn 100'], body(haproxyPort)));
-    const epoxyFile = writeFile(dir, 'epoxy.cfg', configText(['maxconn 100'], body(epoxyPort)));
-    const haproxy = spawn('haproxy', ['-db', '-f', haproxyFile], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let haproxyErr = '';
-    haproxy.stderr!.on('data', (c: Buffer) => (haproxyErr += c.toString()));
-    cleanups.push(() => void haproxy.kill('SIGKILL'));
-    const epoxy = await startMaster(cleanups, ['-f', epoxyFile], { ready: 'listening on' });
+    const { haproxy, epoxy, haproxyPort, epoxyPort } = await sideBySide(body);
     const { connect } = await import('node:net');
     const attempt = (port: number): Promise<void> =>
       new Promise((resolve) => {
@@ -235,11 +222,11 @@ describe.skipIf(!available)('observe layer4 next to HAProxy 2.6', () => {
     // Six failed sessions each (two per server, round robin), repeated until both reported.
     await waitForAsync(async () => {
       for (let i = 0; i < 6; i++) await Promise.all([attempt(haproxyPort), attempt(epoxyPort)]);
-      return downs(haproxyErr).length >= 3 && downs(epoxy.stderr()).length >= 3;
-    }, `three DOWN lines each (haproxy: ${haproxyErr}; epoxy: ${epoxy.stderr()})`);
+      return downs(haproxy.stderr()).length >= 3 && downs(epoxy.stderr()).length >= 3;
+    }, `three DOWN lines each (haproxy: ${haproxy.stderr()}; epoxy: ${epoxy.stderr()})`);
     const shape = (l: string): string => l.replace(/\d+ active and \d+ backup servers left\./, '<counts>').replace(/\d+ sessions active/, '<n> sessions active');
-    expect(downs(epoxy.stderr()).map(shape)).toEqual(downs(haproxyErr).map(shape));
-    expect(downs(haproxyErr)[0]).toMatch(/Server be\/s1 is DOWN, reason: Health analyze, info: "Detected 2 consecutive errors, last one was: L4 unsuccessful connection"\. \d active/);
+    expect(downs(epoxy.stderr()).map(shape)).toEqual(downs(haproxy.stderr()).map(shape));
+    expect(downs(haproxy.stderr())[0]).toMatch(/Server be\/s1 is DOWN, reason: Health analyze, info: "Detected 2 consecutive errors, last one was: L4 unsuccessful connection"\. \d active/);
   });
 });
 
