@@ -52,8 +52,6 @@ export class HealthChecker {
   private readonly checked: Checked[] = [];
   private stopped = false;
   private readonly abort = new AbortController();
-  /** Checks run so far (for tests and `show activity`). */
-  checks = 0;
 
   constructor(
     backends: Iterable<BackendRuntime>,
@@ -152,7 +150,6 @@ export class HealthChecker {
     const result = await (this.options.probe ?? runCheck)(c.check, this.abort.signal);
     c.running = false;
     if (this.stopped) return;
-    this.checks++;
     this.apply(c, result);
     const { rise, fall } = c.check;
     const steady = c.server.health === 'up' ? c.health === rise + fall - 1 : c.health === 0;

@@ -206,19 +206,8 @@ export class Master {
     this.promote(generation);
   }
 
-  /** Every worker, current generation first. */
-  workers(): WorkerInfo[] {
-    const all: WorkerInfo[] = [];
-    for (const generation of [...this.generations].reverse()) for (const worker of generation.workers.values()) all.push(worker);
-    return all;
-  }
-
   get generation(): number {
     return this.current?.id ?? 0;
-  }
-
-  get pids(): number[] {
-    return this.workers().map((w) => w.pid);
   }
 
   /** Reads the configuration again and replaces the workers with a new generation when it is valid. */
