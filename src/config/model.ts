@@ -341,12 +341,35 @@ export interface ServerOptions {
   /** `rise` (default 2) / `fall` (default 3): consecutive checks to change state. */
   rise: number;
   fall: number;
+  /** `resolvers <id>`: the resolvers section that keeps the address current at run time; null: none. */
+  resolvers: string | null;
+  /** `resolve-prefer ipv4|ipv6` (default ipv6): the family asked first and preferred in answers. */
+  resolvePrefer: 'ipv4' | 'ipv6';
+  /** `resolve-net <net>[,<net>...]`: answers in these networks are preferred, in this order. */
+  resolveNet: IpPattern[];
+  /** `resolve-opts`: `allow-dup-ip` (default: one address per backend), `ignore-weight` (SRV weights). */
+  resolveOpts: { allowDupIp: boolean; ignoreWeight: boolean };
+  /** `init-addr` (default `last,libc`): where the address at startup comes from, tried in order. */
+  initAddr: InitAddrMethod[];
   origin: Origins;
 }
+
+/**
+ * One method of `init-addr`: 'last' (a server-state file: epoxy has none, so it never gives an
+ * address), 'libc' (the system resolver, once at startup), 'none' (start without an address, in
+ * maintenance until the resolvers find one), or a fixed address.
+ */
+export type InitAddrMethod = { readonly kind: 'last' } | { readonly kind: 'libc' } | { readonly kind: 'none' } | { readonly kind: 'ip'; readonly address: SocketAddress };
 
 export interface ServerConfig extends ServerOptions {
   readonly name: string;
   readonly address: ServerAddress;
+  /**
+   * A server made by `server-template <prefix> <num> <fqdn>`: its prefix and slot number (the
+   * name is prefix + slot). Its address is the fqdn; an `_service._proto.name` fqdn without a
+   * port is resolved as SRV records, which give each slot its target and port.
+   */
+  readonly template: { readonly prefix: string; readonly slot: number } | null;
   /** `id`: fixed numeric id (> 0, unique in the backend); null = its position from 1. */
   id: number | null;
   readonly where: Where;
@@ -526,6 +549,50 @@ export interface BindLine {
   readonly where: Where;
 }
 
+// ---------------------------------------------------------------------------------------------
+// Name resolution at run time (HAProxy's `resolvers` section)
+
+/** `hold <status> <period>`, in ms (HAProxy 2.6's defaults: 30 s for the errors, valid 10 s, obsolete 0). */
+export interface ResolverHolds {
+  /** How long an answer's addresses survive NXDOMAIN, REFUSED, a timeout or another error. */
+  nx: number;
+  refused: number;
+  timeout: number;
+  other: number;
+  /** How long a valid answer stands before the name is asked again (no sooner than `timeout resolve`). */
+  valid: number;
+  /** How long a record missing from newer answers is kept before its server loses it. */
+  obsolete: number;
+}
+
+/** `nameserver <name> <address>[:port]` (UDP; port 53 when absent). */
+export interface NameserverConfig {
+  readonly name: string;
+  readonly address: SocketAddress;
+  readonly where: Where;
+}
+
+/** A `resolvers <id>` section. */
+export interface ResolversConfig {
+  readonly name: string;
+  /** In order; `parse-resolv-conf` adds /etc/resolv.conf's where it stands. */
+  readonly nameservers: NameserverConfig[];
+  readonly hold: ResolverHolds;
+  /** `resolve_retries` (default 3): queries sent for one resolution before it fails. */
+  resolveRetries: number;
+  /** `timeout resolve` (default 1 s): how often resolutions are considered. */
+  timeoutResolve: number;
+  /** `timeout retry` (default 1 s): the wait for an answer before asking again. */
+  timeoutRetry: number;
+  /** `accepted_payload_size` (512..65535, default 512): the EDNS0 UDP payload size announced. */
+  acceptedPayloadSize: number;
+  readonly where: Where;
+}
+
+export function defaultResolverHolds(): ResolverHolds {
+  return { nx: 30_000, refused: 30_000, timeout: 30_000, other: 30_000, valid: 10_000, obsolete: 0 };
+}
+
 /** A whole configuration. */
 export interface Config {
   readonly global: GlobalConfig;
@@ -533,6 +600,8 @@ export interface Config {
   readonly defaults: DefaultsConfig[];
   /** Frontends, backends and listens, in declaration order. */
   readonly proxies: ProxyConfig[];
+  /** `resolvers` sections, in declaration order. */
+  readonly resolvers: ResolversConfig[];
   /** The files read, in order (directories expanded). */
   readonly files: string[];
 }
@@ -644,6 +713,11 @@ export function defaultServerOptions(): ServerOptions {
     onError: 'fail-check',
     rise: 2,
     fall: 3,
+    resolvers: null,
+    resolvePrefer: 'ipv6',
+    resolveNet: [],
+    resolveOpts: { allowDupIp: false, ignoreWeight: false },
+    initAddr: [{ kind: 'last' }, { kind: 'libc' }],
     origin: {},
   };
 }

@@ -330,7 +330,7 @@ export class ConfigBuilder {
 
   /** The configuration built so far. */
   build(): Config {
-    return { global: this.global, defaults: this.defaults, proxies: this.proxies, files: this.files };
+    return { global: this.global, defaults: this.defaults, proxies: this.proxies, resolvers: [], files: this.files };
   }
 }
 

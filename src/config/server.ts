@@ -483,6 +483,7 @@ export function parseServerLine(ctx: LineContext, proxyName: string, defaults: S
     name,
     address: address.value,
     id: null,
+    template: null,
     where: ctx.where,
   };
   if (!parseServerOptions(ctx, 3, server, name, subject, false)) return null;
