@@ -23,8 +23,11 @@ export interface Server {
   readonly name: string;
   /** Numeric id (`id` keyword, else its position from 1): `first` orders by it. */
   readonly id: number;
-  /** Where to connect; null means "the client's original destination" (transparent mode). */
-  readonly address: SocketAddress | null;
+  /**
+   * Where to connect; null means "the client's original destination" (transparent mode). A
+   * server following DNS (`resolvers`) has it changed at run time.
+   */
+  address: SocketAddress | null;
   /** 0–256; 0 takes no new traffic from balancing. */
   weight: number;
   /** Concurrent connections allowed; 0 = unlimited (may change at run time). */
@@ -36,18 +39,24 @@ export interface Server {
   admin: AdminState;
   /** Operational state: what health checks found ('up' for a server without `check`). */
   health: HealthState;
+  /**
+   * No address to use (HAProxy's resolution maintenance): a `server-template` slot no record
+   * fills, a name that stopped resolving past its `hold`, `init-addr none` before the first
+   * answer. It takes nothing, as in maintenance, until DNS gives it an address.
+   */
+  unresolved: boolean;
   /** Connections open now (the session layer maintains it). */
   cur: number;
 }
 
 /** Whether balancing may hand `server` a new connection at all. */
 export function serverUsable(server: Server): boolean {
-  return server.admin === 'ready' && server.health === 'up' && server.weight > 0;
+  return server.admin === 'ready' && !server.unresolved && server.health === 'up' && server.weight > 0;
 }
 
 /** Whether `server` counts as up in state reports: not in maintenance and not found down. */
 export function serverUp(server: Server): boolean {
-  return server.admin !== 'maint' && server.health === 'up';
+  return server.admin !== 'maint' && !server.unresolved && server.health === 'up';
 }
 
 /** Whether `server` has a free connection slot. */

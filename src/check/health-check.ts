@@ -146,6 +146,12 @@ export class HealthChecker {
 
   private async run(c: Checked): Promise<void> {
     if (this.stopped || c.running) return;
+    if (c.server.unresolved || c.check.address === null) {
+      // No address (DNS has not given one, or took it away): nothing to check until it has one,
+      // as HAProxy pauses the checks of a server in maintenance.
+      this.schedule(c, c.check.inter);
+      return;
+    }
     c.running = true;
     const result = await (this.options.probe ?? runCheck)(c.check, this.abort.signal);
     c.running = false;

@@ -238,7 +238,10 @@ export function runCheck(check: ServerCheck, signal?: AbortSignal): Promise<Chec
   const started = Date.now();
   const program = check.program;
   const tcpCheck = program.kind === 'tcp-check' ? program : null;
-  const port = tcpCheck?.connect?.port ?? check.address.port;
+  const address = check.address;
+  // The checker skips a server without an address; a caller that does not gets a failed connect.
+  if (address === null) return Promise.resolve({ status: 'L4CON', reason: REASONS.L4CON, code: null, info: 'no address', durationMs: 0 });
+  const port = tcpCheck?.connect?.port ?? address.port;
   return new Promise((resolve) => {
     let socket: Socket | null = null;
     let connected = false;
@@ -415,9 +418,9 @@ export function runCheck(check: ServerCheck, signal?: AbortSignal): Promise<Chec
     };
 
     socket = netConnect({
-      host: check.address.address,
+      host: address.address,
       port,
-      family: check.address.family === 'ipv6' ? 6 : 4,
+      family: address.family === 'ipv6' ? 6 : 4,
       ...(check.source !== null && { localAddress: check.source.address }),
     });
     socket.once('connect', () => {

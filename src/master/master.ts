@@ -31,6 +31,7 @@ import { BindError } from '../runtime/bind-error.js';
 import { buildRuntime, type Runtime } from '../runtime/build.js';
 import type { HealthState } from '../backend/server-types.js';
 import { HealthChecker, serverKey } from '../check/health-check.js';
+import { applyResolvedAddress, resolvedAddressOf, ServerResolvers, type ResolvedAddress } from '../dns/resolvers.js';
 import { COUNTER_FIELDS } from '../session/session-types.js';
 import { planFds } from '../runtime/limits.js';
 import { VERSION } from '../version.js';
@@ -100,6 +101,8 @@ class Generation {
   readonly workers = new Map<number, WorkerProcess>();
   /** Health checks of this generation's servers, run by the master once it is current. */
   checker: HealthChecker | null = null;
+  /** Run-time DNS of this generation's servers, run by the master once it is current. */
+  resolvers: ServerResolvers | null = null;
   /** Deaths in a row per slot of workers that died young (the crash-loop backoff). */
   readonly crashes = new Map<number, number>();
   readonly respawnTimers = new Set<NodeJS.Timeout>();
@@ -349,6 +352,16 @@ export class Master {
       adopt,
     });
     const created = new Set([...sockets.keys()].filter((key) => !adopt.has(key)));
+    // Addresses found by DNS carry over: the new workers start where the old ones route.
+    const addresses = previous?.resolvers?.addresses();
+    if (addresses !== undefined) {
+      for (const backend of runtime.backends.values()) {
+        for (const server of backend.servers) {
+          const address = server.dns ? addresses.get(serverKey(backend.name, server.name)) : undefined;
+          if (address !== undefined) applyResolvedAddress(server, address);
+        }
+      }
+    }
     // Servers known down stay down for the new workers until checks find them up again.
     const states = previous?.checker?.states();
     if (states !== undefined) {
@@ -397,6 +410,7 @@ export class Master {
     const previous = this.current;
     generation.state = 'current';
     this.current = generation;
+    this.startResolvers(generation, previous);
     this.startChecks(generation, previous);
     if (previous === null) return;
     previous.state = 'old';
@@ -499,6 +513,26 @@ export class Master {
     checker.start();
   }
 
+  /**
+   * The master resolves the servers' names, once for every worker; each change goes to every
+   * live worker. A reload's resolvers start from the previous one's addresses.
+   */
+  private startResolvers(generation: Generation, previous: Generation | null): void {
+    const initial = previous?.resolvers?.addresses();
+    previous?.resolvers?.stop();
+    if (previous !== null) previous.resolvers = null;
+    const resolvers = new ServerResolvers(generation.config.resolvers, generation.runtime.backends.values(), {
+      log: this.log,
+      ...(initial !== undefined && { initial }),
+      changed: (backend, server) => {
+        this.broadcast({ type: 'addresses', addresses: { [serverKey(backend.name, server.name)]: resolvedAddressOf(server) } });
+      },
+    });
+    if (resolvers.size === 0) return;
+    generation.resolvers = resolvers;
+    resolvers.start();
+  }
+
   /** Sessions open on a server now, from the workers' latest counters. */
   private sessionsOn(backend: string, server: string): number {
     const key = `server/${backend}/${server}`;
@@ -510,6 +544,15 @@ export class Master {
 
   private broadcast(message: MasterMessage): void {
     for (const generation of this.generations) for (const worker of generation.workers.values()) if (worker.state !== 'gone') worker.send(message);
+  }
+
+  /** The addresses (of servers following DNS) a new worker of `generation` starts from. */
+  private serverAddresses(generation: Generation): Record<string, ResolvedAddress> {
+    const addresses: Record<string, ResolvedAddress> = {};
+    for (const backend of generation.runtime.backends.values()) {
+      for (const server of backend.servers) if (server.dns) addresses[serverKey(backend.name, server.name)] = resolvedAddressOf(server);
+    }
+    return addresses;
   }
 
   /** The servers' states a new worker of `generation` starts from. */
@@ -528,7 +571,7 @@ export class Master {
     const fds = [...new Set(generation.sockets.values())];
     const listeners: Record<string, number> = {};
     for (const [key, fd] of generation.sockets) listeners[key] = IPC_FD + 1 + fds.indexOf(fd);
-    const manifest: WorkerManifest = { masterPid: process.pid, generation: generation.id, slot, listeners, servers: this.serverStates(generation) };
+    const manifest: WorkerManifest = { masterPid: process.pid, generation: generation.id, slot, listeners, servers: this.serverStates(generation), addresses: this.serverAddresses(generation) };
     const env: NodeJS.ProcessEnv = { ...process.env, [WORKER_ENV]: JSON.stringify(manifest) };
     // Readiness is the master's to announce; a worker never speaks to systemd.
     delete env.NOTIFY_SOCKET;
@@ -564,6 +607,7 @@ export class Master {
         if (worker.state === 'starting') worker.state = 'ready';
         // States may have changed since its manifest was written.
         worker.send({ type: 'servers', states: this.serverStates(worker.gen) });
+        worker.send({ type: 'addresses', addresses: this.serverAddresses(worker.gen) });
         worker.resolveReady();
         break;
       case 'failed':
@@ -662,6 +706,8 @@ export class Master {
     for (const generation of this.generations) {
       generation.checker?.stop();
       generation.checker = null;
+      generation.resolvers?.stop();
+      generation.resolvers = null;
     }
   }
 

@@ -4,6 +4,7 @@
  * worker starts from travels in its environment, since it is needed before anything else.
  */
 import type { HealthState } from '../backend/server-types.js';
+import type { ResolvedAddress } from '../dns/resolvers.js';
 import type { CountersSnapshot } from './counters.js';
 
 /** Environment variable holding a worker's manifest (JSON); its presence makes `epoxy` a worker. */
@@ -20,6 +21,8 @@ export interface WorkerManifest {
   listeners: Record<string, number>;
   /** Servers' states from the master's health checks, by 'backend/server'. */
   servers: Record<string, HealthState>;
+  /** Addresses of the servers that follow DNS, from the master's resolvers, by 'backend/server'. */
+  addresses?: Record<string, ResolvedAddress>;
 }
 
 export type MasterMessage =
@@ -30,7 +33,9 @@ export type MasterMessage =
   /** A master CLI command forwarded with `@<n>`; answered by a 'reply' with the same id. */
   | { type: 'command'; id: number; line: string }
   /** Health checks changed servers' states (by 'backend/server'): apply them. */
-  | { type: 'servers'; states: Record<string, HealthState> };
+  | { type: 'servers'; states: Record<string, HealthState> }
+  /** DNS answers changed servers' addresses (by 'backend/server'): apply them. */
+  | { type: 'addresses'; addresses: Record<string, ResolvedAddress> };
 
 export type WorkerMessage =
   /** Every listener is polled: the worker serves. */

@@ -6,6 +6,7 @@
 import type { HealthState } from '../backend/server-types.js';
 import type { CliOptions } from '../cli/args.js';
 import type { Config } from '../config/model.js';
+import { applyResolvedAddress, type ResolvedAddress } from '../dns/resolvers.js';
 import { EpoxyError, ErrorCodes } from '../errors.js';
 import { native } from '../native.js';
 import { PARENT_DEATH_SIGNAL, dropPrivileges, privilegeDrop } from '../process/privileges.js';
@@ -82,6 +83,18 @@ function applyServerStates(running: RunningProxy, states: Record<string, HealthS
   }
 }
 
+/** Sets the addresses the master's resolvers found ('backend/server' -> address). */
+function applyServerAddresses(running: RunningProxy, addresses: Record<string, ResolvedAddress>): void {
+  for (const [key, address] of Object.entries(addresses)) {
+    const slash = key.indexOf('/');
+    const backend = running.runtime.backends.get(key.slice(0, slash));
+    const server = backend?.servers.find((s) => s.name === key.slice(slash + 1));
+    if (backend === undefined || server === undefined || !server.dns) continue;
+    applyResolvedAddress(server, address);
+    backend.balancer.update();
+  }
+}
+
 export async function runWorker(config: Config, cli: CliOptions, manifest: WorkerManifest, log: ProxyLog): Promise<number> {
   native.setParentDeathSignal(PARENT_DEATH_SIGNAL);
   if (orphaned(manifest)) {
@@ -129,6 +142,7 @@ export async function runWorker(config: Config, cli: CliOptions, manifest: Worke
     return 1;
   }
 
+  applyServerAddresses(running, manifest.addresses ?? {});
   applyServerStates(running, manifest.servers ?? {}, true);
   const pushCounters = (final: boolean): Promise<void> => send({ type: 'counters', counters: snapshotCounters(running.runtime), final });
   const timer = setInterval(() => void pushCounters(false), COUNTERS_PERIOD_MS);
@@ -146,6 +160,9 @@ export async function runWorker(config: Config, cli: CliOptions, manifest: Worke
         break;
       case 'servers':
         applyServerStates(running, message.states);
+        break;
+      case 'addresses':
+        applyServerAddresses(running, message.addresses);
         break;
     }
   });

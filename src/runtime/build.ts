@@ -9,6 +9,8 @@ import { SocketAddress } from '../address.js';
 import { createBalancer } from '../backend/balance.js';
 import type { BalanceAlgorithm } from '../backend/server-types.js';
 import { hasBackend, hasFrontend, type Config, type ConnectSource, type ProxyConfig, type ServerConfig, type Where } from '../config/model.js';
+import { normalizeName } from '../dns/dns-message.js';
+import { isSrvName, type ServerDns } from '../dns/resolvers.js';
 import { EpoxyError, ErrorCodes } from '../errors.js';
 import { createListener } from '../listener/listener.js';
 import type { Listener } from '../listener/listener-types.js';
@@ -63,10 +65,14 @@ function checkSettings(server: ServerConfig, proxy: ProxyConfig, address: Socket
   let target = address;
   if (server.checkAddr !== null) target = SocketAddress.from(server.checkAddr.includes(':') ? 'ipv6' : 'ipv4', server.checkAddr, target?.port ?? 0);
   if (target !== null && server.checkPort !== null) target = target.withPort(server.checkPort);
-  if (target === null || target.port === 0 || target.address === '0.0.0.0' || target.address === '::') return null;
+  // A server following DNS is checked at whatever address DNS gives it, once it has one.
+  const followsDns = server.resolvers !== null && server.address.kind === 'hostname';
+  if (!followsDns && (target === null || target.port === 0 || target.address === '0.0.0.0' || target.address === '::')) return null;
   const t = proxy.timeouts;
   return {
     address: target,
+    fixedAddress: server.checkAddr !== null,
+    port: server.checkPort,
     inter: server.inter,
     fastinter: server.fastinter ?? server.inter,
     downinter: server.downinter ?? server.inter,
@@ -89,6 +95,22 @@ function checkSource(source: ConnectSource | null): SocketAddress | null {
   const address = source.address;
   if (address.address === '0.0.0.0' || address.address === '::') return null;
   return address.withPort(0);
+}
+
+/** How a server's address follows DNS: with `resolvers` and a host name only. */
+function serverDns(server: ServerConfig): ServerDns | null {
+  const address = server.address;
+  if (server.resolvers === null || address.kind !== 'hostname') return null;
+  return {
+    resolvers: server.resolvers,
+    fqdn: normalizeName(address.host),
+    srv: isSrvName(address.host, address.port),
+    port: address.port,
+    prefer: server.resolvePrefer,
+    nets: server.resolveNet,
+    allowDupIp: server.resolveOpts.allowDupIp,
+    ignoreWeight: server.resolveOpts.ignoreWeight,
+  };
 }
 
 function balanceOf(config: ProxyConfig): BalanceAlgorithm {
@@ -131,21 +153,42 @@ function targetPort(server: ServerConfig): number {
 /** Where each server connects once its host name is resolved; null: the original destination. */
 export interface ResolvedServers {
   readonly addresses: Map<ServerConfig, SocketAddress | null>;
+  /** Servers that start without an address (`init-addr none`, or a template slot left over). */
+  readonly unresolved: Set<ServerConfig>;
   /** One message per server whose name did not resolve, as HAProxy 2.6 words it. */
   readonly failures: string[];
 }
 
 /**
- * Resolves every server's host name once, at startup (HAProxy's default without a `resolvers`
- * section), the lookups in parallel. `epoxy -c` runs it too, so that a check catches what the
- * run would refuse. HAProxy 2.6, observed: "[f.cfg:8] : 'server x/a' : could not resolve
- * address 'no-such-host.invalid'." then "Failed to initialize server(s) addr.".
+ * Gives every server its address at startup, the lookups in parallel. A host name follows its
+ * `init-addr` methods in order (HAProxy's default `last,libc`): `last` would read a server-state
+ * file (epoxy keeps none, so it gives nothing), `libc` asks the system resolver, a fixed address
+ * is taken as is, `none` starts the server without one (in maintenance until its resolvers find
+ * one). The slots of a `server-template` that libc resolves take its addresses one each, in
+ * order, as its resolvers would, rather than all the first. `epoxy -c` runs it too, so that a
+ * check catches what the run would refuse. HAProxy 2.6, observed: "[f.cfg:8] : 'server x/a' :
+ * could not resolve address 'no-such-host.invalid'." then "Failed to initialize server(s) addr.".
  */
 export async function resolveServers(config: Config): Promise<ResolvedServers> {
   const addresses = new Map<ServerConfig, SocketAddress | null>();
-  // One promise per lookup, in configuration order, each settling to its failure or null: the
+  const unresolved = new Set<ServerConfig>();
+  // One lookup per name and family, shared by the servers (template slots) asking it.
+  const lookups = new Map<string, Promise<{ address: string; family: number }[] | null>>();
+  const lookupAll = (host: string, family: 'ipv4' | 'ipv6' | null): Promise<{ address: string; family: number }[] | null> => {
+    const key = `${host}\0${family}`;
+    let found = lookups.get(key);
+    if (found === undefined) {
+      found = lookup(host, { all: true, family: family === 'ipv6' ? 6 : family === 'ipv4' ? 4 : 0 }).then(
+        (all) => (all.length > 0 ? all : null),
+        () => null,
+      );
+      lookups.set(key, found);
+    }
+    return found;
+  };
+  // One promise per server, in configuration order, each settling to its failure or null: the
   // lookups run in parallel, the messages come out in the order of the lines.
-  const lookups: Promise<string | null>[] = [];
+  const settled: Promise<string | null>[] = [];
   for (const proxy of config.proxies) {
     if (!hasBackend(proxy) || proxy.disabled) continue;
     for (const server of proxy.servers) {
@@ -154,19 +197,38 @@ export async function resolveServers(config: Config): Promise<ResolvedServers> {
         addresses.set(server, isAnyAddress(address.address) ? null : address.address);
         continue;
       }
-      lookups.push(
-        lookup(address.host, { family: address.family === 'ipv6' ? 6 : address.family === 'ipv4' ? 4 : 0 }).then(
-          (found) => {
-            addresses.set(server, SocketAddress.from(found.family === 6 ? 'ipv6' : 'ipv4', found.address, address.port));
+      settled.push(
+        (async () => {
+          for (const method of server.initAddr) {
+            if (method.kind === 'none') {
+              addresses.set(server, null);
+              unresolved.add(server);
+              return null;
+            }
+            if (method.kind === 'ip') {
+              addresses.set(server, method.address.withPort(address.port));
+              return null;
+            }
+            if (method.kind !== 'libc' || isSrvName(address.host, address.port)) continue;
+            const found = await lookupAll(address.host, address.family);
+            if (found === null) continue;
+            const slot = server.template === null ? 0 : server.template.slot - 1;
+            const pick = found[slot];
+            if (pick === undefined) {
+              addresses.set(server, null);
+              unresolved.add(server);
+              return null;
+            }
+            addresses.set(server, SocketAddress.from(pick.family === 6 ? 'ipv6' : 'ipv4', pick.address, address.port));
             return null;
-          },
-          () => `[${server.where.file}:${server.where.line}] : 'server ${proxy.name}/${server.name}' : could not resolve address '${address.host}'.`,
-        ),
+          }
+          return `[${server.where.file}:${server.where.line}] : 'server ${proxy.name}/${server.name}' : could not resolve address '${address.host}'.`;
+        })(),
       );
     }
   }
-  const failures = (await Promise.all(lookups)).filter((failure): failure is string => failure !== null);
-  return { addresses, failures };
+  const failures = (await Promise.all(settled)).filter((failure): failure is string => failure !== null);
+  return { addresses, unresolved, failures };
 }
 
 /** The CONFIG error for failed resolutions: one line per server, then HAProxy's conclusion. */
@@ -214,6 +276,8 @@ export async function buildRuntime(config: Config, options: BuildOptions = {}): 
         backup: server.backup,
         admin: server.disabled ? 'maint' : 'ready',
         health: 'up',
+        unresolved: resolved.unresolved.has(server),
+        dns: serverDns(server),
         check: server.check ? checkSettings(server, proxy, resolved.addresses.get(server) ?? null, config.global.spreadChecks) : null,
         nominalWeight: server.weight,
         onMarkedDown: server.onMarkedDown,

@@ -17,6 +17,7 @@ import { SessionEngine, type Termination } from '../session/session.js';
 import type { BackendRuntime, ServerRuntime } from '../session/session-types.js';
 import { bindAll, closeCreated, type BoundSockets } from './bind-all.js';
 import { HealthChecker } from '../check/health-check.js';
+import { ServerResolvers } from '../dns/resolvers.js';
 import { HealthEffects } from '../check/effects.js';
 import { buildRuntime, type Runtime } from './build.js';
 import { planFds, type FdPlan } from './limits.js';
@@ -79,6 +80,8 @@ export interface RunningProxy {
   readonly limits: FdPlan;
   /** The health checks of this process (none when `checks` is false or no server has `check`). */
   readonly checker: HealthChecker | null;
+  /** The run-time DNS of this process's servers (none when `checks` is false or no server has `resolvers`). */
+  readonly resolvers: ServerResolvers | null;
   /** What a change of a server's health does here (a worker applies its master's states with it). */
   readonly healthEffects: HealthEffects;
   /** The listening fds by listener identity (what a master would hand over). */
@@ -271,6 +274,9 @@ export async function start(input: Config | EpoxyConfig, options: StartOptions =
   const effects = new HealthEffects(sessions);
   const checker = options.checks === false ? null : new HealthChecker(runtime.backends.values(), { log, changed: (backend, server) => effects.apply(backend, server) });
   if (checker !== null && checker.size > 0) checker.start();
+  // Names are resolved where checks run: here, or (workers) by the master, which sends the answers.
+  const resolvers = options.checks === false ? null : new ServerResolvers(config.resolvers, runtime.backends.values(), { log, changed: (backend) => backend.balancer.update() });
+  if (resolvers !== null && resolvers.size > 0) resolvers.start();
   checkerRef = checker;
 
   const kill = (): void => {
@@ -287,6 +293,7 @@ export async function start(input: Config | EpoxyConfig, options: StartOptions =
         });
   const done = loop.run().then(() => {
     checker?.stop();
+    resolvers?.stop();
     effects.stop();
     unregister();
     loop.close();
@@ -304,6 +311,7 @@ export async function start(input: Config | EpoxyConfig, options: StartOptions =
     engine: sessions,
     relay,
     checker: checker !== null && checker.size > 0 ? checker : null,
+    resolvers: resolvers !== null && resolvers.size > 0 ? resolvers : null,
     healthEffects: effects,
     sockets,
     addresses,

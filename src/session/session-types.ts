@@ -2,6 +2,7 @@
  * Run-time shapes of the TCP proxy's session layer (HAProxy's stream-t.h, proxy counters):
  * frontends and backends as the session layer sees them, once built from the configuration.
  */
+import type { ServerDns } from '../dns/resolvers.js';
 import type { Balancer } from '../backend/balance.js';
 import type { Server } from '../backend/server-types.js';
 import type { SocketAddress } from '../address.js';
@@ -115,8 +116,15 @@ export interface ServerSocketOptions {
 
 /** How a server is health-checked (`check` and its keywords), resolved at build time. */
 export interface ServerCheck {
-  /** Where checks connect (`addr`/`port`, else the server's address). */
-  readonly address: SocketAddress;
+  /**
+   * Where checks connect (`addr`/`port`, else the server's address); null until a server
+   * following DNS has an address (it is not checked meanwhile).
+   */
+  address: SocketAddress | null;
+  /** `addr` fixed the address: DNS answers leave it alone. */
+  readonly fixedAddress: boolean;
+  /** `port`: checks go to this port whatever address the server has; null: the server's. */
+  readonly port: number | null;
   readonly inter: number;
   readonly fastinter: number;
   readonly downinter: number;
@@ -137,6 +145,8 @@ export interface ServerCheck {
 }
 
 export interface ServerRuntime extends Server {
+  /** How the address follows DNS at run time (`resolvers`), or null/absent: it does not. */
+  readonly dns?: ServerDns | null;
   /** Health checking, or null without `check` (the server is then always up). */
   readonly check: ServerCheck | null;
   /** The configured weight (`weight` may be lower while `slowstart` ramps it up). */

@@ -14,6 +14,7 @@ function server(name: string, options: Partial<Server> = {}, id = 0): Server {
     backup: false,
     admin: 'ready',
     health: 'up',
+    unresolved: false,
     cur: 0,
     ...options,
   };

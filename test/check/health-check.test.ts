@@ -26,6 +26,8 @@ afterEach(async () => {
 function check(overrides: Partial<ServerCheck> = {}): ServerCheck {
   return {
     address: SocketAddress.from('ipv4', '127.0.0.1', 1),
+    fixedAddress: false,
+    port: null,
     inter: 1000,
     fastinter: 100,
     downinter: 5000,

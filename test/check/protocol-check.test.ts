@@ -52,7 +52,7 @@ function programOf(lines: string[]): CheckProgram {
 }
 
 function check(port: number, program: CheckProgram, timeout = 1000): ServerCheck {
-  return { address: SocketAddress.from('ipv4', '127.0.0.1', port), inter: 1000, fastinter: 1000, downinter: 1000, rise: 1, fall: 1, timeout, connectTimeout: 1000, program, sendProxy: 0, source: null, spread: 0 };
+  return { address: SocketAddress.from('ipv4', '127.0.0.1', port), fixedAddress: false, port: null, inter: 1000, fastinter: 1000, downinter: 1000, rise: 1, fall: 1, timeout, connectTimeout: 1000, program, sendProxy: 0, source: null, spread: 0 };
 }
 
 describe('each protocol check against a scripted server', () => {

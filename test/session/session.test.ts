@@ -66,6 +66,7 @@ function serverRuntime(name: string, port: number, options: Partial<ServerRuntim
     backup: false,
     admin: 'ready',
     health: 'up',
+    unresolved: false,
     check: null,
     cur: 0,
     sendProxy: 0,
