@@ -122,11 +122,17 @@ describe('connectCheck() on loopback', () => {
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     cleanups.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
     const port = (server.address() as { port: number }).port;
-    expect(await connectCheck(check({ address: SocketAddress.from('ipv4', '127.0.0.1', port) }))).toMatchObject({ status: 'L4OK', reason: 'Layer4 check passed', info: null });
+    const ok = await connectCheck(check({ address: SocketAddress.from('ipv4', '127.0.0.1', port) }));
+    expect(ok).toMatchObject({ status: 'L4OK', reason: 'Layer4 check passed', info: null });
+    // When it connected, for the checker's statistics: within the check, and absent when refused.
+    expect(ok.connectedMs).toBeGreaterThanOrEqual(0);
+    expect(ok.connectedMs).toBeLessThanOrEqual(ok.durationMs);
     const held = refusedPort();
     cleanups.push(() => void native.close(held.fd));
     const closed = held.port;
-    expect(await connectCheck(check({ address: SocketAddress.from('ipv4', '127.0.0.1', closed) }))).toMatchObject({ status: 'L4CON', reason: 'Layer4 connection problem', info: 'Connection refused' });
+    const refused = await connectCheck(check({ address: SocketAddress.from('ipv4', '127.0.0.1', closed) }));
+    expect(refused).toMatchObject({ status: 'L4CON', reason: 'Layer4 connection problem', info: 'Connection refused' });
+    expect(refused).not.toHaveProperty('connectedMs');
     // 192.0.2.1 (TEST-NET-1) is routed nowhere here: the SYN goes unanswered until the timeout.
     const timedOut = await connectCheck(check({ address: SocketAddress.from('ipv4', '192.0.2.1', 9), timeout: 200, connectTimeout: 200 }));
     expect(timedOut.status === 'L4TOUT' || timedOut.status === 'L4CON').toBe(true);
