@@ -10,12 +10,17 @@
  * single process), with Node's own sockets and timers, once per server whatever the number of
  * workers, and reports each change through `changed` for whoever applies it (the workers).
  * The transition lines are HAProxy 2.6's, word for word (test/check/haproxy-checks.test.ts).
+ *
+ * Each checked server also has a Reconnect (src/reconnect/reconnect.ts) that records every check
+ * as a connection attempt, for stats(): how many checks ran, how many connected, and how long
+ * they stayed connected. It only records: when checks run stays HAProxy's rule above.
  */
 import { serverUp } from '../backend/server-types.js';
 import type { ProxyLog } from '../proxy/proxy-types.js';
 import { passed, runCheck, type CheckResult } from './protocol-check.js';
 import type { BackendRuntime, ServerCheck, ServerRuntime } from '../session/session-types.js';
 import type { HealthState } from '../backend/server-types.js';
+import { Reconnect, type ReconnectStats } from '../reconnect/reconnect.js';
 
 export type { CheckResult } from './protocol-check.js';
 
@@ -41,6 +46,32 @@ interface Checked {
   consecutiveErrors: number;
   timer: NodeJS.Timeout | null;
   running: boolean;
+  /** Records the checks as connection attempts, for stats(). */
+  readonly connections: Reconnect;
+}
+
+/**
+ * What a server's checks have done since its checker started (a reload starts a new checker,
+ * hence new counts). Times are Date.now() values; `lastError` is why the last check failed, null
+ * if it passed.
+ */
+export type ServerCheckStats = Pick<ReconnectStats, 'creationTime' | 'attempts' | 'successes' | 'totalConnectedMs' | 'lastConnected' | 'lastDisconnected' | 'lastError'> & {
+  /** A check is under way (it is not in `attempts` until it ends). */
+  checking: boolean;
+};
+
+/** "Layer7 wrong status, code: 503, info: "Service Unavailable"": a result as HAProxy words it. */
+function describeResult(result: CheckResult): string {
+  return `${result.reason}${result.code !== null ? `, code: ${result.code}` : ''}${result.info !== null ? `, info: "${result.info}"` : ''}`;
+}
+
+/**
+ * When a check's connection was established, or null if it never was. A probe that does not
+ * say (a scripted one) is taken as connected at its end unless it failed at layer 4.
+ */
+function connectedAt(result: CheckResult, started: number, finished: number): number | null {
+  if (result.connectedMs !== undefined) return Math.min(finished, started + result.connectedMs);
+  return result.status === 'L4CON' || result.status === 'L4TOUT' ? null : finished;
 }
 
 /** 'be/s1', the key of a server's state across reloads and processes. */
@@ -66,7 +97,11 @@ export class HealthChecker {
         // A server carried over down needs `rise` successes; one starting up falls at the
         // first failure, as HAProxy starts them.
         const health = server.health === 'down' ? 0 : carried === 'up' ? check.rise + check.fall - 1 : check.rise;
-        this.checked.push({ backend, server, check, health, consecutiveErrors: 0, timer: null, running: false });
+        const now = Date.now();
+        // Never run(): its backoff and probes stay unused, the checks' pacing is HAProxy's.
+        const connections = new Reconnect(now, { name: serverKey(backend.name, server.name), probeIntervalMs: 0 });
+        connections.enable(now);
+        this.checked.push({ backend, server, check, health, consecutiveErrors: 0, timer: null, running: false, connections });
       }
     }
   }
@@ -114,6 +149,18 @@ export class HealthChecker {
     return new Map(this.checked.map((c) => [serverKey(c.backend.name, c.server.name), c.server.health]));
   }
 
+  /** What each checked server's checks have done, by 'backend/server'. */
+  stats(): Map<string, ServerCheckStats> {
+    const now = Date.now();
+    return new Map(
+      this.checked.map((c) => {
+        const { creationTime, attempts, successes, totalConnectedMs, lastConnected, lastDisconnected, lastError, state } = c.connections.stats(now);
+        const stats: ServerCheckStats = { creationTime, attempts, successes, totalConnectedMs, lastConnected, lastDisconnected, lastError, checking: state === 'CONNECTING' };
+        return [serverKey(c.backend.name, c.server.name), stats];
+      }),
+    );
+  }
+
   get size(): number {
     return this.checked.length;
   }
@@ -153,9 +200,13 @@ export class HealthChecker {
       return;
     }
     c.running = true;
+    const started = Date.now();
+    c.connections.connecting(started);
     const result = await (this.options.probe ?? runCheck)(c.check, this.abort.signal);
     c.running = false;
+    // A check cut short by stop() says nothing about the server: not recorded either.
     if (this.stopped) return;
+    this.record(c, result, started);
     this.apply(c, result);
     const { rise, fall } = c.check;
     const steady = c.server.health === 'up' ? c.health === rise + fall - 1 : c.health === 0;
@@ -163,6 +214,24 @@ export class HealthChecker {
     // spread-checks: up to ±N% so that servers checked together drift apart.
     const spread = c.check.spread > 0 ? 1 + ((Math.random() * 2 - 1) * c.check.spread) / 100 : 1;
     this.schedule(c, Math.round(interval * spread));
+  }
+
+  /**
+   * A check is one connection: refused or timed out before connecting, a failed attempt; once
+   * connected, a success for the counts even if layer 6/7 then fails, ended when the check ended.
+   */
+  private record(c: Checked, result: CheckResult, started: number): void {
+    const finished = Date.now();
+    const at = connectedAt(result, started, finished);
+    if (at === null) {
+      c.connections.connectFailed(finished, describeResult(result));
+      return;
+    }
+    c.connections.connected(at);
+    const ok = passed(result);
+    // A passed check is the server answering: proof of life, as traffic would be.
+    if (ok) c.connections.activity(finished);
+    c.connections.disconnected(finished, ok ? null : describeResult(result));
   }
 
   private apply(c: Checked, result: CheckResult): void {
@@ -193,8 +262,7 @@ export class HealthChecker {
     const active = up.filter((s) => !s.backup).length;
     const backups = up.length - active;
     const who = `${server.backup ? 'Backup ' : ''}Server ${backend.name}/${server.name}`;
-    // "reason: Layer7 wrong status, code: 503, info: "Service Unavailable"" (HAProxy's order).
-    const why = `${result.reason}${result.code !== null ? `, code: ${result.code}` : ''}${result.info !== null ? `, info: "${result.info}"` : ''}`;
+    const why = describeResult(result);
     // A health analysis (observe) has no check, hence no duration, in HAProxy's line.
     const duration = result.durationMs >= 0 ? `, check duration: ${result.durationMs}ms` : '';
     if (health === 'down') {

@@ -35,6 +35,12 @@ export interface CheckResult {
   /** What went wrong, or what passed ("(tcp-check)"), or null. */
   info: string | null;
   durationMs: number;
+  /**
+   * When the layer-4 connection was established, in ms from the check's start; absent when it
+   * never was. The checker's statistics count a check that connected and then failed at layer
+   * 6/7 as a connection, and its connected time from here.
+   */
+  connectedMs?: number;
 }
 
 const REASONS: Record<CheckStatus, string> = {
@@ -245,6 +251,7 @@ export function runCheck(check: ServerCheck, signal?: AbortSignal): Promise<Chec
   return new Promise((resolve) => {
     let socket: Socket | null = null;
     let connected = false;
+    let connectedAt = 0;
     let settled = false;
     let received = Buffer.alloc(0);
     let closed = false;
@@ -256,7 +263,7 @@ export function runCheck(check: ServerCheck, signal?: AbortSignal): Promise<Chec
       clearTimeout(timer);
       signal?.removeEventListener('abort', onAbort);
       socket?.destroy();
-      resolve({ status, reason: REASONS[status], code, info, durationMs: Date.now() - started });
+      resolve({ status, reason: REASONS[status], code, info, durationMs: Date.now() - started, ...(connected && { connectedMs: connectedAt - started }) });
     };
     const where = (): string => (tcpCheck?.connect ? ` at step ${tcpCheck.connect.step} of tcp-check (connect)` : ' at initial connection step of tcp-check');
     // Connecting is bounded by the connect timeout; once connected, by `timeout check` (or inter).
@@ -425,6 +432,7 @@ export function runCheck(check: ServerCheck, signal?: AbortSignal): Promise<Chec
     });
     socket.once('connect', () => {
       connected = true;
+      connectedAt = Date.now();
       clearTimeout(timer);
       timer = setTimeout(
         () => {

@@ -124,11 +124,17 @@ describe('connectCheck() on loopback', () => {
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     cleanups.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
     const port = (server.address() as { port: number }).port;
-    expect(await connectCheck(check({ address: SocketAddress.from('ipv4', '127.0.0.1', port) }))).toMatchObject({ status: 'L4OK', reason: 'Layer4 check passed', info: null });
+    const ok = await connectCheck(check({ address: SocketAddress.from('ipv4', '127.0.0.1', port) }));
+    expect(ok).toMatchObject({ status: 'L4OK', reason: 'Layer4 check passed', info: null });
+    // When it connected, for the checker's statistics: within the check, and absent when refused.
+    expect(ok.connectedMs).toBeGreaterThanOrEqual(0);
+    expect(ok.connectedMs).toBeLessThanOrEqual(ok.durationMs);
     const held = refusedPort();
     cleanups.push(() => void native.close(held.fd));
     const closed = held.port;
-    expect(await connectCheck(check({ address: SocketAddress.from('ipv4', '127.0.0.1', closed) }))).toMatchObject({ status: 'L4CON', reason: 'Layer4 connection problem', info: 'Connection refused' });
+    const refused = await connectCheck(check({ address: SocketAddress.from('ipv4', '127.0.0.1', closed) }));
+    expect(refused).toMatchObject({ status: 'L4CON', reason: 'Layer4 connection problem', info: 'Connection refused' });
+    expect(refused).not.toHaveProperty('connectedMs');
     // 192.0.2.1 (TEST-NET-1) is routed nowhere here: the SYN goes unanswered until the timeout.
     const timedOut = await connectCheck(check({ address: SocketAddress.from('ipv4', '192.0.2.1', 9), timeout: 200, connectTimeout: 200 }));
     expect(timedOut.status === 'L4TOUT' || timedOut.status === 'L4CON').toBe(true);
@@ -295,5 +301,141 @@ describe('observe layer4 (health analysis of the traffic)', () => {
     expect(fast.calls).toEqual([0, 101]);
     expect(fast.backend.servers[0]!.health).toBe('up');
     fast.checker.stop();
+  });
+});
+
+describe('HealthChecker.stats(): every check recorded as a connection attempt', () => {
+  it('scripted: refused is an attempt; passed and layer-7 failures are connections, timed from their connect to their end', async () => {
+    vi.useFakeTimers();
+    const backend = backendWith([{ name: 's1', check: check({ inter: 1000, fastinter: 1000, downinter: 1000 }) }]);
+    const WRONG: CheckResult = { status: 'L7STS', reason: 'Layer7 wrong status', code: 503, info: 'Service Unavailable', durationMs: 40, connectedMs: 10 };
+    const SLOW_OK: CheckResult = { ...OK, durationMs: 40, connectedMs: 15 };
+    const script = [REFUSED, SLOW_OK, WRONG];
+    const checker = new HealthChecker([backend], {
+      log: { alert: () => {}, warning: () => {}, notice: () => {} },
+      probe: async () => {
+        // Each check takes 40 ms of (fake) time, as its durationMs says.
+        await new Promise((resolve) => setTimeout(resolve, 40));
+        return script.shift() ?? OK;
+      },
+    });
+    const created = Date.now();
+    checker.start();
+    await vi.advanceTimersByTimeAsync(20);
+    // The first check is under way: not counted before it ends.
+    expect(checker.stats().get('be/s1')).toMatchObject({ attempts: 0, successes: 0, checking: true, creationTime: created });
+    await vi.advanceTimersByTimeAsync(20);
+    expect(checker.stats().get('be/s1')).toMatchObject({ attempts: 1, successes: 0, checking: false, lastConnected: null, lastError: 'Layer4 connection problem, info: "Connection refused"' });
+    // The next check starts an interval (1 s) after the first ended: 1040 to 1080, connected at 1055.
+    await vi.advanceTimersByTimeAsync(1040);
+    expect(checker.stats().get('be/s1')).toMatchObject({ attempts: 2, successes: 1, totalConnectedMs: 25, lastConnected: created + 1055, lastDisconnected: created + 1080, lastError: null });
+    // The third: 2080 to 2120, connected at 2090.
+    await vi.advanceTimersByTimeAsync(1040);
+    checker.stop();
+    expect(checker.stats()).toEqual(
+      new Map([
+        [
+          'be/s1',
+          {
+            creationTime: created,
+            attempts: 3,
+            successes: 2,
+            totalConnectedMs: 25 + 30,
+            lastConnected: created + 2090,
+            lastDisconnected: created + 2120,
+            lastError: 'Layer7 wrong status, code: 503, info: "Service Unavailable"',
+            checking: false,
+          },
+        ],
+      ]),
+    );
+  });
+
+  it('a check cut short by stop() is not counted', async () => {
+    vi.useFakeTimers();
+    const backend = backendWith([{ name: 's1' }]);
+    const checker = new HealthChecker([backend], {
+      log: { alert: () => {}, warning: () => {}, notice: () => {} },
+      probe: (_check, signal) => new Promise((resolve) => signal.addEventListener('abort', () => resolve(REFUSED))),
+    });
+    checker.start();
+    await vi.advanceTimersByTimeAsync(1);
+    expect(checker.stats().get('be/s1')).toMatchObject({ attempts: 0, checking: true });
+    checker.stop();
+    await vi.advanceTimersByTimeAsync(1);
+    expect(checker.stats().get('be/s1')).toMatchObject({ attempts: 0, successes: 0, lastError: null });
+  });
+});
+
+describe('HealthChecker.stats() with real checks on loopback', () => {
+  const quiet = { alert: () => {}, warning: () => {}, notice: () => {} };
+
+  /**
+   * Runs real checks of `program` against 127.0.0.1:`port` until at least `n` have ended, stops
+   * them with none under way, and returns the server's stats and how many checks ran.
+   */
+  async function checkUntil(port: number, n: number, program: ServerCheck['program'] = { kind: 'connect' }) {
+    const backend = backendWith([{ name: 's1', check: check({ address: SocketAddress.from('ipv4', '127.0.0.1', port), inter: 30, fastinter: 10, downinter: 10, program }) }]);
+    let ran = 0;
+    const checker = new HealthChecker([backend], {
+      log: quiet,
+      probe: (c, signal) => {
+        ran++;
+        return connectCheck(c, signal);
+      },
+    });
+    cleanups.push(() => checker.stop());
+    checker.start();
+    // Stopped in the same turn as the condition is seen to hold: no check can start in between.
+    await waitFor(() => {
+      const stats = checker.stats().get('be/s1')!;
+      return stats.attempts >= n && !stats.checking;
+    }, `${n} checks`);
+    checker.stop();
+    return { stats: checker.stats().get('be/s1')!, ran };
+  }
+
+  it('against a refusing port: every check an attempt, none a success, never connected', async () => {
+    const held = refusedPort();
+    cleanups.push(() => void native.close(held.fd));
+    const { stats, ran } = await checkUntil(held.port, 4);
+    expect(stats.attempts).toBe(ran);
+    expect(stats.attempts).toBeGreaterThanOrEqual(4);
+    expect(stats).toMatchObject({ successes: 0, totalConnectedMs: 0, lastConnected: null, lastDisconnected: null, lastError: 'Layer4 connection problem, info: "Connection refused"' });
+  });
+
+  it('against a listening port: every attempt a success', async () => {
+    const server = await namedServer('a');
+    const { stats, ran } = await checkUntil(server.port, 4);
+    expect(stats.attempts).toBe(ran);
+    expect(stats.attempts).toBeGreaterThanOrEqual(4);
+    expect(stats.successes).toBe(stats.attempts);
+    expect(stats.lastError).toBeNull();
+    expect(stats.lastConnected).not.toBeNull();
+    expect(stats.lastDisconnected!).toBeGreaterThanOrEqual(stats.lastConnected!);
+    // Four real checks were found UP by this server.
+    expect(server.accepted()).toBeGreaterThanOrEqual(stats.attempts);
+  });
+
+  it('a server that connects and then fails at layer 7: connected every time, the failure recorded', async () => {
+    const sockets = new Set<Socket>();
+    const redis = createServer((socket) => {
+      sockets.add(socket);
+      socket.on('error', () => socket.destroy());
+      socket.on('close', () => sockets.delete(socket));
+      socket.on('data', () => socket.end('-ERR nope\r\n'));
+    });
+    await new Promise<void>((resolve) => redis.listen(0, '127.0.0.1', resolve));
+    cleanups.push(
+      () =>
+        new Promise<void>((resolve) => {
+          for (const s of sockets) s.destroy();
+          redis.close(() => resolve());
+        }),
+    );
+    const { stats, ran } = await checkUntil((redis.address() as { port: number }).port, 3, { kind: 'redis' });
+    expect(stats.attempts).toBe(ran);
+    expect(stats.successes).toBe(stats.attempts);
+    expect(stats.lastError).toBe('Layer7 wrong status, code: 0, info: "-ERR nope"');
   });
 });
