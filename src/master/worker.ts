@@ -53,7 +53,11 @@ function workerCommand(line: string, running: RunningProxy): string {
     // The operational state this worker routes by, as its master's checks sent it.
     const lines: string[] = [];
     for (const backend of running.runtime.backends.values()) {
-      for (const server of backend.servers) lines.push(`${backend.name}/${server.name} ${server.admin} ${server.health}${server.check === null ? ' (not checked)' : ''}`);
+      for (const server of backend.servers) {
+        // A server following DNS also says where it goes now, or that it has nowhere to go.
+        const dns = !server.dns ? '' : server.unresolved || server.address === null ? ' unresolved' : ` ${server.address.toString()}`;
+        lines.push(`${backend.name}/${server.name} ${server.admin} ${server.health}${server.check === null ? ' (not checked)' : ''}${dns}`);
+      }
     }
     return `${lines.join('\n')}\n`;
   }
@@ -64,7 +68,7 @@ function workerCommand(line: string, running: RunningProxy): string {
 const WORKER_HELP = `  help                                    : this list
   show counters [json]                    : this worker's own counters per frontend, backend and server
   show pid                                : this worker's pid
-  show health                             : every server's administrative and operational state, as this worker routes by them
+  show health                             : every server's administrative and operational state (and DNS address), as this worker routes by them
 `;
 
 /**

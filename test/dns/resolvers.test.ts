@@ -20,7 +20,7 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-const WHERE = { file: 't.cfg', line: 1 };
+const WHERE = { file: 't.cfg', line: 1, column: 1 };
 
 function section(port: number, overrides: Partial<ResolversConfig> = {}): ResolversConfig {
   return {
