@@ -17,21 +17,18 @@ import { listenerFull } from '../listener/listener.js';
 import { ListenerState, type Listener } from '../listener/listener-types.js';
 import { resumeListener } from '../listener/tcp-bind.js';
 import type { Loop } from '../loop/loop.js';
-import { constants, native, pollConstants, type SocketOptionName, type SocketOptionValues } from '../native.js';
+import { constants, native } from '../native.js';
 import { TASK_WOKEN_TIMER, type Task } from '../task/task-types.js';
 import { tickAdd, tickIsExpired, TICK_ETERNITY } from '../task/ticks.js';
+import { ServerConnector, trySet, type ConnectingClient } from '../backend/connect.js';
 import { serverHasSlot, serverUsable } from '../backend/server-types.js';
 import { buildProxyHeader, parseProxyHeader, PROXY_MAX_HEADER } from '../proxy-protocol/proxy-protocol.js';
 
-const { AF_INET, AF_INET6, AF_UNIX, SOCK_STREAM, SOCK_NONBLOCK, ADDR_SLOT_SIZE } = constants;
+const { ADDR_SLOT_SIZE } = constants;
 // A client on an unnamed unix socket has no address beyond its family.
 const UNNAMED_UNIX = SocketAddress.fromBytes(new Uint8Array(new Uint16Array([constants.AF_UNIX]).buffer));
-const { POLLOUT, POLLERR, POLLHUP } = pollConstants;
-/** Connects to a server not probed for completion after one that did not complete at once. */
-const CONNECT_PROBE_SKIP = 64;
 // Data-path calls return -errno; system errors carry a negative `errno` too.
 const EAGAIN = -constants.errno.EAGAIN;
-const EINPROGRESS = -constants.errno.EINPROGRESS;
 /** RelayPort.holding() bits: client bytes wait for the server / server bytes for the client. */
 const HELD_FOR_SERVER = 1;
 const HELD_FOR_CLIENT = 2;
@@ -50,8 +47,6 @@ const HEADER_NOT_PROXY = 'Received something which does not look like a PROXY pr
 const HEADER_INVALID = 'Received an invalid PROXY protocol header';
 /** HAProxy's pause before retrying a server that refused, unless `timeout connect` is shorter. */
 const RETRY_PAUSE_MS = 1000;
-const EADDRINUSE = -constants.errno.EADDRINUSE;
-const EADDRNOTAVAIL = -constants.errno.EADDRNOTAVAIL;
 
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 const pad = (n: number, width = 2): string => String(n).padStart(width, '0');
@@ -65,17 +60,6 @@ export function logDate(ms: number): string {
   );
 }
 
-/** `address` in `family`, unwrapping a v4-mapped IPv6 address (dual-stack listeners); else null. */
-function sameFamily(address: SocketAddress, family: SocketAddress['family']): SocketAddress | null {
-  if (address.family === family) return address;
-  if (family === 'ipv4' && address.family === 'ipv6') {
-    const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address.address);
-    if (mapped) return SocketAddress.from('ipv4', mapped[1]!, address.port);
-  }
-  return null;
-}
-
-/** Options whose refusal only costs an optimization. */
 /** The parts of the native relay the session layer uses (see native/relay.h). */
 export interface RelayPort {
   add(fdA: number, fdB: number): number;
@@ -110,7 +94,7 @@ const enum Phase {
 }
 
 /** One client connection from accept to close. A class, so every session has one shape. */
-class Session implements ConnectionFacts {
+class Session implements ConnectionFacts, ConnectingClient {
   backend: BackendRuntime | null = null;
   server: ServerRuntime | null = null;
   serverFd = -1;
@@ -161,6 +145,27 @@ class Session implements ConnectionFacts {
   set dst(address: SocketAddress) {
     this.local = address;
   }
+
+  /**
+   * Where a server at 0.0.0.0 / :: connects: the client's original destination. A TPROXY-diverted
+   * connection (a `transparent` listener) is accepted on that very address, so getsockname (the
+   * session's dst) is it. Behind NAT (REDIRECT/DNAT) the accepted socket's address is the
+   * proxy's own: the pre-NAT destination comes from conntrack (SO_ORIGINAL_DST), looked up once,
+   * and it becomes the session's dst (logs, send-proxy). A PROXY header's destination wins.
+   */
+  originalDestination(): SocketAddress {
+    if (!this.dstResolved) {
+      this.dstResolved = true;
+      if (!this.listener.bind.transparent && this.dst.family !== 'unix') {
+        try {
+          this.dst = SocketAddress.fromBytes(native.getOriginalDst(this.clientFd));
+        } catch {
+          // Not NATed (ENOENT), or no conntrack: getsockname's address is the best there is.
+        }
+      }
+    }
+    return this.dst;
+  }
 }
 
 export interface SessionEngineOptions {
@@ -193,20 +198,6 @@ const ACCEPT_RESOURCE_ERRORS: ReadonlyMap<number, string> = new Map([
 /** HAProxy retries a listener paused by a resource shortage after 100 ms. */
 const ACCEPT_RETRY_MS = 100;
 
-/**
- * A socket option set as HAProxy sets them on a connection: best effort. A refusal (an option
- * the kernel or the socket type does not take, IP_BIND_ADDRESS_NO_PORT before 4.2, a value
- * above its limit, TCP_FASTOPEN_CONNECT without the client bit of net.ipv4.tcp_fastopen, a
- * socket already reset) costs what the option would have given, never the connection.
- */
-function trySet<K extends SocketOptionName>(fd: number, name: K, value: SocketOptionValues[K]): void {
-  try {
-    native.setsockopt(fd, name, value);
-  } catch {
-    // see above
-  }
-}
-
 /** SO_LINGER {1, 0}: the close() that follows sends an RST instead of a FIN. */
 const ABORT_ON_CLOSE = { enabled: true, seconds: 0 };
 
@@ -227,13 +218,9 @@ export class SessionEngine {
   private readonly starved = new Set<Listener>();
   /** Retries starved listeners after ACCEPT_RETRY_MS (one task for all of them). */
   private retryTask: Task<SessionEngine> | null = null;
-  /** `source` failures already reported (server, what, errno): each is reported once. */
-  private readonly sourceAlerts = new Set<string>();
   /** The timer callback of every session's task (one function, not a closure per session). */
   private readonly onTimerCallback = (task: Task<Session>, session: Session, reasons: number): Task<Session> | null =>
     this.onTimer(task, session, reasons);
-  /** The [fd, events, revents] triplet of connectedAtOnce(). */
-  private readonly connectProbe = new Int32Array(3);
   /** One peek buffer for every PROXY header: headers are read whole or not at all. */
   private readonly headerBuffer = new Uint8Array(PROXY_MAX_HEADER);
   private readonly listenerLabels = new WeakMap<Listener, string>();
@@ -248,9 +235,11 @@ export class SessionEngine {
     this.alert = options.alert ?? ((message) => process.stderr.write(`[ALERT]    (${process.pid}) : ${message}\n`));
     this.warning = options.warning ?? this.alert;
     this.observe = options.observe ?? null;
+    this.connector = new ServerConnector(this.alert);
   }
 
   private readonly observe: ((server: ServerRuntime, ok: boolean) => void) | null;
+  private readonly connector: ServerConnector;
 
   /**
    * The listener accept callback for one frontend: give it to bindListener's context.
@@ -515,195 +504,19 @@ export class SessionEngine {
     session.attempts++;
     session.phase = Phase.Connecting;
     session.connectStartedAt = this.loop.now;
-    // A server at 0.0.0.0 (no address) connects to where the client was going (transparent
-    // mode); a mapped port follows the client's original destination port, shifted.
-    const offset = server.portOffset ?? null;
-    let target = server.address ?? this.originalDestination(session, server.targetPort ?? 0);
-    const mappedPort = offset === null ? -1 : this.originalDestination(session, 0).port + offset;
-    if (mappedPort >= 1 && mappedPort <= 65535) target = target.withPort(mappedPort);
-    const family = target.family === 'ipv6' ? AF_INET6 : target.family === 'unix' ? AF_UNIX : AF_INET;
-    let fd = -1;
-    let rc: number;
-    try {
-      if (offset !== null && (mappedPort < 1 || mappedPort > 65535)) {
-        throw Object.assign(new Error('mapped port out of range'), { errno: -constants.errno.EINVAL }); // a failed attempt
-      }
-      fd = native.socket(family, SOCK_STREAM | SOCK_NONBLOCK);
-      if (backend.serverKeepAlive && target.family !== 'unix') trySet(fd, 'SO_KEEPALIVE', true);
-      if (server.socketOptions !== undefined || server.fastOpen === true) this.setServerSocketOptions(fd, session, server, target.family !== 'unix');
-      if (server.source && target.family !== 'unix') this.bindSource(fd, session, server, target);
-      rc = native.connect(fd, target.bytes);
-    } catch (error) {
-      rc = -Math.abs((error as { errno?: number }).errno ?? constants.errno.EMFILE);
-    }
-    if (rc === 0 || rc === EINPROGRESS) session.serverFd = fd;
-    if (rc === EINPROGRESS) rc = this.connectedAtOnce(fd, server);
-    if (rc === 0) {
-      this.established(session);
-    } else if (rc === EINPROGRESS) {
-      this.loop.fdtab.insert(fd, session, (_fd, ev) => this.onConnectEvent(session, ev));
-      this.loop.fdtab.wantSend(fd);
-      this.arm(session, backend.timeouts.connect);
-    } else {
-      if (session.serverFd < 0 && fd >= 0) native.close(fd);
+    const fd = this.connector.connect(server, session, backend.serverKeepAlive === true);
+    if (fd < 0) {
       this.connectFailed(session);
+      return;
     }
-  }
-
-  /**
-   * The options of an outgoing socket, before connect() (HAProxy 2.6's tcp_connect_server()).
-   * Each is best effort: a refusal costs the optimisation, never the connection.
-   */
-  private setServerSocketOptions(fd: number, session: Session, server: ServerRuntime, tcp: boolean): void {
-    const options = server.socketOptions;
-    // Bytes that go out as soon as the connection is up: the send-proxy header, and client
-    // bytes read behind a PROXY header (established() sends both in one send()).
-    const hasData = server.sendProxy !== 0 || session.early !== null;
-    if (options !== undefined) {
-      if (options.sndbuf > 0) trySet(fd, 'SO_SNDBUF', options.sndbuf);
-      if (options.rcvbuf > 0) trySet(fd, 'SO_RCVBUF', options.rcvbuf);
-      if (tcp) {
-        if (options.noDelay) trySet(fd, 'TCP_NODELAY', true);
-        if (options.notSentLowat > 0) trySet(fd, 'TCP_NOTSENT_LOWAT', options.notSentLowat);
-        // In pingpong mode the kernel holds back the ACK ending the handshake, and the first
-        // data segment carries it: one packet fewer. Only worth it when data is ready to go.
-        if (options.smartConnect && hasData) trySet(fd, 'TCP_QUICKACK', false);
-      }
+    session.serverFd = fd;
+    if (this.connector.connected) {
+      this.established(session);
+      return;
     }
-    // With a cached cookie, connect() then returns 0 at once and the first send() carries the
-    // SYN and the data; without one the kernel connects as usual and asks for a cookie. Never
-    // without data (the SYN would wait for a send() that may not come: a server that speaks
-    // first), and not on retries (HAProxy: the attempt may be what failed).
-    if (tcp && server.fastOpen === true && hasData && session.attempts === 1) trySet(fd, 'TCP_FASTOPEN_CONNECT', true);
-  }
-
-  /**
-   * A non-blocking connect() to a server on this host usually completes inside the call: the
-   * kernel runs the whole handshake on loopback before returning EINPROGRESS. Asking at once with
-   * a zero-timeout poll(2) then replaces registering the fd with the poller, a loop turn, an
-   * SO_ERROR read and the deregistration (four syscalls and a turn) by one syscall. A server whose
-   * connects do not complete at once (a remote one) is not asked again for a while, so it pays
-   * the extra poll once per CONNECT_PROBE_SKIP connects only.
-   * Returns 0 (connected), EINPROGRESS (still going: wait for it), or -errno (failed).
-   */
-  private connectedAtOnce(fd: number, server: ServerRuntime): number {
-    if ((server.connectProbeSkip ?? 0) > 0) {
-      server.connectProbeSkip!--;
-      return EINPROGRESS;
-    }
-    const probe = this.connectProbe;
-    probe[0] = fd;
-    probe[1] = POLLOUT;
-    probe[2] = 0;
-    if (native.pollOnce(probe, 1, 0) !== 1) {
-      server.connectProbeSkip = CONNECT_PROBE_SKIP;
-      return EINPROGRESS;
-    }
-    if ((probe[2]! & (POLLERR | POLLHUP)) === 0) return 0;
-    let error = 0;
-    try {
-      error = native.getsockopt(fd, 'SO_ERROR');
-    } catch {
-      error = constants.errno.EBADF; // a failed attempt
-    }
-    return error === 0 ? 0 : -error;
-  }
-
-  /**
-   * Where a server at 0.0.0.0 / :: connects: the client's original destination. A TPROXY-diverted
-   * connection (a `transparent` listener) is accepted on that very address, so getsockname (the
-   * session's dst) is it. Behind NAT (REDIRECT/DNAT) the accepted socket's address is the
-   * proxy's own: the pre-NAT destination comes from conntrack (SO_ORIGINAL_DST), looked up once,
-   * and it becomes the session's dst (logs, send-proxy). A PROXY header's destination wins.
-   */
-  private originalDestination(session: Session, port: number): SocketAddress {
-    if (!session.dstResolved) {
-      session.dstResolved = true;
-      if (!session.listener.bind.transparent && session.dst.family !== 'unix') {
-        try {
-          session.dst = SocketAddress.fromBytes(native.getOriginalDst(session.clientFd));
-        } catch {
-          // Not NATed (ENOENT), or no conntrack: getsockname's address is the best there is.
-        }
-      }
-    }
-    return port > 0 && session.dst.port !== port ? session.dst.withPort(port) : session.dst;
-  }
-
-  /**
-   * Binds an outgoing socket as `source` says, before connect(). Throws (a system error with its
-   * errno) when it cannot: the caller counts a failed connection attempt, so retries apply.
-   */
-  private bindSource(fd: number, session: Session, server: ServerRuntime, target: SocketAddress): void {
-    const source = server.source!;
-    const v6 = target.family === 'ipv6';
-    let local: SocketAddress;
-    let transparent = source.usesrc !== null;
-    const usesrc = source.usesrc;
-    if (usesrc === 'client' || usesrc === 'clientip') {
-      local = sameFamily(session.src, target.family) ?? this.sourceError(server, target, `the client's address ${session.src.address} is not of the server's family`, constants.errno.EAFNOSUPPORT);
-      if (usesrc === 'clientip') local = local.withPort(0);
-    } else {
-      local = usesrc ?? source.address;
-      local = sameFamily(local, target.family) ?? this.sourceError(server, target, `source address ${local.address} is not of the server's family`, constants.errno.EAFNOSUPPORT);
-    }
-    try {
-      if (source.interface !== null) native.setsockopt(fd, 'SO_BINDTODEVICE', source.interface);
-      if (transparent) native.setsockopt(fd, v6 ? 'IPV6_TRANSPARENT' : 'IP_TRANSPARENT', true);
-    } catch (error) {
-      this.sourceError(server, target, `cannot ${transparent ? 'make the server connection transparent' : 'bind it to its interface'}`, error);
-    }
-    const ranged = source.portRange !== null && usesrc !== 'client';
-    const tries = ranged ? Math.min(source.portRange!.high - source.portRange!.low + 1, 16) : 1;
-    let reuse = false;
-    for (let attempt = 1; ; attempt++) {
-      let address = local;
-      if (ranged) {
-        const range = source.portRange!;
-        const span = range.high - range.low + 1;
-        address = local.withPort(range.low + (source.nextPort % span));
-        source.nextPort = (source.nextPort + 1) % span;
-      }
-      try {
-        if (address.port === 0) {
-          // The port is picked at connect() time, with the whole 4-tuple known: many more
-          // connections fit than ephemeral ports (IP_BIND_ADDRESS_NO_PORT).
-          trySet(fd, 'IP_BIND_ADDRESS_NO_PORT', true);
-        } else if (!reuse) {
-          trySet(fd, 'SO_REUSEADDR', true);
-          reuse = true;
-        }
-        native.bind(fd, address.bytes);
-        return;
-      } catch (error) {
-        const errno = (error as { errno?: number }).errno;
-        if (errno === EADDRINUSE && attempt < tries) continue;
-        if (errno === EADDRNOTAVAIL && !transparent) {
-          // A foreign address without usesrc: binding it needs IP_TRANSPARENT.
-          transparent = true;
-          try {
-            native.setsockopt(fd, v6 ? 'IPV6_TRANSPARENT' : 'IP_TRANSPARENT', true);
-          } catch (again) {
-            this.sourceError(server, target, `cannot bind to foreign source address ${address.address}`, again);
-          }
-          attempt--;
-          continue;
-        }
-        this.sourceError(server, target, `cannot bind to source address ${address.toString()}`, error);
-      }
-    }
-  }
-
-  /** Reports a `source` failure once per server and reason, then throws it as an errno. */
-  private sourceError(server: ServerRuntime, target: SocketAddress, what: string, error: unknown): never {
-    const errno = typeof error === 'number' ? error : ((error as { errno?: number }).errno ?? constants.errno.EINVAL);
-    const code = typeof error === 'number' ? native.errnoName(-errno) : ((error as { code?: string }).code ?? native.errnoName(-errno));
-    const key = `${server.name}\0${what}\0${code}`;
-    if (!this.sourceAlerts.has(key)) {
-      this.sourceAlerts.add(key);
-      this.alert(`server '${server.name}' (connecting to ${target.toString()}): ${what} (${code}${code === 'EPERM' ? ': needs CAP_NET_ADMIN' : ''}); counted as connection failures, reported once.`);
-    }
-    throw Object.assign(new Error(what), { errno });
+    this.loop.fdtab.insert(fd, session, (_fd, ev) => this.onConnectEvent(session, ev));
+    this.loop.fdtab.wantSend(fd);
+    this.arm(session, backend.timeouts.connect);
   }
 
   private onConnectEvent(session: Session, events: number): void {
