@@ -21,6 +21,7 @@ import { constants, native } from '../native.js';
 import { TASK_WOKEN_TIMER, type Task } from '../task/task-types.js';
 import { tickAdd, tickIsExpired, TICK_ETERNITY } from '../task/ticks.js';
 import { ServerConnector, trySet, type ConnectingClient } from '../backend/connect.js';
+import { BackendQueues, type WaitQueue, type Waiter } from '../backend/queue.js';
 import { serverHasSlot, serverUsable } from '../backend/server-types.js';
 import { buildProxyHeader, parseProxyHeader, PROXY_MAX_HEADER } from '../proxy-protocol/proxy-protocol.js';
 
@@ -94,7 +95,7 @@ const enum Phase {
 }
 
 /** One client connection from accept to close. A class, so every session has one shape. */
-class Session implements ConnectionFacts, ConnectingClient {
+class Session implements ConnectionFacts, ConnectingClient, Waiter<Session> {
   backend: BackendRuntime | null = null;
   server: ServerRuntime | null = null;
   serverFd = -1;
@@ -114,6 +115,11 @@ class Session implements ConnectionFacts, ConnectingClient {
   queuedAt = 0;
   connectStartedAt = 0;
   connectedAt = 0;
+  /** Its place while it waits for a server slot (see backend/queue.ts). */
+  previousWaiter: Session | null = null;
+  nextWaiter: Session | null = null;
+  waitingIn: WaitQueue<Session> | null = null;
+  ticket = 0;
   private local: SocketAddress | null = null;
 
   constructor(
@@ -206,7 +212,7 @@ export class SessionEngine {
   current = 0;
   private readonly sessions = new Set<Session>();
   private readonly byRelay = new Map<number, Session>();
-  private readonly queues = new Map<BackendRuntime, Session[]>();
+  private readonly queues = new Map<BackendRuntime, BackendQueues<Session, ServerRuntime>>();
   private readonly limited = new Set<Listener>();
   private readonly acceptOut = new Int32Array(2 * 64);
   private readonly acceptAddrs = new Uint8Array(64 * ADDR_SLOT_SIZE);
@@ -466,13 +472,16 @@ export class SessionEngine {
 
   private enqueue(session: Session, server: ServerRuntime): void {
     const backend = session.backend!;
-    const queue = this.queues.get(backend) ?? [];
-    this.queues.set(backend, queue);
-    if (server.maxqueue > 0 && queue.length >= server.maxqueue) {
+    let queues = this.queues.get(backend);
+    if (queues === undefined) {
+      queues = new BackendQueues<Session, ServerRuntime>();
+      this.queues.set(backend, queues);
+    }
+    if (server.maxqueue > 0 && queues.length >= server.maxqueue) {
       this.close(session, 'sQ');
       return;
     }
-    queue.push(session);
+    queues.push(session, null);
     session.phase = Phase.Queued;
     session.queuedAt = this.loop.now;
     backend.counters.add('queued');
@@ -481,14 +490,36 @@ export class SessionEngine {
     this.arm(session, wait);
   }
 
-  /** A slot was freed in `backend`: start the longest-waiting session that can now go. */
-  private dequeue(backend: BackendRuntime): void {
-    const queue = this.queues.get(backend);
-    while (queue && queue.length > 0) {
-      const server = backend.balancer.pick(queue[0]!.src.bytes) as ServerRuntime | null;
-      if (!server || !serverHasSlot(server)) return;
-      const session = queue.shift()!;
-      this.connect(session, server);
+  /**
+   * A session of `backend` ended, releasing its slot on `freed` if it had one: start the waiters
+   * that can go now, the longest-waiting first (HAProxy: the older of the freed server's queue
+   * head and the backend queue head). The server's own waiters go to it; the backend's go where
+   * balancing picks now, and stay while that is a full server (`balance source` sends a client
+   * to its server only).
+   */
+  private dequeue(backend: BackendRuntime, freed: ServerRuntime | null): void {
+    const queues = this.queues.get(backend);
+    if (queues === undefined) return;
+    while (queues.length > 0) {
+      const withSlot = freed !== null && serverHasSlot(freed) ? freed : null;
+      const next = queues.next(withSlot);
+      if (next === null) return;
+      if (next !== queues.firstShared()) {
+        queues.remove(next);
+        this.connect(next, withSlot!);
+        continue;
+      }
+      const server = backend.balancer.pick(next.src.bytes) as ServerRuntime | null;
+      if (server !== null && serverHasSlot(server)) {
+        queues.remove(next);
+        this.connect(next, server);
+        continue;
+      }
+      // The backend queue's head cannot go yet; the freed server's own waiters still may.
+      const own = withSlot === null ? null : queues.firstFor(withSlot);
+      if (own === null) return;
+      queues.remove(own);
+      this.connect(own, withSlot!);
     }
   }
 
@@ -665,14 +696,10 @@ export class SessionEngine {
         session.frontend.counters.add('clientTimeouts');
         this.close(session, 'cR', HEADER_TIMEOUT);
         return null;
-      case Phase.Queued: {
-        const queue = this.queues.get(session.backend!);
-        const index = queue?.indexOf(session) ?? -1;
-        if (index >= 0) queue!.splice(index, 1);
+      case Phase.Queued:
         session.backend!.counters.add('queueTimeouts');
-        this.close(session, 'sQ');
+        this.close(session, 'sQ'); // which takes it out of its queue
         return null;
-      }
       case Phase.Connecting:
         session.backend!.counters.add('serverTimeouts');
         this.connectFailed(session, true);
@@ -712,6 +739,7 @@ export class SessionEngine {
     if (session.phase === Phase.Closed) return;
     const wasQueuedOrConnecting = session.phase;
     session.phase = Phase.Closed;
+    if (wasQueuedOrConnecting === Phase.Queued) this.queues.get(session.backend!)?.remove(session);
     this.loop.scheduler.taskKill(session.task);
     let bytesIn = 0;
     let bytesOut = 0;
@@ -753,7 +781,7 @@ export class SessionEngine {
     if (handshakeError === undefined) this.logSession(session, termination, bytesOut, bytesIn);
     else if (handshakeError !== null) this.logHandshakeError(session, handshakeError);
     this.resumeLimited();
-    if (backend) this.dequeue(backend);
+    if (backend) this.dequeue(backend, session.server);
   }
 
   /** Sessions waiting in `backend`'s queue for a server slot (SIGHUP's "pend"). */
@@ -777,7 +805,7 @@ export class SessionEngine {
 
   /** Hard stop (SIGTERM/SIGINT): every session is closed now, logged as killed. */
   killAll(): void {
-    for (const queue of this.queues.values()) queue.length = 0;
+    for (const queues of this.queues.values()) queues.clear();
     for (const session of [...this.sessions]) this.close(session, 'K-');
   }
 
