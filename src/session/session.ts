@@ -470,6 +470,19 @@ export class SessionEngine {
     this.connect(session, server);
   }
 
+  /**
+   * Queues a session whose server (what balancing picked) has no free slot. Where it waits:
+   * - With `maxqueue` set on that server, in that server's own queue, up to maxqueue sessions
+   *   (counted for that server alone, as HAProxy counts them), and only that server serves it.
+   *   A full queue refuses it: sQ. HAProxy 2.6 queues behind a server this way for leastconn
+   *   and first when maxqueue is set (moving on to the backend's queue once it is full), and
+   *   refuses with sQ a session bound to its server (source hashing) whose queue is full; its
+   *   roundrobin never queues behind a server, so maxqueue does nothing there. One rule for every
+   *   algorithm keeps maxqueue the bound it is documented as, without changing balancing.
+   * - Without (0, the default), in the backend's queue, unbounded, which the first server to free
+   *   a slot serves through balancing: HAProxy's behaviour when every server is full (its SIGHUP
+   *   dump shows such sessions as "unass", unassigned).
+   */
   private enqueue(session: Session, server: ServerRuntime): void {
     const backend = session.backend!;
     let queues = this.queues.get(backend);
@@ -477,11 +490,12 @@ export class SessionEngine {
       queues = new BackendQueues<Session, ServerRuntime>();
       this.queues.set(backend, queues);
     }
-    if (server.maxqueue > 0 && queues.length >= server.maxqueue) {
+    const behindServer = server.maxqueue > 0;
+    if (behindServer && queues.waitingFor(server) >= server.maxqueue) {
       this.close(session, 'sQ');
       return;
     }
-    queues.push(session, null);
+    queues.push(session, behindServer ? server : null);
     session.phase = Phase.Queued;
     session.queuedAt = this.loop.now;
     backend.counters.add('queued');
@@ -525,8 +539,9 @@ export class SessionEngine {
 
   private connect(session: Session, server: ServerRuntime): void {
     const backend = session.backend!;
-    if (session.server !== server) {
-      if (session.server) session.server.cur--;
+    const previous = session.server;
+    if (previous !== server) {
+      if (previous) previous.cur--;
       session.server = server;
       server.cur++;
       server.counters.add('sessions');
@@ -535,6 +550,10 @@ export class SessionEngine {
     session.attempts++;
     session.phase = Phase.Connecting;
     session.connectStartedAt = this.loop.now;
+    // A retry that moved to another server left a slot on the previous one, which sessions in that
+    // server's own queue are waiting for (HAProxy runs process_srv_queue() on redispatch too).
+    // The backend queue's waiters move when a session ends.
+    if (previous !== null && previous !== server && this.queuedFor(backend, previous) > 0) this.dequeue(backend, previous);
     const fd = this.connector.connect(server, session, backend.serverKeepAlive === true);
     if (fd < 0) {
       this.connectFailed(session);
@@ -784,9 +803,19 @@ export class SessionEngine {
     if (backend) this.dequeue(backend, session.server);
   }
 
-  /** Sessions waiting in `backend`'s queue for a server slot (SIGHUP's "pend"). */
+  /** Sessions waiting for a server slot in `backend`, in any of its queues (SIGHUP's "pend"). */
   queued(backend: BackendRuntime): number {
     return this.queues.get(backend)?.length ?? 0;
+  }
+
+  /** Sessions waiting in `backend`'s own queue, for whichever server frees a slot (SIGHUP's "unass"). */
+  queuedUnassigned(backend: BackendRuntime): number {
+    return this.queues.get(backend)?.unassigned ?? 0;
+  }
+
+  /** Sessions waiting in `server`'s queue (it has `maxqueue`), counted against that maxqueue. */
+  queuedFor(backend: BackendRuntime, server: ServerRuntime): number {
+    return this.queues.get(backend)?.waitingFor(server) ?? 0;
   }
 
   /**
@@ -847,7 +876,8 @@ export class SessionEngine {
     const tw = session.queuedAt === 0 ? 0 : ((session.connectStartedAt || now) - session.queuedAt) >>> 0;
     const tc = session.connectedAt === 0 ? -1 : (session.connectedAt - session.connectStartedAt) >>> 0;
     const tt = since(session.acceptedAt);
-    const queueLength = session.backend ? this.queued(session.backend) : 0;
+    const backendQueue = session.backend ? this.queuedUnassigned(session.backend) : 0;
+    const serverQueue = session.backend && session.server ? this.queuedFor(session.backend, session.server) : 0;
     // HAProxy's tcplog: client [date] frontend backend/server Tw/Tc/Tt bytes state conns queues.
     // The process and frontend connection counts still include the session being logged (HAProxy
     // logs before releasing them: `1/1/0/0/0` for a lone session), the backend and server ones no
@@ -857,7 +887,7 @@ export class SessionEngine {
         `${session.backend?.name ?? session.frontend.name}/${session.server?.name ?? '<NOSRV>'} ${tw}/${tc}/${tt} ` +
         `${bytesToClient} ${termination} ${this.current + 1}/${session.frontend.counters.get('current') + 1}/` +
         `${session.backend?.counters.get('current') ?? 0}/${session.server?.cur ?? 0}/${Math.max(0, session.attempts - 1)} ` +
-        `0/${queueLength}`,
+        `${serverQueue}/${backendQueue}`,
     );
   }
 }
