@@ -36,6 +36,8 @@ interface ServerFigures {
   available: boolean;
   backup: boolean;
   current: number;
+  /** Sessions waiting in the server's own queue. */
+  pending: number;
   total: number;
 }
 
@@ -53,6 +55,7 @@ export function serverStateLines(config: Config, runtime: Runtime, engine: Sessi
           available: serverUsable(s),
           backup: s.backup,
           current: s.cur,
+          pending: engine.queuedFor(backend, s),
           total: s.counters.get('sessions'),
         }))
       : proxy.servers.map((s) => ({
@@ -61,11 +64,11 @@ export function serverStateLines(config: Config, runtime: Runtime, engine: Sessi
           available: !s.disabled && s.weight > 0,
           backup: s.backup,
           current: 0,
+          pending: 0,
           total: 0,
         }));
     for (const s of servers) {
-      // epoxy queues in the backend only, never behind one server: a server's pending is 0.
-      lines.push(`SIGHUP: Server ${proxy.name}/${s.name} is ${s.up ? 'UP' : 'DOWN'}. Conn: ${s.current} act, 0 pend, ${s.total} tot.`);
+      lines.push(`SIGHUP: Server ${proxy.name}/${s.name} is ${s.up ? 'UP' : 'DOWN'}. Conn: ${s.current} act, ${s.pending} pend, ${s.total} tot.`);
     }
     const active = servers.filter((s) => s.available && !s.backup).length;
     const backups = servers.filter((s) => s.available && s.backup).length;
@@ -76,11 +79,12 @@ export function serverStateLines(config: Config, runtime: Runtime, engine: Sessi
           ? 'has no server available !'
           : `has ${active} active servers and ${backups} backup servers available.`;
     const pending = backend ? engine.queued(backend) : 0;
+    const unassigned = backend ? engine.queuedUnassigned(backend) : 0;
     const fe = frontend?.counters;
     const be = backend?.counters;
     lines.push(
       `SIGHUP: Proxy ${proxy.name} ${what} Conn: act(FE+BE): ${fe?.get('current') ?? 0}+${be?.get('current') ?? 0}, ` +
-        `${pending} pend (${pending} unass), tot(FE+BE): ${fe?.get('sessions') ?? 0}+${be?.get('sessions') ?? 0}.`,
+        `${pending} pend (${unassigned} unass), tot(FE+BE): ${fe?.get('sessions') ?? 0}+${be?.get('sessions') ?? 0}.`,
     );
   }
   return lines;

@@ -182,7 +182,8 @@ export interface ServerRuntime extends Server {
   readonly fastOpen?: boolean;
   /**
    * Connects left before the session layer checks again whether connect() to this server
-   * completes inside the call (it does for servers on this host); see connectedAtOnce().
+   * completes inside the call (it does for servers on this host); see connectedAtOnce() in
+   * backend/connect.ts.
    */
   connectProbeSkip?: number;
 }

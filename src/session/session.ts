@@ -17,21 +17,19 @@ import { listenerFull } from '../listener/listener.js';
 import { ListenerState, type Listener } from '../listener/listener-types.js';
 import { resumeListener } from '../listener/tcp-bind.js';
 import type { Loop } from '../loop/loop.js';
-import { constants, native, pollConstants, type SocketOptionName, type SocketOptionValues } from '../native.js';
+import { constants, native } from '../native.js';
 import { TASK_WOKEN_TIMER, type Task } from '../task/task-types.js';
 import { tickAdd, tickIsExpired, TICK_ETERNITY } from '../task/ticks.js';
+import { ServerConnector, trySet, type ConnectingClient } from '../backend/connect.js';
+import { BackendQueues, type WaitQueue, type Waiter } from '../backend/queue.js';
 import { serverHasSlot, serverUsable } from '../backend/server-types.js';
 import { buildProxyHeader, parseProxyHeader, PROXY_MAX_HEADER } from '../proxy-protocol/proxy-protocol.js';
 
-const { AF_INET, AF_INET6, AF_UNIX, SOCK_STREAM, SOCK_NONBLOCK, ADDR_SLOT_SIZE } = constants;
+const { ADDR_SLOT_SIZE } = constants;
 // A client on an unnamed unix socket has no address beyond its family.
 const UNNAMED_UNIX = SocketAddress.fromBytes(new Uint8Array(new Uint16Array([constants.AF_UNIX]).buffer));
-const { POLLOUT, POLLERR, POLLHUP } = pollConstants;
-/** Connects to a server not probed for completion after one that did not complete at once. */
-const CONNECT_PROBE_SKIP = 64;
 // Data-path calls return -errno; system errors carry a negative `errno` too.
 const EAGAIN = -constants.errno.EAGAIN;
-const EINPROGRESS = -constants.errno.EINPROGRESS;
 /** RelayPort.holding() bits: client bytes wait for the server / server bytes for the client. */
 const HELD_FOR_SERVER = 1;
 const HELD_FOR_CLIENT = 2;
@@ -50,8 +48,6 @@ const HEADER_NOT_PROXY = 'Received something which does not look like a PROXY pr
 const HEADER_INVALID = 'Received an invalid PROXY protocol header';
 /** HAProxy's pause before retrying a server that refused, unless `timeout connect` is shorter. */
 const RETRY_PAUSE_MS = 1000;
-const EADDRINUSE = -constants.errno.EADDRINUSE;
-const EADDRNOTAVAIL = -constants.errno.EADDRNOTAVAIL;
 
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 const pad = (n: number, width = 2): string => String(n).padStart(width, '0');
@@ -65,17 +61,6 @@ export function logDate(ms: number): string {
   );
 }
 
-/** `address` in `family`, unwrapping a v4-mapped IPv6 address (dual-stack listeners); else null. */
-function sameFamily(address: SocketAddress, family: SocketAddress['family']): SocketAddress | null {
-  if (address.family === family) return address;
-  if (family === 'ipv4' && address.family === 'ipv6') {
-    const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address.address);
-    if (mapped) return SocketAddress.from('ipv4', mapped[1]!, address.port);
-  }
-  return null;
-}
-
-/** Options whose refusal only costs an optimization. */
 /** The parts of the native relay the session layer uses (see native/relay.h). */
 export interface RelayPort {
   add(fdA: number, fdB: number): number;
@@ -110,7 +95,7 @@ const enum Phase {
 }
 
 /** One client connection from accept to close. A class, so every session has one shape. */
-class Session implements ConnectionFacts {
+class Session implements ConnectionFacts, ConnectingClient, Waiter<Session> {
   backend: BackendRuntime | null = null;
   server: ServerRuntime | null = null;
   serverFd = -1;
@@ -130,6 +115,11 @@ class Session implements ConnectionFacts {
   queuedAt = 0;
   connectStartedAt = 0;
   connectedAt = 0;
+  /** Its place while it waits for a server slot (see backend/queue.ts). */
+  previousWaiter: Session | null = null;
+  nextWaiter: Session | null = null;
+  waitingIn: WaitQueue<Session> | null = null;
+  ticket = 0;
   private local: SocketAddress | null = null;
 
   constructor(
@@ -160,6 +150,27 @@ class Session implements ConnectionFacts {
 
   set dst(address: SocketAddress) {
     this.local = address;
+  }
+
+  /**
+   * Where a server at 0.0.0.0 / :: connects: the client's original destination. A TPROXY-diverted
+   * connection (a `transparent` listener) is accepted on that very address, so getsockname (the
+   * session's dst) is it. Behind NAT (REDIRECT/DNAT) the accepted socket's address is the
+   * proxy's own: the pre-NAT destination comes from conntrack (SO_ORIGINAL_DST), looked up once,
+   * and it becomes the session's dst (logs, send-proxy). A PROXY header's destination wins.
+   */
+  originalDestination(): SocketAddress {
+    if (!this.dstResolved) {
+      this.dstResolved = true;
+      if (!this.listener.bind.transparent && this.dst.family !== 'unix') {
+        try {
+          this.dst = SocketAddress.fromBytes(native.getOriginalDst(this.clientFd));
+        } catch {
+          // Not NATed (ENOENT), or no conntrack: getsockname's address is the best there is.
+        }
+      }
+    }
+    return this.dst;
   }
 }
 
@@ -193,20 +204,6 @@ const ACCEPT_RESOURCE_ERRORS: ReadonlyMap<number, string> = new Map([
 /** HAProxy retries a listener paused by a resource shortage after 100 ms. */
 const ACCEPT_RETRY_MS = 100;
 
-/**
- * A socket option set as HAProxy sets them on a connection: best effort. A refusal (an option
- * the kernel or the socket type does not take, IP_BIND_ADDRESS_NO_PORT before 4.2, a value
- * above its limit, TCP_FASTOPEN_CONNECT without the client bit of net.ipv4.tcp_fastopen, a
- * socket already reset) costs what the option would have given, never the connection.
- */
-function trySet<K extends SocketOptionName>(fd: number, name: K, value: SocketOptionValues[K]): void {
-  try {
-    native.setsockopt(fd, name, value);
-  } catch {
-    // see above
-  }
-}
-
 /** SO_LINGER {1, 0}: the close() that follows sends an RST instead of a FIN. */
 const ABORT_ON_CLOSE = { enabled: true, seconds: 0 };
 
@@ -215,7 +212,7 @@ export class SessionEngine {
   current = 0;
   private readonly sessions = new Set<Session>();
   private readonly byRelay = new Map<number, Session>();
-  private readonly queues = new Map<BackendRuntime, Session[]>();
+  private readonly queues = new Map<BackendRuntime, BackendQueues<Session, ServerRuntime>>();
   private readonly limited = new Set<Listener>();
   private readonly acceptOut = new Int32Array(2 * 64);
   private readonly acceptAddrs = new Uint8Array(64 * ADDR_SLOT_SIZE);
@@ -227,13 +224,9 @@ export class SessionEngine {
   private readonly starved = new Set<Listener>();
   /** Retries starved listeners after ACCEPT_RETRY_MS (one task for all of them). */
   private retryTask: Task<SessionEngine> | null = null;
-  /** `source` failures already reported (server, what, errno): each is reported once. */
-  private readonly sourceAlerts = new Set<string>();
   /** The timer callback of every session's task (one function, not a closure per session). */
   private readonly onTimerCallback = (task: Task<Session>, session: Session, reasons: number): Task<Session> | null =>
     this.onTimer(task, session, reasons);
-  /** The [fd, events, revents] triplet of connectedAtOnce(). */
-  private readonly connectProbe = new Int32Array(3);
   /** One peek buffer for every PROXY header: headers are read whole or not at all. */
   private readonly headerBuffer = new Uint8Array(PROXY_MAX_HEADER);
   private readonly listenerLabels = new WeakMap<Listener, string>();
@@ -248,9 +241,11 @@ export class SessionEngine {
     this.alert = options.alert ?? ((message) => process.stderr.write(`[ALERT]    (${process.pid}) : ${message}\n`));
     this.warning = options.warning ?? this.alert;
     this.observe = options.observe ?? null;
+    this.connector = new ServerConnector(this.alert);
   }
 
   private readonly observe: ((server: ServerRuntime, ok: boolean) => void) | null;
+  private readonly connector: ServerConnector;
 
   /**
    * The listener accept callback for one frontend: give it to bindListener's context.
@@ -475,15 +470,32 @@ export class SessionEngine {
     this.connect(session, server);
   }
 
+  /**
+   * Queues a session whose server (what balancing picked) has no free slot. Where it waits:
+   * - With `maxqueue` set on that server, in that server's own queue, up to maxqueue sessions
+   *   (counted for that server alone, as HAProxy counts them), and only that server serves it.
+   *   A full queue refuses it: sQ. HAProxy 2.6 queues behind a server this way for leastconn
+   *   and first when maxqueue is set (moving on to the backend's queue once it is full), and
+   *   refuses with sQ a session bound to its server (source hashing) whose queue is full; its
+   *   roundrobin never queues behind a server, so maxqueue does nothing there. One rule for every
+   *   algorithm keeps maxqueue the bound it is documented as, without changing balancing.
+   * - Without (0, the default), in the backend's queue, unbounded, which the first server to free
+   *   a slot serves through balancing: HAProxy's behaviour when every server is full (its SIGHUP
+   *   dump shows such sessions as "unass", unassigned).
+   */
   private enqueue(session: Session, server: ServerRuntime): void {
     const backend = session.backend!;
-    const queue = this.queues.get(backend) ?? [];
-    this.queues.set(backend, queue);
-    if (server.maxqueue > 0 && queue.length >= server.maxqueue) {
+    let queues = this.queues.get(backend);
+    if (queues === undefined) {
+      queues = new BackendQueues<Session, ServerRuntime>();
+      this.queues.set(backend, queues);
+    }
+    const behindServer = server.maxqueue > 0;
+    if (behindServer && queues.waitingFor(server) >= server.maxqueue) {
       this.close(session, 'sQ');
       return;
     }
-    queue.push(session);
+    queues.push(session, behindServer ? server : null);
     session.phase = Phase.Queued;
     session.queuedAt = this.loop.now;
     backend.counters.add('queued');
@@ -492,21 +504,44 @@ export class SessionEngine {
     this.arm(session, wait);
   }
 
-  /** A slot was freed in `backend`: start the longest-waiting session that can now go. */
-  private dequeue(backend: BackendRuntime): void {
-    const queue = this.queues.get(backend);
-    while (queue && queue.length > 0) {
-      const server = backend.balancer.pick(queue[0]!.src.bytes) as ServerRuntime | null;
-      if (!server || !serverHasSlot(server)) return;
-      const session = queue.shift()!;
-      this.connect(session, server);
+  /**
+   * A session of `backend` ended, releasing its slot on `freed` if it had one: start the waiters
+   * that can go now, the longest-waiting first (HAProxy: the older of the freed server's queue
+   * head and the backend queue head). The server's own waiters go to it; the backend's go where
+   * balancing picks now, and stay while that is a full server (`balance source` sends a client
+   * to its server only).
+   */
+  private dequeue(backend: BackendRuntime, freed: ServerRuntime | null): void {
+    const queues = this.queues.get(backend);
+    if (queues === undefined) return;
+    while (queues.length > 0) {
+      const withSlot = freed !== null && serverHasSlot(freed) ? freed : null;
+      const next = queues.next(withSlot);
+      if (next === null) return;
+      if (next !== queues.firstShared()) {
+        queues.remove(next);
+        this.connect(next, withSlot!);
+        continue;
+      }
+      const server = backend.balancer.pick(next.src.bytes) as ServerRuntime | null;
+      if (server !== null && serverHasSlot(server)) {
+        queues.remove(next);
+        this.connect(next, server);
+        continue;
+      }
+      // The backend queue's head cannot go yet; the freed server's own waiters still may.
+      const own = withSlot === null ? null : queues.firstFor(withSlot);
+      if (own === null) return;
+      queues.remove(own);
+      this.connect(own, withSlot!);
     }
   }
 
   private connect(session: Session, server: ServerRuntime): void {
     const backend = session.backend!;
-    if (session.server !== server) {
-      if (session.server) session.server.cur--;
+    const previous = session.server;
+    if (previous !== server) {
+      if (previous) previous.cur--;
       session.server = server;
       server.cur++;
       server.counters.add('sessions');
@@ -515,195 +550,23 @@ export class SessionEngine {
     session.attempts++;
     session.phase = Phase.Connecting;
     session.connectStartedAt = this.loop.now;
-    // A server at 0.0.0.0 (no address) connects to where the client was going (transparent
-    // mode); a mapped port follows the client's original destination port, shifted.
-    const offset = server.portOffset ?? null;
-    let target = server.address ?? this.originalDestination(session, server.targetPort ?? 0);
-    const mappedPort = offset === null ? -1 : this.originalDestination(session, 0).port + offset;
-    if (mappedPort >= 1 && mappedPort <= 65535) target = target.withPort(mappedPort);
-    const family = target.family === 'ipv6' ? AF_INET6 : target.family === 'unix' ? AF_UNIX : AF_INET;
-    let fd = -1;
-    let rc: number;
-    try {
-      if (offset !== null && (mappedPort < 1 || mappedPort > 65535)) {
-        throw Object.assign(new Error('mapped port out of range'), { errno: -constants.errno.EINVAL }); // a failed attempt
-      }
-      fd = native.socket(family, SOCK_STREAM | SOCK_NONBLOCK);
-      if (backend.serverKeepAlive && target.family !== 'unix') trySet(fd, 'SO_KEEPALIVE', true);
-      if (server.socketOptions !== undefined || server.fastOpen === true) this.setServerSocketOptions(fd, session, server, target.family !== 'unix');
-      if (server.source && target.family !== 'unix') this.bindSource(fd, session, server, target);
-      rc = native.connect(fd, target.bytes);
-    } catch (error) {
-      rc = -Math.abs((error as { errno?: number }).errno ?? constants.errno.EMFILE);
-    }
-    if (rc === 0 || rc === EINPROGRESS) session.serverFd = fd;
-    if (rc === EINPROGRESS) rc = this.connectedAtOnce(fd, server);
-    if (rc === 0) {
-      this.established(session);
-    } else if (rc === EINPROGRESS) {
-      this.loop.fdtab.insert(fd, session, (_fd, ev) => this.onConnectEvent(session, ev));
-      this.loop.fdtab.wantSend(fd);
-      this.arm(session, backend.timeouts.connect);
-    } else {
-      if (session.serverFd < 0 && fd >= 0) native.close(fd);
+    // A retry that moved to another server left a slot on the previous one, which sessions in that
+    // server's own queue are waiting for (HAProxy runs process_srv_queue() on redispatch too).
+    // The backend queue's waiters move when a session ends.
+    if (previous !== null && previous !== server && this.queuedFor(backend, previous) > 0) this.dequeue(backend, previous);
+    const fd = this.connector.connect(server, session, backend.serverKeepAlive === true);
+    if (fd < 0) {
       this.connectFailed(session);
+      return;
     }
-  }
-
-  /**
-   * The options of an outgoing socket, before connect() (HAProxy 2.6's tcp_connect_server()).
-   * Each is best effort: a refusal costs the optimisation, never the connection.
-   */
-  private setServerSocketOptions(fd: number, session: Session, server: ServerRuntime, tcp: boolean): void {
-    const options = server.socketOptions;
-    // Bytes that go out as soon as the connection is up: the send-proxy header, and client
-    // bytes read behind a PROXY header (established() sends both in one send()).
-    const hasData = server.sendProxy !== 0 || session.early !== null;
-    if (options !== undefined) {
-      if (options.sndbuf > 0) trySet(fd, 'SO_SNDBUF', options.sndbuf);
-      if (options.rcvbuf > 0) trySet(fd, 'SO_RCVBUF', options.rcvbuf);
-      if (tcp) {
-        if (options.noDelay) trySet(fd, 'TCP_NODELAY', true);
-        if (options.notSentLowat > 0) trySet(fd, 'TCP_NOTSENT_LOWAT', options.notSentLowat);
-        // In pingpong mode the kernel holds back the ACK ending the handshake, and the first
-        // data segment carries it: one packet fewer. Only worth it when data is ready to go.
-        if (options.smartConnect && hasData) trySet(fd, 'TCP_QUICKACK', false);
-      }
+    session.serverFd = fd;
+    if (this.connector.connected) {
+      this.established(session);
+      return;
     }
-    // With a cached cookie, connect() then returns 0 at once and the first send() carries the
-    // SYN and the data; without one the kernel connects as usual and asks for a cookie. Never
-    // without data (the SYN would wait for a send() that may not come: a server that speaks
-    // first), and not on retries (HAProxy: the attempt may be what failed).
-    if (tcp && server.fastOpen === true && hasData && session.attempts === 1) trySet(fd, 'TCP_FASTOPEN_CONNECT', true);
-  }
-
-  /**
-   * A non-blocking connect() to a server on this host usually completes inside the call: the
-   * kernel runs the whole handshake on loopback before returning EINPROGRESS. Asking at once with
-   * a zero-timeout poll(2) then replaces registering the fd with the poller, a loop turn, an
-   * SO_ERROR read and the deregistration (four syscalls and a turn) by one syscall. A server whose
-   * connects do not complete at once (a remote one) is not asked again for a while, so it pays
-   * the extra poll once per CONNECT_PROBE_SKIP connects only.
-   * Returns 0 (connected), EINPROGRESS (still going: wait for it), or -errno (failed).
-   */
-  private connectedAtOnce(fd: number, server: ServerRuntime): number {
-    if ((server.connectProbeSkip ?? 0) > 0) {
-      server.connectProbeSkip!--;
-      return EINPROGRESS;
-    }
-    const probe = this.connectProbe;
-    probe[0] = fd;
-    probe[1] = POLLOUT;
-    probe[2] = 0;
-    if (native.pollOnce(probe, 1, 0) !== 1) {
-      server.connectProbeSkip = CONNECT_PROBE_SKIP;
-      return EINPROGRESS;
-    }
-    if ((probe[2]! & (POLLERR | POLLHUP)) === 0) return 0;
-    let error = 0;
-    try {
-      error = native.getsockopt(fd, 'SO_ERROR');
-    } catch {
-      error = constants.errno.EBADF; // a failed attempt
-    }
-    return error === 0 ? 0 : -error;
-  }
-
-  /**
-   * Where a server at 0.0.0.0 / :: connects: the client's original destination. A TPROXY-diverted
-   * connection (a `transparent` listener) is accepted on that very address, so getsockname (the
-   * session's dst) is it. Behind NAT (REDIRECT/DNAT) the accepted socket's address is the
-   * proxy's own: the pre-NAT destination comes from conntrack (SO_ORIGINAL_DST), looked up once,
-   * and it becomes the session's dst (logs, send-proxy). A PROXY header's destination wins.
-   */
-  private originalDestination(session: Session, port: number): SocketAddress {
-    if (!session.dstResolved) {
-      session.dstResolved = true;
-      if (!session.listener.bind.transparent && session.dst.family !== 'unix') {
-        try {
-          session.dst = SocketAddress.fromBytes(native.getOriginalDst(session.clientFd));
-        } catch {
-          // Not NATed (ENOENT), or no conntrack: getsockname's address is the best there is.
-        }
-      }
-    }
-    return port > 0 && session.dst.port !== port ? session.dst.withPort(port) : session.dst;
-  }
-
-  /**
-   * Binds an outgoing socket as `source` says, before connect(). Throws (a system error with its
-   * errno) when it cannot: the caller counts a failed connection attempt, so retries apply.
-   */
-  private bindSource(fd: number, session: Session, server: ServerRuntime, target: SocketAddress): void {
-    const source = server.source!;
-    const v6 = target.family === 'ipv6';
-    let local: SocketAddress;
-    let transparent = source.usesrc !== null;
-    const usesrc = source.usesrc;
-    if (usesrc === 'client' || usesrc === 'clientip') {
-      local = sameFamily(session.src, target.family) ?? this.sourceError(server, target, `the client's address ${session.src.address} is not of the server's family`, constants.errno.EAFNOSUPPORT);
-      if (usesrc === 'clientip') local = local.withPort(0);
-    } else {
-      local = usesrc ?? source.address;
-      local = sameFamily(local, target.family) ?? this.sourceError(server, target, `source address ${local.address} is not of the server's family`, constants.errno.EAFNOSUPPORT);
-    }
-    try {
-      if (source.interface !== null) native.setsockopt(fd, 'SO_BINDTODEVICE', source.interface);
-      if (transparent) native.setsockopt(fd, v6 ? 'IPV6_TRANSPARENT' : 'IP_TRANSPARENT', true);
-    } catch (error) {
-      this.sourceError(server, target, `cannot ${transparent ? 'make the server connection transparent' : 'bind it to its interface'}`, error);
-    }
-    const ranged = source.portRange !== null && usesrc !== 'client';
-    const tries = ranged ? Math.min(source.portRange!.high - source.portRange!.low + 1, 16) : 1;
-    let reuse = false;
-    for (let attempt = 1; ; attempt++) {
-      let address = local;
-      if (ranged) {
-        const range = source.portRange!;
-        const span = range.high - range.low + 1;
-        address = local.withPort(range.low + (source.nextPort % span));
-        source.nextPort = (source.nextPort + 1) % span;
-      }
-      try {
-        if (address.port === 0) {
-          // The port is picked at connect() time, with the whole 4-tuple known: many more
-          // connections fit than ephemeral ports (IP_BIND_ADDRESS_NO_PORT).
-          trySet(fd, 'IP_BIND_ADDRESS_NO_PORT', true);
-        } else if (!reuse) {
-          trySet(fd, 'SO_REUSEADDR', true);
-          reuse = true;
-        }
-        native.bind(fd, address.bytes);
-        return;
-      } catch (error) {
-        const errno = (error as { errno?: number }).errno;
-        if (errno === EADDRINUSE && attempt < tries) continue;
-        if (errno === EADDRNOTAVAIL && !transparent) {
-          // A foreign address without usesrc: binding it needs IP_TRANSPARENT.
-          transparent = true;
-          try {
-            native.setsockopt(fd, v6 ? 'IPV6_TRANSPARENT' : 'IP_TRANSPARENT', true);
-          } catch (again) {
-            this.sourceError(server, target, `cannot bind to foreign source address ${address.address}`, again);
-          }
-          attempt--;
-          continue;
-        }
-        this.sourceError(server, target, `cannot bind to source address ${address.toString()}`, error);
-      }
-    }
-  }
-
-  /** Reports a `source` failure once per server and reason, then throws it as an errno. */
-  private sourceError(server: ServerRuntime, target: SocketAddress, what: string, error: unknown): never {
-    const errno = typeof error === 'number' ? error : ((error as { errno?: number }).errno ?? constants.errno.EINVAL);
-    const code = typeof error === 'number' ? native.errnoName(-errno) : ((error as { code?: string }).code ?? native.errnoName(-errno));
-    const key = `${server.name}\0${what}\0${code}`;
-    if (!this.sourceAlerts.has(key)) {
-      this.sourceAlerts.add(key);
-      this.alert(`server '${server.name}' (connecting to ${target.toString()}): ${what} (${code}${code === 'EPERM' ? ': needs CAP_NET_ADMIN' : ''}); counted as connection failures, reported once.`);
-    }
-    throw Object.assign(new Error(what), { errno });
+    this.loop.fdtab.insert(fd, session, (_fd, ev) => this.onConnectEvent(session, ev));
+    this.loop.fdtab.wantSend(fd);
+    this.arm(session, backend.timeouts.connect);
   }
 
   private onConnectEvent(session: Session, events: number): void {
@@ -852,14 +715,10 @@ export class SessionEngine {
         session.frontend.counters.add('clientTimeouts');
         this.close(session, 'cR', HEADER_TIMEOUT);
         return null;
-      case Phase.Queued: {
-        const queue = this.queues.get(session.backend!);
-        const index = queue?.indexOf(session) ?? -1;
-        if (index >= 0) queue!.splice(index, 1);
+      case Phase.Queued:
         session.backend!.counters.add('queueTimeouts');
-        this.close(session, 'sQ');
+        this.close(session, 'sQ'); // which takes it out of its queue
         return null;
-      }
       case Phase.Connecting:
         session.backend!.counters.add('serverTimeouts');
         this.connectFailed(session, true);
@@ -899,6 +758,7 @@ export class SessionEngine {
     if (session.phase === Phase.Closed) return;
     const wasQueuedOrConnecting = session.phase;
     session.phase = Phase.Closed;
+    if (wasQueuedOrConnecting === Phase.Queued) this.queues.get(session.backend!)?.remove(session);
     this.loop.scheduler.taskKill(session.task);
     let bytesIn = 0;
     let bytesOut = 0;
@@ -940,12 +800,22 @@ export class SessionEngine {
     if (handshakeError === undefined) this.logSession(session, termination, bytesOut, bytesIn);
     else if (handshakeError !== null) this.logHandshakeError(session, handshakeError);
     this.resumeLimited();
-    if (backend) this.dequeue(backend);
+    if (backend) this.dequeue(backend, session.server);
   }
 
-  /** Sessions waiting in `backend`'s queue for a server slot (SIGHUP's "pend"). */
+  /** Sessions waiting for a server slot in `backend`, in any of its queues (SIGHUP's "pend"). */
   queued(backend: BackendRuntime): number {
     return this.queues.get(backend)?.length ?? 0;
+  }
+
+  /** Sessions waiting in `backend`'s own queue, for whichever server frees a slot (SIGHUP's "unass"). */
+  queuedUnassigned(backend: BackendRuntime): number {
+    return this.queues.get(backend)?.unassigned ?? 0;
+  }
+
+  /** Sessions waiting in `server`'s queue (it has `maxqueue`), counted against that maxqueue. */
+  queuedFor(backend: BackendRuntime, server: ServerRuntime): number {
+    return this.queues.get(backend)?.waitingFor(server) ?? 0;
   }
 
   /**
@@ -964,7 +834,7 @@ export class SessionEngine {
 
   /** Hard stop (SIGTERM/SIGINT): every session is closed now, logged as killed. */
   killAll(): void {
-    for (const queue of this.queues.values()) queue.length = 0;
+    for (const queues of this.queues.values()) queues.clear();
     for (const session of [...this.sessions]) this.close(session, 'K-');
   }
 
@@ -1006,7 +876,8 @@ export class SessionEngine {
     const tw = session.queuedAt === 0 ? 0 : ((session.connectStartedAt || now) - session.queuedAt) >>> 0;
     const tc = session.connectedAt === 0 ? -1 : (session.connectedAt - session.connectStartedAt) >>> 0;
     const tt = since(session.acceptedAt);
-    const queueLength = session.backend ? this.queued(session.backend) : 0;
+    const backendQueue = session.backend ? this.queuedUnassigned(session.backend) : 0;
+    const serverQueue = session.backend && session.server ? this.queuedFor(session.backend, session.server) : 0;
     // HAProxy's tcplog: client [date] frontend backend/server Tw/Tc/Tt bytes state conns queues.
     // The process and frontend connection counts still include the session being logged (HAProxy
     // logs before releasing them: `1/1/0/0/0` for a lone session), the backend and server ones no
@@ -1016,7 +887,7 @@ export class SessionEngine {
         `${session.backend?.name ?? session.frontend.name}/${session.server?.name ?? '<NOSRV>'} ${tw}/${tc}/${tt} ` +
         `${bytesToClient} ${termination} ${this.current + 1}/${session.frontend.counters.get('current') + 1}/` +
         `${session.backend?.counters.get('current') ?? 0}/${session.server?.cur ?? 0}/${Math.max(0, session.attempts - 1)} ` +
-        `0/${queueLength}`,
+        `${serverQueue}/${backendQueue}`,
     );
   }
 }

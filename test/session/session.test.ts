@@ -249,6 +249,34 @@ describe('SessionEngine', () => {
     expect(server.cur).toBeLessThanOrEqual(1);
   });
 
+  it("maxqueue bounds the sessions waiting for that server, not the backend's whole queue", async () => {
+    const upA = await upstream('a', 'hello');
+    const upB = await upstream('b', 'hello');
+    const a = serverRuntime('a', upA.port, { id: 1, maxconn: 1, maxqueue: 1 });
+    const b = serverRuntime('b', upB.port, { id: 2, maxconn: 1, maxqueue: 1 });
+    const be = backendRuntime([a, b]);
+    const p = await proxy(frontendRuntime(be));
+    const sQ = (): string[] => p.logs.filter((line) => / sQ /.test(line));
+    const holders = [await openClient(p.port), await openClient(p.port)];
+    await waitFor(() => a.cur === 1 && b.cur === 1, 'one session on each server');
+    // Both servers full: round robin names each in turn, and each session waits in that server's
+    // queue. Counted against the backend's total, the second would find "the" queue full.
+    const waiting = [exchange(p.port, null), exchange(p.port, null)];
+    await waitFor(() => be.counters.get('queued') === 2 || sQ().length > 0, 'both sessions queued, or one refused');
+    expect(sQ()).toEqual([]);
+    expect([p.engine.queuedFor(be, a), p.engine.queuedFor(be, b), p.engine.queuedUnassigned(be)]).toEqual([1, 1, 0]);
+    // One more finds both server queues at their maxqueue: refused at once, not queued.
+    expect(await exchange(p.port, null)).toBe('');
+    expect(sQ()).toHaveLength(1);
+    expect(sQ()[0]).toMatch(/ fe be\/<NOSRV> /);
+    expect(be.counters.get('queued')).toBe(2);
+    expect(be.counters.get('queueTimeouts')).toBe(0);
+    // Each freed slot goes to the session waiting for that server.
+    for (const holder of holders) holder.end();
+    expect((await Promise.all(waiting)).sort()).toEqual(['hello from a\n', 'hello from b\n']);
+    expect(p.engine.queued(be)).toBe(0);
+  });
+
   it('frontend maxconn: beyond it connections wait in the kernel backlog, then are served', async () => {
     const up = await upstream('a');
     const fe = frontendRuntime(backendRuntime([serverRuntime('a', up.port)]), { maxconn: 1 });
