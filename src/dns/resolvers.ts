@@ -25,6 +25,7 @@ import { SocketAddress } from '../address.js';
 import type { IpPattern, ResolversConfig } from '../config/model.js';
 import type { ProxyLog } from '../proxy/proxy-types.js';
 import { ipMatches } from '../runtime/condition.js';
+import { serverUp } from '../backend/server-types.js';
 import type { BackendRuntime, ServerRuntime } from '../session/session-types.js';
 import { decodeResponse, DnsRcode, DnsType, encodeQuery, normalizeName, type DnsRecord, type DnsResponse, type QueryType } from './dns-message.js';
 
@@ -96,6 +97,8 @@ interface Requester {
   targetResolution: Resolution | null;
   /** SRV slots: the port of the record held (the target's resolution gives only the address). */
   srvPort: number;
+  /** SRV slots: the target of the record held, or null. */
+  srvTarget: string | null;
 }
 
 /** An answer's record as kept between answers, for `hold obsolete`. */
@@ -122,14 +125,14 @@ interface Resolution {
   /** Servers whose SRV record's target this resolution looks up (a target's resolution only). */
   readonly srvTarget: boolean;
   items: Map<string, Item>;
-  /** Rounds left in the current resolution. */
+  /** Tries left in the current resolution (`resolve_retries` at its start). */
   triesLeft: number;
-  /** The A/AAAA switch was tried in this resolution. */
+  /** The current try has asked the other family already. */
   switched: boolean;
-  /** The query id in flight, or -1. */
+  /** The resolution's query id (every try and the family switch reuse it), or -1 between resolutions. */
   id: number;
-  /** Nameservers yet to answer the round in flight. */
-  awaiting: number;
+  /** Nameservers yet to answer the query in flight. */
+  readonly awaiting: Set<Nameserver>;
   lastError: ResolutionError;
   /** When the last valid answer came (0: never). */
   lastValid: number;
@@ -180,11 +183,11 @@ export function resolvConfNameservers(path = '/etc/resolv.conf'): SocketAddress[
 }
 
 /**
- * HAProxy's weight for an SRV record's (0..65535, RFC 2782): scaled into 1..256, so that a zero
- * weight (which RFC 2782 means "rarely") still takes traffic.
+ * HAProxy's weight for an SRV record's (0..65535, RFC 2782): scaled into 0..256 rounding up, so
+ * that only a zero weight takes no traffic (HAProxy 2.6, observed: 0→0, 10→1, 257→2, 65535→256).
  */
 export function srvWeight(weight: number): number {
-  return Math.floor(weight / 256) + 1;
+  return Math.ceil(weight / 256);
 }
 
 export class ServerResolvers {
@@ -212,7 +215,7 @@ export class ServerResolvers {
         if (!dns) continue;
         const section = this.sections.get(dns.resolvers);
         if (section === undefined) continue; // the configuration check refuses this
-        const requester: Requester = { backend, server, dns, srvItem: null, targetResolution: null, srvPort: 0 };
+        const requester: Requester = { backend, server, dns, srvItem: null, targetResolution: null, srvPort: 0, srvTarget: null };
         const carried = options.initial?.get(keyOf(backend, server));
         if (carried !== undefined) this.carryOver(requester, carried);
         this.requesters.push(requester);
@@ -265,6 +268,8 @@ export class ServerResolvers {
   private carryOver(requester: Requester, carried: ResolvedAddress): void {
     const server = requester.server;
     requester.srvItem = carried.srvItem;
+    // 'target:port': the target is what the slot's lines name.
+    requester.srvTarget = carried.srvItem === null ? null : carried.srvItem.slice(0, carried.srvItem.lastIndexOf(':'));
     if (carried.address === null) {
       server.unresolved = true;
       return;
@@ -290,7 +295,7 @@ export class ServerResolvers {
         triesLeft: 0,
         switched: false,
         id: -1,
-        awaiting: 0,
+        awaiting: new Set(),
         lastError: 'timeout',
         lastValid: 0,
         lastResolution: 0,
@@ -301,27 +306,36 @@ export class ServerResolvers {
     return resolution;
   }
 
-  /** Starts a resolution: `resolve_retries` rounds at most, the preferred type first. */
+  /**
+   * Starts a resolution (HAProxy 2.6, observed): up to `resolve_retries` tries under one query
+   * id. A try asks the preferred type; an A/AAAA question answered with an error or nothing
+   * asks the other family at once. A try that failed that way waits `timeout retry` before the
+   * next; one that timed out has waited already and asks again at once.
+   */
   private run(resolution: Resolution): void {
     if (this.stopped) return;
-    resolution.lastResolution = Date.now();
-    resolution.triesLeft = resolution.section.config.resolveRetries;
-    resolution.switched = false;
-    resolution.type = resolution.preferred;
-    this.sendRound(resolution);
-  }
-
-  private sendRound(resolution: Resolution): void {
     const section = resolution.section;
-    if (resolution.id >= 0) section.pending.delete(resolution.id);
-    resolution.triesLeft--;
+    resolution.lastResolution = Date.now();
+    resolution.triesLeft = section.config.resolveRetries;
     let id: number;
     do id = randomInt(0, 0x10000);
     while (section.pending.has(id));
     resolution.id = id;
     section.pending.set(id, resolution);
-    resolution.awaiting = section.nameservers.length;
-    const length = encodeQuery(this.query, id, resolution.name, resolution.type, section.config.acceptedPayloadSize);
+    this.startTry(resolution);
+  }
+
+  private startTry(resolution: Resolution): void {
+    resolution.triesLeft--;
+    resolution.switched = false;
+    this.send(resolution, resolution.preferred);
+  }
+
+  private send(resolution: Resolution, type: QueryType): void {
+    const section = resolution.section;
+    resolution.type = type;
+    for (const ns of section.nameservers) resolution.awaiting.add(ns);
+    const length = encodeQuery(this.query, resolution.id, resolution.name, type, section.config.acceptedPayloadSize);
     const datagram = Buffer.from(this.query.subarray(0, length));
     for (const ns of section.nameservers) {
       ns.counters.sent++;
@@ -330,10 +344,12 @@ export class ServerResolvers {
       });
     }
     this.arm(resolution, section.config.timeoutRetry, () => {
-      for (const ns of section.nameservers) ns.counters.timeout++;
+      for (const ns of resolution.awaiting) ns.counters.timeout++;
       // Errors from some nameservers and silence from the others: the errors say more.
-      if (resolution.awaiting === section.nameservers.length) resolution.lastError = 'timeout';
-      this.roundFailed(resolution);
+      if (resolution.awaiting.size === section.nameservers.length) resolution.lastError = 'timeout';
+      resolution.awaiting.clear();
+      if (resolution.triesLeft > 0) this.startTry(resolution);
+      else this.resolutionFailed(resolution);
     });
   }
 
@@ -360,16 +376,21 @@ export class ServerResolvers {
       ns.counters.outdated++;
       return;
     }
-    resolution.awaiting--;
+    if (!resolution.awaiting.delete(ns)) {
+      // A second answer from the same nameserver (a late one to an earlier try).
+      ns.counters.outdated++;
+      return;
+    }
     const error = this.judge(ns, resolution, response);
     if (error === null) {
       section.pending.delete(resolution.id);
       resolution.id = -1;
-      this.valid(resolution, response);
+      resolution.awaiting.clear();
+      this.valid(resolution, response, `${section.config.name}/${ns.name}`);
       return;
     }
     resolution.lastError = error;
-    if (resolution.awaiting === 0) this.roundFailed(resolution);
+    if (resolution.awaiting.size === 0) this.answeredWithErrors(resolution);
   }
 
   /** Counts the answer and says what was wrong with it, or null when it can be used. */
@@ -397,33 +418,28 @@ export class ServerResolvers {
     return null;
   }
 
-  private roundFailed(resolution: Resolution): void {
-    const section = resolution.section;
-    section.pending.delete(resolution.id);
-    resolution.id = -1;
-    if (resolution.triesLeft > 0) {
-      // A/AAAA: the other family once (an answer of nothing for one family may have the
-      // other), not after a timeout (the nameserver is what failed); then the preferred again.
-      const other = resolution.type === DnsType.A ? DnsType.AAAA : DnsType.A;
-      if (resolution.type !== DnsType.SRV && !resolution.switched && resolution.lastError !== 'timeout') {
-        resolution.switched = true;
-        resolution.type = other;
-      } else {
-        resolution.type = resolution.preferred;
-      }
-      this.sendRound(resolution);
+  /** Every nameserver answered the query in flight, none usefully. */
+  private answeredWithErrors(resolution: Resolution): void {
+    if (resolution.preferred !== DnsType.SRV && !resolution.switched) {
+      // Nothing (or an error) for one family: the other may have what the name has.
+      resolution.switched = true;
+      this.send(resolution, resolution.type === DnsType.A ? DnsType.AAAA : DnsType.A);
       return;
     }
+    if (resolution.triesLeft > 0) this.arm(resolution, resolution.section.config.timeoutRetry, () => this.startTry(resolution));
+    else this.resolutionFailed(resolution);
+  }
+
+  private resolutionFailed(resolution: Resolution): void {
+    resolution.section.pending.delete(resolution.id);
+    resolution.id = -1;
     this.failed(resolution, resolution.lastError);
     this.scheduleNext(resolution);
   }
 
+  /** A name is asked again `timeout resolve` after its last resolution ended, whatever its outcome. */
   private scheduleNext(resolution: Resolution): void {
-    const config = resolution.section.config;
-    // A name is asked again once its last resolution is `hold valid` old, looked at every
-    // `timeout resolve`: the larger of the two paces it.
-    const due = resolution.lastResolution + Math.max(config.hold.valid, config.timeoutResolve);
-    this.arm(resolution, Math.max(0, due - Date.now()), () => this.run(resolution));
+    this.arm(resolution, resolution.section.config.timeoutResolve, () => this.run(resolution));
   }
 
   /** A resolution ended without an answer: after its `hold`, its servers lose their addresses. */
@@ -439,7 +455,11 @@ export class ServerResolvers {
     return resolution.srvTarget ? this.requesters.filter((r) => r.targetResolution === resolution) : resolution.requesters;
   }
 
-  private valid(resolution: Resolution, response: DnsResponse): void {
+  /**
+   * A usable answer from `answeredBy` ('resolvers/nameserver'). HAProxy 2.6 credits the first
+   * address it changes to the nameserver and the others of the same answer to "DNS cache".
+   */
+  private valid(resolution: Resolution, response: DnsResponse, answeredBy: string): void {
     const now = Date.now();
     resolution.lastValid = now;
     const obsolete = resolution.section.config.hold.obsolete;
@@ -463,8 +483,14 @@ export class ServerResolvers {
     }
     // Records an answer no longer gives are kept `hold obsolete`, then dropped.
     for (const [key, item] of resolution.items) if (now - item.lastSeen > obsolete) resolution.items.delete(key);
+    let credited = false;
+    const source = (): string => {
+      if (credited) return 'DNS cache';
+      credited = true;
+      return answeredBy;
+    };
     if (resolution.preferred === DnsType.SRV) this.applySrv(resolution);
-    else this.applyAddresses(resolution);
+    else this.applyAddresses(resolution, source);
     this.scheduleNext(resolution);
   }
 
@@ -474,7 +500,7 @@ export class ServerResolvers {
    * network, and (without allow-dup-ip) not one a server of its backend sharing the name has.
    * A server the answer leaves nothing for loses its address.
    */
-  private applyAddresses(resolution: Resolution): void {
+  private applyAddresses(resolution: Resolution, source: () => string): void {
     const items = [...resolution.items.values()];
     for (const requester of this.requestersOf(resolution)) {
       const { server, dns } = requester;
@@ -502,7 +528,7 @@ export class ServerResolvers {
       }
       const address = best.address!;
       if (address === current && server.address?.port === port) continue;
-      this.setAddress(requester, address, port, resolution.srvTarget ? 'DNS additional record' : 'DNS cache');
+      this.setAddress(requester, address, port, source(), { fqdnChanged: false, adminReady: true });
     }
   }
 
@@ -530,27 +556,26 @@ export class ServerResolvers {
       const item = items.get(slot.srvItem);
       if (item === undefined) {
         this.releaseSlot(slot);
-        this.unresolve(slot, 'No IP for server ');
+        this.unresolve(slot, 'entry removed from SRV record');
         continue;
       }
       held.add(item.key);
-      this.fillSlot(slot, item);
+      this.fillSlot(slot, item, false);
     }
     // Lower priority values first (RFC 2782), then the answer's order.
     const free = [...items.values()].filter((item) => !held.has(item.key)).sort((a, b) => a.priority - b.priority);
     for (const slot of slots) {
       if (slot.srvItem !== null) continue;
       const item = free.shift();
-      if (item === undefined) {
-        if (!slot.server.unresolved) this.unresolve(slot, 'No IP for server ');
-        continue;
-      }
+      if (item === undefined) break;
       slot.srvItem = item.key;
-      this.fillSlot(slot, item);
+      slot.srvTarget = item.target;
+      this.fillSlot(slot, item, true);
     }
   }
 
-  private fillSlot(slot: Requester, item: Item): void {
+  /** Gives `slot` what its SRV record says; `assigned`: the record is new to the slot. */
+  private fillSlot(slot: Requester, item: Item, assigned: boolean): void {
     const { server, dns } = slot;
     slot.srvPort = item.port;
     const weight = dns.ignoreWeight ? server.weight : srvWeight(item.weight);
@@ -560,20 +585,21 @@ export class ServerResolvers {
     if (item.address !== null) {
       if (slot.targetResolution !== null) this.dropTargetResolution(slot);
       if (server.unresolved || server.address?.address !== item.address || server.address.port !== item.port) {
-        this.setAddress(slot, item.address, item.port, 'DNS additional record');
+        this.setAddress(slot, item.address, item.port, 'DNS additional record', { fqdnChanged: assigned, adminReady: false });
         return;
       }
     } else {
+      if (assigned) this.options.log.warning(`${slot.backend.name}/${server.name} changed its FQDN from (null) to ${item.target} by 'SRV record'`);
       // No address in the additional section: the target is asked for as a name of its own.
       const preferred: QueryType = dns.prefer === 'ipv4' ? DnsType.A : DnsType.AAAA;
-      const target = this.resolutionOf(slot.targetResolution?.section ?? this.sections.get(dns.resolvers)!, normalizeName(item.target), preferred, true);
+      const target = this.resolutionOf(this.sections.get(dns.resolvers)!, normalizeName(item.target), preferred, true);
       if (slot.targetResolution !== target) {
         if (slot.targetResolution !== null) this.dropTargetResolution(slot);
         slot.targetResolution = target;
         if (target.timer === null && target.id < 0) this.run(target);
-        else if (target.items.size > 0) this.applyAddresses(target);
+        else if (target.items.size > 0) this.applyAddresses(target, () => 'DNS cache');
       }
-      if (server.address !== null && server.address.port !== item.port) {
+      if (!server.unresolved && server.address !== null && server.address.port !== item.port) {
         server.address = server.address.withPort(item.port);
         followAddress(server);
         this.options.changed?.(slot.backend, server);
@@ -585,6 +611,7 @@ export class ServerResolvers {
 
   private releaseSlot(slot: Requester): void {
     slot.srvItem = null;
+    slot.srvTarget = null;
     if (slot.targetResolution !== null) this.dropTargetResolution(slot);
   }
 
@@ -600,27 +627,40 @@ export class ServerResolvers {
     for (const [key, resolution] of this.resolutions) if (resolution === target) this.resolutions.delete(key);
   }
 
-  private setAddress(requester: Requester, address: string, port: number, how: string): void {
+  /**
+   * Sets a server's address, with HAProxy 2.6's lines: the change ("(none)" when it had none),
+   * for an SRV slot the target it now follows, and, when it comes out of resolution maintenance,
+   * that it is up again (and, except for an SRV additional record, administratively ready).
+   */
+  private setAddress(requester: Requester, address: string, port: number, how: string, lines: { fqdnChanged: boolean; adminReady: boolean }): void {
     const { server, backend } = requester;
-    const previous = server.address?.address ?? '';
-    const wasUnresolved = server.unresolved;
+    const who = `${backend.name}/${server.name}`;
+    const wasUnresolved = server.unresolved || server.address === null;
+    const previous = wasUnresolved ? '(none)' : server.address!.address;
     server.address = SocketAddress.from(isIP(address) === 6 ? 'ipv6' : 'ipv4', address, port);
     server.unresolved = false;
     followAddress(server);
-    if (previous !== address) this.options.log.notice(`${backend.name}/${server.name} changed its IP from ${previous} to ${address} by ${how}.`);
-    if (wasUnresolved) this.options.log.notice(`Server ${backend.name}/${server.name} ('${requester.dns.fqdn}') is UP/READY (resolves again).`);
+    const log = this.options.log;
+    if (previous !== address) log.warning(`${who} changed its IP from ${previous} to ${address} by ${how}.`);
+    if (lines.fqdnChanged) log.warning(`${who} changed its FQDN from (null) to ${requester.srvTarget} by 'SRV record'`);
+    if (wasUnresolved) {
+      log.warning(`Server ${who} ('${requester.srvTarget ?? requester.dns.fqdn}') is UP/READY (resolves again).`);
+      if (lines.adminReady) log.warning(`Server ${who} administratively READY thanks to valid DNS answer.`);
+    }
     this.options.changed?.(backend, server);
   }
 
+  /** Resolution maintenance: the server takes nothing until DNS gives it an address again. */
   private unresolve(requester: Requester, reason: string): void {
     const { server, backend } = requester;
     if (server.unresolved) return;
     server.unresolved = true;
-    const up = backend.servers.filter((s) => s.admin !== 'maint' && !s.unresolved && s.health === 'up');
+    const up = backend.servers.filter((s) => serverUp(s));
     const active = up.filter((s) => !s.backup).length;
     this.options.log.warning(
       `Server ${backend.name}/${server.name} is going DOWN for maintenance (${reason}). ${active} active and ${up.length - active} backup servers left. ${server.cur} sessions active, 0 requeued, 0 remaining in queue.`,
     );
+    if (up.length === 0) this.options.log.alert(`backend '${backend.name}' has no server available!`);
     this.options.changed?.(backend, server);
   }
 }
