@@ -215,7 +215,6 @@ export const UNSUPPORTED_PROXY: Readonly<Record<string, Refusal>> = {
   redirect: HTTP,
   'retry-on': HTTP,
   'server-state-file-name': STATS,
-  'server-template': RESOLVERS,
   'srvtcpka-cnt': TUNING,
   'srvtcpka-idle': TUNING,
   'srvtcpka-intvl': TUNING,

@@ -650,6 +650,74 @@ export function parseServerLine(ctx: LineContext, proxyName: string, defaults: S
   return server;
 }
 
+/**
+ * Most servers one `server-template` line may make. HAProxy has no bound; without one, a typo
+ * (`1-1000000000`) would build a billion servers before anything could say so.
+ */
+export const MAX_TEMPLATE_SLOTS = 10_000;
+
+/** `<num>` (slots 1 to num) or `<low>-<high>`, as HAProxy's _srv_parse_tmpl_range() reads it, digits only. */
+function parseTemplateRange(text: string): { low: number; high: number } | null {
+  const match = /^(\d{1,10})(?:-(\d{1,10}))?$/.exec(text);
+  if (!match) return null;
+  const first = Number(match[1]);
+  const low = match[2] === undefined ? 1 : first;
+  const high = match[2] === undefined ? first : Number(match[2]);
+  if (high < low || high > INT_MAX) return null;
+  return { low, high };
+}
+
+/**
+ * `server-template <prefix> <num | low-high> <fqdn>[:<port>] [options]`: one server per slot,
+ * named prefix + slot number, each with the line's address and options over default-server's.
+ * Returns the servers, or null after reporting.
+ */
+export function parseServerTemplateLine(ctx: LineContext, proxyName: string, defaults: ServerOptions): ServerConfig[] | null {
+  if (ctx.arg(3) === '') {
+    ctx.alert("'server-template' expects <prefix> <nb | range> <addr>[:<port>] as arguments.", 'server-template', 'object');
+    return null;
+  }
+  const prefix = ctx.arg(1);
+  // HAProxy's invalid_prefix_char(): a server name's characters, ':' excepted.
+  const bad = [...prefix].find((c) => !/[A-Za-z0-9_.-]/.test(c));
+  if (bad !== undefined) {
+    ctx.alert(`character '${bad}' is not permitted in server-template prefix '${prefix}'.`, 'server-template', 'object');
+    return null;
+  }
+  const range = parseTemplateRange(ctx.arg(2));
+  if (range === null) {
+    ctx.alert(`Wrong server-template number or range arg '${ctx.arg(2)}'.`, 'server-template', 'object');
+    return null;
+  }
+  if (range.high - range.low + 1 > MAX_TEMPLATE_SLOTS) {
+    ctx.alert(`'server-template' : at most ${MAX_TEMPLATE_SLOTS} servers per template (got '${ctx.arg(2)}').`, 'server-template', 'object');
+    return null;
+  }
+  // HAProxy names the object 'server be/(null)' in these messages: the slots have no name yet.
+  const subject = `'server-template ${proxyName}/${prefix}'`;
+  const address = parseServerAddress(ctx.arg(3));
+  if (!address.ok) {
+    ctx.alert(address.reason, 'server-template', 'object', subject);
+    return null;
+  }
+  const first: ServerConfig = {
+    ...defaults,
+    origin: { ...defaults.origin },
+    name: `${prefix}${range.low}`,
+    address: address.value,
+    id: null,
+    template: { prefix, slot: range.low },
+    where: ctx.where,
+  };
+  if (!parseServerOptions(ctx, 4, first, first.name, subject, false)) return null;
+  const servers = [first];
+  for (let slot = range.low + 1; slot <= range.high; slot++) {
+    // HAProxy copies every setting to the other slots but the `id`, which only the first keeps.
+    servers.push({ ...first, origin: { ...first.origin }, name: `${prefix}${slot}`, id: null, template: { prefix, slot } });
+  }
+  return servers;
+}
+
 /** `default-server [options]`: updates `defaults` in place (only when every option is valid). */
 export function parseDefaultServerLine(ctx: LineContext, defaults: ServerOptions): void {
   const copy: ServerOptions = { ...defaults, origin: { ...defaults.origin } };
