@@ -349,7 +349,6 @@ export const UNSUPPORTED_SECTIONS: Readonly<Record<string, Refusal>> = {
   mailers: yet('email alerts'),
   peers: PEERS,
   program: PROCESS,
-  resolvers: RESOLVERS,
   ring: LOGGING,
   userlist: HTTP,
 };
