@@ -21,7 +21,7 @@ import { didYouMean, type LineContext } from './context.js';
 import { MAX_PATTERN_FILE_BYTES, readBoundedFile } from './files.js';
 import { defaultResolverHolds, type NameserverConfig, type ResolverHolds, type ResolversConfig, type Where } from './model.js';
 import { splitHostPort } from './server.js';
-import { MAX_TIME_MS, parseIpv4, parseIpv6, parseTime } from './values.js';
+import { MAX_TIME_MS, parseIpv4, parseIpv6, parseTime, type Parsed } from './values.js';
 
 /** Where `parse-resolv-conf` reads nameservers, as HAProxy (and the libc resolver) do. */
 export const RESOLV_CONF = '/etc/resolv.conf';
@@ -140,8 +140,6 @@ function parseNameserver(ctx: LineContext, section: ResolversConfig): void {
   if (ctx.tooMany(2)) return;
   section.nameservers.push({ name, address: address.value, where: ctx.where });
 }
-
-type Parsed<T> = { ok: true; value: T } | { ok: false; reason: string };
 
 /** `[udp@|udp4@|udp6@|ipv4@|ipv6@]<ip>:<port>`, the port mandatory (as HAProxy 2.6 wants it). */
 export function parseNameserverAddress(text: string): Parsed<SocketAddress> {
