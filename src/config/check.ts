@@ -5,7 +5,7 @@
  * each other. Messages follow HAProxy's; unlike HAProxy's, each names the file and line.
  */
 import { makeDiagnostic, type Diagnostic } from './diagnostics.js';
-import { hasBackend, hasFrontend, type Config, type ProxyConfig, type Where } from './model.js';
+import { hasBackend, hasFrontend, isSrvRecordName, type Config, type ProxyConfig, type Where } from './model.js';
 import { sectionLabel } from './proxy.js';
 
 function label(proxy: ProxyConfig): string {
@@ -15,10 +15,10 @@ function label(proxy: ProxyConfig): string {
 /** Runs every check; returns alerts and warnings (empty when all is well). */
 export function checkConfig(config: Config): Diagnostic[] {
   const out: Diagnostic[] = [];
-  const alert = (where: Where, keyword: string, reason: string, style: 'check' | 'parsing' | 'object' = 'check', subject?: string): void => {
+  const alert = (where: Where, keyword: string, reason: string, style: 'check' | 'parsing' | 'object' | 'plain' = 'check', subject?: string): void => {
     out.push(makeDiagnostic('alert', where, keyword, reason, style, subject));
   };
-  const warn = (where: Where, keyword: string, reason: string, style: 'check' | 'parsing' | 'object' = 'check', subject?: string): void => {
+  const warn = (where: Where, keyword: string, reason: string, style: 'check' | 'parsing' | 'object' | 'plain' = 'check', subject?: string): void => {
     out.push(makeDiagnostic('warning', where, keyword, reason, style, subject));
   };
 
@@ -39,6 +39,15 @@ export function checkConfig(config: Config): Diagnostic[] {
       );
     } else {
       proxyIds.set(proxy.id, proxy);
+    }
+  }
+
+  // HAProxy 2.6: "resolvers 'dns' [x.cfg:6] has no nameservers configured!" (a warning).
+  const resolversNames = new Set<string>();
+  for (const resolvers of config.resolvers) {
+    resolversNames.add(resolvers.name);
+    if (resolvers.nameservers.length === 0) {
+      warn(resolvers.where, 'resolvers', `resolvers '${resolvers.name}' [${resolvers.where.file}:${resolvers.where.line}] has no nameservers configured!`, 'plain');
     }
   }
 
@@ -125,6 +134,8 @@ export function checkConfig(config: Config): Diagnostic[] {
       }
     }
 
+    if (backend) checkResolution(proxy, resolversNames, alert);
+
     // HAProxy's "missing timeouts" warning.
     const t = proxy.timeouts;
     if ((frontend && t.client === null) || (backend && proxy.servers.length > 0 && (t.connect === null || (t.server === null && t.tunnel === null)))) {
@@ -139,6 +150,35 @@ export function checkConfig(config: Config): Diagnostic[] {
     }
   }
   return out;
+}
+
+type Report = (where: Where, keyword: string, reason: string, style?: 'check' | 'parsing' | 'object' | 'plain', subject?: string) => void;
+
+/**
+ * Servers resolved at run time: the resolvers section they name exists, and an SRV record name
+ * has one (nothing else resolves it). One message per line: a server-template's slots share it.
+ */
+function checkResolution(proxy: ProxyConfig, resolversNames: ReadonlySet<string>, alert: Report): void {
+  const reported = new Set<Where>();
+  for (const server of proxy.servers) {
+    if (reported.has(server.where)) continue;
+    if (server.resolvers !== null && !resolversNames.has(server.resolvers)) {
+      // HAProxy 2.6, without the location: "backend 'be', server 's2': unable to find required resolvers 'nope'"
+      alert(server.where, 'resolvers', `${label(proxy)} '${proxy.name}', server '${server.name}': unable to find required resolvers '${server.resolvers}'`);
+      reported.add(server.where);
+    } else if (server.resolvers === null && server.address.kind === 'hostname' && isSrvRecordName(server.address)) {
+      // HAProxy 2.6 accepts it with `init-addr none` (the server then never gets an address),
+      // and otherwise fails at startup: "no method found to resolve address '_http._tcp.example.com'".
+      alert(
+        server.where,
+        'resolvers',
+        `no method found to resolve address '${server.address.host}': an SRV record name is only resolved at run time, by a 'resolvers' section (add 'resolvers <id>').`,
+        'object',
+        `'server ${proxy.name}/${server.name}'`,
+      );
+      reported.add(server.where);
+    }
+  }
 }
 
 /** Whether `where` is a line of `proxy`'s own section (not inherited from a defaults section). */

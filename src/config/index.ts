@@ -15,7 +15,8 @@ export { checkConfig } from './check.js';
 export { parseTime, parseIpPattern } from './values.js';
 export { SUPPORTED_GLOBAL_KEYWORDS } from './global.js';
 export { SUPPORTED_PROXY_KEYWORDS, PROXY_KEYWORD_SECTIONS, OPTIONS, TIMEOUTS } from './proxy.js';
-export { SUPPORTED_SERVER_KEYWORDS, MAX_WEIGHT } from './server.js';
+export { SUPPORTED_SERVER_KEYWORDS, MAX_WEIGHT, MAX_TEMPLATE_SLOTS } from './server.js';
+export { SUPPORTED_RESOLVERS_KEYWORDS, RESOLV_CONF } from './resolvers.js';
 export { ACL_FETCHES, PREDEFINED_ACLS } from './acl.js';
 export {
   UNSUPPORTED_GLOBAL,

@@ -285,9 +285,13 @@ export type ServerAddress =
       readonly text: string;
     }
   | {
-      /** A host name: resolving it (at startup) is the caller's business. */
+      /**
+       * A host name: resolving it (at startup, or at run time with `resolvers`) is the caller's
+       * business. A name starting with '_' is an SRV record name (isSrvRecordName()).
+       */
       readonly kind: 'hostname';
       readonly host: string;
+      /** 0 for an SRV record name written without a port: its records give the ports. */
       readonly port: number;
       /** `ipv4@` / `ipv6@` forced the family; null = either. */
       readonly family: 'ipv4' | 'ipv6' | null;
@@ -366,8 +370,9 @@ export interface ServerConfig extends ServerOptions {
   readonly address: ServerAddress;
   /**
    * A server made by `server-template <prefix> <num> <fqdn>`: its prefix and slot number (the
-   * name is prefix + slot). Its address is the fqdn; an `_service._proto.name` fqdn without a
-   * port is resolved as SRV records, which give each slot its target and port.
+   * name is prefix + slot). Its address is the fqdn (a numeric address is allowed too); an
+   * `_service._proto.name` fqdn is resolved as SRV records, which give each slot its target and
+   * port (isSrvRecordName()).
    */
   readonly template: { readonly prefix: string; readonly slot: number } | null;
   /** `id`: fixed numeric id (> 0, unique in the backend); null = its position from 1. */
@@ -565,7 +570,11 @@ export interface ResolverHolds {
   obsolete: number;
 }
 
-/** `nameserver <name> <address>[:port]` (UDP; port 53 when absent). */
+/**
+ * `nameserver <name> <address>:<port>` (UDP). HAProxy 2.6 wants the port in the file; the
+ * nameservers `parse-resolv-conf` reads from /etc/resolv.conf use port 53, and are named after
+ * their address text, with /etc/resolv.conf and its line as `where`.
+ */
 export interface NameserverConfig {
   readonly name: string;
   readonly address: SocketAddress;
@@ -587,6 +596,14 @@ export interface ResolversConfig {
   /** `accepted_payload_size` (512..65535, default 512): the EDNS0 UDP payload size announced. */
   acceptedPayloadSize: number;
   readonly where: Where;
+}
+
+/**
+ * HAProxy takes any server name starting with '_' (`_http._tcp.example.com`) as an SRV record
+ * name, with or without a port: its records give each server a target and a port.
+ */
+export function isSrvRecordName(address: ServerAddress): boolean {
+  return address.kind === 'hostname' && address.host.startsWith('_');
 }
 
 export function defaultResolverHolds(): ResolverHolds {

@@ -26,10 +26,12 @@ import {
   type GlobalConfig,
   type ProxyConfig,
   type ProxyKind,
+  type ResolversConfig,
   type Where,
 } from './model.js';
 import { MAX_NESTED_CONDITIONS, evaluateCondition } from './preprocessor.js';
 import { parseProxyLine, sectionLabel, type SectionState } from './proxy.js';
+import { implicitDefaultResolvers, newResolvers, parseResolversLine } from './resolvers.js';
 import { caretLines, describeTokenizeError, tokenizeLine } from './tokenizer.js';
 import { checkConfig } from './check.js';
 
@@ -55,7 +57,7 @@ export interface ConfigResult {
 }
 
 /** The section keywords that start a new section. */
-export const SECTION_KEYWORDS: readonly string[] = ['global', 'defaults', 'frontend', 'backend', 'listen'];
+export const SECTION_KEYWORDS: readonly string[] = ['global', 'defaults', 'frontend', 'backend', 'listen', 'resolvers'];
 
 /** Keywords that accept the `no` / `default` prefixes (HAProxy's list). */
 const MODIFIABLE = new Set(['option', 'log', 'busy-polling', 'set-dumpable', 'strict-limits', 'insecure-fork-wanted', 'numa-cpu-mapping']);
@@ -72,6 +74,7 @@ export const MAX_LINE_LENGTH = 64 * 1024;
 type Section =
   | { readonly kind: 'global'; readonly name: string }
   | { readonly kind: 'proxy'; readonly name: string; readonly state: SectionState }
+  | { readonly kind: 'resolvers'; readonly name: string; readonly resolvers: ResolversConfig }
   | { readonly kind: 'skip'; readonly name: string }; // an unsupported or broken section: lines ignored
 
 /**
@@ -83,6 +86,7 @@ export class ConfigBuilder {
   readonly global: GlobalConfig = emptyGlobal();
   readonly defaults: DefaultsConfig[] = [];
   readonly proxies: ProxyConfig[] = [];
+  readonly resolvers: ResolversConfig[] = [];
   readonly files: string[] = [];
   private section: Section | null = null;
   private lastDefaults: DefaultsConfig | null = null;
@@ -153,6 +157,7 @@ export class ConfigBuilder {
     }
     if (section.kind === 'global') parseGlobalLine(ctx, this.global);
     else if (section.kind === 'proxy') parseProxyLine(ctx, section.state);
+    else if (section.kind === 'resolvers') parseResolversLine(ctx, section.resolvers);
   }
 
   private startSection(ctx: LineContext): void {
@@ -166,7 +171,43 @@ export class ConfigBuilder {
       this.startDefaults(ctx);
       return;
     }
+    if (keyword === 'resolvers') {
+      this.startResolvers(ctx);
+      return;
+    }
     this.startProxy(ctx, keyword as ProxyKind);
+  }
+
+  /**
+   * `resolvers <id>`. HAProxy stops reading the configuration on a missing or invalid name or a
+   * duplicate section; epoxy reports it and skips the section's lines.
+   */
+  private startResolvers(ctx: LineContext): void {
+    const name = ctx.arg(1);
+    this.section = { kind: 'skip', name: name || 'resolvers' };
+    if (name === '') {
+      ctx.alert('missing name for resolvers section.');
+      return;
+    }
+    const bad = invalidNameChar(name);
+    if (bad !== null) {
+      ctx.alert(`character '${bad}' is not permitted in 'resolvers' name '${name}'.`);
+      return;
+    }
+    const clash = this.resolvers.find((r) => r.name === name);
+    if (clash !== undefined) {
+      ctx.alert(
+        `Parsing [${ctx.where.path ?? `${ctx.where.file}:${ctx.where.line}`}]: resolvers '${name}' has same name as another resolvers ` +
+          `(declared at ${clash.where.file}:${clash.where.line}).`,
+        'resolvers',
+        'plain',
+      );
+      return;
+    }
+    if (ctx.tooMany(1)) return;
+    const resolvers = newResolvers(name, ctx.where);
+    this.resolvers.push(resolvers);
+    this.section = { kind: 'resolvers', name, resolvers };
   }
 
   /** Finds the defaults section a `from` names, reporting HAProxy's errors. */
@@ -330,7 +371,18 @@ export class ConfigBuilder {
 
   /** The configuration built so far. */
   build(): Config {
-    return { global: this.global, defaults: this.defaults, proxies: this.proxies, resolvers: [], files: this.files };
+    return { global: this.global, defaults: this.defaults, proxies: this.proxies, resolvers: this.resolversInUse(), files: this.files };
+  }
+
+  /**
+   * The resolvers sections, and HAProxy's implicit `default` one (from /etc/resolv.conf) when a
+   * server names it and the configuration has none. HAProxy always makes it; epoxy only when it
+   * is used, so that a configuration without resolution does not depend on /etc/resolv.conf.
+   */
+  private resolversInUse(): ResolversConfig[] {
+    if (this.resolvers.some((r) => r.name === 'default')) return this.resolvers;
+    const usesDefault = this.proxies.some((p) => p.servers.some((s) => s.resolvers === 'default'));
+    return usesDefault ? [...this.resolvers, implicitDefaultResolvers(this.readPatternFile)] : this.resolvers;
   }
 }
 

@@ -30,7 +30,7 @@ import {
   type ProxyOptions,
   type Timeouts,
 } from './model.js';
-import { parseDefaultServerLine, parseServerLine, parseSource } from './server.js';
+import { parseDefaultServerLine, parseServerLine, parseServerTemplateLine, parseSource } from './server.js';
 import { MAX_TIME_MS, parseTime } from './values.js';
 
 /** The section being filled. */
@@ -602,6 +602,7 @@ export const PROXY_KEYWORD_SECTIONS: Readonly<Record<string, readonly ('defaults
   option: ['defaults', 'frontend', 'backend', 'listen'],
   retries: ['defaults', 'backend', 'listen'],
   server: ['backend', 'listen'],
+  'server-template': ['backend', 'listen'],
   source: ['defaults', 'backend', 'listen'],
   'tcp-request': ['defaults', 'frontend', 'listen'],
   timeout: ['defaults', 'frontend', 'backend', 'listen'],
@@ -774,6 +775,27 @@ function parseHttpCheck(ctx: LineContext, state: SectionState): void {
   setOrigin(ctx, state, `http-check ${action}`);
 }
 
+/**
+ * The section a `server` or `server-template` line adds to, or null after HAProxy's refusal
+ * (defaults sections and frontends have no servers).
+ */
+function serverSection(ctx: LineContext, state: SectionState): ProxyConfig | null {
+  const t = state.target;
+  if (t.kind === 'defaults') {
+    ctx.alert(`'${ctx.keyword}' not allowed in 'defaults' section.`, ctx.keyword, 'object');
+    return null;
+  }
+  if (!hasCapability(t, 'backend')) {
+    ctx.alert(
+      `parsing [${ctx.where.path ?? `${ctx.where.file}:${ctx.where.line}`}] : '${ctx.keyword}' not allowed because ${sectionLabel(t)} '${t.name}' has no backend capability.`,
+      ctx.keyword,
+      'object',
+    );
+    return null;
+  }
+  return t;
+}
+
 export const PROXY_KEYWORDS: Readonly<Record<string, KeywordHandler>> = {
   acl: parseAcl,
   'tcp-check': parseTcpCheck,
@@ -897,17 +919,16 @@ export const PROXY_KEYWORDS: Readonly<Record<string, KeywordHandler>> = {
   option: parseOption,
   retries: integerKeyword('backend', (t, v) => (t.retries = v), "'retries' expects an integer argument (dispatch counts for one)."),
   server: (ctx, state) => {
-    const t = state.target;
-    if (t.kind === 'defaults') {
-      ctx.alert("'server' not allowed in 'defaults' section.", 'server', 'object');
-      return;
-    }
-    if (!hasCapability(t, 'backend')) {
-      ctx.alert(`parsing [${ctx.where.path ?? `${ctx.where.file}:${ctx.where.line}`}] : 'server' not allowed because ${sectionLabel(t)} '${t.name}' has no backend capability.`, 'server', 'object');
-      return;
-    }
+    const t = serverSection(ctx, state);
+    if (t === null) return;
     const server = parseServerLine(ctx, t.name, t.defaultServer);
     if (server !== null) t.servers.push(server);
+  },
+  'server-template': (ctx, state) => {
+    const t = serverSection(ctx, state);
+    if (t === null) return;
+    const servers = parseServerTemplateLine(ctx, t.name, t.defaultServer);
+    if (servers !== null) t.servers.push(...servers);
   },
   source: (ctx, state) => {
     const t = state.target;

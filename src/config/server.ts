@@ -15,8 +15,8 @@ import { SocketAddress } from '../address.js';
 import { invalidNameChar } from './acl.js';
 import { closest, type LineContext } from './context.js';
 import { UNSUPPORTED_SERVER, refusalText } from './keywords.js';
-import type { ConnectSource, IntRange, ServerAddress, ServerConfig, ServerOptions } from './model.js';
-import { parseIpv4, parseIpv6, parseTime, type Parsed } from './values.js';
+import type { ConnectSource, InitAddrMethod, IntRange, IpPattern, ServerAddress, ServerConfig, ServerOptions } from './model.js';
+import { parseIpPattern, parseIpv4, parseIpv6, parseTime, type Parsed } from './values.js';
 
 /** HAProxy's SRV_UWGHT_MAX. */
 export const MAX_WEIGHT = 256;
@@ -39,7 +39,7 @@ function socketAddress(text: string, original: string): Parsed<SocketAddress> {
 }
 
 /** Splits `host:port` the way HAProxy does: the port follows the last ':' after any ']'. */
-function splitHostPort(body: string): { host: string; port: string | null } {
+export function splitHostPort(body: string): { host: string; port: string | null } {
   const close = body.lastIndexOf(']');
   const colon = body.lastIndexOf(':');
   if (colon < 0 || colon < close) return { host: body, port: null };
@@ -67,6 +67,10 @@ export function parseServerAddress(text: string): Parsed<ServerAddress> {
   const mapped = portText === null || portText === '' || /^[+-]/.test(portText);
   if (mapped) {
     const bareHost = host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
+    // An SRV record name needs no port: its records carry one per target.
+    if (portText === null && bareHost.startsWith('_') && HOSTNAME.test(bareHost) && !host.startsWith('[')) {
+      return { ok: true, value: { kind: 'hostname', host: bareHost, port: 0, family: prefix === 'ipv4' || prefix === 'ipv6' ? prefix : null, text } };
+    }
     const isNumeric = parseIpv6(bareHost) !== null || (bareHost.split('.').length === 4 && parseIpv4(bareHost) !== null);
     if (!isNumeric) {
       return { ok: false, reason: `'${text}': port mapping (no port, or +N/-N) needs a numeric address` };
@@ -256,6 +260,161 @@ function delayKw(keyword: string, set: (o: ServerOptions, v: number) => void): S
   };
 }
 
+// ---------------------------------------------------------------------------------------------
+// Run-time resolution (HAProxy's srv_parse_resolvers(), _resolve_*() and srv_parse_init_addr())
+
+/** HAProxy's SRV_MAX_PREF_NET. */
+const MAX_RESOLVE_NETS = 5;
+
+/**
+ * HAProxy keeps at most 10 init-addr methods (3 bits each in an int); repeats are allowed.
+ */
+const MAX_INIT_ADDR_METHODS = 10;
+
+/**
+ * A comma-separated list as HAProxy cuts it: one trailing comma ends the list, any other empty
+ * element is an element (and an error for every keyword that takes a list).
+ */
+function commaList(text: string): string[] {
+  const items = text.split(',');
+  if (items.length > 1 && items[items.length - 1] === '') items.pop();
+  return items;
+}
+
+/** A `resolve-net` network: an IPv4 dotted quad or IPv6 address, with a `/bits` or (IPv4) a netmask. */
+function parseResolveNetwork(text: string): IpPattern | null {
+  const host = text.includes('/') ? text.slice(0, text.indexOf('/')) : text;
+  // HAProxy's str2net()/str62net() take full addresses only ('10/8' is refused).
+  if (parseIpv6(host) === null && host.split('.').length !== 4) return null;
+  const parsed = parseIpPattern(text);
+  return parsed.ok ? parsed.value : null;
+}
+
+/** A numeric IPv4 or IPv6 address (port 0: the server's port is added when it is used). */
+function numericAddress(text: string): SocketAddress | null {
+  if (parseIpv6(text) !== null) return SocketAddress.from('ipv6', text);
+  if (text.split('.').length === 4 && parseIpv4(text) !== null) return SocketAddress.from('ipv4', text);
+  return null;
+}
+
+const resolveKeywords: Readonly<Record<string, ServerKeyword>> = {
+  resolvers: {
+    args: 1,
+    defaultOk: true,
+    apply: (o, value, report) => {
+      // HAProxy takes a missing id as '' and fails later on "unable to find required resolvers ''".
+      if (value === '') {
+        report("'resolvers' expects the name of a resolvers section as argument.");
+        return false;
+      }
+      o.resolvers = value;
+      return true;
+    },
+  },
+  'resolve-prefer': {
+    args: 1,
+    defaultOk: true,
+    apply: (o, value, report) => {
+      if (value !== 'ipv4' && value !== 'ipv6') {
+        report("'resolve-prefer' expects either ipv4 or ipv6 as argument.");
+        return false;
+      }
+      o.resolvePrefer = value;
+      return true;
+    },
+  },
+  'resolve-net': {
+    args: 1,
+    defaultOk: true,
+    apply: (o, value, report) => {
+      if (value === '') {
+        report("'resolve-net' expects a list of networks.");
+        return false;
+      }
+      // As HAProxy, the networks add to those already set (by default-server or an earlier
+      // resolve-net), up to the limit.
+      const networks = [...o.resolveNet];
+      for (const item of commaList(value)) {
+        if (networks.length >= MAX_RESOLVE_NETS) {
+          report(`'resolve-net' exceed ${MAX_RESOLVE_NETS} networks.`);
+          return false;
+        }
+        const network = parseResolveNetwork(item);
+        if (network === null) {
+          report(`'resolve-net' invalid network '${item}'.`);
+          return false;
+        }
+        networks.push(network);
+      }
+      o.resolveNet = networks;
+      return true;
+    },
+  },
+  'resolve-opts': {
+    args: 1,
+    defaultOk: true,
+    apply: (o, value, report) => {
+      const supported = "supported methods are 'allow-dup-ip', 'ignore-weight', and 'prevent-dup-ip'.";
+      if (value === '') {
+        report(`'resolve-opts' expects a list of options, ${supported}`);
+        return false;
+      }
+      // A new object: the one in hand may be default-server's, shared with earlier servers.
+      const options = { ...o.resolveOpts };
+      for (const item of commaList(value)) {
+        if (item === 'allow-dup-ip') options.allowDupIp = true;
+        else if (item === 'prevent-dup-ip') options.allowDupIp = false;
+        else if (item === 'ignore-weight') options.ignoreWeight = true;
+        else {
+          report(`'resolve-opts' : unknown resolve-opts option '${item}', ${supported}`);
+          return false;
+        }
+      }
+      o.resolveOpts = options;
+      return true;
+    },
+  },
+  'init-addr': {
+    args: 1,
+    defaultOk: true,
+    apply: (o, value, report) => {
+      const supported = "supported methods are 'libc', 'last', 'none'.";
+      if (value === '') {
+        report(`'init-addr' expects a list of methods, ${supported}`);
+        return false;
+      }
+      // Each init-addr replaces the list, default-server's included.
+      const methods: InitAddrMethod[] = [];
+      let sawAddress = false;
+      for (const item of commaList(value)) {
+        let method: InitAddrMethod;
+        if (item === 'last' || item === 'libc' || item === 'none') {
+          method = { kind: item };
+        } else {
+          const address = numericAddress(item);
+          if (address === null) {
+            report(`'init-addr' : unknown init-addr method '${item}', ${supported}`);
+            return false;
+          }
+          if (sawAddress) {
+            report(`'init-addr' : initial address already specified, cannot add '${item}'.`);
+            return false;
+          }
+          sawAddress = true;
+          method = { kind: 'ip', address };
+        }
+        if (methods.length >= MAX_INIT_ADDR_METHODS) {
+          report(`'init-addr' : too many init-addr methods when trying to add '${item}'.`);
+          return false;
+        }
+        methods.push(method);
+      }
+      o.initAddr = methods;
+      return true;
+    },
+  },
+};
+
 /** The supported server options (source is handled apart: it takes a variable number of words). */
 export const SERVER_KEYWORDS: Readonly<Record<string, ServerKeyword>> = {
   backup: flagKw((o) => (o.backup = true)),
@@ -395,6 +554,7 @@ export const SERVER_KEYWORDS: Readonly<Record<string, ServerKeyword>> = {
       return true;
     },
   },
+  ...resolveKeywords,
 };
 
 /** Names of the supported server options, `source` included. */
@@ -488,6 +648,74 @@ export function parseServerLine(ctx: LineContext, proxyName: string, defaults: S
   };
   if (!parseServerOptions(ctx, 3, server, name, subject, false)) return null;
   return server;
+}
+
+/**
+ * Most servers one `server-template` line may make. HAProxy has no bound; without one, a typo
+ * (`1-1000000000`) would build a billion servers before anything could say so.
+ */
+export const MAX_TEMPLATE_SLOTS = 10_000;
+
+/** `<num>` (slots 1 to num) or `<low>-<high>`, as HAProxy's _srv_parse_tmpl_range() reads it, digits only. */
+function parseTemplateRange(text: string): { low: number; high: number } | null {
+  const match = /^(\d{1,10})(?:-(\d{1,10}))?$/.exec(text);
+  if (!match) return null;
+  const first = Number(match[1]);
+  const low = match[2] === undefined ? 1 : first;
+  const high = match[2] === undefined ? first : Number(match[2]);
+  if (high < low || high > INT_MAX) return null;
+  return { low, high };
+}
+
+/**
+ * `server-template <prefix> <num | low-high> <fqdn>[:<port>] [options]`: one server per slot,
+ * named prefix + slot number, each with the line's address and options over default-server's.
+ * Returns the servers, or null after reporting.
+ */
+export function parseServerTemplateLine(ctx: LineContext, proxyName: string, defaults: ServerOptions): ServerConfig[] | null {
+  if (ctx.arg(3) === '') {
+    ctx.alert("'server-template' expects <prefix> <nb | range> <addr>[:<port>] as arguments.", 'server-template', 'object');
+    return null;
+  }
+  const prefix = ctx.arg(1);
+  // HAProxy's invalid_prefix_char(): a server name's characters, ':' excepted.
+  const bad = [...prefix].find((c) => !/[A-Za-z0-9_.-]/.test(c));
+  if (bad !== undefined) {
+    ctx.alert(`character '${bad}' is not permitted in server-template prefix '${prefix}'.`, 'server-template', 'object');
+    return null;
+  }
+  const range = parseTemplateRange(ctx.arg(2));
+  if (range === null) {
+    ctx.alert(`Wrong server-template number or range arg '${ctx.arg(2)}'.`, 'server-template', 'object');
+    return null;
+  }
+  if (range.high - range.low + 1 > MAX_TEMPLATE_SLOTS) {
+    ctx.alert(`'server-template' : at most ${MAX_TEMPLATE_SLOTS} servers per template (got '${ctx.arg(2)}').`, 'server-template', 'object');
+    return null;
+  }
+  // HAProxy names the object 'server be/(null)' in these messages: the slots have no name yet.
+  const subject = `'server-template ${proxyName}/${prefix}'`;
+  const address = parseServerAddress(ctx.arg(3));
+  if (!address.ok) {
+    ctx.alert(address.reason, 'server-template', 'object', subject);
+    return null;
+  }
+  const first: ServerConfig = {
+    ...defaults,
+    origin: { ...defaults.origin },
+    name: `${prefix}${range.low}`,
+    address: address.value,
+    id: null,
+    template: { prefix, slot: range.low },
+    where: ctx.where,
+  };
+  if (!parseServerOptions(ctx, 4, first, first.name, subject, false)) return null;
+  const servers = [first];
+  for (let slot = range.low + 1; slot <= range.high; slot++) {
+    // HAProxy copies every setting to the other slots but the `id`, which only the first keeps.
+    servers.push({ ...first, origin: { ...first.origin }, name: `${prefix}${slot}`, id: null, template: { prefix, slot } });
+  }
+  return servers;
 }
 
 /** `default-server [options]`: updates `defaults` in place (only when every option is valid). */

@@ -15,6 +15,7 @@ import {
   REMOVED_GLOBAL,
   SUPPORTED_GLOBAL_KEYWORDS,
   SUPPORTED_PROXY_KEYWORDS,
+  SUPPORTED_RESOLVERS_KEYWORDS,
   SUPPORTED_SERVER_KEYWORDS,
   TIMEOUTS,
   UNSUPPORTED_GLOBAL,
@@ -87,6 +88,12 @@ describe('supported keywords are documented, and only they', () => {
     expect([...names].filter((k) => !SUPPORTED_SERVER_KEYWORDS.includes(k))).toEqual([]);
   });
 
+  it('resolvers section', () => {
+    const names = documented('Resolvers section');
+    expect([...SUPPORTED_RESOLVERS_KEYWORDS].filter((k) => !names.has(k))).toEqual([]);
+    expect([...names].filter((k) => !SUPPORTED_RESOLVERS_KEYWORDS.includes(k))).toEqual([]);
+  });
+
   it('bind options', () => {
     const names = documented('Bind options');
     expect([...SUPPORTED_BIND_KEYWORDS].filter((k) => !names.has(k))).toEqual([]);
@@ -138,6 +145,8 @@ describe('test/fixtures/config/all-keywords.cfg', () => {
     'timeout client-hs',
     // `uid`/`gid` say what `user`/`group` say (both is a warning); HAProxy 2.6 refuses `nbproc`.
     'uid', 'gid', 'nbproc',
+    // It reads this machine's /etc/resolv.conf, which the fixture must not depend on.
+    'parse-resolv-conf',
   ]); // prettier-ignore
   const lines = readFileSync(`${ROOT}test/fixtures/config/all-keywords.cfg`, 'utf8')
     .split('\n')
@@ -149,7 +158,7 @@ describe('test/fixtures/config/all-keywords.cfg', () => {
     used.add(w[0]!);
     if (w[0] === 'option' || w[0] === 'timeout') used.add(`${w[0]} ${w[1]}`);
     if (w[0] === 'bind') for (const word of w.slice(2)) used.add(`bind ${word}`);
-    if (w[0] === 'server' || w[0] === 'default-server') for (const word of w) used.add(`server ${word}`);
+    if (w[0] === 'server' || w[0] === 'default-server' || w[0] === 'server-template') for (const word of w) used.add(`server ${word}`);
     if (w[0] === 'acl') used.add(`acl ${w[2]}`);
     if (w[0] === 'balance') used.add(`balance ${w[1]!.replace(/\(.*$/, '')}`);
   }
@@ -161,6 +170,7 @@ describe('test/fixtures/config/all-keywords.cfg', () => {
       ...Object.keys(OPTIONS).map((o) => `option ${o}`),
       ...Object.keys(TIMEOUTS).map((t) => `timeout ${t}`),
       ...SUPPORTED_SERVER_KEYWORDS.map((k) => `server ${k}`),
+      ...SUPPORTED_RESOLVERS_KEYWORDS,
       ...SUPPORTED_BIND_KEYWORDS.map((k) => `bind ${k}`),
       ...ACL_FETCHES.map((f) => `acl ${f}`),
       ...['roundrobin', 'static-rr', 'leastconn', 'first', 'source', 'random'].map((b) => `balance ${b}`),
