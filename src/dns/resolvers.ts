@@ -202,14 +202,16 @@ export class ServerResolvers {
     backends: Iterable<BackendRuntime>,
     private readonly options: ResolversOptions,
   ) {
+    // Walked twice: an iterator (a Map's values()) would be empty the second time.
+    const list = [...backends];
     const used = new Set<string>();
-    for (const backend of backends) for (const server of backend.servers) if (server.dns) used.add(server.dns.resolvers);
+    for (const backend of list) for (const server of backend.servers) if (server.dns) used.add(server.dns.resolvers);
     for (const config of configs) {
       // A section no server uses opens no socket.
       if (!used.has(config.name)) continue;
       this.sections.set(config.name, { config, nameservers: [], pending: new Map() });
     }
-    for (const backend of backends) {
+    for (const backend of list) {
       for (const server of backend.servers) {
         const dns = server.dns;
         if (!dns) continue;
@@ -722,9 +724,4 @@ export function applyResolvedAddress(server: ServerRuntime, resolved: ResolvedAd
   (server as { nominalWeight?: number }).nominalWeight = resolved.weight;
   server.unresolved = false;
   followAddress(server);
-}
-
-/** Whether a server's name is asked as SRV records: `_service._proto.name`, written without a port. */
-export function isSrvName(fqdn: string, port: number): boolean {
-  return fqdn.startsWith('_') && port === 0;
 }

@@ -8,9 +8,9 @@ import { lookup } from 'node:dns/promises';
 import { SocketAddress } from '../address.js';
 import { createBalancer } from '../backend/balance.js';
 import type { BalanceAlgorithm } from '../backend/server-types.js';
-import { hasBackend, hasFrontend, type Config, type ConnectSource, type ProxyConfig, type ServerConfig, type Where } from '../config/model.js';
+import { hasBackend, hasFrontend, isSrvRecordName, type Config, type ConnectSource, type ProxyConfig, type ServerConfig, type Where } from '../config/model.js';
 import { normalizeName } from '../dns/dns-message.js';
-import { isSrvName, type ServerDns } from '../dns/resolvers.js';
+import type { ServerDns } from '../dns/resolvers.js';
 import { EpoxyError, ErrorCodes } from '../errors.js';
 import { createListener } from '../listener/listener.js';
 import type { Listener } from '../listener/listener-types.js';
@@ -104,7 +104,7 @@ function serverDns(server: ServerConfig): ServerDns | null {
   return {
     resolvers: server.resolvers,
     fqdn: normalizeName(address.host),
-    srv: isSrvName(address.host, address.port),
+    srv: isSrvRecordName(address),
     port: address.port,
     prefer: server.resolvePrefer,
     nets: server.resolveNet,
@@ -209,7 +209,7 @@ export async function resolveServers(config: Config): Promise<ResolvedServers> {
               addresses.set(server, method.address.withPort(address.port));
               return null;
             }
-            if (method.kind !== 'libc' || isSrvName(address.host, address.port)) continue;
+            if (method.kind !== 'libc' || isSrvRecordName(address)) continue;
             const found = await lookupAll(address.host, address.family);
             if (found === null) continue;
             const slot = server.template === null ? 0 : server.template.slot - 1;
