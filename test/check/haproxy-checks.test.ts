@@ -4,37 +4,19 @@
  * and one that starts listening comes UP. Only pids and check durations differ. Skipped without
  * haproxy.
  */
-import { spawn, spawnSync } from 'node:child_process';
 import { createServer } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { configText, startMaster, tempDir, writeFile, type Cleanup, type MasterProcess } from '../helpers/master.js';
+import { haproxyAvailable, sideBySide as startSideBySide } from '../helpers/haproxy.js';
+import type { Cleanup } from '../helpers/master.js';
 import { freePort, refusedPort, waitFor, waitForAsync } from '../helpers/sockets.js';
 import { native } from '../../src/native.js';
 
-const available = spawnSync('haproxy', ['-v'], { encoding: 'utf8' }).status === 0;
+const available = haproxyAvailable;
 
 const cleanups: Cleanup[] = [];
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
-
-/**
- * HAProxy (`-db`) and epoxy started on the same configuration (`body`, given each one's frontend
- * port), each with its stderr kept.
- */
-async function sideBySide(body: (front: number) => string[]): Promise<{ haproxy: { stderr: () => string }; epoxy: MasterProcess; haproxyPort: number; epoxyPort: number }> {
-  const dir = tempDir(cleanups);
-  const haproxyPort = await freePort();
-  const epoxyPort = await freePort();
-  const haproxyFile = writeFile(dir, 'haproxy.cfg', configText(['maxconn 100'], body(haproxyPort)));
-  const epoxyFile = writeFile(dir, 'epoxy.cfg', configText(['maxconn 100'], body(epoxyPort)));
-  const child = spawn('haproxy', ['-db', '-f', haproxyFile], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
-  cleanups.push(() => void child.kill('SIGKILL'));
-  const epoxy = await startMaster(cleanups, ['-f', epoxyFile], { ready: 'listening on' });
-  return { haproxy: { stderr: () => stderr }, epoxy, haproxyPort, epoxyPort };
-}
 
 /** The check lines of a log, pids and durations replaced, in a stable order. */
 function checkLines(stderr: string): string[] {
@@ -56,7 +38,7 @@ describe.skipIf(!available)('health-check lines next to HAProxy 2.6', () => {
       `    bind 127.0.0.1:${front}`,
       '    default_backend be',
     ];
-    const { haproxy, epoxy } = await sideBySide(body);
+    const { haproxy, epoxy } = await startSideBySide(cleanups, body);
 
     // Nothing listens: all three go down, then the alert.
     const down = (text: string): boolean => checkLines(text).some((l) => l.includes('has no server available'));
@@ -131,7 +113,7 @@ describe.skipIf(!available)('protocol-check lines next to HAProxy 2.6', () => {
       `    bind 127.0.0.1:${front}`,
       '    default_backend patroni',
     ];
-    const { haproxy, epoxy } = await sideBySide(body);
+    const { haproxy, epoxy } = await startSideBySide(cleanups, body);
     const downs = (text: string): string[] => checkLines(text).filter((l) => l.includes(' is DOWN'));
     await waitFor(() => downs(haproxy.stderr()).length >= 4 && downs(epoxy.stderr()).length >= 4, `four DOWN lines each (haproxy: ${haproxy.stderr()}; epoxy: ${epoxy.stderr()})`, 15_000);
     // The durations differ; the timeout's is `timeout check`, give or take the scheduler.
@@ -179,7 +161,7 @@ describe.skipIf(!available)('mysql-check, pgsql-check, ldap-check, ssl-hello-chk
       `    bind 127.0.0.1:${front}`,
       '    default_backend pg',
     ];
-    const { haproxy, epoxy } = await sideBySide(body);
+    const { haproxy, epoxy } = await startSideBySide(cleanups, body);
     const downs = (text: string): string[] => checkLines(text).filter((l) => l.includes(' is DOWN')).sort();
     await waitFor(() => downs(haproxy.stderr()).length >= 5 && downs(epoxy.stderr()).length >= 5, `five DOWN lines each (haproxy: ${haproxy.stderr()}; epoxy: ${epoxy.stderr()})`, 15_000);
     expect(downs(epoxy.stderr())).toEqual(downs(haproxy.stderr()));
@@ -209,7 +191,7 @@ describe.skipIf(!available)('observe layer4 next to HAProxy 2.6', () => {
       `    bind 127.0.0.1:${front}`,
       '    default_backend be',
     ];
-    const { haproxy, epoxy, haproxyPort, epoxyPort } = await sideBySide(body);
+    const { haproxy, epoxy, haproxyPort, epoxyPort } = await startSideBySide(cleanups, body);
     const { connect } = await import('node:net');
     const attempt = (port: number): Promise<void> =>
       new Promise((resolve) => {
