@@ -18,7 +18,6 @@
  */
 import { createSocket, type Socket } from 'node:dgram';
 import { randomInt } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 
 import { SocketAddress } from '../address.js';
@@ -83,8 +82,6 @@ export interface ResolversOptions {
   changed?: (backend: BackendRuntime, server: ServerRuntime) => void;
   /** Addresses to start from, by 'backend/server' (a reload carries them over). */
   initial?: ReadonlyMap<string, ResolvedAddress>;
-  /** Where `parse-resolv-conf` reads (tests point it elsewhere). */
-  resolvConf?: string;
 }
 
 interface Requester {
@@ -162,24 +159,6 @@ function keyOf(backend: BackendRuntime, server: ServerRuntime): string {
 
 function emptyCounters(): NameserverCounters {
   return { sent: 0, snd_error: 0, valid: 0, update: 0, cname: 0, any_err: 0, nx: 0, timeout: 0, refused: 0, other: 0, invalid: 0, truncated: 0, outdated: 0 };
-}
-
-/** The nameservers `/etc/resolv.conf` lists (port 53), in order; unreadable: none. */
-export function resolvConfNameservers(path = '/etc/resolv.conf'): SocketAddress[] {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch {
-    return [];
-  }
-  const found: SocketAddress[] = [];
-  for (const line of text.split('\n')) {
-    const words = line.trim().split(/\s+/);
-    if (words[0] !== 'nameserver' || words[1] === undefined) continue;
-    const family = isIP(words[1]);
-    if (family !== 0) found.push(SocketAddress.from(family === 6 ? 'ipv6' : 'ipv4', words[1], 53));
-  }
-  return found;
 }
 
 /**
