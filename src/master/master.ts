@@ -31,6 +31,8 @@ import { BindError } from '../runtime/bind-error.js';
 import { buildRuntime, type Runtime } from '../runtime/build.js';
 import type { HealthState } from '../backend/server-types.js';
 import { HealthChecker, serverKey } from '../check/health-check.js';
+import { ServerEvents, type ServerChange } from '../backend/server-events.js';
+import type { BackendRuntime, ServerRuntime } from '../session/session-types.js';
 import { applyResolvedAddress, resolvedAddressOf, ServerResolvers, type ResolvedAddress } from '../dns/resolvers.js';
 import { COUNTER_FIELDS } from '../session/session-types.js';
 import { planFds } from '../runtime/limits.js';
@@ -178,6 +180,8 @@ export class Master {
   private current: Generation | null = null;
   private nextGeneration = 1;
   private readonly totals = new CounterTotals();
+  /** Changes of the current generation's servers (checks, DNS), announced to the workers. */
+  private readonly serverEvents = new ServerEvents();
   private readonly startedAt = Date.now();
   private reloads = 0;
   private failedReloads = 0;
@@ -192,6 +196,7 @@ export class Master {
   constructor(private readonly options: MasterOptions) {
     this.log = options.log;
     this.done = new Promise((resolve) => (this.resolveDone = resolve));
+    this.serverEvents.on((backend, server, change) => this.serverChanged(backend, server, change));
   }
 
   /**
@@ -499,14 +504,7 @@ export class Master {
       log: this.log,
       ...(initial !== undefined && { initial }),
       sessionsOf: (backend, server) => this.sessionsOn(backend.name, server.name),
-      changed: (backend, server) => {
-        // Every generation's copy follows (a reload in progress starts its workers from it).
-        for (const other of this.generations) {
-          const copy = other.runtime.backends.get(backend.name)?.servers.find((s) => s.name === server.name);
-          if (copy !== undefined && copy.check !== null) copy.health = server.health;
-        }
-        this.broadcast({ type: 'servers', states: { [serverKey(backend.name, server.name)]: server.health } });
-      },
+      changed: (backend, server) => this.serverEvents.emit(backend, server, 'health'),
     });
     if (checker.size === 0) return;
     generation.checker = checker;
@@ -524,13 +522,29 @@ export class Master {
     const resolvers = new ServerResolvers(generation.config.resolvers, generation.runtime.backends.values(), {
       log: this.log,
       ...(initial !== undefined && { initial }),
-      changed: (backend, server) => {
-        this.broadcast({ type: 'addresses', addresses: { [serverKey(backend.name, server.name)]: resolvedAddressOf(server) } });
-      },
+      changed: (backend, server) => this.serverEvents.emit(backend, server, 'address'),
     });
     if (resolvers.size === 0) return;
     generation.resolvers = resolvers;
     resolvers.start();
+  }
+
+  /** A server of the current generation changed: every worker hears of it. */
+  private serverChanged(backend: BackendRuntime, server: ServerRuntime, change: ServerChange): void {
+    const key = serverKey(backend.name, server.name);
+    if (change === 'address') {
+      this.broadcast({ type: 'addresses', addresses: { [key]: resolvedAddressOf(server) } });
+      return;
+    }
+    // Nothing in the master changes an administrative state yet (the runtime API will, with a
+    // message of its own): only health changes remain.
+    if (change !== 'health') return;
+    // Every generation's copy follows (a reload in progress starts its workers from it).
+    for (const other of this.generations) {
+      const copy = other.runtime.backends.get(backend.name)?.servers.find((s) => s.name === server.name);
+      if (copy !== undefined && copy.check !== null) copy.health = server.health;
+    }
+    this.broadcast({ type: 'servers', states: { [key]: server.health } });
   }
 
   /** Sessions open on a server now, from the workers' latest counters. */

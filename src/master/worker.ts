@@ -82,8 +82,9 @@ function applyServerStates(running: RunningProxy, states: Record<string, HealthS
     const server = backend?.servers.find((s) => s.name === key.slice(slash + 1));
     if (backend === undefined || server === undefined || server.health === health) continue;
     server.health = health;
+    // A worker starting has no session for the effects to act on: the balancer is all it needs.
     if (initial) backend.balancer.update();
-    else running.healthEffects.apply(backend, server);
+    else running.serverEvents.emit(backend, server, 'health');
   }
 }
 
@@ -95,7 +96,7 @@ function applyServerAddresses(running: RunningProxy, addresses: Record<string, R
     const server = backend?.servers.find((s) => s.name === key.slice(slash + 1));
     if (backend === undefined || server === undefined || !server.dns) continue;
     applyResolvedAddress(server, address);
-    backend.balancer.update();
+    running.serverEvents.emit(backend, server, 'address');
   }
 }
 

@@ -18,6 +18,7 @@ import type { BackendRuntime, ServerRuntime } from '../session/session-types.js'
 import { bindAll, closeCreated, type BoundSockets } from './bind-all.js';
 import { HealthChecker } from '../check/health-check.js';
 import { ServerResolvers } from '../dns/resolvers.js';
+import { ServerEvents } from '../backend/server-events.js';
 import { HealthEffects } from '../check/effects.js';
 import { buildRuntime, type Runtime } from './build.js';
 import { planFds, type FdPlan } from './limits.js';
@@ -84,6 +85,8 @@ export interface RunningProxy {
   readonly resolvers: ServerResolvers | null;
   /** What a change of a server's health does here (a worker applies its master's states with it). */
   readonly healthEffects: HealthEffects;
+  /** Where every change of a server's state is announced, and what follows it listens (see src/backend/server-events.ts). */
+  readonly serverEvents: ServerEvents;
   /** The listening fds by listener identity (what a master would hand over). */
   readonly sockets: BoundSockets;
   /** Where each listener actually bound ('127.0.0.1:10080'), per proxy name. */
@@ -272,10 +275,18 @@ export async function start(input: Config | EpoxyConfig, options: StartOptions =
   }
   enableProxies(runtime.proxies, loop);
   const effects = new HealthEffects(sessions);
-  const checker = options.checks === false ? null : new HealthChecker(runtime.backends.values(), { log, changed: (backend, server) => effects.apply(backend, server) });
+  // A server's change of state, whatever its cause: the balancer re-reads the servers, and a
+  // change of health has its effects on sessions.
+  const serverEvents = new ServerEvents();
+  serverEvents.on((backend, server, change) => {
+    if (change === 'health') effects.apply(backend, server);
+    else backend.balancer.update();
+  });
+  const checker = options.checks === false ? null : new HealthChecker(runtime.backends.values(), { log, changed: (backend, server) => serverEvents.emit(backend, server, 'health') });
   if (checker !== null && checker.size > 0) checker.start();
   // Names are resolved where checks run: here, or (workers) by the master, which sends the answers.
-  const resolvers = options.checks === false ? null : new ServerResolvers(config.resolvers, runtime.backends.values(), { log, changed: (backend) => backend.balancer.update() });
+  const resolvers =
+    options.checks === false ? null : new ServerResolvers(config.resolvers, runtime.backends.values(), { log, changed: (backend, server) => serverEvents.emit(backend, server, 'address') });
   if (resolvers !== null && resolvers.size > 0) resolvers.start();
   checkerRef = checker;
 
@@ -313,6 +324,7 @@ export async function start(input: Config | EpoxyConfig, options: StartOptions =
     checker: checker !== null && checker.size > 0 ? checker : null,
     resolvers: resolvers !== null && resolvers.size > 0 ? resolvers : null,
     healthEffects: effects,
+    serverEvents,
     sockets,
     addresses,
     done,
