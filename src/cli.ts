@@ -12,6 +12,8 @@
  * is each worker (src/master/worker.ts); docs/operations.md says what the signals mean then.
  */
 import { capabilities } from './capabilities.js';
+import { ControlClient, ControlError } from './control/client.js';
+import { findCommand } from './control/commands.js';
 import { parseArgs, USAGE, type CliOptions } from './cli/args.js';
 import { loadConfig } from './cli/load-config.js';
 import { WORKER_ENV } from './master/messages.js';
@@ -41,7 +43,40 @@ function printVersion(level: 1 | 2): void {
 }
 
 /** Returns the exit code; for a running proxy, once it has stopped. */
+/**
+ * `epoxy ctl [--json] <socket> <command...>`: one command line on a runtime-API socket (a unix
+ * path or host:port), its answer on stdout. With --json the command goes by JSON-RPC and the
+ * result (or error) is printed as JSON. Exit 0 unless the command failed or the socket did not
+ * answer.
+ */
+async function ctl(args: readonly string[]): Promise<number> {
+  const json = args[0] === '--json';
+  const [address, ...words] = json ? args.slice(1) : args;
+  if (address === undefined || words.length === 0) {
+    process.stderr.write('usage: epoxy ctl [--json] <socket path|host:port> <command...>\n');
+    return 1;
+  }
+  const client = new ControlClient(address);
+  try {
+    if (!json) {
+      process.stdout.write(await client.text(words.join(' ')));
+      return 0;
+    }
+    // JSON-RPC takes one command: its words name the method (the longest known), the rest are parameters.
+    const found = findCommand(words);
+    const method = found ? found.spec.words.join(' ') : words[0]!;
+    const params = found ? found.args : words.slice(1);
+    process.stdout.write(`${JSON.stringify(await client.call(method, params), null, 2)}\n`);
+    return 0;
+  } catch (error) {
+    if (error instanceof ControlError) process.stdout.write(`${JSON.stringify({ error: { code: error.rpcCode, message: error.message } }, null, 2)}\n`);
+    else process.stderr.write(`epoxy ctl: ${(error as Error).message}\n`);
+    return 1;
+  }
+}
+
 export async function main(argv: readonly string[]): Promise<number> {
+  if (argv[2] === 'ctl') return ctl(argv.slice(3));
   let options: CliOptions;
   try {
     options = parseArgs(argv.slice(2));

@@ -49,6 +49,8 @@ export const ErrorCodes = {
   FD_LIMIT: 'ERR_EPOXY_FD_LIMIT',
   /** The process model failed: a worker did not start, privileges could not be dropped, a reload was refused. */
   PROCESS: 'ERR_EPOXY_PROCESS',
+  /** The runtime API (ControlClient): no answer, an answer that is not JSON-RPC, or a command the socket refused (ControlError, with its JSON-RPC code). */
+  CONTROL: 'ERR_EPOXY_CONTROL',
 } as const;
 
 export type EpoxyErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

@@ -42,5 +42,8 @@ export {
   type EpoxyConfig,
 } from './config/index.js';
 export { SessionEngine } from './session/session.js';
+export { ControlClient, ControlError, type ControlAnswer } from './control/client.js';
+export { COMMANDS, type CommandSpec, type CommandResult, type ControlContext } from './control/commands.js';
+export { ServerEvents, type ServerChange } from './backend/server-events.js';
 export { createBalancer, type Balancer } from './backend/balance.js';
 export { parseProxyHeader, buildProxyHeader } from './proxy-protocol/proxy-protocol.js';

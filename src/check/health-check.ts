@@ -46,6 +46,8 @@ interface Checked {
   consecutiveErrors: number;
   timer: NodeJS.Timeout | null;
   running: boolean;
+  /** `disable health`: no check runs and no result counts until `enable health`. */
+  paused: boolean;
   /** Records the checks as connection attempts, for stats(). */
   readonly connections: Reconnect;
 }
@@ -101,7 +103,7 @@ export class HealthChecker {
         // Never run(): its backoff and probes stay unused, the checks' pacing is HAProxy's.
         const connections = new Reconnect(now, { name: serverKey(backend.name, server.name), probeIntervalMs: 0 });
         connections.enable(now);
-        this.checked.push({ backend, server, check, health, consecutiveErrors: 0, timer: null, running: false, connections });
+        this.checked.push({ backend, server, check, health, consecutiveErrors: 0, timer: null, running: false, paused: false, connections });
       }
     }
   }
@@ -191,8 +193,35 @@ export class HealthChecker {
     c.timer.unref();
   }
 
+  /**
+   * `disable health`: the server's checks stop, and what one under way finds is not counted (the
+   * caller marks the server up: HAProxy then treats it as unchecked).
+   */
+  pause(backend: string, server: string): boolean {
+    const c = this.find(backend, server);
+    if (c === undefined) return false;
+    c.paused = true;
+    if (c.timer !== null) clearTimeout(c.timer);
+    c.timer = null;
+    return true;
+  }
+
+  /** `enable health`: checks start again, from a counter that has the server fully up. */
+  resume(backend: string, server: string): boolean {
+    const c = this.find(backend, server);
+    if (c === undefined || !c.paused) return c !== undefined;
+    c.paused = false;
+    c.health = c.server.health === 'up' ? c.check.rise + c.check.fall - 1 : 0;
+    if (!c.running) this.schedule(c, 0);
+    return true;
+  }
+
+  private find(backend: string, server: string): Checked | undefined {
+    return this.checked.find((x) => x.backend.name === backend && x.server.name === server);
+  }
+
   private async run(c: Checked): Promise<void> {
-    if (this.stopped || c.running) return;
+    if (this.stopped || c.running || c.paused) return;
     if (c.server.unresolved || c.check.address === null) {
       // No address (DNS has not given one, or took it away): nothing to check until it has one,
       // as HAProxy pauses the checks of a server in maintenance.
@@ -204,8 +233,9 @@ export class HealthChecker {
     c.connections.connecting(started);
     const result = await (this.options.probe ?? runCheck)(c.check, this.abort.signal);
     c.running = false;
-    // A check cut short by stop() says nothing about the server: not recorded either.
-    if (this.stopped) return;
+    // A check cut short by stop() says nothing about the server: not recorded either. One that
+    // finished after `disable health` does not count.
+    if (this.stopped || c.paused) return;
     this.record(c, result, started);
     this.apply(c, result);
     const { rise, fall } = c.check;

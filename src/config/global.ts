@@ -9,7 +9,8 @@ import { REMOVED_GLOBAL, UNSUPPORTED_GLOBAL, refusalText } from './keywords.js';
 import { parseLogLine } from './log.js';
 import { parseTime, MAX_TIME_MS } from './values.js';
 import { findGroup, findUser } from '../process/accounts.js';
-import type { GlobalConfig, TuneSettings } from './model.js';
+import type { ControlLevel, GlobalConfig, TuneSettings } from './model.js';
+import { parseAddress, type SocketAddress } from '../address.js';
 
 type GlobalHandler = (ctx: LineContext, global: GlobalConfig) => void;
 
@@ -84,8 +85,94 @@ function workers(ctx: LineContext, g: GlobalConfig): void {
   g.origin.nbthread = ctx.where;
 }
 
+/**
+ * `stats socket <address> [options]`: a runtime-API socket. Unix paths (`/run/epoxy.sock`,
+ * `unix@...`) and TCP addresses (`ip:port`, `ipv4@`, `ipv6@`); the options HAProxy's stats
+ * sockets use: mode, uid/user, gid/group, level, expose-fd listeners.
+ */
+function statsSocket(ctx: LineContext, g: GlobalConfig): void {
+  const text = ctx.arg(2);
+  if (text === '') {
+    ctx.alert("'stats socket' requires a path or an address");
+    return;
+  }
+  let path: string | null = null;
+  let address: SocketAddress | null = null;
+  try {
+    const parsed = parseAddress(text);
+    if (parsed.family === 'unix') path = parsed.address;
+    else if (parsed.port === 0) throw new Error('missing port');
+    else address = parsed;
+  } catch {
+    ctx.alert(`'stats socket' : '${text}' is neither a unix socket path nor an ip:port address`);
+    return;
+  }
+  let mode: number | null = null;
+  let uid: number | null = null;
+  let gid: number | null = null;
+  let level: ControlLevel = 'operator';
+  let exposeFdListeners = false;
+  for (let i = 3; ctx.arg(i) !== ''; i += 2) {
+    const option = ctx.arg(i);
+    const value = ctx.arg(i + 1);
+    const missing = (): void => ctx.alert(`'stats socket' : '${option}' expects an argument`);
+    if (value === '') return missing();
+    switch (option) {
+      case 'mode':
+        if (!/^[0-7]{1,4}$/.test(value)) return ctx.alert(`'stats socket' : 'mode' expects an octal mode (got '${value}')`);
+        mode = parseInt(value, 8);
+        break;
+      case 'uid':
+      case 'gid': {
+        const n = /^\d+$/.test(value) ? Number(value) : NaN;
+        if (!(n >= 0 && n < 2 ** 32 - 1)) return ctx.alert(`'stats socket' : '${option}' expects a number (got '${value}')`);
+        if (option === 'uid') uid = n;
+        else gid = n;
+        break;
+      }
+      case 'user': {
+        const account = findUser(value);
+        if (account === null) return ctx.alert(`'stats socket' : unknown user '${value}'`);
+        uid = account.uid;
+        break;
+      }
+      case 'group': {
+        const found = findGroup(value);
+        if (found === null) return ctx.alert(`'stats socket' : unknown group '${value}'`);
+        gid = found;
+        break;
+      }
+      case 'level':
+        if (value !== 'user' && value !== 'operator' && value !== 'admin') {
+          return ctx.alert(`'stats socket' : 'level' only supports 'user', 'operator', and 'admin' (got '${value}')`);
+        }
+        level = value;
+        break;
+      case 'expose-fd':
+        if (value !== 'listeners') return ctx.alert(`'stats socket' : 'expose-fd' only supports 'listeners' (got '${value}')`);
+        exposeFdListeners = true;
+        break;
+      default:
+        return ctx.alert(`'stats socket' : unknown option '${option}' (epoxy supports mode, uid, gid, user, group, level, expose-fd)`);
+    }
+  }
+  g.statsSockets.push({ path, address, mode, uid, gid, level, exposeFdListeners, where: ctx.where });
+}
+
 /** The supported global keywords. */
 export const GLOBAL_KEYWORDS: Readonly<Record<string, GlobalHandler>> = {
+  stats: (ctx, g) => {
+    const sub = ctx.arg(1);
+    if (sub === 'socket') return statsSocket(ctx, g);
+    if (sub === 'timeout') {
+      if (ctx.tooMany(2)) return;
+      const parsed = parseTime(ctx.arg(2));
+      if (!parsed.ok || parsed.value <= 0) return ctx.alert(`'stats timeout' expects a positive delay in milliseconds (got '${ctx.arg(2)}')`);
+      g.statsTimeout = parsed.value;
+      return;
+    }
+    ctx.alert(`'stats' only supports 'socket' and 'timeout' in the global section (got '${sub}').`);
+  },
   'busy-polling': (ctx, g) => {
     if (ctx.modifier === 'default') {
       // HAProxy 2.6 leaves the keyword twice on the line and refuses it; so does epoxy.

@@ -114,7 +114,6 @@ export const UNSUPPORTED_GLOBAL: Readonly<Record<string, Refusal>> = {
   'ssl-provider-path': SSL,
   'ssl-server-verify': SSL,
   'ssl-skip-self-issued-ca': SSL,
-  stats: STATS,
   'strict-limits': PROCESS,
   'thread-group': PROCESS,
   'thread-groups': PROCESS,

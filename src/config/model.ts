@@ -167,8 +167,32 @@ export interface GlobalConfig {
   /** `zero-warning`: any warning refuses the configuration. */
   zeroWarning: boolean;
   logs: LogTarget[];
+  /** `stats socket` lines: the runtime API's sockets (docs/runtime-api.md). */
+  statsSockets: StatsSocket[];
+  /** `stats timeout`: an idle runtime-API connection is closed after this (default 10 s). */
+  statsTimeout: number;
   tune: TuneSettings;
   origin: Origins;
+}
+
+/** What a runtime-API connection may do (HAProxy's stats socket levels), least first. */
+export type ControlLevel = 'user' | 'operator' | 'admin';
+
+/** `stats socket <path|ip:port> [mode <octal>] [uid|user] [gid|group] [level <level>] [expose-fd listeners]`. */
+export interface StatsSocket {
+  /** A unix socket path, or null for a TCP address. */
+  readonly path: string | null;
+  /** The TCP address (`ip:port`, `ipv4@`, `ipv6@`), or null for a unix socket. */
+  readonly address: SocketAddress | null;
+  /** Permissions and owner of a unix socket (null: the process's defaults). */
+  readonly mode: number | null;
+  readonly uid: number | null;
+  readonly gid: number | null;
+  /** Default `operator`, as in HAProxy. */
+  readonly level: ControlLevel;
+  /** `expose-fd listeners`: accepted for HAProxy's reload scripts (epoxy's master keeps the listeners itself). */
+  readonly exposeFdListeners: boolean;
+  readonly where: Where;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -671,6 +695,8 @@ export function emptyGlobal(): GlobalConfig {
     quiet: false,
     zeroWarning: false,
     logs: [],
+    statsSockets: [],
+    statsTimeout: 10_000,
     tune: emptyTune(),
     origin: {},
   };

@@ -32,6 +32,7 @@ import { buildRuntime, type Runtime } from '../runtime/build.js';
 import type { HealthState } from '../backend/server-types.js';
 import { HealthChecker, serverKey } from '../check/health-check.js';
 import { ServerEvents, type ServerChange } from '../backend/server-events.js';
+import type { CommandResult, ControlContext } from '../control/commands.js';
 import type { BackendRuntime, ServerRuntime } from '../session/session-types.js';
 import { applyResolvedAddress, resolvedAddressOf, ServerResolvers, type ResolvedAddress } from '../dns/resolvers.js';
 import { COUNTER_FIELDS } from '../session/session-types.js';
@@ -73,7 +74,7 @@ class WorkerProcess implements WorkerInfo {
   readonly ready: Promise<void>;
   resolveReady!: () => void;
   rejectReady!: (error: Error) => void;
-  readonly replies = new Map<number, (text: string) => void>();
+  readonly replies = new Map<number, (reply: CommandResult) => void>();
   readonly counterWaiters: Array<() => void> = [];
 
   constructor(
@@ -301,15 +302,44 @@ export class Master {
         ? this.current?.workers.get(target.slot)
         : this.generations.flatMap((g) => [...g.workers.values()]).find((w) => w.pid === target.pid);
     if (worker === undefined || worker.state === 'gone' || !worker.child.connected) return null;
+    return (await this.ask(worker, line)).text;
+  }
+
+  /** Runs `line` in every serving worker of the current generation; their answers in slot order. */
+  async askWorkers(line: string): Promise<CommandResult[]> {
+    const workers = [...(this.current?.workers.values() ?? [])].filter((w) => w.state === 'ready' && w.child.connected);
+    return Promise.all(workers.map((w) => this.ask(w, line)));
+  }
+
+  /**
+   * What the runtime-API commands the master answers itself act on: the current generation's
+   * servers (with the states its checks and resolvers keep), no sessions, no listeners.
+   */
+  controlContext(): ControlContext | null {
+    const generation = this.current;
+    if (generation === null) return null;
+    return {
+      frontends: generation.runtime.frontends,
+      backends: generation.runtime.backends,
+      proxies: null,
+      engine: null,
+      checker: generation.checker,
+      serverEvents: this.serverEvents,
+      log: this.log,
+      maxconnLimit: generation.config.global.maxconn ?? 0,
+    };
+  }
+
+  private ask(worker: WorkerProcess, line: string): Promise<CommandResult> {
     const id = this.nextReplyId++;
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
         worker.replies.delete(id);
-        resolve(`The worker (${worker.pid}) did not answer.\n`);
+        resolve({ text: `The worker (${worker.pid}) did not answer.\n`, failed: true });
       }, COUNTERS_WAIT_MS * 5);
-      worker.replies.set(id, (text) => {
+      worker.replies.set(id, (reply) => {
         clearTimeout(timer);
-        resolve(text);
+        resolve(reply);
       });
       worker.send({ type: 'command', id, line });
     });
@@ -632,7 +662,7 @@ export class Master {
         for (const waiter of worker.counterWaiters.splice(0)) waiter();
         break;
       case 'reply':
-        worker.replies.get(message.id)?.(message.text);
+        worker.replies.get(message.id)?.({ text: message.text, ...(message.failed && { failed: true }), ...(message.data !== undefined && { data: message.data }) });
         worker.replies.delete(message.id);
         break;
       case 'observe':
@@ -647,7 +677,7 @@ export class Master {
       worker.state = 'gone';
       worker.rejectReady(new EpoxyError(`worker ${worker.pid} exited with ${exitText(code, signal)} before it served`, ErrorCodes.PROCESS));
       for (const waiter of worker.counterWaiters.splice(0)) waiter();
-      for (const reply of worker.replies.values()) reply(`The worker (${worker.pid}) exited.\n`);
+      for (const reply of worker.replies.values()) reply({ text: `The worker (${worker.pid}) exited.\n`, failed: true });
       worker.replies.clear();
       this.totals.retire(worker.counters);
       if (generation.workers.get(slot) === worker) generation.workers.delete(slot);

@@ -43,6 +43,7 @@ export type WorkerMessage =
   /** The worker could not start (its alerts went to stderr too). */
   | { type: 'failed'; message: string }
   | { type: 'counters'; counters: CountersSnapshot; final: boolean }
-  | { type: 'reply'; id: number; text: string }
+  /** The answer to a 'command': its text, and for runtime-API commands whether it failed and its data. */
+  | { type: 'reply'; id: number; text: string; failed?: boolean; data?: unknown }
   /** `observe layer4`: a connection to a server failed, or succeeded after failures. */
   | { type: 'observe'; backend: string; server: string; ok: boolean };

@@ -13,6 +13,8 @@ import { sdNotify } from '../process/sd-notify.js';
 import type { ProxyLog } from '../proxy/proxy-types.js';
 import { BindError } from '../runtime/bind-error.js';
 import { VERSION } from '../version.js';
+import { openStatsSocket, type ControlServer } from '../control/control-server.js';
+import { MasterControl } from './master-control.js';
 import { MasterCli } from './master-cli.js';
 import { Master } from './master.js';
 
@@ -55,6 +57,19 @@ export async function runMaster(config: Config, cli: CliOptions, log: ProxyLog, 
       return 1;
     }
   }
+  // The runtime API's sockets, served by the master for every worker (the first configuration's:
+  // a reload does not move them). Opened before the workers start, as the master CLI is.
+  const controlServers: ControlServer[] = [];
+  const control = new MasterControl(master);
+  try {
+    for (const socket of config.global.statsSockets) controlServers.push(await openStatsSocket(socket, config.global.statsTimeout, control));
+  } catch (error) {
+    for (const line of (error as Error).message.split('\n')) log.alert(line);
+    for (const server of controlServers) server.close();
+    masterCli?.close();
+    unregister();
+    return 1;
+  }
   try {
     await master.start(config);
   } catch (error) {
@@ -62,6 +77,7 @@ export async function runMaster(config: Config, cli: CliOptions, log: ProxyLog, 
     else if (error instanceof EpoxyError) for (const line of error.message.split('\n')) log.alert(line);
     else throw error;
     masterCli?.close();
+    for (const server of controlServers) server.close();
     unregister();
     return 1;
   }
@@ -80,6 +96,7 @@ export async function runMaster(config: Config, cli: CliOptions, log: ProxyLog, 
   const code = await master.done;
   unregister();
   masterCli?.close();
+  for (const server of controlServers) server.close();
   if (pidfile !== null) removePidfile(pidfile);
   return code;
 }

@@ -6,6 +6,7 @@
 import type { HealthState } from '../backend/server-types.js';
 import type { CliOptions } from '../cli/args.js';
 import type { Config } from '../config/model.js';
+import { runCommand, type CommandResult } from '../control/commands.js';
 import { applyResolvedAddress, type ResolvedAddress } from '../dns/resolvers.js';
 import { EpoxyError, ErrorCodes } from '../errors.js';
 import { native } from '../native.js';
@@ -41,7 +42,14 @@ function orphaned(manifest: WorkerManifest): boolean {
 }
 
 /** Commands a worker answers when the master CLI forwards them (`@1 show counters`). */
-function workerCommand(line: string, running: RunningProxy): string {
+function workerCommand(line: string, running: RunningProxy): CommandResult {
+  const own = ownCommand(line, running);
+  // Anything else is a runtime-API command the master forwards: it checked the level already.
+  return own !== null ? { text: own } : runCommand(line, 'admin', running.control);
+}
+
+/** The commands only a worker answers (for `@<n>` on the master CLI), or null. */
+function ownCommand(line: string, running: RunningProxy): string | null {
   const words = line.trim().split(/\s+/);
   const command = words.join(' ');
   if (command === 'show counters' || command === 'show counters json') {
@@ -62,13 +70,14 @@ function workerCommand(line: string, running: RunningProxy): string {
     return `${lines.join('\n')}\n`;
   }
   if (command === 'help' || command === '') return WORKER_HELP;
-  return `Unknown command: '${command}'. This worker answers:\n${WORKER_HELP}`;
+  return null;
 }
 
 const WORKER_HELP = `  help                                    : this list
   show counters [json]                    : this worker's own counters per frontend, backend and server
   show pid                                : this worker's pid
   show health                             : every server's administrative and operational state (and DNS address), as this worker routes by them
+  (and the runtime API's commands, as on a stats socket: this worker's own view)
 `;
 
 /**
@@ -123,6 +132,8 @@ export async function runWorker(config: Config, cli: CliOptions, manifest: Worke
       // traffic observes goes to it (a success only after a failure: the master only needs the
       // breaks in a run of errors, not every connection).
       checks: false,
+      // The master serves the stats sockets for the whole process, and forwards what workers do.
+      control: false,
       observe: (backend, server, ok) => {
         const key = `${backend}/${server}`;
         if (ok && !failing.has(key)) return;
@@ -161,7 +172,10 @@ export async function runWorker(config: Config, cli: CliOptions, manifest: Worke
         void pushCounters(false);
         break;
       case 'command':
-        void send({ type: 'reply', id: message.id, text: workerCommand(message.line, running) });
+        {
+          const result = workerCommand(message.line, running);
+          void send({ type: 'reply', id: message.id, text: result.text, ...(result.failed && { failed: true }), ...(result.data !== undefined && { data: result.data }) });
+        }
         break;
       case 'servers':
         applyServerStates(running, message.states);

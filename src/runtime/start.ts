@@ -19,6 +19,8 @@ import { bindAll, closeCreated, type BoundSockets } from './bind-all.js';
 import { HealthChecker } from '../check/health-check.js';
 import { ServerResolvers } from '../dns/resolvers.js';
 import { ServerEvents } from '../backend/server-events.js';
+import { runCommand, type ControlContext } from '../control/commands.js';
+import { openStatsSocket, type ControlServer } from '../control/control-server.js';
 import { HealthEffects } from '../check/effects.js';
 import { buildRuntime, type Runtime } from './build.js';
 import { planFds, type FdPlan } from './limits.js';
@@ -65,6 +67,11 @@ export interface StartOptions {
    */
   checks?: boolean;
   /**
+   * Open the configuration's `stats socket`s here (default true). A worker says false: its
+   * master serves them for the whole process and forwards what workers must do.
+   */
+  control?: boolean;
+  /**
    * Runs once every listener is bound and before any is polled: where a worker drops its
    * privileges. A throw aborts the start (sockets created are closed) and is rethrown.
    */
@@ -85,6 +92,10 @@ export interface RunningProxy {
   readonly resolvers: ServerResolvers | null;
   /** What a change of a server's health does here (a worker applies its master's states with it). */
   readonly healthEffects: HealthEffects;
+  /** The registry the runtime API's commands act on (a worker runs its master's forwarded commands on it). */
+  readonly control: ControlContext;
+  /** The `stats socket`s this process serves (none in a worker). */
+  readonly controlServers: readonly ControlServer[];
   /** Where every change of a server's state is announced, and what follows it listens (see src/backend/server-events.ts). */
   readonly serverEvents: ServerEvents;
   /** The listening fds by listener identity (what a master would hand over). */
@@ -302,7 +313,20 @@ export async function start(input: Config | EpoxyConfig, options: StartOptions =
           dumpStates: () => serverStateLines(config, runtime, sessions),
           dumpMemory: () => memoryActivityLines(loop.activity, relay, sessions, runtime),
         });
+  const control: ControlContext = {
+    frontends: runtime.frontends,
+    backends: runtime.backends,
+    proxies: new Map(runtime.proxies.map((p) => [p.name, p])),
+    engine: sessions,
+    checker,
+    serverEvents,
+    log,
+    maxconnLimit: maxconn,
+    requestTurn: () => loop.requestTurn(),
+  };
+  const controlServers: ControlServer[] = [];
   const done = loop.run().then(() => {
+    for (const server of controlServers) server.close();
     checker?.stop();
     resolvers?.stop();
     effects.stop();
@@ -310,6 +334,17 @@ export async function start(input: Config | EpoxyConfig, options: StartOptions =
     loop.close();
     relay.close();
   });
+
+  if (options.control !== false) {
+    try {
+      for (const socket of config.global.statsSockets) controlServers.push(await openStatsSocket(socket, config.global.statsTimeout, { run: async (command, level) => runCommand(command, level, control) }));
+    } catch (error) {
+      kill();
+      loop.requestTurn();
+      await done;
+      throw error;
+    }
+  }
 
   const addresses = new Map<string, string[]>();
   for (const proxy of runtime.proxies) {
@@ -325,6 +360,8 @@ export async function start(input: Config | EpoxyConfig, options: StartOptions =
     resolvers: resolvers !== null && resolvers.size > 0 ? resolvers : null,
     healthEffects: effects,
     serverEvents,
+    control,
+    controlServers,
     sockets,
     addresses,
     done,

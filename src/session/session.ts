@@ -94,8 +94,52 @@ const enum Phase {
   Closed,
 }
 
+/** Numbers sessions for the runtime API (`show sess`, `shutdown session`), in accept order. */
+let nextSerial = 1;
+
+/** What `show sess` says of the phase a session is in. */
+const PHASE_NAMES = ['header', 'queued', 'connecting', 'retry-pause', 'established', 'closed'] as const;
+
+/** A session as the runtime API shows it. */
+export interface SessionDescription {
+  /** '0x' + pid (8 hex digits) + serial (8 hex digits): unique across the workers of a master. */
+  readonly id: string;
+  readonly proto: 'tcpv4' | 'tcpv6' | 'unix_stream';
+  readonly src: string;
+  readonly frontend: string;
+  readonly backend: string | null;
+  readonly server: string | null;
+  readonly phase: (typeof PHASE_NAMES)[number];
+  readonly ageMs: number;
+  readonly clientFd: number;
+  readonly serverFd: number;
+  readonly attempts: number;
+}
+
+/** A rejected PROXY header, as `show errors` prints it. */
+export interface CapturedError {
+  readonly at: number;
+  readonly frontend: string;
+  readonly src: string;
+  readonly reason: string;
+  /** The first MAX_CAPTURED_BYTES bytes received. */
+  readonly bytes: Buffer;
+  /** How many bytes had been received. */
+  readonly length: number;
+}
+
+/** Rejected headers kept for `show errors`, and how many of their bytes. */
+const MAX_CAPTURED_ERRORS = 16;
+const MAX_CAPTURED_BYTES = 256;
+
+function sessionId(serial: number): string {
+  return `0x${process.pid.toString(16).padStart(8, '0')}${(serial >>> 0).toString(16).padStart(8, '0')}`;
+}
+
 /** One client connection from accept to close. A class, so every session has one shape. */
 class Session implements ConnectionFacts, ConnectingClient, Waiter<Session> {
+  /** Its number in this process: with the pid, the id `show sess` prints. */
+  readonly serial = nextSerial++;
   backend: BackendRuntime | null = null;
   server: ServerRuntime | null = null;
   serverFd = -1;
@@ -216,7 +260,11 @@ export class SessionEngine {
   private readonly limited = new Set<Listener>();
   private readonly acceptOut = new Int32Array(2 * 64);
   private readonly acceptAddrs = new Uint8Array(64 * ADDR_SLOT_SIZE);
-  private readonly maxconn: number;
+  /** Process-wide limit (`set maxconn global` changes it at run time). */
+  maxconn: number;
+  /** The latest rejected PROXY headers, oldest first, for `show errors` (at most MAX_CAPTURED_ERRORS). */
+  private readonly capturedErrors: CapturedError[] = [];
+  private errorsCaptured = 0;
   private readonly log: SessionLogger | null;
   private readonly alert: (message: string) => void;
   private readonly warning: (message: string) => void;
@@ -799,8 +847,60 @@ export class SessionEngine {
     session.listener.nbconn--;
     if (handshakeError === undefined) this.logSession(session, termination, bytesOut, bytesIn);
     else if (handshakeError !== null) this.logHandshakeError(session, handshakeError);
+    if (handshakeError && session.header !== null && session.headerFill > 0) this.captureError(session, handshakeError);
     this.resumeLimited();
     if (backend) this.dequeue(backend, session.server);
+  }
+
+  /** What the runtime API lists of each open session (`show sess`), oldest first. */
+  describeSessions(): SessionDescription[] {
+    const now = this.loop.now;
+    const out: SessionDescription[] = [];
+    for (const session of this.sessions) {
+      out.push({
+        id: sessionId(session.serial),
+        proto: session.src.family === 'ipv6' ? 'tcpv6' : session.src.family === 'unix' ? 'unix_stream' : 'tcpv4',
+        src: session.src.family === 'unix' ? 'unix' : `${session.src.address}:${session.src.port}`,
+        frontend: session.frontend.name,
+        backend: session.backend?.name ?? null,
+        server: session.server?.name ?? null,
+        phase: PHASE_NAMES[session.phase]!,
+        ageMs: (now - session.acceptedAt) >>> 0,
+        clientFd: session.clientFd,
+        serverFd: session.serverFd,
+        attempts: session.attempts,
+      });
+    }
+    return out;
+  }
+
+  /** `shutdown session <id>`: closes that session (logged `K-`, killed); false when there is none. */
+  shutdownSession(id: string): boolean {
+    for (const session of this.sessions) {
+      if (sessionId(session.serial) !== id) continue;
+      this.close(session, session.phase === Phase.Established ? 'KD' : 'KC');
+      return true;
+    }
+    return false;
+  }
+
+  /** `show errors`: the rejected PROXY headers kept (the latest MAX_CAPTURED_ERRORS), and how many there were. */
+  capturedHeaderErrors(): { total: number; errors: readonly CapturedError[] } {
+    return { total: this.errorsCaptured, errors: this.capturedErrors };
+  }
+
+  private captureError(session: Session, reason: string): void {
+    this.errorsCaptured++;
+    if (this.capturedErrors.length === MAX_CAPTURED_ERRORS) this.capturedErrors.shift();
+    const fill = Math.min(session.headerFill, MAX_CAPTURED_BYTES);
+    this.capturedErrors.push({
+      at: Date.now(),
+      frontend: session.frontend.name,
+      src: session.src.family === 'unix' ? 'unix' : `${session.src.address}:${session.src.port}`,
+      reason,
+      bytes: Buffer.from(session.header!.subarray(0, fill)),
+      length: session.headerFill,
+    });
   }
 
   /** Sessions waiting for a server slot in `backend`, in any of its queues (SIGHUP's "pend"). */
