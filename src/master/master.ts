@@ -39,7 +39,7 @@ import { COUNTER_FIELDS } from '../session/session-types.js';
 import { planFds } from '../runtime/limits.js';
 import { VERSION } from '../version.js';
 import { CounterTotals, type CountersSnapshot } from './counters.js';
-import { WORKER_ENV, type MasterMessage, type WorkerManifest, type WorkerMessage } from './messages.js';
+import { WORKER_ENV, type MasterMessage, type ServerSettings, type WorkerManifest, type WorkerMessage } from './messages.js';
 
 /** A worker that lived less than this before dying counts as a crash loop. */
 const STABLE_AFTER_MS = 10_000;
@@ -397,6 +397,22 @@ export class Master {
         }
       }
     }
+    // An administrative state set at run time (the runtime API's `set server state`, `disable
+    // server`) carries over, unless the configuration's own word on it (`disabled`) changed:
+    // an operator's maintenance does not end because of a reload. HAProxy keeps it only with a
+    // server-state file; epoxy keeps it always (docs/runtime-api.md).
+    if (previous !== null) {
+      for (const backend of runtime.backends.values()) {
+        const before = previous.runtime.backends.get(backend.name);
+        for (const server of backend.servers) {
+          const old = before?.servers.find((s) => s.name === server.name);
+          if (old === undefined) continue;
+          const configuredBefore = configuredAdmin(previous.config, backend.name, server.name);
+          const configuredNow = configuredAdmin(config, backend.name, server.name);
+          if (configuredBefore === configuredNow) server.admin = old.admin;
+        }
+      }
+    }
     // Servers known down stay down for the new workers until checks find them up again.
     const states = previous?.checker?.states();
     if (states !== undefined) {
@@ -599,6 +615,15 @@ export class Master {
     return addresses;
   }
 
+  /** The servers' run-time settings a new worker of `generation` starts from. */
+  private serverSettings(generation: Generation): Record<string, ServerSettings> {
+    const settings: Record<string, ServerSettings> = {};
+    for (const backend of generation.runtime.backends.values()) {
+      for (const server of backend.servers) settings[serverKey(backend.name, server.name)] = { admin: server.admin, weight: server.weight, maxconn: server.maxconn };
+    }
+    return settings;
+  }
+
   /** The servers' states a new worker of `generation` starts from. */
   private serverStates(generation: Generation): Record<string, HealthState> {
     const states: Record<string, HealthState> = {};
@@ -615,7 +640,7 @@ export class Master {
     const fds = [...new Set(generation.sockets.values())];
     const listeners: Record<string, number> = {};
     for (const [key, fd] of generation.sockets) listeners[key] = IPC_FD + 1 + fds.indexOf(fd);
-    const manifest: WorkerManifest = { masterPid: process.pid, generation: generation.id, slot, listeners, servers: this.serverStates(generation), addresses: this.serverAddresses(generation) };
+    const manifest: WorkerManifest = { masterPid: process.pid, generation: generation.id, slot, listeners, servers: this.serverStates(generation), addresses: this.serverAddresses(generation), settings: this.serverSettings(generation) };
     const env: NodeJS.ProcessEnv = { ...process.env, [WORKER_ENV]: JSON.stringify(manifest) };
     // Readiness is the master's to announce; a worker never speaks to systemd.
     delete env.NOTIFY_SOCKET;
@@ -768,4 +793,11 @@ export class Master {
     this.log.warning('All workers exited. Exiting... (0)');
     this.resolveDone(0);
   }
+}
+
+/** What a configuration says of a server's administrative state (`disabled`), or null if it has no such server. */
+function configuredAdmin(config: Config, backend: string, server: string): 'maint' | 'ready' | null {
+  const proxy = config.proxies.find((p) => p.name === backend);
+  const found = proxy?.servers.find((s) => s.name === server);
+  return found === undefined ? null : found.disabled ? 'maint' : 'ready';
 }

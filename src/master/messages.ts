@@ -3,7 +3,7 @@
  * (one JSON message per line on a socketpair): status, counters and commands. The manifest a
  * worker starts from travels in its environment, since it is needed before anything else.
  */
-import type { HealthState } from '../backend/server-types.js';
+import type { AdminState, HealthState } from '../backend/server-types.js';
 import type { ResolvedAddress } from '../dns/resolvers.js';
 import type { CountersSnapshot } from './counters.js';
 
@@ -23,6 +23,18 @@ export interface WorkerManifest {
   servers: Record<string, HealthState>;
   /** Addresses of the servers that follow DNS, from the master's resolvers, by 'backend/server'. */
   addresses?: Record<string, ResolvedAddress>;
+  /**
+   * Every server's administrative state, weight and maxconn as the master's copy has them (the
+   * runtime API may have changed them since the configuration was read), by 'backend/server'.
+   */
+  settings?: Record<string, ServerSettings>;
+}
+
+/** What the runtime API changes on a server and a new worker must start from. */
+export interface ServerSettings {
+  admin: AdminState;
+  weight: number;
+  maxconn: number;
 }
 
 export type MasterMessage =

@@ -15,7 +15,7 @@ import type { ProxyLog } from '../proxy/proxy-types.js';
 import { BindError } from '../runtime/bind-error.js';
 import { start, type RunningProxy } from '../runtime/start.js';
 import { countersCsv, countersJson, CounterTotals, snapshotCounters } from './counters.js';
-import type { MasterMessage, WorkerManifest, WorkerMessage } from './messages.js';
+import type { MasterMessage, ServerSettings, WorkerManifest, WorkerMessage } from './messages.js';
 
 /** How often a worker sends its counters unasked (the master's view after a kill -9 is this old at most). */
 const COUNTERS_PERIOD_MS = 1000;
@@ -97,6 +97,20 @@ function applyServerStates(running: RunningProxy, states: Record<string, HealthS
   }
 }
 
+/** Starts from the master's copy of what the runtime API may have changed on each server. */
+function applyServerSettings(running: RunningProxy, settings: Record<string, ServerSettings>): void {
+  for (const [key, setting] of Object.entries(settings)) {
+    const slash = key.indexOf('/');
+    const backend = running.runtime.backends.get(key.slice(0, slash));
+    const server = backend?.servers.find((s) => s.name === key.slice(slash + 1));
+    if (backend === undefined || server === undefined) continue;
+    server.admin = setting.admin;
+    server.weight = setting.weight;
+    server.maxconn = setting.maxconn;
+    backend.balancer.update();
+  }
+}
+
 /** Sets the addresses the master's resolvers found ('backend/server' -> address). */
 function applyServerAddresses(running: RunningProxy, addresses: Record<string, ResolvedAddress>): void {
   for (const [key, address] of Object.entries(addresses)) {
@@ -158,6 +172,7 @@ export async function runWorker(config: Config, cli: CliOptions, manifest: Worke
     return 1;
   }
 
+  applyServerSettings(running, manifest.settings ?? {});
   applyServerAddresses(running, manifest.addresses ?? {});
   applyServerStates(running, manifest.servers ?? {}, true);
   const pushCounters = (final: boolean): Promise<void> => send({ type: 'counters', counters: snapshotCounters(running.runtime), final });
