@@ -23,7 +23,7 @@ const BROKEN: Record<string, { alerts: (file: string) => string[]; warnings: (fi
       `parsing [${F}:6] : 'nbthread' value must be between 1 and 64 (was 65)`,
       `parsing [${F}:7] : 'pidfile' expects a file name as an argument.`,
       `parsing [${F}:8] : 'master-worker' only supports 'no-exit-on-failure' option.`,
-      `parsing [${F}:9] : 'stats' is not supported yet (statistics and the control socket).`,
+      `parsing [${F}:9] : 'stats socket' : 'level' only supports 'user', 'operator', and 'admin' (got 'root')`,
       `parsing [${F}:10] : unknown keyword 'tune.bufsiz' in 'global' section; did you mean 'tune.bufsize' maybe ?`,
       `parsing [${F}:13] : 'mode http' is not supported yet (epoxy implements mode tcp).`,
       `parsing [${F}:14] : 'timeout' supports 'client', 'server', 'connect', 'check', 'queue', 'http-keep-alive', 'http-request', 'tunnel', 'tarpit', 'client-fin' and 'server-fin' (got 'conect'); did you mean 'connect' maybe ?`,
