@@ -36,10 +36,14 @@ export interface ControlListen {
   readonly uid?: number | null;
   readonly gid?: number | null;
   readonly level: ControlLevel;
-  /** An idle connection is closed after this many ms. */
+  /** An idle connection is closed after this many ms (0: never). */
   readonly timeoutMs: number;
   /** The interactive prompt ("> " for a stats socket). */
   readonly prompt?: string;
+  /** End every answer with an empty line, as a stats socket does (default true; the master CLI does not). */
+  readonly emptyLineAfterAnswers?: boolean;
+  /** Answer JSON-RPC when the first byte says so (default true). */
+  readonly jsonRpc?: boolean;
 }
 
 /** JSON-RPC 2.0 error codes (the spec's, and the two of this API). */
@@ -116,7 +120,7 @@ export class ControlServer {
     this.sockets.add(socket);
     socket.on('close', () => this.sockets.delete(socket));
     socket.on('error', () => socket.destroy());
-    socket.setTimeout(this.options.timeoutMs, () => socket.destroy());
+    if (this.options.timeoutMs > 0) socket.setTimeout(this.options.timeoutMs, () => socket.destroy());
     let buffered = '';
     let json: boolean | null = null;
     let interactive = false;
@@ -127,6 +131,7 @@ export class ControlServer {
         socket.destroy();
         return;
       }
+      if (this.options.jsonRpc === false) json = false;
       json ??= buffered.trimStart().startsWith('{') || buffered.trimStart().startsWith('[') ? true : buffered.trim() === '' ? null : false;
       let newline: number;
       while ((newline = buffered.indexOf('\n')) >= 0) {
@@ -164,7 +169,7 @@ export class ControlServer {
       }
       const result = await handler.run(command, this.options.level);
       // HAProxy ends every answer with an empty line, so a reader knows where it stops.
-      text += `${result.text}\n`;
+      text += this.options.emptyLineAfterAnswers === false ? result.text : `${result.text}\n`;
     }
     return prompt === undefined ? { text } : { text, prompt };
   }

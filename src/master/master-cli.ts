@@ -11,14 +11,10 @@
  *
  * It is the master's own socket: workers are reached through their IPC channel, never directly.
  */
-import { chmodSync, unlinkSync } from 'node:fs';
-import { createServer, type Server, type Socket } from 'node:net';
+import { ControlServer } from '../control/control-server.js';
 import { EpoxyError, ErrorCodes } from '../errors.js';
 import { countersCsv, countersJson } from './counters.js';
 import type { Master } from './master.js';
-
-/** Longest command line read; a longer one closes the connection (it is not a command). */
-const MAX_LINE = 64 * 1024;
 
 const HELP = `The following commands are valid at this level:
   @!<pid>                                 : send a command to the <pid> process
@@ -62,104 +58,48 @@ export function parseMasterCliAddress(text: string): MasterCliAddress {
 }
 
 export class MasterCli {
-  private readonly sockets = new Set<Socket>();
-
   private constructor(
-    private readonly server: Server,
-    private readonly master: Master,
-    private readonly path: string | null,
+    private readonly control: ControlServer,
   ) {}
 
   /** Listens on `text` (-S); rejects with the listen error (EADDRINUSE...). */
   static async listen(text: string, master: Master, version: string): Promise<MasterCli> {
     const address = parseMasterCliAddress(text);
-    if (address.path !== undefined) {
-      try {
-        unlinkSync(address.path);
-      } catch {
-        // No stale socket there.
-      }
-    }
-    // Half-open: `echo cmd | socat` sends its FIN before the answer of a command that waits on
-    // the workers is ready; the answer must still go out.
-    const server = createServer({ allowHalfOpen: true });
-    const cli = new MasterCli(server, master, address.path ?? null);
-    server.on('connection', (socket) => cli.serve(socket, version));
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      const ready = (): void => {
-        server.off('error', reject);
-        resolve();
-      };
-      if (address.path !== undefined) server.listen(address.path, ready);
-      else server.listen(address.port, address.host, ready);
-    });
-    if (address.path !== undefined && address.mode !== undefined) chmodSync(address.path, address.mode);
-    return cli;
+    const commands = new MasterCommands(master, version);
+    const control = await ControlServer.listen(
+      {
+        path: address.path ?? null,
+        ...(address.path === undefined && { host: address.host!, port: address.port! }),
+        mode: address.mode ?? null,
+        level: 'admin',
+        // The master CLI is the operator's own: no idle timeout, no JSON, answers as HAProxy's master CLI gives them.
+        timeoutMs: 0,
+        prompt: '\nmaster> ',
+        emptyLineAfterAnswers: false,
+        jsonRpc: false,
+      },
+      { run: async (command) => ({ text: await commands.run(command) }) },
+    );
+    return new MasterCli(control);
   }
 
   close(): void {
-    this.server.close();
-    for (const socket of this.sockets) socket.destroy();
-    if (this.path !== null) {
-      try {
-        unlinkSync(this.path);
-      } catch {
-        // Already removed.
-      }
-    }
+    this.control.close();
   }
+}
 
-  private serve(socket: Socket, version: string): void {
-    this.sockets.add(socket);
-    socket.on('close', () => this.sockets.delete(socket));
-    socket.on('error', () => socket.destroy());
-    let buffered = '';
-    let interactive = false;
-    let busy = Promise.resolve();
-    socket.on('data', (chunk: Buffer) => {
-      buffered += chunk.toString('utf8');
-      if (buffered.length > MAX_LINE) {
-        socket.destroy();
-        return;
-      }
-      let newline: number;
-      while ((newline = buffered.indexOf('\n')) >= 0) {
-        const line = buffered.slice(0, newline).replace(/\r$/, '');
-        buffered = buffered.slice(newline + 1);
-        busy = busy.then(async () => {
-          if (socket.destroyed) return;
-          const { text, quit, prompt } = await this.runLine(line, version, interactive);
-          if (prompt !== undefined) interactive = prompt;
-          if (text !== '') socket.write(text);
-          if (quit || !interactive) socket.end();
-          else socket.write('\nmaster> ');
-        });
-      }
-    });
-  }
+/** What the master CLI's commands do. */
+class MasterCommands {
+  constructor(
+    private readonly master: Master,
+    private readonly version: string,
+  ) {}
 
-  private async runLine(line: string, version: string, interactive: boolean): Promise<{ text: string; quit?: boolean; prompt?: boolean }> {
-    let text = '';
-    let prompt: boolean | undefined;
-    for (const raw of line.split(';')) {
-      const command = raw.trim();
-      if (command === '') continue;
-      if (command === 'quit') return { text, quit: true };
-      if (command === 'prompt') {
-        prompt = !(prompt ?? interactive);
-        continue;
-      }
-      text += await this.run(command, version);
-    }
-    return prompt === undefined ? { text } : { text, prompt };
-  }
-
-  private async run(command: string, version: string): Promise<string> {
+  async run(command: string): Promise<string> {
     const target = /^@(!?)(\S+)\s*(.*)$/.exec(command);
     if (target) {
       const [, bang, who, rest] = target;
-      if (who === 'master') return rest === '' ? '' : this.run(rest!, version);
+      if (who === 'master') return rest === '' ? '' : this.run(rest!);
       const n = Number(who);
       if (!Number.isInteger(n) || n <= 0) return `Can't find the target process '${who}'.\n`;
       const answer = await this.master.forward(bang === '!' ? { pid: n } : { slot: n }, rest ?? '');
@@ -172,7 +112,7 @@ export class MasterCli {
       case 'show proc':
         return this.master.showProc();
       case 'show version':
-        return `${version}\n`;
+        return `${this.version}\n`;
       case 'show counters':
         return countersCsv(await this.master.counters());
       case 'show counters json':
