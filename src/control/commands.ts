@@ -43,6 +43,8 @@ export interface ControlContext {
    * what it changed on the fd table (a listener polled again) only takes effect in a turn.
    */
   readonly requestTurn?: () => void;
+  /** The loop's activity counters and the relay's figures, by name (null in the master: it runs no loop). */
+  readonly activity: (() => Record<string, number>) | null;
 }
 
 /** What a command gives back: the text protocol's answer, and the same for programs (JSON-RPC). */
@@ -391,6 +393,18 @@ export const COMMANDS: readonly CommandSpec[] = [
       if (n === 0 || (ctx.maxconnLimit > 0 && n > ctx.maxconnLimit)) return fail('Value out of range.\n');
       if (ctx.engine !== null) ctx.engine.maxconn = n;
       return ok;
+    },
+  },
+  {
+    words: ['show', 'activity'],
+    usage: 'show activity',
+    help: "show per-process activity counters (the loop's, the relay's, the sessions')",
+    level: 'operator',
+    scope: 'workers',
+    run(_args, ctx) {
+      const figures = ctx.activity?.() ?? {};
+      // HAProxy's layout: one 'name: value' line per counter; under a master, one block per worker.
+      return say(`pid: ${process.pid}\n${Object.entries(figures).map(([name, value]) => `${name}: ${value}\n`).join('')}`, { processes: [{ pid: process.pid, ...figures }] });
     },
   },
   {

@@ -327,6 +327,7 @@ export class Master {
       serverEvents: this.serverEvents,
       log: this.log,
       maxconnLimit: generation.config.global.maxconn ?? 0,
+      activity: null,
     };
   }
 

@@ -323,6 +323,13 @@ export async function start(input: Config | EpoxyConfig, options: StartOptions =
     log,
     maxconnLimit: maxconn,
     requestTurn: () => loop.requestTurn(),
+    activity: () => ({
+      ...loop.activity.toObject(),
+      relayPairs: relay.closed ? 0 : relay.size,
+      relayBuffered: relay.closed ? 0 : relay.buffered,
+      relayPipes: relay.closed ? 0 : relay.pipes,
+      sessions: sessions.current,
+    }),
   };
   const controlServers: ControlServer[] = [];
   const done = loop.run().then(() => {

@@ -124,6 +124,10 @@ describe('runtime API levels', () => {
     expect(await user.text('show errors')).toBe('Permission denied\n\n');
     expect(await operator.text('show errors')).toMatch(/^Total events captured on \[.*\] : 0\n\n$/);
     expect(await user.text('show servers state')).toMatch(/^1\n# be_id be_name srv_id srv_name srv_addr /);
+    expect(await user.text('show activity')).toBe('Permission denied\n\n');
+    const activity = await operator.text('show activity');
+    expect(activity).toMatch(new RegExp(`^pid: ${process.pid}\nloops: \\d+\n`));
+    expect(activity).toMatch(/\nsessions: \d+\n/);
     const userHelp = await user.text('help');
     expect(userHelp).toContain('show servers state');
     expect(userHelp).not.toContain('set server');
