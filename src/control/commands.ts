@@ -146,6 +146,46 @@ function serverStateRow(backendId: number, backend: BackendRuntime, server: Serv
   ].join(' ');
 }
 
+/** `disable|enable server|health <be>/<srv>`: find the server, then `act` on it (admin, everywhere). */
+function serverSwitch(
+  what: 'server' | 'health',
+  usage: string,
+  help: string,
+  act: (ctx: ControlContext, backend: BackendRuntime, server: ServerRuntime) => void,
+): CommandSpec {
+  return {
+    words: [usage.startsWith('disable') ? 'disable' : 'enable', what],
+    usage,
+    help,
+    level: 'admin',
+    scope: 'everywhere',
+    run(args, ctx) {
+      const found = findServer(ctx, args[0]);
+      if (isAnswer(found)) return found;
+      act(ctx, found.backend, found.server);
+      return ok;
+    },
+  };
+}
+
+/** `disable|enable frontend <fe>`: pause or resume its listeners (in the processes that poll them). */
+function frontendSwitch(verb: 'disable' | 'enable', help: string, act: (proxy: Proxy, log: ProxyLog) => boolean): CommandSpec {
+  return {
+    words: [verb, 'frontend'],
+    usage: `${verb} frontend <frontend>`,
+    help,
+    level: 'admin',
+    scope: 'workers',
+    run(args, ctx) {
+      if (args[0] === undefined) return fail('A frontend name is expected.\n');
+      if (!ctx.frontends.has(args[0])) return fail('No such frontend.\n');
+      const proxy = ctx.proxies?.get(args[0]);
+      if (proxy !== undefined && !act(proxy, ctx.log)) return fail(`Failed to ${verb === 'disable' ? 'pause' : 'resume'} frontend, check logs for precise cause.\n`);
+      return ok;
+    },
+  };
+}
+
 export const COMMANDS: readonly CommandSpec[] = [
   {
     words: ['show', 'servers', 'state'],
@@ -207,91 +247,19 @@ export const COMMANDS: readonly CommandSpec[] = [
       return say('', { killed });
     },
   },
-  {
-    words: ['disable', 'server'],
-    usage: 'disable server (DEPRECATED)',
-    help: 'disable a server for maintenance (use \'set server\' instead)',
-    level: 'admin',
-    scope: 'everywhere',
-    run(args, ctx) {
-      const found = findServer(ctx, args[0]);
-      if (isAnswer(found)) return found;
-      setAdmin(ctx, found.backend, found.server, 'maint');
-      return ok;
-    },
-  },
-  {
-    words: ['enable', 'server'],
-    usage: 'enable server  (DEPRECATED)',
-    help: 'enable a disabled server (use \'set server\' instead)',
-    level: 'admin',
-    scope: 'everywhere',
-    run(args, ctx) {
-      const found = findServer(ctx, args[0]);
-      if (isAnswer(found)) return found;
-      setAdmin(ctx, found.backend, found.server, 'ready');
-      return ok;
-    },
-  },
-  {
-    words: ['disable', 'health'],
-    usage: 'disable health (DEPRECATED)',
-    help: "disable health checks (use 'set server' instead)",
-    level: 'admin',
-    scope: 'everywhere',
-    run(args, ctx) {
-      const found = findServer(ctx, args[0]);
-      if (isAnswer(found)) return found;
-      // HAProxy: checks stop and the server counts as up (unchecked) until they are enabled again.
-      ctx.checker?.pause(found.backend.name, found.server.name);
-      if (found.server.check !== null && found.server.health !== 'up') {
-        found.server.health = 'up';
-        ctx.serverEvents.emit(found.backend, found.server, 'health');
-      }
-      return ok;
-    },
-  },
-  {
-    words: ['enable', 'health'],
-    usage: 'enable health  (DEPRECATED)',
-    help: "enable health checks (use 'set server' instead)",
-    level: 'admin',
-    scope: 'everywhere',
-    run(args, ctx) {
-      const found = findServer(ctx, args[0]);
-      if (isAnswer(found)) return found;
-      ctx.checker?.resume(found.backend.name, found.server.name);
-      return ok;
-    },
-  },
-  {
-    words: ['disable', 'frontend'],
-    usage: 'disable frontend <frontend>',
-    help: 'temporarily disable specific frontend',
-    level: 'admin',
-    scope: 'workers',
-    run(args, ctx) {
-      const proxy = args[0] === undefined ? undefined : ctx.proxies?.get(args[0]);
-      if (args[0] === undefined) return fail('A frontend name is expected.\n');
-      if (!ctx.frontends.has(args[0])) return fail('No such frontend.\n');
-      if (proxy !== undefined && !pauseProxies([proxy], ctx.log)) return fail(`Failed to pause frontend, check logs for precise cause.\n`);
-      return ok;
-    },
-  },
-  {
-    words: ['enable', 'frontend'],
-    usage: 'enable frontend <frontend>',
-    help: 'resume specific frontend',
-    level: 'admin',
-    scope: 'workers',
-    run(args, ctx) {
-      const proxy = args[0] === undefined ? undefined : ctx.proxies?.get(args[0]);
-      if (args[0] === undefined) return fail('A frontend name is expected.\n');
-      if (!ctx.frontends.has(args[0])) return fail('No such frontend.\n');
-      if (proxy !== undefined && !resumeProxies([proxy], ctx.log)) return fail(`Failed to resume frontend, check logs for precise cause.\n`);
-      return ok;
-    },
-  },
+  serverSwitch('server', 'disable server (DEPRECATED)', "disable a server for maintenance (use 'set server' instead)", (ctx, backend, server) => setAdmin(ctx, backend, server, 'maint')),
+  serverSwitch('server', 'enable server  (DEPRECATED)', "enable a disabled server (use 'set server' instead)", (ctx, backend, server) => setAdmin(ctx, backend, server, 'ready')),
+  serverSwitch('health', 'disable health (DEPRECATED)', "disable health checks (use 'set server' instead)", (ctx, backend, server) => {
+    // HAProxy: checks stop and the server counts as up (unchecked) until they are enabled again.
+    ctx.checker?.pause(backend.name, server.name);
+    if (server.check !== null && server.health !== 'up') {
+      server.health = 'up';
+      ctx.serverEvents.emit(backend, server, 'health');
+    }
+  }),
+  serverSwitch('health', 'enable health  (DEPRECATED)', "enable health checks (use 'set server' instead)", (ctx, backend, server) => void ctx.checker?.resume(backend.name, server.name)),
+  frontendSwitch('disable', 'temporarily disable specific frontend', (proxy, log) => pauseProxies([proxy], log)),
+  frontendSwitch('enable', 'resume specific frontend', (proxy, log) => resumeProxies([proxy], log)),
   {
     words: ['set', 'server'],
     usage: 'set server <bk>/<srv> [opts]',

@@ -5,13 +5,14 @@
  * quit) and JSON-RPC on the same socket, the typed client and `epoxy ctl`.
  */
 import { spawn } from 'node:child_process';
-import { connect as netConnect, createServer, type Server, type Socket } from 'node:net';
+import { connect as netConnect } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ControlClient, ControlError } from '../../src/control/client.js';
 import { parseConfig } from '../../src/config/index.js';
 import { start, type RunningProxy } from '../../src/runtime/start.js';
 import { BIN, configText, tempDir, type Cleanup } from '../helpers/master.js';
+import { holdingServer, heldSession } from '../helpers/servers.js';
 import { freePort, waitFor, waitForAsync } from '../helpers/sockets.js';
 
 const cleanups: Cleanup[] = [];
@@ -19,35 +20,14 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-/** A server that answers its name to a session and keeps it open until the client closes. */
-async function named(name: string): Promise<{ port: number; sessions: () => number }> {
-  const sockets = new Set<Socket>();
-  const server: Server = createServer((socket) => {
-    sockets.add(socket);
-    socket.on('data', () => socket.write(name));
-    socket.on('end', () => socket.end());
-    socket.on('close', () => sockets.delete(socket));
-    socket.on('error', () => socket.destroy());
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  cleanups.push(
-    () =>
-      new Promise<void>((resolve) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => resolve());
-      }),
-  );
-  return { port: (server.address() as { port: number }).port, sessions: () => sockets.size };
-}
-
 async function setup(extraGlobal: string[] = []): Promise<{ running: RunningProxy; port: number; admin: ControlClient; operator: ControlClient; user: ControlClient; dir: string }> {
-  const a = await named('a');
-  const b = await named('b');
+  const a = (await holdingServer(cleanups, 'a')).port;
+  const b = (await holdingServer(cleanups, 'b')).port;
   const port = await freePort();
   const dir = tempDir(cleanups, 'epoxy-control-');
   const text = configText(
     [`stats socket ${join(dir, 'admin.sock')} level admin`, `stats socket ${join(dir, 'op.sock')}`, `stats socket ${join(dir, 'user.sock')} level user`, ...extraGlobal],
-    ['frontend fe', `    bind 127.0.0.1:${port} accept-proxy`, '    default_backend be', 'backend be', `    server a 127.0.0.1:${a.port}`, `    server b 127.0.0.1:${b.port}`],
+    ['frontend fe', `    bind 127.0.0.1:${port} accept-proxy`, '    default_backend be', 'backend be', `    server a 127.0.0.1:${a}`, `    server b 127.0.0.1:${b}`],
   );
   const running = await start(parseConfig([{ name: 'control.cfg', text }], { env: {} }));
   cleanups.push(() => running.stop());
@@ -75,16 +55,8 @@ function viaProxy(port: number, payload = 'PROXY TCP4 192.0.2.1 192.0.2.2 40000 
   });
 }
 
-async function sessionVia(port: number): Promise<{ socket: Socket; server: string; closed: Promise<void> }> {
-  const socket = netConnect(port, '127.0.0.1');
-  const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
-  socket.on('error', () => {});
-  const server = await new Promise<string>((resolve) => {
-    socket.once('data', (c: Buffer) => resolve(c.toString()));
-    socket.on('connect', () => socket.write('PROXY TCP4 192.0.2.1 192.0.2.2 40000 80\r\n?'));
-  });
-  cleanups.push(() => void socket.destroy());
-  return { socket, server, closed };
+function sessionVia(port: number): ReturnType<typeof heldSession> {
+  return heldSession(cleanups, port, 'PROXY TCP4 192.0.2.1 192.0.2.2 40000 80\r\n?');
 }
 
 /** Runs node with `args` without blocking this process (the proxy under test runs in it). */
@@ -231,12 +203,12 @@ describe('runtime API commands', () => {
   });
 
   it('disable health stops the checks and counts the server up; enable health resumes them', async () => {
-    const a = await named('a');
+    const a = (await holdingServer(cleanups, 'a')).port;
     const port = await freePort();
     const dir = tempDir(cleanups, 'epoxy-control-');
     const text = configText(
       [`stats socket ${join(dir, 'admin.sock')} level admin`],
-      ['listen app', `    bind 127.0.0.1:${port}`, `    server a 127.0.0.1:${a.port} check inter 100 rise 1 fall 1`, `    server gone 127.0.0.1:1 check inter 100 rise 1 fall 1`],
+      ['listen app', `    bind 127.0.0.1:${port}`, `    server a 127.0.0.1:${a} check inter 100 rise 1 fall 1`, `    server gone 127.0.0.1:1 check inter 100 rise 1 fall 1`],
     );
     const running = await start(parseConfig([{ name: 'health.cfg', text }], { env: {} }));
     cleanups.push(() => running.stop());

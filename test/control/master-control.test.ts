@@ -5,37 +5,18 @@
  * it; `show servers state` and the checks' states come from the master; a reload keeps a state
  * set by a command.
  */
-import { connect as netConnect, createServer, type Server, type Socket } from 'node:net';
+import { connect as netConnect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ControlClient } from '../../src/control/client.js';
 import { cli, configText, startMaster, tempDir, writeFile, type Cleanup } from '../helpers/master.js';
+import { heldSession, holdingServer } from '../helpers/servers.js';
 import { freePort, waitForAsync } from '../helpers/sockets.js';
 
 const cleanups: Cleanup[] = [];
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
-
-async function named(name: string): Promise<number> {
-  const sockets = new Set<Socket>();
-  const server: Server = createServer((socket) => {
-    sockets.add(socket);
-    socket.on('data', () => socket.write(name));
-    socket.on('end', () => socket.end());
-    socket.on('close', () => sockets.delete(socket));
-    socket.on('error', () => socket.destroy());
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  cleanups.push(
-    () =>
-      new Promise<void>((resolve) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => resolve());
-      }),
-  );
-  return (server.address() as { port: number }).port;
-}
 
 /** Who answers a new session's '?' (the servers here keep sessions open: the first bytes say). */
 function answerOf(port: number): Promise<string> {
@@ -49,22 +30,10 @@ function answerOf(port: number): Promise<string> {
   });
 }
 
-async function held(port: number): Promise<{ socket: Socket; closed: Promise<void> }> {
-  const socket = netConnect(port, '127.0.0.1');
-  const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
-  socket.on('error', () => {});
-  await new Promise<void>((resolve) => {
-    socket.once('data', () => resolve());
-    socket.on('connect', () => socket.write('?'));
-  });
-  cleanups.push(() => void socket.destroy());
-  return { socket, closed };
-}
-
 describe('runtime API under a master', () => {
   it('one socket for the whole process: states reach every worker, sessions of all workers are listed and cut', async () => {
-    const a = await named('a');
-    const b = await named('b');
+    const a = (await holdingServer(cleanups, 'a')).port;
+    const b = (await holdingServer(cleanups, 'b')).port;
     const port = await freePort();
     const dir = tempDir(cleanups);
     const sock = join(dir, 'master.sock');
@@ -100,7 +69,7 @@ describe('runtime API under a master', () => {
       return new Set(data!.sessions.map((s) => s.id.slice(2, 10)));
     };
     await waitForAsync(async () => {
-      sessions.push(await held(port));
+      sessions.push(await heldSession(cleanups, port));
       return (await pids()).size === 2;
     }, 'sessions in both workers');
     const listed = await admin.call<{ sessions: { id: string }[] }>('show sess');
