@@ -232,9 +232,10 @@ export function stderrLog(quiet: boolean): ProxyLog {
 }
 
 /**
- * `log` plus the global log targets: the process's messages (health checks, stops, signal dumps)
- * also reach syslog, at the level their stderr prefix names, as HAProxy sends its own to the
- * global `log` lines. `quiet` never silences syslog.
+ * `log` plus the global log targets: the process's alerts and warnings (health checks, stops,
+ * signal dumps) also reach syslog, as HAProxy sends its own events to the global `log` lines.
+ * Notices stay on stderr: HAProxy 2.6 sends none of its startup notices to syslog (observed).
+ * `quiet` never silences syslog.
  */
 export function withLogTargets(log: ProxyLog, logger: Logger): ProxyLog {
   if (!logger.enabled) return log;
@@ -247,9 +248,6 @@ export function withLogTargets(log: ProxyLog, logger: Logger): ProxyLog {
       log.warning(m);
       logger.log('warning', m);
     },
-    notice: (m) => {
-      log.notice(m);
-      logger.log('notice', m);
-    },
+    notice: (m) => log.notice(m),
   };
 }
