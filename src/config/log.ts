@@ -77,7 +77,7 @@ export function parseLogLine(ctx: LineContext, logs: LogTarget[], inGlobal: bool
     maxLength = len;
     i += 2;
   }
-  let format: LogFormat = 'rfc3164';
+  let format: LogFormat | null = null;
   if (ctx.arg(i) === 'format') {
     const text = ctx.arg(i + 1);
     if (!(LOG_FORMATS as readonly string[]).includes(text)) return fail(`unknown log format '${text}'`);

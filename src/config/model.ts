@@ -68,8 +68,11 @@ export type LogTarget =
       readonly address: string;
       /** `len`: longest line, 80 to 65535 (HAProxy's default 1024). */
       readonly maxLength: number;
-      /** `format` (default rfc3164). */
-      readonly format: LogFormat;
+      /**
+       * `format`; null when not written: HAProxy 2.6's default, `local`, or `rfc3164` when
+       * `log-send-hostname` is set (observed), decided when the targets open.
+       */
+      readonly format: LogFormat | null;
       readonly facility: LogFacility;
       /** Most verbose level sent (default debug). */
       readonly level: LogLevel;

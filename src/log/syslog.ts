@@ -2,7 +2,8 @@
  * The syslog envelopes of HAProxy 2.6's `log ... format <fmt>`, byte for byte as it sends them
  * (observed with UDP listeners, docs/logging.md quotes the datagrams):
  *
- *   rfc3164, local  <134>Dec  4 09:16:37 haproxy[2016]: text      (rfc3164 adds `host ` with log-send-hostname)
+ *   local           <134>Dec  4 09:16:37 haproxy[2016]: text      (the default without log-send-hostname)
+ *   rfc3164         <134>Dec  4 09:16:37 localhost haproxy[2016]: text   (the log-send-hostname name, else "localhost")
  *   rfc5424         <134>1 2026-12-04T09:16:37.208872+00:00 - haproxy 2016 - - text
  *   priority        <134>text
  *   short           <6>text
@@ -59,7 +60,7 @@ export class SyslogHeaders {
   private isoSecond = '';
   private isoZone = '';
 
-  constructor(private readonly identity: SyslogIdentity) {}
+  constructor(readonly identity: SyslogIdentity) {}
 
   private refresh(micros: number): void {
     const second = Math.floor(micros / 1_000_000);
@@ -97,11 +98,12 @@ export class SyslogHeaders {
         this.refresh(micros);
         return `<${priority}>1 ${this.iso(micros)} ${this.identity.hostname ?? '-'} ${tag} ${this.identity.pid} - - `;
       case 'rfc3164':
-      case 'local': {
+        // Without log-send-hostname HAProxy 2.6 names the host "localhost" here (observed).
         this.refresh(micros);
-        const host = format === 'rfc3164' && this.identity.hostname !== null ? `${this.identity.hostname} ` : '';
-        return `<${priority}>${this.rfc3164Date} ${host}${tag}[${this.identity.pid}]: `;
-      }
+        return `<${priority}>${this.rfc3164Date} ${this.identity.hostname ?? 'localhost'} ${tag}[${this.identity.pid}]: `;
+      case 'local':
+        this.refresh(micros);
+        return `<${priority}>${this.rfc3164Date} ${tag}[${this.identity.pid}]: `;
     }
   }
 }

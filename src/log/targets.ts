@@ -9,7 +9,7 @@
  * are asynchronous, allocate a request per line and queue without bound behind a full buffer.
  */
 import { SocketAddress } from '../address.js';
-import type { LogDestination, LogLevel, LogTarget } from '../config/model.js';
+import type { LogDestination, LogFormat, LogLevel, LogTarget } from '../config/model.js';
 import { constants, native } from '../native.js';
 import type { ProxyLog } from '../proxy/proxy-types.js';
 import { effectiveLevel, SyslogHeaders, wallMicros, type SyslogIdentity } from './syslog.js';
@@ -118,6 +118,8 @@ class DatagramSink implements Sink {
 interface Route {
   readonly sink: Sink;
   readonly target: Extract<LogTarget, { kind: 'target' }>;
+  /** The target's format, or the default one. */
+  readonly format: LogFormat;
 }
 
 /** Sends messages to a list of targets (a proxy's, or the global section's). */
@@ -139,10 +141,10 @@ export class Logger {
     if (routes.length === 0) return;
     const micros = wallMicros();
     for (let i = 0; i < routes.length; i++) {
-      const { sink, target } = routes[i]!;
+      const { sink, target, format } = routes[i]!;
       const sent = effectiveLevel(level, target.level, target.minLevel);
       if (sent === null) continue;
-      const header = this.tag === null ? this.headers.header(target.format, target.facility, sent, micros) : this.headers.header(target.format, target.facility, sent, micros, this.tag);
+      const header = this.tag === null ? this.headers.header(format, target.facility, sent, micros) : this.headers.header(format, target.facility, sent, micros, this.tag);
       sink.write(header, message, target.maxLength);
     }
   }
@@ -205,8 +207,10 @@ export class LogHub {
    */
   logger(targets: readonly LogTarget[] = this.globalTargets, tag: string | null = null): Logger {
     const routes: Route[] = [];
+    // HAProxy 2.6: `local` unless log-send-hostname asks for the host, then `rfc3164`.
+    const defaultFormat: LogFormat = this.headers.identity.hostname === null ? 'local' : 'rfc3164';
     for (const target of targets.flatMap((t) => (t.kind === 'global' ? this.globalTargets : [t]))) {
-      if (target.kind === 'target') routes.push({ sink: this.sink(target.destination), target });
+      if (target.kind === 'target') routes.push({ sink: this.sink(target.destination), target, format: target.format ?? defaultFormat });
     }
     return new Logger(routes, this.headers, tag);
   }

@@ -19,7 +19,7 @@ const headers = (hostname: string | null = null): SyslogHeaders => new SyslogHea
 describe('syslog envelopes', () => {
   // Captured from `log 127.0.0.1:5514 [format <f>] <facility>` lines of haproxy 2.6.12, session
   // line at level info:
-  //   <134>Dec  4 09:16:37 haproxy[2016]: 127.0.0.1:42676 [04/Dec/2026:09:16:37.198] fe_tcplog be/s1 1/0/9 5 -- 1/1/0/0/0 0/0
+  //   <134>Dec  4 09:16:37 haproxy[2016]: 127.0.0.1:42676 [04/Dec/2026:09:16:37.198] fe_tcplog be/s1 1/0/9 5 -- 1/1/0/0/0 0/0   (no format)
   //   <142>1 2026-12-04T09:16:37.208872+00:00 - haproxy 2016 - - 127.0.0.1:42676 [...]
   //   127.0.0.1:42676 [...]                                  (raw)
   //   <6>127.0.0.1:42676 [...]                               (short, daemon)
@@ -28,7 +28,9 @@ describe('syslog envelopes', () => {
   //   2026-12-04T09:16:37.209124+00:00 127.0.0.1:42676 [...]      (iso)
   //   <182>Dec  4 09:16:37 haproxy[2016]: 127.0.0.1:42676 [...]   (local, local6)
   it.each([
-    ['rfc3164', 'local0', '<134>Dec  4 09:16:37 haproxy[2016]: '],
+    // (no format: local) <134>Dec  4 09:16:37 haproxy[2016]: 127.0.0.1:42676 [...]
+    // `format rfc3164`:   <134>Dec  4 09:16:37 localhost haproxy[2016]: 127.0.0.1:42676 [...]
+    ['rfc3164', 'local0', '<134>Dec  4 09:16:37 localhost haproxy[2016]: '],
     ['rfc5424', 'local1', '<142>1 2026-12-04T09:16:37.208872+00:00 - haproxy 2016 - - '],
     ['raw', 'local2', ''],
     ['short', 'daemon', '<6>'],
@@ -40,6 +42,9 @@ describe('syslog envelopes', () => {
     expect(headers().header(format, facility, 'info', MICROS)).toBe(expected);
   });
 
+  // With `log-send-hostname myhost`: `<134>Dec  4 09:33:24 myhost haproxy[16898]: Connect from ...` (no
+  // format: rfc3164 then), `<142>Dec  4 09:33:24 haproxy[16898]: ...` (format local),
+  // `<150>1 2026-12-04T09:33:24.223245+00:00 myhost haproxy 16898 - - ...` (rfc5424).
   it('names the host with log-send-hostname in rfc3164 and rfc5424, never in local; a proxy log-tag replaces the tag', () => {
     expect(headers('lb1').header('rfc3164', 'local0', 'info', MICROS)).toBe('<134>Dec  4 09:16:37 lb1 haproxy[2016]: ');
     expect(headers('lb1').header('local', 'local0', 'info', MICROS)).toBe('<134>Dec  4 09:16:37 haproxy[2016]: ');
@@ -49,7 +54,7 @@ describe('syslog envelopes', () => {
   it('pads the day with a space and the microseconds with zeros, and follows the seconds', () => {
     const h = headers();
     const nextDay = Date.UTC(2026, 11, 14, 0, 0, 5) * 1000 + 7;
-    expect(h.header('rfc3164', 'user', 'err', nextDay)).toBe('<11>Dec 14 00:00:05 haproxy[2016]: ');
+    expect(h.header('local', 'user', 'err', nextDay)).toBe('<11>Dec 14 00:00:05 haproxy[2016]: ');
     expect(h.header('iso', 'user', 'err', nextDay)).toBe('2026-12-14T00:00:05.000007+00:00 ');
     expect(h.header('iso', 'user', 'err', MICROS)).toBe('2026-12-04T09:16:37.208872+00:00 ');
   });

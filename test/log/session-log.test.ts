@@ -301,7 +301,7 @@ describe('log targets', () => {
     const line = receiver.lines[0]!;
     // `len 80`: 80 bytes, then the newline (HAProxy's datagrams are len + 1 bytes long).
     expect(Buffer.byteLength(line)).toBe(81);
-    expect(line).toMatch(new RegExp(`^<30>\\w{3} [ \\d]\\d \\d\\d:\\d\\d:\\d\\d epoxy\\[${process.pid}\\]: 127\\.0\\.0\\.1:\\d+ \\[`));
+    expect(line).toMatch(new RegExp(`^<30>\\w{3} [ \\d]\\d \\d\\d:\\d\\d:\\d\\d localhost epoxy\\[${process.pid}\\]: 127\\.0\\.0\\.1:\\d+ \\[`));
     expect(line.endsWith('\n')).toBe(true);
   });
 
