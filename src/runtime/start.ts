@@ -132,10 +132,6 @@ export async function start(input: Config | EpoxyConfig, options: StartOptions =
     );
   }
   const quiet = options.quiet ?? config.global.quiet;
-  // Every log target of the configuration, opened once (a socket per distinct address): the
-  // process's own messages reach the global ones as well as stderr.
-  const logs = new LogHub(config.global.logs, { tag: config.global.logTag ?? 'epoxy', pid: process.pid, hostname: config.global.logHostname });
-  const log = withLogTargets(options.log === 'stderr' ? stderrLog(quiet) : (options.log ?? SILENT), logs.logger());
 
   // Bulk transfers are copied in bulk-sized reads by default, and spliced only when a proxy
   // asks with `option splice-*` and `nosplice` does not forbid it, as in HAProxy. On loopback
@@ -152,6 +148,10 @@ export async function start(input: Config | EpoxyConfig, options: StartOptions =
     listeners: listenerCount(config),
   });
   const { maxconn, maxPipes } = fds;
+  // Every log target of the configuration, opened once, after the last check that can refuse the start before the runtime is built (a socket per distinct address): the
+  // process's own messages reach the global ones as well as stderr.
+  const logs = new LogHub(config.global.logs, { tag: config.global.logTag ?? 'epoxy', pid: process.pid, hostname: config.global.logHostname });
+  const log = withLogTargets(options.log === 'stderr' ? stderrLog(quiet) : (options.log ?? SILENT), logs.logger());
   if (fds.derived) log.notice(`maxconn set to ${maxconn} from the file-descriptor limit (${fds.maxsock}, ${fds.reserved} kept for listeners and Node).`);
 
   let runtime: Runtime;
