@@ -116,7 +116,7 @@ export class ServerConnector {
    * the client was going (transparent mode); a mapped port follows the client's original
    * destination port, shifted. Null when that shift leaves 1-65535.
    */
-  private target(server: ServerRuntime, client: ConnectingClient): SocketAddress | null {
+  target(server: ServerRuntime, client: ConnectingClient): SocketAddress | null {
     let target = server.address;
     if (target === null) {
       const original = client.originalDestination();

@@ -6,6 +6,7 @@
  */
 import { didYouMean, type LineContext } from './context.js';
 import { REMOVED_GLOBAL, UNSUPPORTED_GLOBAL, refusalText } from './keywords.js';
+import { hostname } from 'node:os';
 import { parseLogLine } from './log.js';
 import { parseTime, MAX_TIME_MS } from './values.js';
 import { findGroup, findUser } from '../process/accounts.js';
@@ -184,6 +185,19 @@ export const GLOBAL_KEYWORDS: Readonly<Record<string, GlobalHandler>> = {
     g.origin['busy-polling'] = ctx.where;
   },
   log: (ctx, g) => parseLogLine(ctx, g.logs, true),
+  'log-tag': (ctx, g) => {
+    if (ctx.arg(1) === '') {
+      ctx.alert("'log-tag' expects a tag for use in syslog.");
+      return;
+    }
+    g.logTag = ctx.arg(1);
+    g.origin['log-tag'] = ctx.where;
+  },
+  // Without a name, the system's: read once here, as HAProxy reads it at startup.
+  'log-send-hostname': (ctx, g) => {
+    g.logHostname = ctx.arg(1) === '' ? hostname() : ctx.arg(1);
+    g.origin['log-send-hostname'] = ctx.where;
+  },
   maxconn: once(0, INT_MAX, (g) => g.maxconn, (g, v) => (g.maxconn = v)),
   maxpipes: once(0, INT_MAX, (g) => g.maxpipes, (g, v) => (g.maxpipes = v)),
   nbthread: workers,

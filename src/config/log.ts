@@ -5,11 +5,48 @@
  *   log global          (proxies: the global section's targets)
  *   no log              (forget the targets inherited so far)
  *
- * Targets other than stdout and stderr (syslog over UDP, unix sockets, rings) are refused until
- * logging lands; the line is still checked first, so a typo is reported as such.
+ * Targets: stdout/stderr (fd@1, fd@2), syslog over UDP (`<ip>[:port]`, default port 514, with
+ * the `udp@`, `udp4@`, `udp6@`, `ipv4@`, `ipv6@` prefixes) and unix datagram sockets (a path,
+ * `unix@<path>`, `abns@<name>`). Rings, TCP syslog, other fds and host names are refused with the
+ * reason; the rest of the line is checked first, so a typo is reported as such.
  */
+import { parseAddress } from '../address.js';
 import type { LineContext } from './context.js';
-import { LOG_FACILITIES, LOG_FORMATS, LOG_LEVELS, type LogFacility, type LogFormat, type LogLevel, type LogTarget } from './model.js';
+import {
+  LOG_FACILITIES,
+  LOG_FORMATS,
+  LOG_LEVELS,
+  type LogDestination,
+  type LogFacility,
+  type LogFormat,
+  type LogLevel,
+  type LogTarget,
+} from './model.js';
+
+/** The standard syslog port, used when an address names none. */
+const SYSLOG_PORT = 514;
+
+/** A `log` address as a destination, or the reason it is refused. */
+export function parseLogDestination(address: string): LogDestination | string {
+  if (address === 'stdout' || address === 'fd@1') return { kind: 'stream', stream: 'stdout' };
+  if (address === 'stderr' || address === 'fd@2') return { kind: 'stream', stream: 'stderr' };
+  if (address.startsWith('fd@')) return `'${address}': only fd@1 (stdout) and fd@2 (stderr) are supported`;
+  if (address.startsWith('ring@')) return `'${address}': ring buffers are not supported yet`;
+  if (/^tcp[46]?@/.test(address)) return `'${address}': syslog over TCP (a ring) is not supported yet; use UDP or a unix socket`;
+  // udp@ is HAProxy's explicit "datagram" prefix; the family follows from the address then.
+  let text = address;
+  const udp = /^udp([46]?)@/.exec(text);
+  if (udp) text = (udp[1] === '4' ? 'ipv4@' : udp[1] === '6' ? 'ipv6@' : '') + text.slice(udp[0].length);
+  let parsed;
+  try {
+    parsed = parseAddress(text);
+  } catch (error) {
+    const hostName = /[g-z]/i.test(text) && !text.includes('@') && !text.startsWith('/');
+    return `${(error as Error).message}${hostName ? ' (host names are not supported here: write an IP address)' : ''}`;
+  }
+  if (parsed.family === 'unix') return { kind: 'unix', path: parsed.address };
+  return { kind: 'udp', family: parsed.family, host: parsed.address, port: parsed.port === 0 ? SYSLOG_PORT : parsed.port };
+}
 
 /** Parses a `log` line into `logs` (modified in place). `inGlobal`: the global section. */
 export function parseLogLine(ctx: LineContext, logs: LogTarget[], inGlobal: boolean): void {
@@ -40,7 +77,7 @@ export function parseLogLine(ctx: LineContext, logs: LogTarget[], inGlobal: bool
     maxLength = len;
     i += 2;
   }
-  let format: LogFormat = 'rfc3164';
+  let format: LogFormat | null = null;
   if (ctx.arg(i) === 'format') {
     const text = ctx.arg(i + 1);
     if (!(LOG_FORMATS as readonly string[]).includes(text)) return fail(`unknown log format '${text}'`);
@@ -66,13 +103,12 @@ export function parseLogLine(ctx: LineContext, logs: LogTarget[], inGlobal: bool
   if (ctx.arg(i) !== '') return fail(`cannot handle unexpected argument '${ctx.arg(i)}'`);
 
   const address = ctx.arg(1);
-  const target = address === 'stdout' || address === 'fd@1' ? 'stdout' : address === 'stderr' || address === 'fd@2' ? 'stderr' : null;
-  if (target === null) {
-    return fail(`'log ${address}' is not supported yet (logging): epoxy writes logs to stdout or stderr only for now`);
-  }
+  const destination = parseLogDestination(address);
+  if (typeof destination === 'string') return fail(destination);
   logs.push({
-    kind: 'stream',
-    target,
+    kind: 'target',
+    destination,
+    address,
     maxLength,
     format,
     facility: facility as LogFacility,

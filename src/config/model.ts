@@ -45,6 +45,15 @@ export type LogFacility = (typeof LOG_FACILITIES)[number];
 export const LOG_LEVELS = ['emerg', 'alert', 'crit', 'err', 'warning', 'notice', 'info', 'debug'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
+/**
+ * Where a `log` line sends: a stream of this process (`stdout`/`fd@1`, `stderr`/`fd@2`) or a
+ * syslog datagram socket (UDP over IPv4/IPv6, a unix datagram socket such as /dev/log).
+ */
+export type LogDestination =
+  | { readonly kind: 'stream'; readonly stream: 'stdout' | 'stderr' }
+  | { readonly kind: 'udp'; readonly family: 'ipv4' | 'ipv6'; readonly host: string; readonly port: number }
+  | { readonly kind: 'unix'; readonly path: string };
+
 /** One `log` line. */
 export type LogTarget =
   | {
@@ -53,13 +62,17 @@ export type LogTarget =
       readonly where: Where;
     }
   | {
-      readonly kind: 'stream';
-      /** `stdout`/`fd@1` or `stderr`/`fd@2`: the only targets epoxy writes to for now. */
-      readonly target: 'stdout' | 'stderr';
+      readonly kind: 'target';
+      readonly destination: LogDestination;
+      /** The address as written, for messages. */
+      readonly address: string;
       /** `len`: longest line, 80 to 65535 (HAProxy's default 1024). */
       readonly maxLength: number;
-      /** `format` (default rfc3164). */
-      readonly format: LogFormat;
+      /**
+       * `format`; null when not written: HAProxy 2.6's default, `local`, or `rfc3164` when
+       * `log-send-hostname` is set (observed), decided when the targets open.
+       */
+      readonly format: LogFormat | null;
       readonly facility: LogFacility;
       /** Most verbose level sent (default debug). */
       readonly level: LogLevel;
@@ -171,6 +184,10 @@ export interface GlobalConfig {
   statsSockets: StatsSocket[];
   /** `stats timeout`: an idle runtime-API connection is closed after this (default 10 s). */
   statsTimeout: number;
+  /** `log-tag`: the syslog tag (program name) of every line; null: "epoxy". */
+  logTag: string | null;
+  /** `log-send-hostname [<name>]`: the host name written in syslog headers; null: none ('-' in rfc5424). */
+  logHostname: string | null;
   tune: TuneSettings;
   origin: Origins;
 }
@@ -449,10 +466,14 @@ export interface ProxyOptions {
   redispatchInterval: number;
   /** `option allbackups`: use every backup server at once when no active one is up. */
   allbackups: boolean;
-  /** `option tcplog`: detailed TCP log lines (logging lands later). */
+  /** `option tcplog`: HAProxy's TCP log line at the end of each session (docs/logging.md). */
   tcplog: boolean;
   /** `option dontlognull`: no log line for connections that carried no data. */
   dontlognull: boolean;
+  /** `option logasap`: log once the server connection is up, with `+` before what is still growing. */
+  logasap: boolean;
+  /** `option epoxy-log-start` (epoxy extension): one more line when a session's server connection is up. */
+  logStart: boolean;
   /** `option tcpka`: SO_KEEPALIVE on both sides; `clitcpka` client side, `srvtcpka` server side. */
   tcpka: boolean;
   clitcpka: boolean;
@@ -525,6 +546,13 @@ export interface ProxySettings {
   /** `default_backend` (frontends). */
   defaultBackend: string | null;
   logs: LogTarget[];
+  /**
+   * `log-format <string>` (frontends): the session line's layout, checked when parsed. A later
+   * `option tcplog` replaces it, and a later `log-format` replaces `option tcplog`, as in HAProxy.
+   */
+  logFormat: { readonly text: string; readonly where: Where } | null;
+  /** `log-tag` of this proxy; null: the global one. */
+  logTag: string | null;
   /** `source` (backends): how connections to servers bind. */
   source: ConnectSource | null;
   /** `default-server`: options every later `server` line starts from. */
@@ -697,6 +725,8 @@ export function emptyGlobal(): GlobalConfig {
     logs: [],
     statsSockets: [],
     statsTimeout: 10_000,
+    logTag: null,
+    logHostname: null,
     tune: emptyTune(),
     origin: {},
   };
@@ -713,6 +743,8 @@ export function emptyOptions(): ProxyOptions {
     allbackups: false,
     tcplog: false,
     dontlognull: false,
+    logasap: false,
+    logStart: false,
     tcpka: false,
     clitcpka: false,
     srvtcpka: false,
@@ -778,6 +810,8 @@ export function builtinSettings(): ProxySettings {
     hashType: null,
     defaultBackend: null,
     logs: [],
+    logFormat: null,
+    logTag: null,
     source: null,
     defaultServer: defaultServerOptions(),
     tcpCheckRules: [],
@@ -800,6 +834,8 @@ export function inheritSettings(from: ProxySettings): ProxySettings {
     hashType: from.hashType,
     defaultBackend: from.defaultBackend,
     logs: [...from.logs],
+    logFormat: from.logFormat,
+    logTag: from.logTag,
     source: from.source,
     defaultServer: { ...from.defaultServer, origin: { ...from.defaultServer.origin } },
     tcpCheckRules: [...from.tcpCheckRules],

@@ -28,7 +28,8 @@ export type TimeInput = number | string;
 export type LogInput =
   | 'global'
   | {
-      readonly target: 'stdout' | 'stderr';
+      /** 'stdout', 'stderr', a syslog server ('10.0.0.5', '127.0.0.1:5140', 'udp6@[::1]:514') or a unix datagram socket ('/dev/log'). */
+      readonly target: string;
       readonly len?: number;
       readonly format?: LogFormat;
       readonly facility: LogFacility;
@@ -67,6 +68,10 @@ export interface GlobalInput {
   readonly quiet?: boolean;
   readonly zeroWarning?: boolean;
   readonly log?: readonly LogInput[];
+  /** `log-tag`: the syslog tag (default "epoxy"). */
+  readonly logTag?: string;
+  /** `log-send-hostname`: true for the system's host name, or the name to send. */
+  readonly logSendHostname?: boolean | string;
   readonly tune?: TuneInput;
 }
 
@@ -89,6 +94,9 @@ export interface OptionsInput {
   readonly allbackups?: boolean;
   readonly tcplog?: boolean;
   readonly dontlognull?: boolean;
+  readonly logasap?: boolean;
+  /** epoxy extension: a line when a session's server connection is up, and one when it ends. */
+  readonly 'epoxy-log-start'?: boolean;
   readonly tcpka?: boolean;
   readonly clitcpka?: boolean;
   readonly srvtcpka?: boolean;
@@ -190,6 +198,10 @@ export interface SettingsInput {
   readonly defaultBackend?: string;
   /** Log targets; false = `no log`. */
   readonly log?: readonly LogInput[] | false;
+  /** `log-format`: the session line's layout (HAProxy's variables, docs/logging.md). */
+  readonly logFormat?: string;
+  /** `log-tag` of this proxy's lines. */
+  readonly logTag?: string;
   readonly source?: SourceInput;
   readonly defaultServer?: ServerOptionsInput;
   readonly disabled?: boolean;
@@ -311,7 +323,7 @@ function describe(value: Value): string {
   return typeof value === 'object' ? 'an object' : `${typeof value} ${JSON.stringify(value)}`;
 }
 
-const GLOBAL_PROPS = ['maxconn', 'maxpipes', 'ulimitN', 'nbthread', 'noepoll', 'nopoll', 'busyPolling', 'noreuseport', 'nosplice', 'quiet', 'zeroWarning', 'log', 'tune'];
+const GLOBAL_PROPS = ['maxconn', 'maxpipes', 'ulimitN', 'nbthread', 'noepoll', 'nopoll', 'busyPolling', 'noreuseport', 'nosplice', 'quiet', 'zeroWarning', 'log', 'logTag', 'logSendHostname', 'tune'];
 const TUNE_KEYWORDS: Record<string, string> = {
   bufsize: 'tune.bufsize',
   maxaccept: 'tune.maxaccept',
@@ -337,7 +349,7 @@ const TIMEOUT_KEYWORDS: Record<string, string> = {
   queue: 'queue',
   check: 'check',
 };
-const OPTION_NAMES = ['redispatch', 'allbackups', 'tcplog', 'dontlognull', 'tcpka', 'clitcpka', 'srvtcpka', 'nolinger', 'tcp-smart-accept', 'tcp-smart-connect', 'splice-auto', 'splice-request', 'splice-response'];
+const OPTION_NAMES = ['redispatch', 'allbackups', 'tcplog', 'dontlognull', 'logasap', 'epoxy-log-start', 'tcpka', 'clitcpka', 'srvtcpka', 'nolinger', 'tcp-smart-accept', 'tcp-smart-connect', 'splice-auto', 'splice-request', 'splice-response'];
 const BIND_KEYWORDS: Record<string, string> = {
   acceptProxy: 'accept-proxy',
   backlog: 'backlog',
@@ -364,7 +376,7 @@ const BIND_KEYWORDS: Record<string, string> = {
 };
 const SERVER_OPTION_PROPS = ['weight', 'maxconn', 'maxqueue', 'backup', 'disabled', 'sendProxy', 'source', 'tfo', 'check', 'inter', 'rise', 'fall'];
 const SETTINGS_PROPS = [
-  'mode', 'maxconn', 'backlog', 'timeout', 'retries', 'option', 'balance', 'hashType', 'defaultBackend', 'log',
+  'mode', 'maxconn', 'backlog', 'timeout', 'retries', 'option', 'balance', 'hashType', 'defaultBackend', 'log', 'logFormat', 'logTag',
   'source', 'defaultServer', 'disabled', 'acl', 'tcpRequestConnection',
 ]; // prettier-ignore
 
@@ -414,6 +426,9 @@ function emitGlobal(e: Emitter, value: Value): void {
   e.flag('global.quiet', g.quiet, ['quiet']);
   e.flag('global.zeroWarning', g.zeroWarning, ['zero-warning']);
   emitLogs(e, 'global.log', g.log, false);
+  e.value('global.logTag', g.logTag, ['log-tag']);
+  if (g.logSendHostname === true) e.line('global.logSendHostname', ['log-send-hostname']);
+  else if (g.logSendHostname !== false) e.value('global.logSendHostname', g.logSendHostname, ['log-send-hostname']);
   if (g.tune !== undefined) {
     const tune = e.record('global.tune', g.tune, Object.keys(TUNE_KEYWORDS));
     if (tune !== null) {
@@ -512,6 +527,7 @@ function emitSettings(e: Emitter, path: string, p: Record<string, unknown>, kind
     if (t !== null) for (const [key, name] of Object.entries(TIMEOUT_KEYWORDS)) e.value(`${path}.timeout.${key}`, t[key], ['timeout', name]);
   }
   e.value(`${path}.retries`, p.retries, ['retries']);
+  e.value(`${path}.logTag`, p.logTag, ['log-tag']);
   if (p.option !== undefined) {
     const o = e.record(`${path}.option`, p.option, OPTION_NAMES);
     if (o !== null) {
@@ -540,6 +556,8 @@ function emitSettings(e: Emitter, path: string, p: Record<string, unknown>, kind
     }
   }
   emitLogs(e, `${path}.log`, p.log, true);
+  // After the options: of `option tcplog` and `log-format` the last wins, so an explicit layout does.
+  e.value(`${path}.logFormat`, p.logFormat, ['log-format']);
   if (p.source !== undefined) {
     const words = sourceWords(e, `${path}.source`, p.source);
     if (words !== null) e.line(`${path}.source`, words);

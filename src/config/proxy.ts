@@ -20,6 +20,7 @@ import {
   refusalText,
 } from './keywords.js';
 import { parseLogLine } from './log.js';
+import { compileLogFormat, LogFormatError } from '../log/log-format.js';
 import {
   emptyOptions,
   type Acl,
@@ -206,6 +207,10 @@ export const OPTIONS: Readonly<Record<string, OptionSpec>> = {
   allbackups: simpleOption('backend', 'allbackups'),
   clitcpka: simpleOption('frontend', 'clitcpka'),
   dontlognull: simpleOption('frontend', 'dontlognull'),
+  logasap: simpleOption('frontend', 'logasap'),
+  // An epoxy extension (HAProxy refuses it): the logasap line when a session's server connection
+  // is up, and its full line when it ends, so long-lived sessions are seen starting.
+  'epoxy-log-start': simpleOption('frontend', 'logStart'),
   nolinger: simpleOption('both', 'nolinger'),
   redispatch: {
     cap: 'backend',
@@ -368,6 +373,7 @@ function parseOption(ctx: LineContext, state: SectionState): void {
   if (name === 'tcplog' && t.kind === 'backend') {
     ctx.warn(`backend '${t.name}' : 'option tcplog' directive is ignored in backends.`, keyword);
   }
+  if (name === 'tcplog' && on) t.logFormat = null;
   setOrigin(ctx, state, keyword);
 }
 
@@ -597,6 +603,8 @@ export const PROXY_KEYWORD_SECTIONS: Readonly<Record<string, readonly ('defaults
   'hash-type': ['defaults', 'backend', 'listen'],
   id: ['frontend', 'backend', 'listen'],
   log: ['defaults', 'frontend', 'backend', 'listen'],
+  'log-format': ['defaults', 'frontend', 'listen'],
+  'log-tag': ['defaults', 'frontend', 'backend', 'listen'],
   maxconn: ['defaults', 'frontend', 'listen'],
   mode: ['defaults', 'frontend', 'backend', 'listen'],
   option: ['defaults', 'frontend', 'backend', 'listen'],
@@ -891,15 +899,39 @@ export const PROXY_KEYWORDS: Readonly<Record<string, KeywordHandler>> = {
     setOrigin(ctx, state, 'id');
   },
   log: (ctx, state) => {
-    const before = state.target.logs.length;
     parseLogLine(ctx, state.target.logs, false);
     setOrigin(ctx, state, 'log');
-    // Until logging lands, session lines go to the global section's targets only: say so
-    // rather than drop a proxy's own target without a word.
-    const added = state.target.logs[state.target.logs.length - 1];
-    if (state.target.logs.length > before && added?.kind === 'stream') {
-      ctx.warn(`a target of the proxy's own ('log ${ctx.arg(1)}') is not used yet: session lines go to the global section's log targets ('log global').`);
+  },
+  'log-format': (ctx, state) => {
+    const t = state.target;
+    if (ctx.arg(1) === '' || ctx.arg(2) !== '') {
+      ctx.alert("log-format expects only one argument, don't forget to escape spaces!");
+      return;
     }
+    if (t.kind === 'backend') {
+      ctx.warn(`backend '${t.name}' : 'log-format' directive is ignored in backends.`);
+      return;
+    }
+    // Checked now, so that a typo is reported at its line rather than when the proxy starts.
+    try {
+      compileLogFormat(ctx.arg(1));
+    } catch (error) {
+      if (!(error instanceof LogFormatError)) throw error;
+      ctx.alert(`failed to parse log-format : ${error.message}`, 'log-format', 'line');
+      return;
+    }
+    // The last of `log-format` and `option tcplog` wins, as in HAProxy.
+    t.logFormat = { text: ctx.arg(1), where: ctx.where };
+    t.options.tcplog = false;
+    setOrigin(ctx, state, 'log-format');
+  },
+  'log-tag': (ctx, state) => {
+    if (ctx.arg(1) === '') {
+      ctx.alert("'log-tag' expects a tag for use in syslog.");
+      return;
+    }
+    state.target.logTag = ctx.arg(1);
+    setOrigin(ctx, state, 'log-tag');
   },
   maxconn: integerKeyword('frontend', (t, v) => (t.maxconn = v), undefined, " Maybe you want 'fullconn' instead ?"),
   mode: (ctx, state) => {

@@ -18,6 +18,7 @@ import { ProxyState, type Proxy } from '../proxy/proxy-types.js';
 import {
   Counters,
   type BackendRuntime,
+  type FrontendLogging,
   type FrontendRuntime,
   type ServerCheck,
   type ServerRuntime,
@@ -27,6 +28,7 @@ import {
   type Timeouts,
 } from '../session/session-types.js';
 import { compileCondition } from './condition.js';
+import { compileLogFormat, DEFAULT_LINE, TCPLOG } from '../log/log-format.js';
 import { compileProgram } from '../check/protocol-check.js';
 
 /** HAProxy's `retries` default. */
@@ -332,6 +334,7 @@ export async function buildRuntime(config: Config, options: BuildOptions = {}): 
       clientKeepAlive: proxy.options.tcpka || proxy.options.clitcpka,
       clientNoLinger: proxy.options.nolinger,
       dontLogNull: proxy.options.dontlognull,
+      logging: frontendLogging(proxy),
       counters: new Counters(),
     };
     frontends.set(proxy.name, frontend);
@@ -360,4 +363,15 @@ export async function buildRuntime(config: Config, options: BuildOptions = {}): 
     frontendOf.set(runtimeProxy, frontend);
   }
   return { proxies, frontends, backends, frontendOf, bindLines };
+}
+
+/**
+ * A frontend's session lines: `log-format`, else `option tcplog`, else HAProxy's default line at
+ * accept (which `option logasap` does not change: it is already written at the start).
+ */
+function frontendLogging(proxy: ProxyConfig): FrontendLogging {
+  const custom = proxy.logFormat !== null ? compileLogFormat(proxy.logFormat.text) : null;
+  const format = custom ?? (proxy.options.tcplog ? TCPLOG : null);
+  if (format === null) return { format: DEFAULT_LINE, when: 'accept', asap: false, start: false };
+  return { format, when: 'end', asap: proxy.options.logasap, start: proxy.options.logStart };
 }

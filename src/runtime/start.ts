@@ -5,7 +5,8 @@
  * TypeScript users (`import { start } from 'epoxy'` with a typed object).
  */
 import { configFromObject, type EpoxyConfig } from '../config/object.js';
-import { listenerCount, type Config, type LogTarget } from '../config/model.js';
+import { listenerCount, type Config } from '../config/model.js';
+import { LogHub, stderrLog, withLogTargets, type LogCounters } from '../log/targets.js';
 import { EpoxyError, ErrorCodes } from '../errors.js';
 import type { BindContext } from '../listener/listener-types.js';
 import { Loop } from '../loop/loop.js';
@@ -41,7 +42,10 @@ export interface StartOptions {
    * (what the CLI does), or pass your own ProxyLog.
    */
   log?: ProxyLog | 'stderr';
-  /** Session log lines; default: the global `log` targets of the configuration (stdout/stderr). */
+  /**
+   * Every frontend's session lines, whatever its `log` lines say; default: each frontend's own
+   * targets (its `log` lines, `log global` for the global section's), as HAProxy sends them.
+   */
   sessionLog?: (line: string) => void;
   /**
    * Give process signals HAProxy's meanings (default false: a library installs no listener):
@@ -96,6 +100,8 @@ export interface RunningProxy {
   readonly control: ControlContext;
   /** The `stats socket`s this process serves (none in a worker). */
   readonly controlServers: readonly ControlServer[];
+  /** Lines sent to log targets and lines lost (a log server down, a full socket buffer): HAProxy's DroppedLogs. */
+  readonly logCounters: LogCounters;
   /** Where every change of a server's state is announced, and what follows it listens (see src/backend/server-events.ts). */
   readonly serverEvents: ServerEvents;
   /** The listening fds by listener identity (what a master would hand over). */
@@ -110,56 +116,8 @@ export interface RunningProxy {
   kill(): Promise<void>;
 }
 
-/** HAProxy 2.6's message prefixes, with our pid. */
-export function stderrLog(quiet: boolean): ProxyLog {
-  const line = (tag: string, message: string): void => {
-    process.stderr.write(`[${tag}] ${' '.repeat(Math.max(0, 8 - tag.length))}(${process.pid}) : ${message}\n`);
-  };
-  return {
-    alert: (m) => line('ALERT', m),
-    warning: (m) => (quiet ? undefined : line('WARNING', m)),
-    notice: (m) => (quiet ? undefined : line('NOTICE', m)),
-  };
-}
-
-const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
-const FACILITY_CODES: Record<string, number> = {
-  kern: 0, user: 1, mail: 2, daemon: 3, auth: 4, syslog: 5, lpr: 6, news: 7, uucp: 8, cron: 9, auth2: 10,
-  ftp: 11, ntp: 12, audit: 13, alert: 14, cron2: 15, local0: 16, local1: 17, local2: 18, local3: 19,
-  local4: 20, local5: 21, local6: 22, local7: 23,
-}; // prettier-ignore
-
-/** A session-log writer for the global stream targets, in their syslog format (info level). */
-export function streamLogger(targets: readonly LogTarget[]): ((line: string) => void) | null {
-  const streams = targets.filter((t): t is Extract<LogTarget, { kind: 'stream' }> => t.kind === 'stream');
-  if (streams.length === 0) return null;
-  return (message) => {
-    for (const target of streams) {
-      const now = new Date();
-      const pri = (FACILITY_CODES[target.facility] ?? 16) * 8 + 6; // info
-      let text: string;
-      switch (target.format) {
-        case 'raw':
-          text = message;
-          break;
-        case 'short':
-          text = `<${pri}>${message}`;
-          break;
-        case 'iso':
-        case 'rfc5424':
-          text = `<${pri}>1 ${now.toISOString()} - epoxy ${process.pid} - - ${message}`;
-          break;
-        default: {
-          const day = String(now.getDate()).padStart(2, ' ');
-          const time = now.toTimeString().slice(0, 8);
-          text = `<${pri}>${MONTHS[now.getMonth()]} ${day} ${time} epoxy[${process.pid}]: ${message}`;
-        }
-      }
-      const stream = target.target === 'stdout' ? process.stdout : process.stderr;
-      stream.write(`${text.slice(0, target.maxLength)}\n`);
-    }
-  };
-}
+/** HAProxy 2.6's stderr prefixes, with our pid (src/log/targets.ts). */
+export { stderrLog };
 
 /** The default log of start(): a library writes nothing unless asked. */
 const SILENT: ProxyLog = { alert: () => {}, warning: () => {}, notice: () => {} };
@@ -185,7 +143,6 @@ export async function start(input: Config | EpoxyConfig, options: StartOptions =
     );
   }
   const quiet = options.quiet ?? config.global.quiet;
-  const log = options.log === 'stderr' ? stderrLog(quiet) : (options.log ?? SILENT);
 
   // Bulk transfers are copied in bulk-sized reads by default, and spliced only when a proxy
   // asks with `option splice-*` and `nosplice` does not forbid it, as in HAProxy. On loopback
@@ -202,9 +159,25 @@ export async function start(input: Config | EpoxyConfig, options: StartOptions =
     listeners: listenerCount(config),
   });
   const { maxconn, maxPipes } = fds;
+  // Every log target of the configuration, opened once, after the last check that can refuse the start before the runtime is built (a socket per distinct address): the
+  // process's own messages reach the global ones as well as stderr.
+  const logs = new LogHub(config.global.logs, { tag: config.global.logTag ?? 'epoxy', pid: process.pid, hostname: config.global.logHostname });
+  const log = withLogTargets(options.log === 'stderr' ? stderrLog(quiet) : (options.log ?? SILENT), logs.logger());
   if (fds.derived) log.notice(`maxconn set to ${maxconn} from the file-descriptor limit (${fds.maxsock}, ${fds.reserved} kept for listeners and Node).`);
 
-  const runtime = await buildRuntime(config, { maxconn });
+  let runtime: Runtime;
+  try {
+    runtime = await buildRuntime(config, { maxconn });
+  } catch (error) {
+    logs.close();
+    throw error;
+  }
+  const frontendLoggers = new Map(
+    config.proxies.map((proxy) => {
+      const logger = logs.logger(proxy.logs, proxy.logTag);
+      return [proxy.name, logger.enabled ? (line: string) => logger.log('info', line) : null] as const;
+    }),
+  );
   const backendOf = new Map<ServerRuntime, BackendRuntime>();
   for (const backend of runtime.backends.values()) for (const server of backend.servers) backendOf.set(server, backend);
   let checkerRef: HealthChecker | null = null;
@@ -247,7 +220,7 @@ export async function start(input: Config | EpoxyConfig, options: StartOptions =
     },
     {
       maxconn,
-      log: options.sessionLog ?? streamLogger(config.global.logs) ?? undefined,
+      ...(options.sessionLog !== undefined ? { log: options.sessionLog } : { logFor: (frontend) => frontendLoggers.get(frontend.name) ?? null }),
       alert: (m) => log.alert(m),
       warning: (m) => log.warning(m),
       // `observe layer4`: this process's checker, or (a worker) whoever options.observe names.
@@ -282,6 +255,7 @@ export async function start(input: Config | EpoxyConfig, options: StartOptions =
     closeCreated(runtime.proxies);
     loop.close();
     relay.close();
+    logs.close();
     throw error;
   }
   enableProxies(runtime.proxies, loop);
@@ -340,6 +314,7 @@ export async function start(input: Config | EpoxyConfig, options: StartOptions =
     unregister();
     loop.close();
     relay.close();
+    logs.close();
   });
 
   if (options.control !== false) {
@@ -366,6 +341,7 @@ export async function start(input: Config | EpoxyConfig, options: StartOptions =
     checker: checker !== null && checker.size > 0 ? checker : null,
     resolvers: resolvers !== null && resolvers.size > 0 ? resolvers : null,
     healthEffects: effects,
+    logCounters: logs.counters,
     serverEvents,
     control,
     controlServers,

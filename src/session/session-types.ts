@@ -7,6 +7,7 @@ import type { Balancer } from '../backend/balance.js';
 import type { Server } from '../backend/server-types.js';
 import type { SocketAddress } from '../address.js';
 import type { CheckProgram } from '../check/protocol-check.js';
+import type { CompiledLogFormat } from '../log/log-format.js';
 
 /** What a condition (`if`/`unless` with ACLs) can look at: the connection's two ends. */
 export interface ConnectionFacts {
@@ -218,5 +219,19 @@ export interface FrontendRuntime {
   readonly clientNoLinger?: boolean;
   /** Do not log sessions that carried no data (`option dontlognull`: scans, health probes). */
   readonly dontLogNull?: boolean;
+  /** How its sessions are logged; absent: the tcplog line when each ends. */
+  readonly logging?: FrontendLogging;
   readonly counters: Counters;
+}
+
+/** A frontend's session lines (`option tcplog`, `log-format`, `option logasap`...). */
+export interface FrontendLogging {
+  /** The line's layout. */
+  readonly format: CompiledLogFormat;
+  /** 'accept': one line when the session starts (HAProxy's default format); 'end': when it ends. */
+  readonly when: 'accept' | 'end';
+  /** `option logasap`: the line is written once the server connection is up instead, partial. */
+  readonly asap: boolean;
+  /** `option epoxy-log-start`: a partial line once the server connection is up, and the end line. */
+  readonly start: boolean;
 }

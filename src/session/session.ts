@@ -11,7 +11,7 @@
  * last activity + timeout without the session having been touched per message.
  */
 import { SocketAddress } from '../address.js';
-import type { ServerRuntime, BackendRuntime, FrontendRuntime, ConnectionFacts } from './session-types.js';
+import type { ServerRuntime, BackendRuntime, FrontendRuntime, ConnectionFacts, FrontendLogging } from './session-types.js';
 import { FD_EV_ERR_RW, FD_EV_READY_W, FD_EV_SHUT_RW } from '../fd/fd-types.js';
 import { listenerFull } from '../listener/listener.js';
 import { ListenerState, type Listener } from '../listener/listener-types.js';
@@ -24,6 +24,8 @@ import { ServerConnector, trySet, type ConnectingClient } from '../backend/conne
 import { BackendQueues, type WaitQueue, type Waiter } from '../backend/queue.js';
 import { serverHasSlot, serverUsable } from '../backend/server-types.js';
 import { buildProxyHeader, parseProxyHeader, PROXY_MAX_HEADER } from '../proxy-protocol/proxy-protocol.js';
+import { logDate, SessionLogRecord, TCPLOG } from '../log/log-format.js';
+import { stderrLine } from '../log/targets.js';
 
 const { ADDR_SLOT_SIZE } = constants;
 // A client on an unnamed unix socket has no address beyond its family.
@@ -49,17 +51,8 @@ const HEADER_INVALID = 'Received an invalid PROXY protocol header';
 /** HAProxy's pause before retrying a server that refused, unless `timeout connect` is shorter. */
 const RETRY_PAUSE_MS = 1000;
 
-const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
-const pad = (n: number, width = 2): string => String(n).padStart(width, '0');
-
-/** A wall-clock time (ms) as HAProxy's log date: `04/Dec/2026:00:22:43.554`, local time. */
-export function logDate(ms: number): string {
-  const d = new Date(ms);
-  return (
-    `${pad(d.getDate())}/${MONTHS[d.getMonth()]}/${d.getFullYear()}:` +
-    `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}.${pad(d.getMilliseconds(), 3)}`
-  );
-}
+/** The layout of a frontend built without one (tests, hand-made runtimes): tcplog at the end. */
+const TCPLOG_AT_END: FrontendLogging = { format: TCPLOG, when: 'end', asap: false, start: false };
 
 /** The parts of the native relay the session layer uses (see native/relay.h). */
 export interface RelayPort {
@@ -159,6 +152,16 @@ class Session implements ConnectionFacts, ConnectingClient, Waiter<Session> {
   queuedAt = 0;
   connectStartedAt = 0;
   connectedAt = 0;
+  /** Time spent reading the PROXY header (%Th), ms. */
+  handshakeMs = 0;
+  /** Where its lines go (its frontend's targets), null: not logged. */
+  logTo: SessionLogger | null = null;
+  /** Its line was written already (`option logasap`): none at the end. */
+  logged = false;
+  /** Its number among the sessions of the process (%rt). */
+  number = 0;
+  /** The server connection's local address, kept only when a log format names %bi/%bp. */
+  backendSource: SocketAddress | null = null;
   /** Its place while it waits for a server slot (see backend/queue.ts). */
   previousWaiter: Session | null = null;
   nextWaiter: Session | null = null;
@@ -221,7 +224,10 @@ class Session implements ConnectionFacts, ConnectingClient, Waiter<Session> {
 export interface SessionEngineOptions {
   /** Process-wide limit of sessions (global maxconn): above it, listeners are LIMITED. */
   maxconn?: number;
+  /** Every frontend's session lines (a test, a library caller that wants them). */
   log?: SessionLogger;
+  /** Each frontend's own: where its lines go, or null: that frontend logs nothing. Beaten by `log`. */
+  logFor?: (frontend: FrontendRuntime) => SessionLogger | null;
   /** Problems worth an operator's attention (a `source` that cannot bind); default: stderr. */
   alert?: (message: string) => void;
   /** Conditions an operator should know of that the engine works around (accept pauses). */
@@ -266,6 +272,16 @@ export class SessionEngine {
   private readonly capturedErrors: CapturedError[] = [];
   private errorsCaptured = 0;
   private readonly log: SessionLogger | null;
+  private readonly logFor: ((frontend: FrontendRuntime) => SessionLogger | null) | null;
+  /** Each frontend's writer, decided once (acceptHandler). */
+  private readonly writers = new Map<FrontendRuntime, SessionLogger | null>();
+  /** Lines each frontend has written (%lc). */
+  private readonly logCounts = new Map<FrontendRuntime, number>();
+  /** Sessions accepted so far, numbering them (%rt). */
+  private accepted = 0;
+  /** The one record every line is written from (lines are written one at a time). */
+  private readonly record = new SessionLogRecord();
+  private recordSession: Session | null = null;
   private readonly alert: (message: string) => void;
   private readonly warning: (message: string) => void;
   /** Listeners paused by an accept() resource error, warned about once until one accept works. */
@@ -286,7 +302,15 @@ export class SessionEngine {
   ) {
     this.maxconn = options.maxconn ?? 0;
     this.log = options.log ?? null;
-    this.alert = options.alert ?? ((message) => process.stderr.write(`[ALERT]    (${process.pid}) : ${message}\n`));
+    this.logFor = options.logFor ?? null;
+    this.alert = options.alert ?? ((message) => process.stderr.write(stderrLine('ALERT', message)));
+    // Read through the session being logged, so a line costs no closure.
+    this.record.frontendAddress = () => this.recordSession!.dst;
+    this.record.backendSource = () => this.recordSession!.backendSource;
+    this.record.serverAddress = () => {
+      const session = this.recordSession!;
+      return session.server === null ? null : this.connector.target(session.server, session);
+    };
     this.warning = options.warning ?? this.alert;
     this.observe = options.observe ?? null;
     this.connector = new ServerConnector(this.alert);
@@ -302,6 +326,7 @@ export class SessionEngine {
    */
   acceptHandler(frontend: FrontendRuntime, listeners: readonly Listener[] = []): (fd: number) => void {
     listeners.forEach((listener, i) => this.listenerLabels.set(listener, listener.bind.name ?? String(listener.bind.id ?? i + 1)));
+    if (!this.writers.has(frontend)) this.writers.set(frontend, this.log ?? this.logFor?.(frontend) ?? null);
     return (fd) => this.accept(fd, frontend);
   }
 
@@ -403,6 +428,8 @@ export class SessionEngine {
     }
     const session = new Session(frontend, listener, clientFd, src, this.loop.now);
     session.task = this.loop.scheduler.taskNew(this.onTimerCallback, session);
+    session.logTo = this.writers.get(frontend) ?? null;
+    session.number = this.accepted++;
     // Socket options are best effort, as in HAProxy: a refusal never fails the session.
     if (frontend.clientKeepAlive) trySet(clientFd, 'SO_KEEPALIVE', true);
     this.sessions.add(session);
@@ -468,6 +495,7 @@ export class SessionEngine {
     }
     if (header.length < session.headerFill) session.early = buffer.slice(header.length, session.headerFill);
     session.header = null;
+    session.handshakeMs = (this.loop.now - session.acceptedAt) >>> 0;
     this.loop.fdtab.remove(session.clientFd);
     if (header.command === 'proxy' && header.source && header.destination) {
       session.src = header.source;
@@ -480,6 +508,12 @@ export class SessionEngine {
   private route(session: Session): void {
     const facts: ConnectionFacts = session;
     const fe = session.frontend;
+    // HAProxy's default line is written once the connection is a session: after its PROXY
+    // header (whose addresses it shows), before anything about a backend is known.
+    if (session.logTo !== null && fe.logging?.when === 'accept') {
+      session.logged = true;
+      this.writeLine(session, '--', 0, 0, true);
+    }
     const match = fe.useBackend.find((rule) => rule.condition(facts));
     const backend = match?.backend ?? fe.defaultBackend;
     if (!backend) {
@@ -695,6 +729,11 @@ export class SessionEngine {
     }
     session.relayId = id;
     this.byRelay.set(id, session);
+    const logging = session.frontend.logging;
+    if (session.logTo !== null && logging !== undefined && logging.when === 'end' && (logging.asap || logging.start)) {
+      session.logged = logging.asap;
+      this.writeLine(session, '--', 0, 0, true, true);
+    }
     const { ms } = this.idleTimeout(session, true);
     this.arm(session, ms > 0 ? this.checkInterval(session, ms) : 0);
   }
@@ -817,6 +856,13 @@ export class SessionEngine {
       bytesOut = this.relay.bytes[2 * session.relayId + 1]!;
     }
     if (wasQueuedOrConnecting === Phase.Connecting) this.releaseServerFdFromTable(session);
+    if (session.logTo !== null && session.serverFd >= 0 && session.connectedAt !== 0 && this.loggingOf(session).format.backendSource) {
+      try {
+        session.backendSource = SocketAddress.fromBytes(native.getsockname(session.serverFd));
+      } catch {
+        // The socket is already unusable: %bi/%bp read '-'.
+      }
+    }
     // A refused PROXY header is reset, as HAProxy 2.6 does (observed: the client reads ECONNRESET).
     if (session.frontend.clientNoLinger || (handshakeError !== undefined && termination === 'PR')) trySet(session.clientFd, 'SO_LINGER', ABORT_ON_CLOSE);
     else if (TIMER_ENDS.has(termination)) native.shutdown(session.clientFd, constants.SHUT_WR);
@@ -954,9 +1000,9 @@ export class SessionEngine {
 
   /** HAProxy's line for a connection that failed before becoming a stream: `src [date] fe/bind: reason`. */
   private logHandshakeError(session: Session, reason: string): void {
-    if (!this.log) return;
+    if (session.logTo === null) return;
     const bind = this.listenerLabels.get(session.listener) ?? session.listener.bind.name ?? String(session.listener.bind.id ?? 1);
-    this.log(`${session.src.address}:${session.src.port} [${this.acceptDate(session)}] ${session.frontend.name}/${bind}: ${reason}`);
+    session.logTo(`${session.src.address}:${session.src.port} [${this.acceptDate(session)}] ${session.frontend.name}/${bind}: ${reason}`);
   }
 
   /**
@@ -965,29 +1011,63 @@ export class SessionEngine {
    * accept, so that a connection costs no clock read for a line that may never be written.
    */
   private acceptDate(session: Session): string {
-    return logDate(Date.now() - ((this.loop.now - session.acceptedAt) >>> 0));
+    return logDate(this.acceptedAtMs(session));
+  }
+
+  private acceptedAtMs(session: Session): number {
+    return Date.now() - ((this.loop.now - session.acceptedAt) >>> 0);
+  }
+
+  private loggingOf(session: Session): FrontendLogging {
+    return session.frontend.logging ?? TCPLOG_AT_END;
   }
 
   private logSession(session: Session, termination: Termination, bytesToClient: number, bytesFromClient: number): void {
-    if (!this.log) return;
+    if (session.logTo === null || session.logged) return;
     if (session.frontend.dontLogNull && bytesToClient === 0 && bytesFromClient === 0) return;
+    this.writeLine(session, termination, bytesToClient, bytesFromClient, false);
+  }
+
+  /**
+   * Fills the record from the session and writes its frontend's line. `counted`: the session is
+   * still in the connection counts (a line before its end); at its end the process and frontend
+   * counts still include it, the backend and server ones no longer do, as HAProxy 2.6 logs
+   * (`1/1/0/0/0` for a lone session). `partial`: logged before the end, `+` before the total
+   * time and the bytes (`option logasap`).
+   */
+  private writeLine(session: Session, termination: string, bytesToClient: number, bytesFromClient: number, counted: boolean, partial = false): void {
     const now = this.loop.now;
-    const since = (tick: number): number => (tick === 0 ? -1 : (now - tick) >>> 0);
-    const tw = session.queuedAt === 0 ? 0 : ((session.connectStartedAt || now) - session.queuedAt) >>> 0;
-    const tc = session.connectedAt === 0 ? -1 : (session.connectedAt - session.connectStartedAt) >>> 0;
-    const tt = since(session.acceptedAt);
-    const backendQueue = session.backend ? this.queuedUnassigned(session.backend) : 0;
-    const serverQueue = session.backend && session.server ? this.queuedFor(session.backend, session.server) : 0;
-    // HAProxy's tcplog: client [date] frontend backend/server Tw/Tc/Tt bytes state conns queues.
-    // The process and frontend connection counts still include the session being logged (HAProxy
-    // logs before releasing them: `1/1/0/0/0` for a lone session), the backend and server ones no
-    // longer do.
-    this.log(
-      `${session.src.address}:${session.src.port} [${this.acceptDate(session)}] ${session.frontend.name} ` +
-        `${session.backend?.name ?? session.frontend.name}/${session.server?.name ?? '<NOSRV>'} ${tw}/${tc}/${tt} ` +
-        `${bytesToClient} ${termination} ${this.current + 1}/${session.frontend.counters.get('current') + 1}/` +
-        `${session.backend?.counters.get('current') ?? 0}/${session.server?.cur ?? 0}/${Math.max(0, session.attempts - 1)} ` +
-        `${serverQueue}/${backendQueue}`,
-    );
+    const record = this.record;
+    const backend = session.backend;
+    const server = session.server;
+    record.client = session.src;
+    record.listenerLabel = this.listenerLabels.get(session.listener) ?? String(session.listener.bind.id ?? 1);
+    record.frontend = session.frontend.name;
+    record.backend = backend?.name ?? session.frontend.name;
+    record.server = server?.name ?? '<NOSRV>';
+    record.acceptedAtMs = this.acceptedAtMs(session);
+    record.handshake = session.handshakeMs;
+    record.queueWait = session.queuedAt === 0 ? 0 : ((session.connectStartedAt || now) - session.queuedAt) >>> 0;
+    record.connectTime = session.connectedAt === 0 ? -1 : (session.connectedAt - session.connectStartedAt) >>> 0;
+    record.totalTime = (now - session.acceptedAt) >>> 0;
+    record.bytesToClient = bytesToClient;
+    record.bytesFromClient = bytesFromClient;
+    record.termination = termination;
+    record.actconn = this.current + (counted ? 0 : 1);
+    record.feconn = session.frontend.counters.get('current') + (counted ? 0 : 1);
+    record.beconn = backend?.counters.get('current') ?? 0;
+    record.srvconn = server?.cur ?? 0;
+    record.retries = Math.max(0, session.attempts - 1);
+    record.serverQueue = backend && server ? this.queuedFor(backend, server) : 0;
+    record.backendQueue = backend ? this.queuedUnassigned(backend) : 0;
+    const logCount = this.logCounts.get(session.frontend) ?? 0;
+    this.logCounts.set(session.frontend, logCount + 1);
+    record.logCount = logCount;
+    record.sessionNumber = session.number;
+    record.partial = partial;
+    this.recordSession = session;
+    const line = this.loggingOf(session).format.render(record);
+    this.recordSession = null;
+    session.logTo!(line);
   }
 }

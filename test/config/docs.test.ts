@@ -136,13 +136,15 @@ describe('refused keywords are listed with their reason', () => {
 
 describe('test/fixtures/config/all-keywords.cfg', () => {
   // Keywords left out of the fixture because they make warnings (haproxy -c must pass it cleanly),
-  // because HAProxy 2.6 does not know them (epoxy's bind and tune.epoxy.* extensions, HAProxy
+  // because HAProxy 2.6 does not know them (epoxy's bind, tune.epoxy.* and option extensions, HAProxy
   // 2.8's `timeout client-hs`), or because
   // HAProxy opens the network namespace while parsing (one cannot be created without privileges).
   const EXCEPT = new Set([
     'zero-warning', 'bind-process', 'bind nolinger', 'bind freebind', 'bind noreuseport', 'bind namespace',
     'tune.epoxy.nodelay', 'tune.epoxy.notsent-lowat.client', 'tune.epoxy.notsent-lowat.server',
     'timeout client-hs',
+    // epoxy's own option (docs/logging.md), which HAProxy refuses.
+    'option epoxy-log-start',
     // `uid`/`gid` say what `user`/`group` say (both is a warning); HAProxy 2.6 refuses `nbproc`.
     'uid', 'gid', 'nbproc',
     // It reads this machine's /etc/resolv.conf, which the fixture must not depend on.

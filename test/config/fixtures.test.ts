@@ -48,7 +48,7 @@ const BROKEN: Record<string, { alerts: (file: string) => string[]; warnings: (fi
     alerts: (F) => [
       `parsing [${F}:3] : 'maxconn' expects an integer argument (got 'lots').`,
       `parsing [${F}:4] : 'ulimit-n' value -5 is out of range (1 to 2147483647).`,
-      `parsing [${F}:5] : log : 'log 127.0.0.1:514' is not supported yet (logging): epoxy writes logs to stdout or stderr only for now`,
+      `parsing [${F}:5] : log : 'ring@buf': ring buffers are not supported yet`,
       `parsing [${F}:6] : log : unknown log format 'json'`,
       `parsing [${F}:10] : unexpected character 'x' in 'timeout connect'`,
       `parsing [${F}:11] : timer overflow in argument '99999999999' to 'timeout client' (maximum value is 2147483647 ms or ~24.8 days)`,

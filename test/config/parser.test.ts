@@ -250,8 +250,8 @@ describe('global keywords', () => {
       nodelay: null,
     });
     expect(g.logs).toEqual([
-      { kind: 'stream', target: 'stdout', maxLength: 1024, format: 'raw', facility: 'local0', level: 'info', minLevel: 'emerg', where: { file: 't.cfg', line: 13, column: 5 } },
-      { kind: 'stream', target: 'stderr', maxLength: 200, format: 'rfc5424', facility: 'daemon', level: 'err', minLevel: 'alert', where: { file: 't.cfg', line: 14, column: 5 } },
+      { kind: 'target', destination: { kind: 'stream', stream: 'stdout' }, address: 'stdout', maxLength: 1024, format: 'raw', facility: 'local0', level: 'info', minLevel: 'emerg', where: { file: 't.cfg', line: 13, column: 5 } },
+      { kind: 'target', destination: { kind: 'stream', stream: 'stderr' }, address: 'stderr', maxLength: 200, format: 'rfc5424', facility: 'daemon', level: 'err', minLevel: 'alert', where: { file: 't.cfg', line: 14, column: 5 } },
     ]);
     expect(g.origin.maxconn?.line).toBe(2);
     expect(g.origin['tune.pipesize']?.line).toBe(23);
@@ -289,12 +289,24 @@ describe('global keywords', () => {
     expect(warnings('global\n    uid 1\n    user nobody\n')).toEqual(['parsing [t.cfg:3] : user/uid already specified. Continuing.']);
   });
 
-  it('refuses log targets other than stdout and stderr, after checking the line', () => {
-    expect(alerts('global\n    log 127.0.0.1:514 local0\n    log stdout locale0\n    log global\n    log stdout\n')).toEqual([
-      "parsing [t.cfg:2] : log : 'log 127.0.0.1:514' is not supported yet (logging): epoxy writes logs to stdout or stderr only for now",
+  it('reads syslog targets (UDP, unix datagram sockets), and refuses the others after checking the line', () => {
+    const targets = parse('global\n    log 127.0.0.1 local0\n    log udp6@[::1]:5140 local1\n    log /dev/log daemon\n    log unix@/run/log.sock user\n    log ipv4@10.0.0.1:99 local2\n').global.logs;
+    expect(targets.map((t) => (t.kind === 'target' ? t.destination : null))).toEqual([
+      { kind: 'udp', family: 'ipv4', host: '127.0.0.1', port: 514 },
+      { kind: 'udp', family: 'ipv6', host: '::1', port: 5140 },
+      { kind: 'unix', path: '/dev/log' },
+      { kind: 'unix', path: '/run/log.sock' },
+      { kind: 'udp', family: 'ipv4', host: '10.0.0.1', port: 99 },
+    ]);
+    expect(alerts('global\n    log ring@buf local0\n    log stdout locale0\n    log global\n    log stdout\n    log fd@3 local0\n    log tcp@127.0.0.1:514 local0\n    log syslog.example.com local0\n    log 127.0.0.1:99999 local0\n')).toEqual([
+      "parsing [t.cfg:2] : log : 'ring@buf': ring buffers are not supported yet",
       "parsing [t.cfg:3] : log : unknown log facility 'locale0'",
       "parsing [t.cfg:4] : log : 'global' is not supported for a global syslog server",
       'parsing [t.cfg:5] : log : expects <address> and <facility>  as arguments',
+      "parsing [t.cfg:6] : log : 'fd@3': only fd@1 (stdout) and fd@2 (stderr) are supported",
+      "parsing [t.cfg:7] : log : 'tcp@127.0.0.1:514': syslog over TCP (a ring) is not supported yet; use UDP or a unix socket",
+      "parsing [t.cfg:8] : log : invalid address 'syslog.example.com': invalid IPv4 address: syslog.example.com (host names are not supported here: write an IP address)",
+      "parsing [t.cfg:9] : log : invalid address '127.0.0.1:99999': port 99999 out of range",
     ]);
   });
 
@@ -325,13 +337,32 @@ describe('proxy keywords', () => {
   const backend = (lines: string, env: Record<string, string> = {}): ProxyConfig =>
     proxy(parse(`${DEFAULTS}backend b\n    server s 127.0.0.1:1\n${lines}`, env), 'b');
 
-  it("warns that a proxy's own log target is not used yet, and is silent for 'log global'", () => {
-    const text = `global\n    log stdout local0\n${DEFAULTS}listen x\n    bind :1\n    log global\n    log stderr local0\n    server s 127.0.0.1:1\n`;
-    const own = warnings(text).filter((w) => w.includes("'log stderr'"));
-    expect(own).toEqual([
-      `parsing [t.cfg:${text.split('\n').indexOf('    log stderr local0') + 1}] : a target of the proxy's own ('log stderr') is not used yet: session lines go to the global section's log targets ('log global').`,
+  it("takes a proxy's own log targets next to 'log global', without a warning", () => {
+    const text = `global\n    log stdout local0\n${DEFAULTS}listen x\n    bind :1\n    log global\n    log 127.0.0.1:5140 local1\n    server s 127.0.0.1:1\n`;
+    expect(warnings(text)).toEqual([]);
+    expect(proxy(parse(text), 'x').logs.map((l) => l.kind)).toEqual(['global', 'target']);
+  });
+
+  it('reads log-format, option tcplog and option logasap: the last of log-format and tcplog wins', () => {
+    const f = (lines: string): ProxyConfig => proxy(parse(`${DEFAULTS}frontend f\n    bind :1\n${lines}    default_backend b\nbackend b\n    server s 127.0.0.1:1\n`), 'f');
+    expect(f('    option tcplog\n    log-format "%ci %b"\n')).toMatchObject({ logFormat: { text: '%ci %b' }, options: { tcplog: false } });
+    expect(f('    log-format "%ci %b"\n    option tcplog\n')).toMatchObject({ logFormat: null, options: { tcplog: true } });
+    expect(f('    option logasap\n    option epoxy-log-start\n    log-tag fe\n').options).toMatchObject({ logasap: true, logStart: true });
+    expect(f('    log-tag fe\n').logTag).toBe('fe');
+  });
+
+  it("refuses unknown log-format variables, HTTP ones and sample expressions with file:line, in HAProxy's words", () => {
+    expect(alerts(`${DEFAULTS}frontend f\n    bind :1\n    log-format "%ci %zz"\n    log-format "%HM"\n    log-format "%[src]"\n    log-format %ci %b\n    log-tag\n`)).toEqual([
+      "parsing [t.cfg:7]: failed to parse log-format : no such format variable 'zz'. If you wanted to emit the '%' character verbatim, you need to use '%%'.",
+      "parsing [t.cfg:8]: failed to parse log-format : format variable 'HM' is reserved for HTTP mode.",
+      "parsing [t.cfg:9]: failed to parse log-format : sample expressions ('%[...]') are not supported yet",
+      "parsing [t.cfg:10] : log-format expects only one argument, don't forget to escape spaces!",
+      "parsing [t.cfg:11] : 'log-tag' expects a tag for use in syslog.",
     ]);
-    expect(warnings(text.replace('    log stderr local0\n', ''))).not.toContainEqual(expect.stringContaining('is not used yet'));
+    expect(warnings(`${DEFAULTS}backend b\n    server s 127.0.0.1:1\n    log-format "%ci"\n    option logasap\n`)).toEqual([
+      "parsing [t.cfg:7] : backend 'b' : 'log-format' directive is ignored in backends.",
+      "parsing [t.cfg:8] : 'logasap' ignored because backend 'b' has no frontend capability.",
+    ]);
   });
 
   it('reads timeouts with HAProxy units', () => {
@@ -457,7 +488,7 @@ ${DEFAULTS.replace('defaults\n', '')}listen l
 `);
     const l = proxy(config, 'l');
     expect([l.maxconn, l.backlog, l.retries, l.id, l.description, l.disabled]).toEqual([500, 100, 0, 42, 'the main listener', true]);
-    expect(l.logs.map((x) => x.kind)).toEqual(['global', 'stream']);
+    expect(l.logs.map((x) => x.kind)).toEqual(['global', 'target']);
     expect(proxy(parse(`defaults\n    log stdout local0\nbackend b\n    no log\n`), 'b').logs).toEqual([]);
   });
 

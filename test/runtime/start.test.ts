@@ -30,7 +30,7 @@ describe('start(object)', () => {
     const lines: string[] = [];
     const running = await start(
       {
-        defaults: { mode: 'tcp', timeout: { connect: '2s', client: '10s', server: '10s' } },
+        defaults: { mode: 'tcp', option: { tcplog: true }, timeout: { connect: '2s', client: '10s', server: '10s' } },
         frontends: {
           fe: {
             bind: [`127.0.0.1:${port}`],

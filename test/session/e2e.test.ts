@@ -34,7 +34,7 @@ async function proxyTo(
   const port = await freePort();
   const logs: string[] = [];
   const config = {
-    defaults: { mode: 'tcp', timeout: TIMEOUTS },
+    defaults: { mode: 'tcp', timeout: TIMEOUTS, option: { tcplog: true } },
     listen: {
       px: {
         bind: [`127.0.0.1:${port}`],
@@ -192,7 +192,7 @@ describe('TCP proxy end to end', () => {
     const offset = upstreamPort - port;
     const running = await start(
       {
-        defaults: { mode: 'tcp', timeout: TIMEOUTS },
+        defaults: { mode: 'tcp', timeout: TIMEOUTS, option: { tcplog: true } },
         listen: { px: { bind: [`127.0.0.1:${port}`], servers: [{ name: 'm', address: `127.0.0.1:${offset >= 0 ? '+' : '-'}${Math.abs(offset)}` }] } },
       } as EpoxyConfig,
       { quiet: true, signals: false, sessionLog: () => {} },

@@ -32,7 +32,7 @@ async function proxy(
   const port = await freePort();
   const logs: string[] = [];
   const config = {
-    defaults: { mode: 'tcp', timeout: { connect: '5s', client: '30s', server: '30s', ...timeout } },
+    defaults: { mode: 'tcp', option: { tcplog: true }, timeout: { connect: '5s', client: '30s', server: '30s', ...timeout } },
     listen: { px: { bind: [acceptProxy ? { address: `127.0.0.1:${port}`, acceptProxy: true } : `127.0.0.1:${port}`], ...settings } },
   } as EpoxyConfig;
   const running = await start(config, { quiet: true, signals: false, sessionLog: (l) => logs.push(l) });

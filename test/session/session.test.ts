@@ -17,7 +17,8 @@ import { bindListener, unbindListener } from '../../src/listener/tcp-bind.js';
 import { Loop } from '../../src/loop/loop.js';
 import { native, type NativeRelay } from '../../src/native.js';
 import { buildProxyHeader, parseProxyHeader } from '../../src/proxy-protocol/proxy-protocol.js';
-import { logDate, SessionEngine, type Termination } from '../../src/session/session.js';
+import { SessionEngine, type Termination } from '../../src/session/session.js';
+import { logDate } from '../../src/log/log-format.js';
 import {
   Counters,
   type BackendRuntime,
