@@ -72,6 +72,10 @@ export interface StartOptions {
 }
 
 export interface RunningProxy {
+  /** The configuration it serves. */
+  readonly config: Config;
+  /** Date.now() when start() was called (show info's uptime). */
+  readonly startedAt: number;
   readonly runtime: Runtime;
   readonly loop: Loop;
   readonly engine: SessionEngine;
@@ -165,6 +169,7 @@ const END_NAMES = new Map<number, Termination>([
 ]);
 
 export async function start(input: Config | EpoxyConfig, options: StartOptions = {}): Promise<RunningProxy> {
+  const startedAt = Date.now();
   const config = isConfig(input) ? input : configFromObject(input);
   if (config.global.nbthread > 1 && options.adopt === undefined) {
     // Workers are processes under a master (src/master/): a library call cannot become several.
@@ -316,6 +321,8 @@ export async function start(input: Config | EpoxyConfig, options: StartOptions =
     addresses.set(proxy.name, proxy.listeners.map((l) => (l.boundAddr ?? l.addr).toString()));
   }
   return {
+    config,
+    startedAt,
     runtime,
     limits: fds,
     loop,
