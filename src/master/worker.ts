@@ -14,6 +14,7 @@ import type { ProxyLog } from '../proxy/proxy-types.js';
 import { BindError } from '../runtime/bind-error.js';
 import { start, type RunningProxy } from '../runtime/start.js';
 import { countersCsv, countersJson, CounterTotals, snapshotCounters, type LiveSources } from './counters.js';
+import { clearProcessCounters } from '../stats/process-stats.js';
 import type { MasterMessage, WorkerManifest, WorkerMessage } from './messages.js';
 
 /** How often a worker sends its counters unasked (the master's view after a kill -9 is this old at most). */
@@ -164,6 +165,9 @@ export async function runWorker(config: Config, cli: CliOptions, manifest: Worke
         break;
       case 'counters':
         void pushCounters(false);
+        break;
+      case 'clear':
+        clearProcessCounters(running, message.all);
         break;
       case 'command':
         void send({ type: 'reply', id: message.id, text: workerCommand(message.line, running) });
