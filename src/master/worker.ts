@@ -129,6 +129,8 @@ export async function runWorker(config: Config, cli: CliOptions, manifest: Worke
       // traffic observes goes to it (a success only after a failure: the master only needs the
       // breaks in a run of errors, not every connection).
       checks: false,
+      // The master serves the exporter from every worker's counters; its sockets are not ours.
+      exporter: false,
       observe: (backend, server, ok) => {
         const key = `${backend}/${server}`;
         if (ok && !failing.has(key)) return;

@@ -67,6 +67,11 @@ export interface StartOptions {
    */
   checks?: boolean;
   /**
+   * Serve the Prometheus exporter's frontends here (default true). A worker says false: its
+   * master serves them, from every worker's counters.
+   */
+  exporter?: boolean;
+  /**
    * Runs once every listener is bound and before any is polled: where a worker drops its
    * privileges. A throw aborts the start (sockets created are closed) and is rethrown.
    */
@@ -352,7 +357,7 @@ export async function start(input: Config | EpoxyConfig, options: StartOptions =
     },
   };
   // The Prometheus exporter's frontends are served here, from this process's own snapshot.
-  if (exporterFrontends(config).length > 0) {
+  if (options.exporter !== false && exporterFrontends(config).length > 0) {
     try {
       exporter = await PrometheusExporter.listen(config, () => processStats(running));
     } catch (error) {

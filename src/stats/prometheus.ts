@@ -121,12 +121,16 @@ function number(value: number): string {
 
 class Exposition {
   text = '';
+  /** A family's HELP and TYPE, written with its first sample: a family without samples is left out. */
+  private pending = '';
 
   family(name: string, type: MetricType, help: string): void {
-    this.text += `# HELP ${name} ${help}\n# TYPE ${name} ${type}\n`;
+    this.pending = `# HELP ${name} ${help}\n# TYPE ${name} ${type}\n`;
   }
 
   sample(name: string, labels: Record<string, string>, value: number): void {
+    this.text += this.pending;
+    this.pending = '';
     const pairs = Object.entries(labels).map(([k, v]) => `${k}="${labelValue(v)}"`);
     this.text += `${name}${pairs.length > 0 ? `{${pairs.join(',')}}` : ''} ${number(value)}\n`;
   }
