@@ -50,6 +50,44 @@ interface Checked {
   paused: boolean;
   /** Records the checks as connection attempts, for stats(). */
   readonly connections: Reconnect;
+  /** For show stat (HAProxy's chkfail, chkdown, lastchg, downtime, check_*): see ServerCheckState. */
+  failedChecks: number;
+  downTransitions: number;
+  lastChange: number;
+  downtimeMs: number;
+  lastResult: CheckResult | null;
+}
+
+/** A backend's availability as its servers' checks make it (show stat's BACKEND chkdown, lastchg, downtime). */
+interface BackendAvailability {
+  up: boolean;
+  downTransitions: number;
+  lastChange: number;
+  downtimeMs: number;
+}
+
+/**
+ * What show stat reports of a checked server: HAProxy's health counter with its bounds (the
+ * "UP 1/3" of a server failing), failed checks, UP-to-DOWN transitions, when the state last
+ * changed and how long it has been down in all (Date.now() values and ms), and the last result.
+ */
+export interface ServerCheckState {
+  readonly health: number;
+  readonly rise: number;
+  readonly fall: number;
+  readonly failedChecks: number;
+  readonly downTransitions: number;
+  readonly lastChange: number;
+  readonly downtimeMs: number;
+  readonly lastResult: CheckResult | null;
+}
+
+/** The same for a backend: it is down while none of its servers is. */
+export interface BackendCheckState {
+  readonly up: boolean;
+  readonly downTransitions: number;
+  readonly lastChange: number;
+  readonly downtimeMs: number;
 }
 
 /**
@@ -76,6 +114,10 @@ function connectedAt(result: CheckResult, started: number, finished: number): nu
   return result.status === 'L4CON' || result.status === 'L4TOUT' ? null : finished;
 }
 
+function backendUp(backend: BackendRuntime): boolean {
+  return backend.servers.some((s) => serverUp(s));
+}
+
 /** 'be/s1', the key of a server's state across reloads and processes. */
 export function serverKey(backend: string, server: string): string {
   return `${backend}/${server}`;
@@ -83,6 +125,7 @@ export function serverKey(backend: string, server: string): string {
 
 export class HealthChecker {
   private readonly checked: Checked[] = [];
+  private readonly availability = new Map<BackendRuntime, BackendAvailability>();
   private stopped = false;
   private readonly abort = new AbortController();
 
@@ -103,9 +146,37 @@ export class HealthChecker {
         // Never run(): its backoff and probes stay unused, the checks' pacing is HAProxy's.
         const connections = new Reconnect(now, { name: serverKey(backend.name, server.name), probeIntervalMs: 0 });
         connections.enable(now);
-        this.checked.push({ backend, server, check, health, consecutiveErrors: 0, timer: null, running: false, paused: false, connections });
+        this.checked.push({ backend, server, check, health, consecutiveErrors: 0, timer: null, running: false, paused: false, connections, failedChecks: 0, downTransitions: 0, lastChange: now, downtimeMs: 0, lastResult: null });
+        if (!this.availability.has(backend)) this.availability.set(backend, { up: backendUp(backend), downTransitions: 0, lastChange: now, downtimeMs: 0 });
       }
     }
+  }
+
+  /** Each checked server's state for show stat, by 'backend/server'; down periods still running count up to now. */
+  checkStates(now = Date.now()): Map<string, ServerCheckState> {
+    return new Map(
+      this.checked.map((c) => {
+        const downtimeMs = c.downtimeMs + (c.server.health === 'down' ? now - c.lastChange : 0);
+        const { health, failedChecks, downTransitions, lastChange, lastResult } = c;
+        return [serverKey(c.backend.name, c.server.name), { health, rise: c.check.rise, fall: c.check.fall, failedChecks, downTransitions, lastChange, downtimeMs, lastResult }];
+      }),
+    );
+  }
+
+  /** Each backend with checked servers, by name: whether any server is up, and its history. */
+  backendStates(now = Date.now()): Map<string, BackendCheckState> {
+    return new Map(
+      [...this.availability].map(([backend, a]) => [backend.name, { up: a.up, downTransitions: a.downTransitions, lastChange: a.lastChange, downtimeMs: a.downtimeMs + (a.up ? 0 : now - a.lastChange) }]),
+    );
+  }
+
+  /** `clear counters all`: failed checks and transitions start again from zero (times are not counters). */
+  clearCounters(): void {
+    for (const c of this.checked) {
+      c.failedChecks = 0;
+      c.downTransitions = 0;
+    }
+    for (const a of this.availability.values()) a.downTransitions = 0;
   }
 
   /**
@@ -267,6 +338,8 @@ export class HealthChecker {
   private apply(c: Checked, result: CheckResult): void {
     const { rise, fall } = c.check;
     const ok = passed(result);
+    c.lastResult = result;
+    if (!ok) c.failedChecks++;
     if (ok) {
       if (c.health < rise + fall - 1) c.health++;
       if (c.server.health === 'down' && c.health >= rise) {
@@ -287,7 +360,18 @@ export class HealthChecker {
   private transition(c: Checked, health: HealthState, result: CheckResult): void {
     const { backend, server } = c;
     const sessions = this.options.sessionsOf?.(backend, server) ?? server.cur;
+    const now = Date.now();
+    if (health === 'down') c.downTransitions++;
+    else c.downtimeMs += now - c.lastChange;
+    c.lastChange = now;
     server.health = health;
+    const availability = this.availability.get(backend);
+    if (availability !== undefined && availability.up !== backendUp(backend)) {
+      availability.up = !availability.up;
+      if (availability.up) availability.downtimeMs += now - availability.lastChange;
+      else availability.downTransitions++;
+      availability.lastChange = now;
+    }
     const up = backend.servers.filter((s) => serverUp(s));
     const active = up.filter((s) => !s.backup).length;
     const backups = up.length - active;

@@ -55,6 +55,18 @@ export function checkConfig(config: Config): Diagnostic[] {
     const frontend = hasFrontend(proxy);
     const backend = hasBackend(proxy);
 
+    // The one HTTP use: a `mode http` frontend whose only rule serves the Prometheus exporter.
+    if (proxy.mode === 'http') {
+      const where = proxy.origin.mode ?? proxy.where;
+      if (proxy.service === null) {
+        alert(where, 'mode http', `${label(proxy)} '${proxy.name}': 'mode http' is only supported with 'http-request use-service prometheus-exporter [if { path <path> }]' (epoxy implements mode tcp).`);
+      } else if (proxy.useBackend.length > 0 || proxy.tcpRequestConnection.length > 0) {
+        alert(where, 'mode http', `${label(proxy)} '${proxy.name}' serves the Prometheus exporter: it takes no 'use_backend' or 'tcp-request' rule.`);
+      }
+    } else if (proxy.service !== null) {
+      alert(proxy.service.where, 'http-request', `${label(proxy)} '${proxy.name}': 'http-request use-service prometheus-exporter' needs 'mode http' in the frontend.`);
+    }
+
     if (frontend && proxy.binds.length === 0 && !proxy.disabled) {
       warn(proxy.where, proxy.kind, `${label(proxy)} '${proxy.name}' has no 'bind' directive. Please declare it as a backend if this was intended.`);
     }

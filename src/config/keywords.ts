@@ -194,7 +194,6 @@ export const UNSUPPORTED_PROXY: Readonly<Record<string, Refusal>> = {
   'hash-balance-factor': yet('bounded-load consistent hashing'),
   'http-after-response': HTTP,
   'http-error': HTTP,
-  'http-request': HTTP,
   'http-response': HTTP,
   'http-reuse': HTTP,
   'http-send-name-header': HTTP,

@@ -529,8 +529,11 @@ export interface HttpCheckRules {
 
 /** Everything a defaults section presets, and that proxies inherit from one. */
 export interface ProxySettings {
-  /** `mode`: only 'tcp'. */
-  mode: 'tcp';
+  /**
+   * `mode`: 'tcp', or 'http' for the one HTTP use epoxy has, a frontend serving the Prometheus
+   * exporter (see `service`).
+   */
+  mode: 'tcp' | 'http';
   /** `maxconn` (frontends): concurrent connections; null = HAProxy's default (global maxconn). */
   maxconn: number | null;
   /** `backlog` (frontends): listen() backlog; null = maxconn. */
@@ -596,8 +599,23 @@ export interface ProxyConfig extends ProxySettings {
   readonly useBackend: SwitchingRule[];
   /** `server` lines, in order (backends). */
   readonly servers: ServerConfig[];
+  /**
+   * `http-request use-service prometheus-exporter [if { path <path> }]` in a `mode http`
+   * frontend: it serves the metrics (at that path only, or at any), and nothing else.
+   */
+  service: HttpService | null;
   readonly where: Where;
 }
+
+export interface HttpService {
+  readonly kind: 'prometheus-exporter';
+  /** The only path served; null: every path. */
+  readonly path: string | null;
+  readonly where: Where;
+}
+
+/** Whether `proxy` is a frontend serving an HTTP service rather than TCP sessions. */
+export const servesHttp = (proxy: ProxyConfig): boolean => proxy.mode === 'http';
 
 /** One `bind` line: its options and one address per socket (see src/listener/bind-parser.ts). */
 export interface BindLine {

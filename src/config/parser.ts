@@ -363,6 +363,7 @@ export class ConfigBuilder {
       tcpRequestConnection: base !== null && inheritRules ? [...base.tcpRequestConnection] : [],
       useBackend: [],
       servers: [],
+      service: null,
       where: ctx.where,
     };
     this.proxies.push(target);

@@ -941,7 +941,14 @@ export const PROXY_KEYWORDS: Readonly<Record<string, KeywordHandler>> = {
       state.target.mode = 'tcp';
       setOrigin(ctx, state, 'mode');
     } else if (mode === 'http') {
-      ctx.alert("'mode http' is not supported yet (epoxy implements mode tcp).", 'mode http');
+      // The one HTTP use: a frontend that serves the Prometheus exporter (checked at the end,
+      // once its rules are known).
+      if (state.target.kind !== 'frontend') {
+        ctx.alert(`'mode http' is only supported in a frontend serving the Prometheus exporter ('http-request use-service prometheus-exporter'); epoxy implements mode tcp.`, 'mode http');
+        return;
+      }
+      state.target.mode = 'http';
+      setOrigin(ctx, state, 'mode');
     } else if (mode === 'health') {
       ctx.alert("'mode health' doesn't exist anymore. Please use 'http-request return status 200' instead.");
     } else {
@@ -970,10 +977,35 @@ export const PROXY_KEYWORDS: Readonly<Record<string, KeywordHandler>> = {
     t.source = parsed.source;
     setOrigin(ctx, state, 'source');
   },
+  'http-request': parseHttpRequest,
   'tcp-request': parseTcpRequest,
   timeout: parseTimeout,
   use_backend: parseUseBackend,
 };
+
+/**
+ * `http-request use-service prometheus-exporter [if { path <path> }]`, exactly: the one
+ * `http-request` rule epoxy serves (in a `mode http` frontend, checked with the section).
+ */
+function parseHttpRequest(ctx: LineContext, state: SectionState): void {
+  const t = state.target;
+  const words = ctx.words.slice(1);
+  const exporter = words[0] === 'use-service' && words[1] === 'prometheus-exporter';
+  const unconditional = words.length === 2;
+  const onPath = words.length === 7 && words[2] === 'if' && words[3] === '{' && words[4] === 'path' && words[6] === '}';
+  if (t.kind !== 'frontend' || !exporter || !(unconditional || onPath)) {
+    ctx.alert(
+      "'http-request' is not supported yet (HTTP mode; epoxy implements mode tcp), except for 'http-request use-service prometheus-exporter [if { path <path> }]' in a 'mode http' frontend.",
+      'http-request',
+    );
+    return;
+  }
+  if (t.service !== null) {
+    ctx.alert(`a second 'http-request' rule: a prometheus-exporter frontend has exactly one (the first is at ${t.service.where.file}:${t.service.where.line}).`, 'http-request');
+    return;
+  }
+  t.service = { kind: 'prometheus-exporter', path: onPath ? words[5]! : null, where: ctx.where };
+}
 
 /** Names of the supported proxy keywords. */
 export const SUPPORTED_PROXY_KEYWORDS: readonly string[] = Object.keys(PROXY_KEYWORDS).sort();

@@ -36,7 +36,10 @@ import type { CommandResult, ControlContext } from '../control/commands.js';
 import type { BackendRuntime, ServerRuntime } from '../session/session-types.js';
 import { applyResolvedAddress, resolvedAddressOf, ServerResolvers, type ResolvedAddress } from '../dns/resolvers.js';
 import { COUNTER_FIELDS } from '../session/session-types.js';
-import { planFds } from '../runtime/limits.js';
+import { planFds, type FdPlan } from '../runtime/limits.js';
+import { buildStats, type StatsSnapshot } from '../stats/stats.js';
+import { exporterFrontends, PrometheusExporter } from '../stats/exporter.js';
+import type { StatsOptions } from '../stats/process-stats.js';
 import { VERSION } from '../version.js';
 import { CounterTotals, type CountersSnapshot } from './counters.js';
 import { WORKER_ENV, type MasterMessage, type ServerSettings, type WorkerManifest, type WorkerMessage } from './messages.js';
@@ -122,6 +125,8 @@ class Generation {
     readonly sockets: BoundSockets,
     /** Identities this generation bound itself (closed if it fails). */
     readonly created: Set<string>,
+    /** The fd limit and global maxconn its workers derive (show info, show stat's slim). */
+    readonly fds: FdPlan,
   ) {}
 }
 
@@ -181,6 +186,10 @@ export class Master {
   private current: Generation | null = null;
   private nextGeneration = 1;
   private readonly totals = new CounterTotals();
+  /** The Prometheus exporter of the current generation's configuration, served by the master itself. */
+  private exporter: PrometheusExporter | null = null;
+  /** Exporter restarts in order (a reload closes the old one before the new one binds). */
+  private exporting: Promise<void> = Promise.resolve();
   /** Changes of the current generation's servers (checks, DNS), announced to the workers. */
   private readonly serverEvents = new ServerEvents();
   private readonly startedAt = Date.now();
@@ -293,6 +302,53 @@ export class Master {
       ),
     );
     return this.totals.total(this.generations.flatMap((g) => [...g.workers.values()].map((w) => w.counters)));
+  }
+
+  /**
+   * `show stat` / `show info` for the whole of epoxy, as HAProxy's one process would answer:
+   * counters summed over every worker (past ones included, fresh from the live ones), servers'
+   * states and checks from the master's own checker, which is the one that checks them.
+   */
+  async stats(options: StatsOptions = {}): Promise<StatsSnapshot> {
+    const counters = await this.counters();
+    const generation = this.current;
+    if (generation === null) throw new EpoxyError('the master is still starting', ErrorCodes.PROCESS);
+    const now = Date.now();
+    const checker = generation.checker;
+    const fds = generation.fds;
+    const workers = [...generation.workers.values()].filter((w) => w.state !== 'gone');
+    return buildStats({
+      config: generation.config,
+      runtime: generation.runtime,
+      counters,
+      checks: checker === null ? null : { servers: checker.checkStates(now), backends: checker.backendStates(now) },
+      maxconn: fds.maxconn,
+      statsSocket: options.statsSocket ?? false,
+      now,
+      process: {
+        pid: process.pid,
+        nbthread: workers.length,
+        startedAt: this.startedAt,
+        ulimitN: fds.maxsock,
+        maxsock: fds.maxsock,
+        maxconn: fds.maxconn,
+        maxpipes: fds.maxPipes,
+        listeners: generation.sockets.size,
+        stopping: this.stopping !== null,
+        busyPolling: generation.config.global.busyPolling,
+        version: VERSION,
+      },
+    });
+  }
+
+  /**
+   * `clear counters [all]` everywhere: every live worker resets its own, the totals kept for
+   * workers that are gone are reset alike, and (all) the master's checks' counts.
+   */
+  clearCounters(all: boolean): void {
+    this.broadcast({ type: 'clear', all });
+    this.totals.clear(all);
+    if (all) this.current?.checker?.clearCounters();
   }
 
   /** Forwards a master CLI command to a worker (`@<slot>` of the current generation, or `@!<pid>`). */
@@ -424,7 +480,7 @@ export class Master {
         }
       }
     }
-    return new Generation(this.nextGeneration++, config, runtime, config.global.nbthread, sockets, created);
+    return new Generation(this.nextGeneration++, config, runtime, config.global.nbthread, sockets, created, fds);
   }
 
   /** Spawns every worker of `generation` and waits until all serve. */
@@ -464,6 +520,7 @@ export class Master {
     this.current = generation;
     this.startResolvers(generation, previous);
     this.startChecks(generation, previous);
+    this.exporting = this.exporting.then(() => this.startExporter(generation));
     if (previous === null) return;
     previous.state = 'old';
     this.cancelRespawns(previous);
@@ -556,6 +613,28 @@ export class Master {
     if (checker.size === 0) return;
     generation.checker = checker;
     checker.start();
+  }
+
+  /**
+   * The master serves the exporter's frontends itself, from its workers' totals (their sockets
+   * are not handed to workers): a reload closes the previous configuration's and opens the new one's.
+   */
+  private async startExporter(generation: Generation): Promise<void> {
+    await this.exporter?.close();
+    this.exporter = null;
+    if (this.stopping !== null || generation !== this.current || exporterFrontends(generation.config).length === 0) return;
+    try {
+      this.exporter = await PrometheusExporter.listen(generation.config, () => this.stats());
+    } catch (error) {
+      this.log.alert(`The Prometheus exporter could not start: ${(error as Error).message}`);
+    }
+  }
+
+  private stopExporter(): void {
+    this.exporting = this.exporting.then(async () => {
+      await this.exporter?.close();
+      this.exporter = null;
+    });
   }
 
   /**
@@ -773,6 +852,7 @@ export class Master {
   }
 
   private stopChecks(): void {
+    this.stopExporter();
     for (const generation of this.generations) {
       generation.checker?.stop();
       generation.checker = null;

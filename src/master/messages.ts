@@ -42,6 +42,8 @@ export type MasterMessage =
   | { type: 'stop' }
   /** Send a fresh counters message. */
   | { type: 'counters' }
+  /** `clear counters` (peaks) or `clear counters all` (every counter). */
+  | { type: 'clear'; all: boolean }
   /** A master CLI command forwarded with `@<n>`; answered by a 'reply' with the same id. */
   | { type: 'command'; id: number; line: string }
   /** Health checks changed servers' states (by 'backend/server'): apply them. */

@@ -14,7 +14,8 @@ import { PARENT_DEATH_SIGNAL, dropPrivileges, privilegeDrop } from '../process/p
 import type { ProxyLog } from '../proxy/proxy-types.js';
 import { BindError } from '../runtime/bind-error.js';
 import { start, type RunningProxy } from '../runtime/start.js';
-import { countersCsv, countersJson, CounterTotals, snapshotCounters } from './counters.js';
+import { countersCsv, countersJson, CounterTotals, snapshotCounters, type LiveSources } from './counters.js';
+import { clearProcessCounters } from '../stats/process-stats.js';
 import type { MasterMessage, ServerSettings, WorkerManifest, WorkerMessage } from './messages.js';
 
 /** How often a worker sends its counters unasked (the master's view after a kill -9 is this old at most). */
@@ -41,6 +42,11 @@ function orphaned(manifest: WorkerManifest): boolean {
   return process.ppid !== manifest.masterPid;
 }
 
+/** What a worker measures at snapshot time: its sessions' bytes so far, its queues, its rates. */
+function liveSources(running: RunningProxy): LiveSources {
+  return { engine: running.engine, now: running.loop.now };
+}
+
 /** Commands a worker answers when the master CLI forwards them (`@1 show counters`). */
 function workerCommand(line: string, running: RunningProxy): CommandResult {
   const own = ownCommand(line, running);
@@ -53,7 +59,7 @@ function ownCommand(line: string, running: RunningProxy): string | null {
   const words = line.trim().split(/\s+/);
   const command = words.join(' ');
   if (command === 'show counters' || command === 'show counters json') {
-    const own = new CounterTotals().total([snapshotCounters(running.runtime)]);
+    const own = new CounterTotals().total([snapshotCounters(running.runtime, liveSources(running))]);
     return command.endsWith('json') ? countersJson(own) : countersCsv(own);
   }
   if (command === 'show pid') return `${process.pid}\n`;
@@ -148,6 +154,8 @@ export async function runWorker(config: Config, cli: CliOptions, manifest: Worke
       checks: false,
       // The master serves the stats sockets for the whole process, and forwards what workers do.
       control: false,
+      // The master serves the exporter from every worker's counters; its sockets are not ours.
+      exporter: false,
       observe: (backend, server, ok) => {
         const key = `${backend}/${server}`;
         if (ok && !failing.has(key)) return;
@@ -175,7 +183,7 @@ export async function runWorker(config: Config, cli: CliOptions, manifest: Worke
   applyServerSettings(running, manifest.settings ?? {});
   applyServerAddresses(running, manifest.addresses ?? {});
   applyServerStates(running, manifest.servers ?? {}, true);
-  const pushCounters = (final: boolean): Promise<void> => send({ type: 'counters', counters: snapshotCounters(running.runtime), final });
+  const pushCounters = (final: boolean): Promise<void> => send({ type: 'counters', counters: snapshotCounters(running.runtime, liveSources(running)), final });
   const timer = setInterval(() => void pushCounters(false), COUNTERS_PERIOD_MS);
   timer.unref();
   process.on('message', (message: MasterMessage) => {
@@ -185,6 +193,9 @@ export async function runWorker(config: Config, cli: CliOptions, manifest: Worke
         break;
       case 'counters':
         void pushCounters(false);
+        break;
+      case 'clear':
+        clearProcessCounters(running, message.all);
         break;
       case 'command':
         {

@@ -8,7 +8,7 @@ import { lookup } from 'node:dns/promises';
 import { SocketAddress } from '../address.js';
 import { createBalancer } from '../backend/balance.js';
 import type { BalanceAlgorithm } from '../backend/server-types.js';
-import { hasBackend, hasFrontend, isSrvRecordName, type Config, type ConnectSource, type ProxyConfig, type ServerConfig, type Where } from '../config/model.js';
+import { hasBackend, hasFrontend, isSrvRecordName, servesHttp, type Config, type ConnectSource, type ProxyConfig, type ServerConfig, type Where } from '../config/model.js';
 import { normalizeName } from '../dns/dns-message.js';
 import type { ServerDns } from '../dns/resolvers.js';
 import { EpoxyError, ErrorCodes } from '../errors.js';
@@ -310,7 +310,8 @@ export async function buildRuntime(config: Config, options: BuildOptions = {}): 
   }
 
   for (const proxy of config.proxies) {
-    if (!hasFrontend(proxy) || proxy.disabled) continue;
+    // A frontend serving HTTP (the Prometheus exporter) has no TCP sessions: src/stats/exporter.ts serves it.
+    if (!hasFrontend(proxy) || proxy.disabled || servesHttp(proxy)) continue;
     const rules: TcpRequestRule[] = proxy.tcpRequestConnection.map((rule) => ({
       action: rule.action,
       condition: rule.condition ? compileCondition(rule.condition) : null,

@@ -26,6 +26,8 @@ import { HealthEffects } from '../check/effects.js';
 import { buildRuntime, type Runtime } from './build.js';
 import { planFds, type FdPlan } from './limits.js';
 import { memoryActivityLines, serverStateLines } from './dumps.js';
+import { exporterFrontends, PrometheusExporter } from '../stats/exporter.js';
+import { processStats } from '../stats/process-stats.js';
 
 export interface StartOptions {
   /** No notices or warnings (-q, global `quiet`). */
@@ -76,6 +78,11 @@ export interface StartOptions {
    */
   control?: boolean;
   /**
+   * Serve the Prometheus exporter's frontends here (default true). A worker says false: its
+   * master serves them, from every worker's counters.
+   */
+  exporter?: boolean;
+  /**
    * Runs once every listener is bound and before any is polled: where a worker drops its
    * privileges. A throw aborts the start (sockets created are closed) and is rethrown.
    */
@@ -83,6 +90,10 @@ export interface StartOptions {
 }
 
 export interface RunningProxy {
+  /** The configuration it serves. */
+  readonly config: Config;
+  /** Date.now() when start() was called (show info's uptime). */
+  readonly startedAt: number;
   readonly runtime: Runtime;
   readonly loop: Loop;
   readonly engine: SessionEngine;
@@ -106,7 +117,7 @@ export interface RunningProxy {
   readonly serverEvents: ServerEvents;
   /** The listening fds by listener identity (what a master would hand over). */
   readonly sockets: BoundSockets;
-  /** Where each listener actually bound ('127.0.0.1:10080'), per proxy name. */
+  /** Where each listener actually bound ('127.0.0.1:10080'), per proxy name (the exporter's frontends too). */
   readonly addresses: Map<string, string[]>;
   /** Resolves when the loop has ended (soft stop drained, or stop()). */
   readonly done: Promise<void>;
@@ -134,6 +145,7 @@ const END_NAMES = new Map<number, Termination>([
 ]);
 
 export async function start(input: Config | EpoxyConfig, options: StartOptions = {}): Promise<RunningProxy> {
+  const startedAt = Date.now();
   const config = isConfig(input) ? input : configFromObject(input);
   if (config.global.nbthread > 1 && options.adopt === undefined) {
     // Workers are processes under a master (src/master/): a library call cannot become several.
@@ -332,7 +344,10 @@ export async function start(input: Config | EpoxyConfig, options: StartOptions =
   for (const proxy of runtime.proxies) {
     addresses.set(proxy.name, proxy.listeners.map((l) => (l.boundAddr ?? l.addr).toString()));
   }
-  return {
+  let exporter: PrometheusExporter | null = null;
+  const running: RunningProxy = {
+    config,
+    startedAt,
     runtime,
     limits: fds,
     loop,
@@ -349,16 +364,36 @@ export async function start(input: Config | EpoxyConfig, options: StartOptions =
     addresses,
     done,
     stop: () => {
+      void exporter?.close();
       softStop(runtime.proxies, loop, log);
       loop.requestTurn();
       return done;
     },
     kill: () => {
+      void exporter?.close();
       kill();
       loop.requestTurn();
       return done;
     },
   };
+  // The Prometheus exporter's frontends are served here, from this process's own snapshot.
+  if (options.exporter !== false && exporterFrontends(config).length > 0) {
+    try {
+      exporter = await PrometheusExporter.listen(config, () => processStats(running));
+    } catch (error) {
+      await running.kill();
+      throw error;
+    }
+    const served = exporter.addresses;
+    let next = 0;
+    for (const proxy of exporterFrontends(config)) {
+      const count = proxy.binds.reduce((n, line) => n + line.addresses.length, 0);
+      addresses.set(proxy.name, served.slice(next, next + count));
+      next += count;
+    }
+  }
+  void done.then(() => exporter?.close());
+  return running;
 }
 
 /** Whether any proxy (or defaults section, which they inherit) asks for splice(2). */

@@ -40,38 +40,9 @@ export interface Timeouts {
   queue: number;
 }
 
-/** Per-proxy counters (HAProxy's stats columns), summed by a master across workers later. */
-export const COUNTER_FIELDS = [
-  'sessions', // sessions accepted (frontend) or assigned (backend, server)
-  'current', // sessions open now (a gauge: aggregated as a sum)
-  'denied', // connections rejected by tcp-request rules
-  'proxyHeaderErrors', // malformed, truncated or oversized PROXY headers (connection closed)
-  'connectErrors', // failed connection attempts to servers
-  'retries', // connection retries
-  'redispatches', // retries moved to another server
-  'queued', // sessions that had to wait in a queue
-  'queueTimeouts', // sessions that waited longer than `timeout queue`
-  'noServer', // sessions closed because no server was usable
-  'clientTimeouts', // sessions ended by `timeout client` (or tunnel)
-  'serverTimeouts', // sessions ended by `timeout server` (or connect)
-  'bytesIn', // bytes from clients
-  'bytesOut', // bytes to clients
-] as const;
-export type CounterField = (typeof COUNTER_FIELDS)[number];
-
-export class Counters {
-  readonly values = new Float64Array(COUNTER_FIELDS.length);
-  add(field: CounterField, n = 1): void {
-    this.values[COUNTER_INDEX[field]]! += n;
-  }
-  get(field: CounterField): number {
-    return this.values[COUNTER_INDEX[field]]!;
-  }
-  toObject(): Record<CounterField, number> {
-    return Object.fromEntries(COUNTER_FIELDS.map((f, i) => [f, this.values[i]!])) as Record<CounterField, number>;
-  }
-}
-const COUNTER_INDEX = Object.fromEntries(COUNTER_FIELDS.map((f, i) => [f, i])) as Record<CounterField, number>;
+/** Per-proxy and per-server counters: declared once, in src/stats/fields.ts. */
+export { COUNTER_FIELDS, Counters, type CounterField } from '../stats/fields.js';
+import type { Counters } from '../stats/fields.js';
 
 /**
  * `source <addr>[:port[-port]] [usesrc client | clientip | <addr>] [interface <if>]`: how a

@@ -26,6 +26,7 @@ import { serverHasSlot, serverUsable } from '../backend/server-types.js';
 import { buildProxyHeader, parseProxyHeader, PROXY_MAX_HEADER } from '../proxy-protocol/proxy-protocol.js';
 import { logDate, SessionLogRecord, TCPLOG } from '../log/log-format.js';
 import { stderrLine } from '../log/targets.js';
+import { RATE_CONNECTIONS, RATE_SESSIONS, type Counters } from '../stats/fields.js';
 
 const { ADDR_SLOT_SIZE } = constants;
 // A client on an unnamed unix socket has no address beyond its family.
@@ -85,6 +86,31 @@ const enum Phase {
   RetryPause, // between a refused attempt and the next one to the same server
   Established, // relayed by the addon
   Closed,
+}
+
+/** A session goes to a backend or server: its count, its peak of `open` sessions, its rate, its last time. */
+function opened(counters: Counters, open: number, now: number): void {
+  counters.add('sessions');
+  counters.raise('maxCurrent', open);
+  counters.tick(RATE_SESSIONS, now);
+  counters.lastSessionTick = now;
+}
+
+/**
+ * Which side ended a session that reached a backend, as HAProxy's cli_abrt / srv_abrt count it:
+ * the client closing, resetting or timing out at any point (observed: a `cD` session counts on
+ * the backend and its server), the server resetting or timing out once connected (a failed
+ * connect is a connection error, not an abort).
+ */
+function countAbort(termination: Termination, backend: Counters, server: Counters | null): void {
+  const who = termination.charCodeAt(0);
+  if (who === 0x43 /* C */ || who === 0x63 /* c */) {
+    backend.add('clientAborts');
+    server?.add('clientAborts');
+  } else if ((who === 0x53 /* S */ || who === 0x73) /* s */ && termination.charCodeAt(1) === 0x44 /* D */) {
+    backend.add('serverAborts');
+    server?.add('serverAborts');
+  }
 }
 
 /** Numbers sessions for the runtime API (`show sess`, `shutdown session`), in accept order. */
@@ -436,8 +462,11 @@ export class SessionEngine {
     this.current++;
     this.loop.jobs++;
     listener.nbconn++;
-    frontend.counters.add('sessions');
-    frontend.counters.add('current');
+    const counters = frontend.counters;
+    counters.add('connections');
+    counters.tick(RATE_CONNECTIONS, this.loop.now);
+    counters.add('current');
+    counters.raise('maxCurrent', counters.get('current'));
 
     for (const rule of frontend.rules) {
       if (rule.condition === null || rule.condition(session)) {
@@ -508,6 +537,10 @@ export class SessionEngine {
   private route(session: Session): void {
     const facts: ConnectionFacts = session;
     const fe = session.frontend;
+    // Past its rules and its PROXY header, a connection is a session (HAProxy counts it then:
+    // a refused or failed handshake is a connection in conn_tot, not a session in stot).
+    fe.counters.add('sessions');
+    fe.counters.tick(RATE_SESSIONS, this.loop.now);
     // HAProxy's default line is written once the connection is a session: after its PROXY
     // header (whose addresses it shows), before anything about a backend is known.
     if (session.logTo !== null && fe.logging?.when === 'accept') {
@@ -523,7 +556,7 @@ export class SessionEngine {
       return;
     }
     session.backend = backend;
-    backend.counters.add('sessions');
+    opened(backend.counters, backend.counters.get('current') + 1, this.loop.now);
     backend.counters.add('current');
     this.assign(session, false);
   }
@@ -581,6 +614,8 @@ export class SessionEngine {
     session.phase = Phase.Queued;
     session.queuedAt = this.loop.now;
     backend.counters.add('queued');
+    if (behindServer) server.counters.raise('maxQueued', queues.waitingFor(server));
+    else backend.counters.raise('maxQueued', queues.unassigned);
     // HAProxy: without `timeout queue`, `timeout connect` bounds the wait.
     const wait = backend.timeouts.queue || backend.timeouts.connect;
     this.arm(session, wait);
@@ -625,9 +660,10 @@ export class SessionEngine {
     if (previous !== server) {
       if (previous) previous.cur--;
       session.server = server;
+      // `cur` is the one count of a server's open sessions: balancing reads it, and snapshots
+      // report it as the server's current sessions.
       server.cur++;
-      server.counters.add('sessions');
-      server.counters.add('current');
+      opened(server.counters, server.cur, this.loop.now);
     }
     session.attempts++;
     session.phase = Phase.Connecting;
@@ -680,11 +716,13 @@ export class SessionEngine {
     session.serverFd = -1;
     if (session.attempts <= backend.retries) {
       backend.counters.add('retries');
+      session.server?.counters.add('retries');
       // HAProxy redispatches on the last retry only, so a briefly refusing server keeps its
       // sessions for a few attempts before they move.
       const redispatch = backend.redispatch && session.attempts === backend.retries;
       if (redispatch) {
         backend.counters.add('redispatches');
+        session.server?.counters.add('redispatches');
         this.assign(session, true);
         return;
       }
@@ -883,10 +921,10 @@ export class SessionEngine {
     }
     if (session.server) {
       session.server.cur--;
-      session.server.counters.add('current', -1);
       session.server.counters.add('bytesIn', bytesIn);
       session.server.counters.add('bytesOut', bytesOut);
     }
+    if (backend) countAbort(termination, backend.counters, session.server?.counters ?? null);
     this.sessions.delete(session);
     this.current--;
     this.loop.jobs--;
@@ -957,6 +995,15 @@ export class SessionEngine {
   /** Sessions waiting in `backend`'s own queue, for whichever server frees a slot (SIGHUP's "unass"). */
   queuedUnassigned(backend: BackendRuntime): number {
     return this.queues.get(backend)?.unassigned ?? 0;
+  }
+
+  /**
+   * Visits every session the relay moves bytes for, with its bytes so far: counters get a
+   * session's bytes when it ends, so a snapshot adds these to show a long tunnel while it lasts.
+   */
+  relayedBytes(visit: (frontend: FrontendRuntime, backend: BackendRuntime, server: ServerRuntime, bytesIn: number, bytesOut: number) => void): void {
+    const bytes = this.relay.bytes;
+    for (const [id, session] of this.byRelay) visit(session.frontend, session.backend!, session.server!, bytes[2 * id]!, bytes[2 * id + 1]!);
   }
 
   /** Sessions waiting in `server`'s queue (it has `maxqueue`), counted against that maxqueue. */
