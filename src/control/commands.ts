@@ -17,6 +17,7 @@ import type { Proxy, ProxyLog } from '../proxy/proxy-types.js';
 import { pauseProxies, resumeProxies } from '../proxy/proxy.js';
 import type { BackendRuntime, FrontendRuntime, ServerRuntime } from '../session/session-types.js';
 import type { SessionEngine } from '../session/session.js';
+import { parseShowStatArgs, showInfo, showInfoJson, showInfoTyped, showStatCsv, showStatJson, showStatTyped, type StatsSnapshot } from '../stats/stats.js';
 
 /** Levels, least first: a connection may run the commands of its level and those below. */
 const LEVEL_RANK: Record<ControlLevel, number> = { user: 0, operator: 1, admin: 2 };
@@ -45,6 +46,10 @@ export interface ControlContext {
   readonly requestTurn?: () => void;
   /** The loop's activity counters and the relay's figures, by name (null in the master: it runs no loop). */
   readonly activity: (() => Record<string, number>) | null;
+  /** The statistics `show stat` and `show info` print: this process's, or (the master) every worker's summed. */
+  readonly stats: () => StatsSnapshot | Promise<StatsSnapshot>;
+  /** `clear counters` (the maxima) or `clear counters all` (every counter), here and in the workers. */
+  readonly clearCounters: (all: boolean) => void;
 }
 
 /** What a command gives back: the text protocol's answer, and the same for programs (JSON-RPC). */
@@ -72,7 +77,7 @@ export interface CommandSpec {
   readonly help: string;
   readonly level: ControlLevel;
   readonly scope: CommandScope;
-  run(args: readonly string[], ctx: ControlContext): CommandResult;
+  run(args: readonly string[], ctx: ControlContext): CommandResult | Promise<CommandResult>;
 }
 
 const ok: CommandResult = { text: '' };
@@ -187,6 +192,55 @@ function frontendSwitch(verb: 'disable' | 'enable', help: string, act: (proxy: P
 }
 
 export const COMMANDS: readonly CommandSpec[] = [
+  {
+    words: ['show', 'stat'],
+    usage: 'show stat [desc|json|no-maint|typed|up]*',
+    help: 'report counters for each proxy and server',
+    level: 'user',
+    scope: 'master',
+    async run(args, ctx) {
+      const parsed = parseShowStatArgs(args);
+      if (parsed === null) return fail('Usage: show stat [<px|iid> <type> <sid>] [typed|json]\n');
+      const snapshot = await ctx.stats();
+      if (parsed.format === 'json') return say(showStatJson(snapshot, parsed.filter));
+      return say(parsed.format === 'typed' ? showStatTyped(snapshot, parsed.filter) : showStatCsv(snapshot, parsed.filter));
+    },
+  },
+  {
+    words: ['show', 'info'],
+    usage: 'show info [desc|json|typed|float]*',
+    help: 'report information about the running process',
+    level: 'user',
+    scope: 'master',
+    async run(args, ctx) {
+      const snapshot = await ctx.stats();
+      if (args.includes('json')) return say(showInfoJson(snapshot));
+      return say(args.includes('typed') ? showInfoTyped(snapshot) : showInfo(snapshot));
+    },
+  },
+  {
+    words: ['clear', 'counters'],
+    usage: 'clear counters [all]',
+    help: 'clear max statistics counters (or all counters)',
+    level: 'operator',
+    scope: 'master',
+    run(args, ctx) {
+      if (args[0] !== undefined) return fail('Usage: clear counters [all]\n');
+      ctx.clearCounters(false);
+      return ok;
+    },
+  },
+  {
+    words: ['clear', 'counters', 'all'],
+    usage: 'clear counters all',
+    help: 'clear every statistics counter',
+    level: 'admin',
+    scope: 'master',
+    run(_args, ctx) {
+      ctx.clearCounters(true);
+      return ok;
+    },
+  },
   {
     words: ['show', 'servers', 'state'],
     usage: 'show servers state [<backend>]',
@@ -433,13 +487,13 @@ export const PERMISSION_DENIED: CommandResult = { text: 'Permission denied\n', f
  * Runs one command at `level` against `ctx` (a single process, a worker, or the master's copy
  * for the commands it answers itself). `help` and unknown commands are answered here.
  */
-export function runCommand(command: string, level: ControlLevel, ctx: ControlContext): CommandResult {
+export async function runCommand(command: string, level: ControlLevel, ctx: ControlContext): Promise<CommandResult> {
   const words = command.trim().split(/\s+/);
   if (words[0] === 'help') return { text: helpText(level) };
   const found = findCommand(words);
   if (found === null) return unknownCommand(words, level);
   if (!allowed(found.spec, level)) return PERMISSION_DENIED;
-  const result = found.spec.run(found.args, ctx);
+  const result = await found.spec.run(found.args, ctx);
   ctx.requestTurn?.();
   return result;
 }

@@ -26,7 +26,7 @@ export class MasterControl implements ControlHandler {
       case 'master':
         return found.spec.run(found.args, ctx);
       case 'everywhere': {
-        const own = found.spec.run(found.args, ctx);
+        const own = await found.spec.run(found.args, ctx);
         if (own.failed) return own;
         const answers = await this.master.askWorkers(command);
         return answers.find((a) => a.failed) ?? own;

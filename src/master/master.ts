@@ -384,6 +384,9 @@ export class Master {
       log: this.log,
       maxconnLimit: generation.config.global.maxconn ?? 0,
       activity: null,
+      // Summed over every worker, with the master's own checks and servers (as HAProxy's one process).
+      stats: () => this.stats({ statsSocket: generation.config.global.statsSockets.length > 0 }),
+      clearCounters: (all) => this.clearCounters(all),
     };
   }
 

@@ -48,7 +48,7 @@ function liveSources(running: RunningProxy): LiveSources {
 }
 
 /** Commands a worker answers when the master CLI forwards them (`@1 show counters`). */
-function workerCommand(line: string, running: RunningProxy): CommandResult {
+async function workerCommand(line: string, running: RunningProxy): Promise<CommandResult> {
   const own = ownCommand(line, running);
   // Anything else is a runtime-API command the master forwards: it checked the level already.
   return own !== null ? { text: own } : runCommand(line, 'admin', running.control);
@@ -199,8 +199,9 @@ export async function runWorker(config: Config, cli: CliOptions, manifest: Worke
         break;
       case 'command':
         {
-          const result = workerCommand(message.line, running);
-          void send({ type: 'reply', id: message.id, text: result.text, ...(result.failed && { failed: true }), ...(result.data !== undefined && { data: result.data }) });
+          void workerCommand(message.line, running).then((result) =>
+            send({ type: 'reply', id: message.id, text: result.text, ...(result.failed && { failed: true }), ...(result.data !== undefined && { data: result.data }) }),
+          );
         }
         break;
       case 'servers':

@@ -27,7 +27,7 @@ import { buildRuntime, type Runtime } from './build.js';
 import { planFds, type FdPlan } from './limits.js';
 import { memoryActivityLines, serverStateLines } from './dumps.js';
 import { exporterFrontends, PrometheusExporter } from '../stats/exporter.js';
-import { processStats } from '../stats/process-stats.js';
+import { clearProcessCounters, processStats } from '../stats/process-stats.js';
 
 export interface StartOptions {
   /** No notices or warnings (-q, global `quiet`). */
@@ -316,6 +316,9 @@ export async function start(input: Config | EpoxyConfig, options: StartOptions =
       relayPipes: relay.closed ? 0 : relay.pipes,
       sessions: sessions.current,
     }),
+    // `running` is complete before a socket can ask (they are opened last).
+    stats: () => processStats(running, { statsSocket: config.global.statsSockets.length > 0 }),
+    clearCounters: (all) => clearProcessCounters(running, all),
   };
   const controlServers: ControlServer[] = [];
   const done = loop.run().then(() => {
@@ -328,17 +331,6 @@ export async function start(input: Config | EpoxyConfig, options: StartOptions =
     relay.close();
     logs.close();
   });
-
-  if (options.control !== false) {
-    try {
-      for (const socket of config.global.statsSockets) controlServers.push(await openStatsSocket(socket, config.global.statsTimeout, { run: async (command, level) => runCommand(command, level, control) }));
-    } catch (error) {
-      kill();
-      loop.requestTurn();
-      await done;
-      throw error;
-    }
-  }
 
   const addresses = new Map<string, string[]>();
   for (const proxy of runtime.proxies) {
@@ -390,6 +382,14 @@ export async function start(input: Config | EpoxyConfig, options: StartOptions =
       const count = proxy.binds.reduce((n, line) => n + line.addresses.length, 0);
       addresses.set(proxy.name, served.slice(next, next + count));
       next += count;
+    }
+  }
+  if (options.control !== false) {
+    try {
+      for (const socket of config.global.statsSockets) controlServers.push(await openStatsSocket(socket, config.global.statsTimeout, { run: (command, level) => runCommand(command, level, control) }));
+    } catch (error) {
+      await running.kill();
+      throw error;
     }
   }
   void done.then(() => exporter?.close());

@@ -97,6 +97,12 @@ describe('runtime API levels', () => {
     expect(await operator.text('show errors')).toMatch(/^Total events captured on \[.*\] : 0\n\n$/);
     expect(await user.text('show servers state')).toMatch(/^1\n# be_id be_name srv_id srv_name srv_addr /);
     expect(await user.text('show activity')).toBe('Permission denied\n\n');
+    expect(await user.text('show stat')).toMatch(/^# pxname,svname,qcur,qmax,scur,smax,/);
+    expect(await user.text('show info')).toMatch(/^Name: epoxy\n/m);
+    expect(await user.text('clear counters')).toBe('Permission denied\n\n');
+    expect(await operator.text('clear counters')).toBe('\n');
+    expect(await operator.text('clear counters all')).toBe('Permission denied\n\n');
+    expect(await admin.text('clear counters all')).toBe('\n');
     const activity = await operator.text('show activity');
     expect(activity).toMatch(new RegExp(`^pid: ${process.pid}\nloops: \\d+\n`));
     expect(activity).toMatch(/\nsessions: \d+\n/);

@@ -1,8 +1,8 @@
 /**
  * epoxy's runtime-API answers next to HAProxy 2.6's, from one configuration and the same command
  * lines on each one's stats socket (admin, operator and user levels): refusals, errors and
- * silent successes must read the same, byte for byte, and `show servers state` must have
- * HAProxy's header and columns. Skipped without haproxy.
+ * silent successes must read the same, byte for byte, and `show servers state` and `show stat`
+ * must have HAProxy's header and columns (and `show stat` its rows' names, pid, iid and sid). Skipped without haproxy.
  */
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -21,6 +21,10 @@ const SCRIPT: ReadonlyArray<readonly ['admin' | 'op' | 'user', string]> = [
   ['user', 'disable server be/s1'],
   ['op', 'disable server be/s1'],
   ['user', 'set server be/s1 state maint'],
+  ['user', 'clear counters'],
+  ['op', 'clear counters all'],
+  ['op', 'clear counters'],
+  ['admin', 'clear counters all'],
   ['admin', 'disable server be/s1'],
   ['admin', 'disable server be/nope'],
   ['admin', 'disable server nope/s1'],
@@ -94,5 +98,11 @@ describe.skipIf(!haproxyAvailable)('runtime-API answers next to HAProxy 2.6', ()
     }
     const header = (text: string): string => text.split('\n').slice(0, 2).join('\n');
     expect(header(await ours!.admin!.text('show servers state'))).toBe(header(await theirs!.admin!.text('show servers state')));
+    // show stat through the socket: HAProxy's header, and its rows' names, types and ids.
+    const rows = (text: string): string[] => text.split('\n').map((l) => l.split(',').slice(0, 2).concat(l.split(',').slice(26, 29)).join(','));
+    const ourStat = await ours!.user!.text('show stat');
+    const theirStat = await theirs!.user!.text('show stat');
+    expect(ourStat.split('\n')[0]).toBe(theirStat.split('\n')[0]);
+    expect(rows(ourStat)).toEqual(rows(theirStat));
   }, 40_000);
 });

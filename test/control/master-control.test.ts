@@ -55,6 +55,11 @@ describe('runtime API under a master', () => {
     expect(answers).toEqual(Array(20).fill('b'));
     // The master's own view.
     expect(await admin.text('show servers state app')).toMatch(/\n1 app 1 a 127\.0\.0\.1 0 1 1 1 /);
+    // Counters summed over both workers: every one of the 20 sessions, whichever worker took it.
+    await waitForAsync(async () => {
+      const row = (await admin.text('show stat')).split('\n').find((l) => l.startsWith('app,b,'));
+      return row !== undefined && Number(row.split(',')[7]) >= 20;
+    }, 'show stat to count the 20 sessions on b');
 
     // A reload keeps it: the new workers start from the master's copy.
     expect(await cli(sock, 'reload')).toBe('Success=1\n');
