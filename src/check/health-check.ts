@@ -189,7 +189,7 @@ export class HealthChecker {
   observe(backend: string, server: string, ok: boolean): void {
     const c = this.checked.find((x) => x.backend.name === backend && x.server.name === server);
     const observe = c?.server.observe;
-    if (c === undefined || !observe || this.stopped) return;
+    if (c === undefined || !observe || this.stopped || c.paused) return;
     if (ok) {
       c.consecutiveErrors = 0;
       return;
