@@ -55,16 +55,30 @@ export function checkConfig(config: Config): Diagnostic[] {
     const frontend = hasFrontend(proxy);
     const backend = hasBackend(proxy);
 
-    // The one HTTP use: a `mode http` frontend whose only rule serves the Prometheus exporter.
+    // The two HTTP uses: a `mode http` frontend whose only rule serves the Prometheus exporter,
+    // and a `mode http` listen or frontend whose only HTTP lines are `stats` ones (the stats page).
     if (proxy.mode === 'http') {
       const where = proxy.origin.mode ?? proxy.where;
-      if (proxy.service === null) {
-        alert(where, 'mode http', `${label(proxy)} '${proxy.name}': 'mode http' is only supported with 'http-request use-service prometheus-exporter [if { path <path> }]' (epoxy implements mode tcp).`);
-      } else if (proxy.useBackend.length > 0 || proxy.tcpRequestConnection.length > 0) {
-        alert(where, 'mode http', `${label(proxy)} '${proxy.name}' serves the Prometheus exporter: it takes no 'use_backend' or 'tcp-request' rule.`);
+      if (proxy.service !== null && proxy.statsPage !== null) {
+        alert(where, 'mode http', `${label(proxy)} '${proxy.name}' serves both the Prometheus exporter and the stats page: give each its own section.`);
+      } else if (proxy.service !== null) {
+        if (proxy.useBackend.length > 0 || proxy.tcpRequestConnection.length > 0) {
+          alert(where, 'mode http', `${label(proxy)} '${proxy.name}' serves the Prometheus exporter: it takes no 'use_backend' or 'tcp-request' rule.`);
+        }
+      } else if (proxy.statsPage !== null) {
+        const routing = proxy.useBackend[0]?.where ?? proxy.tcpRequestConnection[0]?.where ?? proxy.servers[0]?.where ?? (proxy.defaultBackend !== null ? (proxy.origin.default_backend ?? null) : null);
+        if (routing !== null) {
+          alert(routing, 'mode http', `${label(proxy)} '${proxy.name}' serves the stats page, the only HTTP epoxy serves besides the exporter: it takes no 'server', 'use_backend', 'default_backend' or 'tcp-request' line.`);
+        }
+      } else {
+        alert(where, 'mode http', `${label(proxy)} '${proxy.name}': 'mode http' is only supported with 'http-request use-service prometheus-exporter [if { path <path> }]' or with the stats page ('stats enable', 'stats uri'...) (epoxy implements mode tcp).`);
       }
-    } else if (proxy.service !== null) {
-      alert(proxy.service.where, 'http-request', `${label(proxy)} '${proxy.name}': 'http-request use-service prometheus-exporter' needs 'mode http' in the frontend.`);
+    } else {
+      if (proxy.service !== null) {
+        alert(proxy.service.where, 'http-request', `${label(proxy)} '${proxy.name}': 'http-request use-service prometheus-exporter' needs 'mode http' in the frontend.`);
+      }
+      // HAProxy 2.6 warns the same way and serves the section as TCP.
+      if (proxy.statsPage !== null) warn(proxy.statsPage.where, 'stats', `'stats' statement ignored for proxy '${proxy.name}' as it requires HTTP mode.`, 'plain');
     }
 
     if (frontend && proxy.binds.length === 0 && !proxy.disabled) {
@@ -130,7 +144,9 @@ export function checkConfig(config: Config): Diagnostic[] {
         }
       }
       const routesElsewhere = proxy.kind === 'listen' && (proxy.defaultBackend !== null || proxy.useBackend.length > 0);
-      if (proxy.servers.length === 0 && !routesElsewhere && !proxy.disabled) {
+      // A section serving the stats page answers itself (HAProxy does not warn either).
+      const servesPage = proxy.mode === 'http' && proxy.statsPage !== null;
+      if (proxy.servers.length === 0 && !routesElsewhere && !servesPage && !proxy.disabled) {
         warn(proxy.where, 'server', `${label(proxy)} '${proxy.name}' has no server available!`);
       }
       if (proxy.options.redispatch && proxy.retries === 0) {

@@ -212,7 +212,6 @@ export const UNSUPPORTED_PROXY: Readonly<Record<string, Refusal>> = {
   'srvtcpka-cnt': TUNING,
   'srvtcpka-idle': TUNING,
   'srvtcpka-intvl': TUNING,
-  stats: STATS,
   stick: STICK,
   'stick-table': STICK,
   'tcp-response': yet('content inspection'),

@@ -530,8 +530,8 @@ export interface HttpCheckRules {
 /** Everything a defaults section presets, and that proxies inherit from one. */
 export interface ProxySettings {
   /**
-   * `mode`: 'tcp', or 'http' for the one HTTP use epoxy has, a frontend serving the Prometheus
-   * exporter (see `service`).
+   * `mode`: 'tcp', or 'http' for the two HTTP uses epoxy has, a frontend serving the Prometheus
+   * exporter (see `service`) and a listen or frontend section serving the stats page (`statsPage`).
    */
   mode: 'tcp' | 'http';
   /** `maxconn` (frontends): concurrent connections; null = HAProxy's default (global maxconn). */
@@ -604,6 +604,31 @@ export interface ProxyConfig extends ProxySettings {
    * frontend: it serves the metrics (at that path only, or at any), and nothing else.
    */
   service: HttpService | null;
+  /**
+   * `stats enable|uri|realm|auth|refresh|admin|hide-version|scope` in a `mode http` listen or
+   * frontend: it serves HAProxy's statistics page, and nothing else. Null when no `stats` line.
+   */
+  statsPage: StatsPageConfig | null;
+  readonly where: Where;
+}
+
+/** The statistics page of a `mode http` listen or frontend section (HAProxy's `stats *` keywords). */
+export interface StatsPageConfig {
+  /** `stats uri <prefix>`: requests whose URI starts with it get the page (HAProxy's default '/haproxy?stats'). */
+  uri: string;
+  /** `stats realm`: the Basic authentication realm (default 'HAProxy Statistics'). */
+  realm: string;
+  /** `stats auth <user>:<password>` lines; none: no authentication. */
+  users: Array<{ readonly user: string; readonly password: string }>;
+  /** `stats refresh <delay>` in ms: the page asks the browser to reload it; null: never. */
+  refreshMs: number | null;
+  /** `stats admin if|unless <cond>`: who may change servers' states from the page; null: nobody. */
+  admin: Condition | null;
+  /** `stats hide-version`: the page names epoxy without its version. */
+  hideVersion: boolean;
+  /** `stats scope <name>` lines ('.' already replaced by the section's name); empty: every proxy. */
+  scope: string[];
+  /** The first `stats` line (for messages). */
   readonly where: Where;
 }
 
@@ -614,7 +639,7 @@ export interface HttpService {
   readonly where: Where;
 }
 
-/** Whether `proxy` is a frontend serving an HTTP service rather than TCP sessions. */
+/** Whether `proxy` serves HTTP (the exporter or the stats page) rather than TCP sessions. */
 export const servesHttp = (proxy: ProxyConfig): boolean => proxy.mode === 'http';
 
 /** One `bind` line: its options and one address per socket (see src/listener/bind-parser.ts). */

@@ -364,6 +364,7 @@ export class ConfigBuilder {
       useBackend: [],
       servers: [],
       service: null,
+      statsPage: null,
       where: ctx.where,
     };
     this.proxies.push(target);

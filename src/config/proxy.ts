@@ -29,6 +29,7 @@ import {
   type HashType,
   type ProxyConfig,
   type ProxyOptions,
+  type StatsPageConfig,
   type Timeouts,
 } from './model.js';
 import { parseDefaultServerLine, parseServerLine, parseServerTemplateLine, parseSource } from './server.js';
@@ -612,6 +613,7 @@ export const PROXY_KEYWORD_SECTIONS: Readonly<Record<string, readonly ('defaults
   server: ['backend', 'listen'],
   'server-template': ['backend', 'listen'],
   source: ['defaults', 'backend', 'listen'],
+  stats: ['frontend', 'listen'],
   'tcp-request': ['defaults', 'frontend', 'listen'],
   timeout: ['defaults', 'frontend', 'backend', 'listen'],
   use_backend: ['frontend', 'listen'],
@@ -941,10 +943,13 @@ export const PROXY_KEYWORDS: Readonly<Record<string, KeywordHandler>> = {
       state.target.mode = 'tcp';
       setOrigin(ctx, state, 'mode');
     } else if (mode === 'http') {
-      // The one HTTP use: a frontend that serves the Prometheus exporter (checked at the end,
-      // once its rules are known).
-      if (state.target.kind !== 'frontend') {
-        ctx.alert(`'mode http' is only supported in a frontend serving the Prometheus exporter ('http-request use-service prometheus-exporter'); epoxy implements mode tcp.`, 'mode http');
+      // The two HTTP uses: a frontend that serves the Prometheus exporter, a listen or frontend
+      // that serves the stats page (checked at the end, once the section's lines are known).
+      if (state.target.kind !== 'frontend' && state.target.kind !== 'listen') {
+        ctx.alert(
+          `'mode http' is only supported in a frontend serving the Prometheus exporter ('http-request use-service prometheus-exporter') or in a listen or frontend section serving the stats page ('stats enable'); epoxy implements mode tcp.`,
+          'mode http',
+        );
         return;
       }
       state.target.mode = 'http';
@@ -978,6 +983,7 @@ export const PROXY_KEYWORDS: Readonly<Record<string, KeywordHandler>> = {
     setOrigin(ctx, state, 'source');
   },
   'http-request': parseHttpRequest,
+  stats: parseStats,
   'tcp-request': parseTcpRequest,
   timeout: parseTimeout,
   use_backend: parseUseBackend,
@@ -1005,6 +1011,115 @@ function parseHttpRequest(ctx: LineContext, state: SectionState): void {
     return;
   }
   t.service = { kind: 'prometheus-exporter', path: onPath ? words[5]! : null, where: ctx.where };
+}
+
+/** HAProxy's defaults for a section that enables its stats page without saying more. */
+const DEFAULT_STATS_URI = '/haproxy?stats';
+const DEFAULT_STATS_REALM = 'HAProxy Statistics';
+
+/** `stats` sub-keywords of HAProxy 2.6 that epoxy's stats page does not implement, with why. */
+const UNSUPPORTED_STATS: Record<string, string> = {
+  'http-request': 'needs HTTP request rules (userlists, http_auth ACLs)',
+  'show-desc': 'the page has no description block',
+  'show-legends': 'the page has no per-proxy legends',
+  'show-modules': 'epoxy has no statistics modules',
+  'show-node': 'the page has no node block',
+  'bind-process': 'HAProxy 2.6 ignores it (one process)',
+};
+
+/**
+ * `stats enable|uri|realm|auth|refresh|admin|hide-version|scope` in a listen or frontend
+ * section: each one enables the page (as in HAProxy) and sets one of its settings. Whether the
+ * section is in `mode http` and serves nothing else is checked with the whole configuration.
+ */
+function parseStats(ctx: LineContext, state: SectionState): void {
+  const t = state.target;
+  const sub = ctx.arg(1);
+  const keyword = sub === '' ? 'stats' : `stats ${sub}`;
+  const refusal = UNSUPPORTED_STATS[sub];
+  if (refusal !== undefined) {
+    ctx.alert(`'${keyword}' is not supported yet (${refusal}).`, keyword);
+    return;
+  }
+  const known = ['enable', 'uri', 'realm', 'auth', 'refresh', 'admin', 'hide-version', 'scope'];
+  if (!known.includes(sub)) {
+    ctx.alert(`'stats' expects 'admin', 'auth', 'enable', 'hide-version', 'realm', 'refresh', 'scope' or 'uri' (got '${sub}')${didYouMean(sub, [...known, ...Object.keys(UNSUPPORTED_STATS)])}.`, keyword);
+    return;
+  }
+  if (t.kind !== 'listen' && t.kind !== 'frontend') {
+    ctx.alert(`'${keyword}': the stats page is only served by a 'mode http' listen or frontend section (this is a ${t.kind} section).`, keyword);
+    return;
+  }
+  const page: StatsPageConfig = (t.statsPage ??= {
+    uri: DEFAULT_STATS_URI,
+    realm: DEFAULT_STATS_REALM,
+    users: [],
+    refreshMs: null,
+    admin: null,
+    hideVersion: false,
+    scope: [],
+    where: ctx.where,
+  });
+  const value = ctx.arg(2);
+  const needsValue = (what: string): boolean => {
+    if (value !== '') return true;
+    ctx.alert(`'${keyword}' expects ${what}.`, keyword);
+    return false;
+  };
+  switch (sub) {
+    case 'enable':
+    case 'hide-version':
+      if (ctx.tooMany(0, 1)) return;
+      if (sub === 'hide-version') page.hideVersion = true;
+      return;
+    case 'uri':
+      if (!needsValue('a URI prefix') || ctx.tooMany(1, 1)) return;
+      page.uri = value;
+      return;
+    case 'realm':
+      if (!needsValue('a realm (spaces escaped with a backslash)') || ctx.tooMany(1, 1)) return;
+      page.realm = value;
+      return;
+    case 'scope':
+      if (!needsValue("a section name or '.'") || ctx.tooMany(1, 1)) return;
+      page.scope.push(value === '.' ? t.name : value);
+      return;
+    case 'auth': {
+      if (!needsValue('<user>:<password>') || ctx.tooMany(1, 1)) return;
+      const colon = value.indexOf(':');
+      if (colon <= 0) {
+        ctx.alert(`'stats auth' expects <user>:<password> (got '${value}').`, keyword);
+        return;
+      }
+      page.users.push({ user: value.slice(0, colon), password: value.slice(colon + 1) });
+      return;
+    }
+    case 'refresh': {
+      if (!needsValue('a delay (seconds unless a unit follows)') || ctx.tooMany(1, 1)) return;
+      // The delay counts in seconds unless a unit says otherwise (HAProxy's TIME_UNIT_S).
+      const parsed = parseTime(/^\d+$/.test(value) ? `${value}s` : value);
+      if (!parsed.ok) {
+        ctx.alert(`'stats refresh': invalid delay '${value}'.`, keyword);
+        return;
+      }
+      page.refreshMs = parsed.value === 0 ? null : parsed.value;
+      return;
+    }
+    case 'admin': {
+      if (value !== 'if' && value !== 'unless') {
+        ctx.alert(`'stats admin' requires either 'if' or 'unless' followed by a condition (got '${value}').`, keyword);
+        return;
+      }
+      const parsed = parseCondition(ctx.words.slice(2), t.acls, { where: ctx.where, readPatternFile: ctx.readPatternFile });
+      if (!parsed.ok) {
+        ctx.alert(`'stats admin' : error detected while parsing its condition : ${parsed.reason}.`, keyword);
+        return;
+      }
+      for (const warning of parsed.value.warnings) ctx.warn(warning, keyword);
+      page.admin = parsed.value.condition;
+      return;
+    }
+  }
 }
 
 /** Names of the supported proxy keywords. */

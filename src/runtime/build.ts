@@ -258,7 +258,8 @@ export async function buildRuntime(config: Config, options: BuildOptions = {}): 
   const noDelay = tune.nodelay ?? true;
 
   for (const proxy of config.proxies) {
-    if (!hasBackend(proxy) || proxy.disabled) continue;
+    // A listen section serving the stats page has no servers to balance: src/stats serves it.
+    if (!hasBackend(proxy) || proxy.disabled || servesHttp(proxy)) continue;
     const socketOptions: ServerSocketOptions = {
       noDelay,
       rcvbuf: tune.rcvbufServer ?? 0,
@@ -310,7 +311,7 @@ export async function buildRuntime(config: Config, options: BuildOptions = {}): 
   }
 
   for (const proxy of config.proxies) {
-    // A frontend serving HTTP (the Prometheus exporter) has no TCP sessions: src/stats/exporter.ts serves it.
+    // A section serving HTTP (the Prometheus exporter, the stats page) has no TCP sessions: src/stats serves it.
     if (!hasFrontend(proxy) || proxy.disabled || servesHttp(proxy)) continue;
     const rules: TcpRequestRule[] = proxy.tcpRequestConnection.map((rule) => ({
       action: rule.action,
