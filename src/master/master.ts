@@ -38,7 +38,8 @@ import { applyResolvedAddress, resolvedAddressOf, ServerResolvers, type Resolved
 import { COUNTER_FIELDS } from '../session/session-types.js';
 import { planFds, type FdPlan } from '../runtime/limits.js';
 import { buildStats, type StatsSnapshot } from '../stats/stats.js';
-import { exporterFrontends, PrometheusExporter } from '../stats/exporter.js';
+import { httpFrontends, HttpServices } from '../stats/http-services.js';
+import { MasterControl } from './master-control.js';
 import type { StatsOptions } from '../stats/process-stats.js';
 import { VERSION } from '../version.js';
 import { CounterTotals, type CountersSnapshot } from './counters.js';
@@ -186,10 +187,10 @@ export class Master {
   private current: Generation | null = null;
   private nextGeneration = 1;
   private readonly totals = new CounterTotals();
-  /** The Prometheus exporter of the current generation's configuration, served by the master itself. */
-  private exporter: PrometheusExporter | null = null;
-  /** Exporter restarts in order (a reload closes the old one before the new one binds). */
-  private exporting: Promise<void> = Promise.resolve();
+  /** The HTTP sections (exporter, stats page) of the current generation's configuration, served by the master itself. */
+  private httpServices: HttpServices | null = null;
+  /** Their restarts in order (a reload closes the old ones before the new ones bind). */
+  private httpRestarts: Promise<void> = Promise.resolve();
   /** Changes of the current generation's servers (checks, DNS), announced to the workers. */
   private readonly serverEvents = new ServerEvents();
   private readonly startedAt = Date.now();
@@ -523,7 +524,7 @@ export class Master {
     this.current = generation;
     this.startResolvers(generation, previous);
     this.startChecks(generation, previous);
-    this.exporting = this.exporting.then(() => this.startExporter(generation));
+    this.httpRestarts = this.httpRestarts.then(() => this.startHttpServices(generation));
     if (previous === null) return;
     previous.state = 'old';
     this.cancelRespawns(previous);
@@ -619,24 +620,30 @@ export class Master {
   }
 
   /**
-   * The master serves the exporter's frontends itself, from its workers' totals (their sockets
-   * are not handed to workers): a reload closes the previous configuration's and opens the new one's.
+   * The master serves the HTTP sections itself (the exporter, the stats page), from its workers'
+   * totals (their sockets are not handed to workers); the stats page's admin actions go through
+   * the master's runtime API, which changes its own copy and then every worker. A reload closes
+   * the previous configuration's and opens the new one's.
    */
-  private async startExporter(generation: Generation): Promise<void> {
-    await this.exporter?.close();
-    this.exporter = null;
-    if (this.stopping !== null || generation !== this.current || exporterFrontends(generation.config).length === 0) return;
+  private async startHttpServices(generation: Generation): Promise<void> {
+    await this.httpServices?.close();
+    this.httpServices = null;
+    if (this.stopping !== null || generation !== this.current || httpFrontends(generation.config).length === 0) return;
+    const control = new MasterControl(this);
     try {
-      this.exporter = await PrometheusExporter.listen(generation.config, () => this.stats());
+      this.httpServices = await HttpServices.listen(generation.config, {
+        snapshot: () => this.stats(),
+        runCommand: (command) => control.run(command, 'admin'),
+      });
     } catch (error) {
-      this.log.alert(`The Prometheus exporter could not start: ${(error as Error).message}`);
+      this.log.alert(`The HTTP sections (exporter, stats page) could not start: ${(error as Error).message}`);
     }
   }
 
-  private stopExporter(): void {
-    this.exporting = this.exporting.then(async () => {
-      await this.exporter?.close();
-      this.exporter = null;
+  private stopHttpServices(): void {
+    this.httpRestarts = this.httpRestarts.then(async () => {
+      await this.httpServices?.close();
+      this.httpServices = null;
     });
   }
 
@@ -855,7 +862,7 @@ export class Master {
   }
 
   private stopChecks(): void {
-    this.stopExporter();
+    this.stopHttpServices();
     for (const generation of this.generations) {
       generation.checker?.stop();
       generation.checker = null;

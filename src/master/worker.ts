@@ -154,8 +154,9 @@ export async function runWorker(config: Config, cli: CliOptions, manifest: Worke
       checks: false,
       // The master serves the stats sockets for the whole process, and forwards what workers do.
       control: false,
-      // The master serves the exporter from every worker's counters; its sockets are not ours.
-      exporter: false,
+      // The master serves the exporter and the stats page from every worker's counters; their
+      // sockets are not ours.
+      httpServices: false,
       observe: (backend, server, ok) => {
         const key = `${backend}/${server}`;
         if (ok && !failing.has(key)) return;

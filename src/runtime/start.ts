@@ -26,7 +26,7 @@ import { HealthEffects } from '../check/effects.js';
 import { buildRuntime, type Runtime } from './build.js';
 import { planFds, type FdPlan } from './limits.js';
 import { memoryActivityLines, serverStateLines } from './dumps.js';
-import { exporterFrontends, PrometheusExporter } from '../stats/exporter.js';
+import { httpFrontends, HttpServices } from '../stats/http-services.js';
 import { clearProcessCounters, processStats } from '../stats/process-stats.js';
 
 export interface StartOptions {
@@ -78,10 +78,10 @@ export interface StartOptions {
    */
   control?: boolean;
   /**
-   * Serve the Prometheus exporter's frontends here (default true). A worker says false: its
-   * master serves them, from every worker's counters.
+   * Serve the HTTP sections (the Prometheus exporter, the stats page) here (default true). A
+   * worker says false: its master serves them, from every worker's counters.
    */
-  exporter?: boolean;
+  httpServices?: boolean;
   /**
    * Runs once every listener is bound and before any is polled: where a worker drops its
    * privileges. A throw aborts the start (sockets created are closed) and is rethrown.
@@ -117,7 +117,7 @@ export interface RunningProxy {
   readonly serverEvents: ServerEvents;
   /** The listening fds by listener identity (what a master would hand over). */
   readonly sockets: BoundSockets;
-  /** Where each listener actually bound ('127.0.0.1:10080'), per proxy name (the exporter's frontends too). */
+  /** Where each listener actually bound ('127.0.0.1:10080'), per proxy name (the HTTP sections too). */
   readonly addresses: Map<string, string[]>;
   /** Resolves when the loop has ended (soft stop drained, or stop()). */
   readonly done: Promise<void>;
@@ -336,7 +336,7 @@ export async function start(input: Config | EpoxyConfig, options: StartOptions =
   for (const proxy of runtime.proxies) {
     addresses.set(proxy.name, proxy.listeners.map((l) => (l.boundAddr ?? l.addr).toString()));
   }
-  let exporter: PrometheusExporter | null = null;
+  let httpServices: HttpServices | null = null;
   const running: RunningProxy = {
     config,
     startedAt,
@@ -356,29 +356,33 @@ export async function start(input: Config | EpoxyConfig, options: StartOptions =
     addresses,
     done,
     stop: () => {
-      void exporter?.close();
+      void httpServices?.close();
       softStop(runtime.proxies, loop, log);
       loop.requestTurn();
       return done;
     },
     kill: () => {
-      void exporter?.close();
+      void httpServices?.close();
       kill();
       loop.requestTurn();
       return done;
     },
   };
-  // The Prometheus exporter's frontends are served here, from this process's own snapshot.
-  if (options.exporter !== false && exporterFrontends(config).length > 0) {
+  // The HTTP sections are served here, from this process's own snapshot; the stats page's
+  // admin actions run through the same command table as the stats socket's.
+  if (options.httpServices !== false && httpFrontends(config).length > 0) {
     try {
-      exporter = await PrometheusExporter.listen(config, () => processStats(running));
+      httpServices = await HttpServices.listen(config, {
+        snapshot: () => processStats(running),
+        runCommand: (command) => runCommand(command, 'admin', control),
+      });
     } catch (error) {
       await running.kill();
       throw error;
     }
-    const served = exporter.addresses;
+    const served = httpServices.addresses;
     let next = 0;
-    for (const proxy of exporterFrontends(config)) {
+    for (const proxy of httpFrontends(config)) {
       const count = proxy.binds.reduce((n, line) => n + line.addresses.length, 0);
       addresses.set(proxy.name, served.slice(next, next + count));
       next += count;
@@ -392,7 +396,7 @@ export async function start(input: Config | EpoxyConfig, options: StartOptions =
       throw error;
     }
   }
-  void done.then(() => exporter?.close());
+  void done.then(() => httpServices?.close());
   return running;
 }
 

@@ -1,26 +1,37 @@
 /**
- * Serving the Prometheus exporter: each `mode http` frontend with `http-request use-service
- * prometheus-exporter` listens with Node's http module on its bind addresses and answers with
- * the exposition of a fresh snapshot. It is control plane, like the checks: in a single process
- * it runs in that process, under a master in the master (from its workers' totals), never in a
- * worker, so a scrape sees the whole of epoxy once.
+ * Serving the two HTTP uses epoxy has: the Prometheus exporter (a `mode http` frontend with
+ * `http-request use-service prometheus-exporter`) and the stats page (a `mode http` listen or
+ * frontend with `stats` lines). Each such section listens with Node's http module on its bind
+ * addresses and answers from a fresh snapshot. It is control plane, like the checks: in a single
+ * process it runs in that process, under a master in the master (from its workers' totals, its
+ * admin actions sent to every worker), never in a worker, so a reader sees the whole of epoxy once.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { servesHttp, type Config, type ProxyConfig } from '../config/model.js';
+import type { CommandResult } from '../control/commands.js';
 import { EpoxyError, ErrorCodes } from '../errors.js';
 import { prometheusText } from './prometheus.js';
+import { answerStatsPage, serviceUnavailable } from './stats-page.js';
 import type { StatsSnapshot } from './stats.js';
 
 /** The exposition format's content type (text format 0.0.4). */
 const CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 
-/** The frontends of `config` that serve the exporter. */
-export function exporterFrontends(config: Config): ProxyConfig[] {
-  return config.proxies.filter((p) => servesHttp(p) && p.service !== null && !p.disabled);
+/** What the HTTP services read and act on: the process's (or the master's summed) view. */
+export interface HttpServicesSource {
+  /** Taken per request. */
+  snapshot: () => StatsSnapshot | Promise<StatsSnapshot>;
+  /** Runs a runtime-API command at admin level (the stats page's admin actions). */
+  runCommand: (command: string) => Promise<CommandResult>;
 }
 
-export class PrometheusExporter {
+/** The sections of `config` served over HTTP (the exporter's frontends, the stats pages). */
+export function httpFrontends(config: Config): ProxyConfig[] {
+  return config.proxies.filter((p) => servesHttp(p) && (p.service !== null || p.statsPage !== null) && !p.disabled);
+}
+
+export class HttpServices {
   private readonly sockets = new Set<Socket>();
   private readonly servers: Server[] = [];
 
@@ -33,20 +44,20 @@ export class PrometheusExporter {
   }
 
   /**
-   * Listens on every bind address of every exporter frontend of `config`; `snapshot` is taken per
-   * scrape. Rejects (with what was opened closed) when an address cannot be bound.
+   * Listens on every bind address of every HTTP section of `config`. Rejects (with what was
+   * opened closed) when an address cannot be bound.
    */
-  static async listen(config: Config, snapshot: () => StatsSnapshot | Promise<StatsSnapshot>): Promise<PrometheusExporter> {
-    const exporter = new PrometheusExporter();
+  static async listen(config: Config, source: HttpServicesSource): Promise<HttpServices> {
+    const services = new HttpServices();
     try {
-      for (const proxy of exporterFrontends(config)) {
-        const path = proxy.service!.path;
+      for (const proxy of httpFrontends(config)) {
+        const handler = requestHandler(proxy, config, source);
         for (const line of proxy.binds) {
           for (const address of line.addresses) {
-            const server = createServer((request, response) => void answer(request, response, path, snapshot));
-            // A scraper keeps its connection open between scrapes; nothing else needs long ones.
+            const server = createServer((request, response) => void handler(request, response));
+            // A scraper or a refreshing browser keeps its connection open between requests.
             server.keepAliveTimeout = 30_000;
-            exporter.add(server);
+            services.add(server);
             await new Promise<void>((resolve, reject) => {
               server.once('error', (error: NodeJS.ErrnoException) =>
                 reject(new EpoxyError(`Starting proxy ${proxy.name}: cannot bind socket (${error.code ?? error.message}) [${address.toString()}]`, ErrorCodes.PROCESS)),
@@ -58,10 +69,10 @@ export class PrometheusExporter {
         }
       }
     } catch (error) {
-      await exporter.close();
+      await services.close();
       throw error;
     }
-    return exporter;
+    return services;
   }
 
   /** Where each server listens ('127.0.0.1:9101'), in configuration order. */
@@ -72,7 +83,7 @@ export class PrometheusExporter {
     });
   }
 
-  /** Stops listening and closes the scrapers' connections. */
+  /** Stops listening and closes the clients' connections. */
   async close(): Promise<void> {
     const closing = this.servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve())));
     for (const socket of this.sockets) socket.destroy();
@@ -80,11 +91,19 @@ export class PrometheusExporter {
   }
 }
 
-async function answer(request: IncomingMessage, response: ServerResponse, path: string | null, snapshot: () => StatsSnapshot | Promise<StatsSnapshot>): Promise<void> {
+type Handler = (request: IncomingMessage, response: ServerResponse) => Promise<void>;
+
+function requestHandler(proxy: ProxyConfig, config: Config, source: HttpServicesSource): Handler {
+  const page = proxy.statsPage;
+  if (page !== null) return (request, response) => answerStatsPage(request, response, { page, config, ...source });
+  const path = proxy.service!.path;
+  return (request, response) => answerExporter(request, response, path, source.snapshot);
+}
+
+async function answerExporter(request: IncomingMessage, response: ServerResponse, path: string | null, snapshot: () => StatsSnapshot | Promise<StatsSnapshot>): Promise<void> {
   const target = new URL(request.url ?? '/', 'http://exporter');
   if (path !== null && target.pathname !== path) {
-    // What else would have been routed has nowhere to go: HAProxy's answer without a backend.
-    response.writeHead(503, { 'content-type': 'text/plain' }).end('503 Service Unavailable\n');
+    serviceUnavailable(response);
     return;
   }
   try {
