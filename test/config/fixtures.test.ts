@@ -25,7 +25,7 @@ const BROKEN: Record<string, { alerts: (file: string) => string[]; warnings: (fi
       `parsing [${F}:8] : 'master-worker' only supports 'no-exit-on-failure' option.`,
       `parsing [${F}:9] : 'stats socket' : 'level' only supports 'user', 'operator', and 'admin' (got 'root')`,
       `parsing [${F}:10] : unknown keyword 'tune.bufsiz' in 'global' section; did you mean 'tune.bufsize' maybe ?`,
-      `parsing [${F}:13] : 'mode http' is only supported in a frontend serving the Prometheus exporter ('http-request use-service prometheus-exporter'); epoxy implements mode tcp.`,
+      `parsing [${F}:13] : 'mode http' is only supported in a frontend serving the Prometheus exporter ('http-request use-service prometheus-exporter') or in a listen or frontend section serving the stats page ('stats enable'); epoxy implements mode tcp.`,
       `parsing [${F}:14] : 'timeout' supports 'client', 'server', 'connect', 'check', 'queue', 'http-keep-alive', 'http-request', 'tunnel', 'tarpit', 'client-fin' and 'server-fin' (got 'conect'); did you mean 'connect' maybe ?`,
       `parsing [${F}:15] : 'option httplog' is not supported yet (HTTP mode; epoxy implements mode tcp).`,
       `parsing [${F}:16] : unknown option 'redispach'; did you mean 'redispatch' maybe ?`,

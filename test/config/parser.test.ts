@@ -464,7 +464,7 @@ ${DEFAULTS.replace('defaults\n', '')}listen l
 
   it("refuses mode http and HAProxy's unsupported options", () => {
     expect(alerts('defaults\n    mode http\n    option httplog\n    option forceclose\n    option redispach\n    no option tcplog\n    mode tpc\n')).toEqual([
-      "parsing [t.cfg:2] : 'mode http' is only supported in a frontend serving the Prometheus exporter ('http-request use-service prometheus-exporter'); epoxy implements mode tcp.",
+      "parsing [t.cfg:2] : 'mode http' is only supported in a frontend serving the Prometheus exporter ('http-request use-service prometheus-exporter') or in a listen or frontend section serving the stats page ('stats enable'); epoxy implements mode tcp.",
       "parsing [t.cfg:3] : 'option httplog' is not supported yet (HTTP mode; epoxy implements mode tcp).",
       "parsing [t.cfg:4]: option 'forceclose' is not supported any more since HAProxy 2.0, please just remove it, or use 'option httpclose' if absolutely needed.",
       "parsing [t.cfg:5] : unknown option 'redispach'; did you mean 'redispatch' maybe ?",
