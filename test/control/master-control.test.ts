@@ -5,12 +5,12 @@
  * it; `show servers state` and the checks' states come from the master; a reload keeps a state
  * set by a command.
  */
-import { connect as netConnect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ControlClient } from '../../src/control/client.js';
 import { cli, configText, startMaster, tempDir, writeFile, type Cleanup } from '../helpers/master.js';
-import { heldSession, holdingServer } from '../helpers/servers.js';
+import { firstAnswerOf, heldSession, holdingServer } from '../helpers/servers.js';
 import { freePort, waitForAsync } from '../helpers/sockets.js';
 
 const cleanups: Cleanup[] = [];
@@ -18,17 +18,6 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-/** Who answers a new session's '?' (the servers here keep sessions open: the first bytes say). */
-function answerOf(port: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = netConnect(port, '127.0.0.1', () => socket.write('?'));
-    socket.once('data', (c: Buffer) => {
-      resolve(c.toString());
-      socket.destroy();
-    });
-    socket.on('error', reject);
-  });
-}
 
 describe('runtime API under a master', () => {
   it('one socket for the whole process: states reach every worker, sessions of all workers are listed and cut', async () => {
@@ -51,7 +40,7 @@ describe('runtime API under a master', () => {
     const both = async (line: string): Promise<boolean> => (await cli(sock, '@1 show health; @2 show health')).split('\n').filter((l) => l === line).length === 2;
     await waitForAsync(() => both('app/a maint up'), 'both workers to have a in maint');
     const answers: string[] = [];
-    for (let i = 0; i < 20; i++) answers.push(await answerOf(port));
+    for (let i = 0; i < 20; i++) answers.push(await firstAnswerOf(port));
     expect(answers).toEqual(Array(20).fill('b'));
     // The master's own view.
     expect(await admin.text('show servers state app')).toMatch(/\n1 app 1 a 127\.0\.0\.1 0 1 1 1 /);
@@ -63,7 +52,7 @@ describe('runtime API under a master', () => {
 
     // A reload keeps it: the new workers start from the master's copy.
     expect(await cli(sock, 'reload')).toBe('Success=1\n');
-    for (let i = 0; i < 10; i++) expect(await answerOf(port)).toBe('b');
+    for (let i = 0; i < 10; i++) expect(await firstAnswerOf(port)).toBe('b');
     expect(await admin.text('set server app/a state ready')).toBe('\n');
     await waitForAsync(() => both('app/a ready up'), 'both workers to have a ready');
 

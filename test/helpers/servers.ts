@@ -39,3 +39,15 @@ export async function heldSession(cleanups: Cleanup[], port: number, hello = '?'
   cleanups.push(() => void socket.destroy());
   return { socket, server, closed };
 }
+
+/** Who answers a new session's '?' through `port`: a holding server's name (its first bytes). */
+export function firstAnswerOf(port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = netConnect(port, '127.0.0.1', () => socket.write('?'));
+    socket.once('data', (c: Buffer) => {
+      resolve(c.toString());
+      socket.destroy();
+    });
+    socket.on('error', reject);
+  });
+}

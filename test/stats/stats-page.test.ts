@@ -5,7 +5,6 @@
  * from the master's summed snapshot and to both workers, under a master. Sections that would need
  * more HTTP than the page are refused with their file and line.
  */
-import { connect as netConnect } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/index.js';
@@ -13,7 +12,7 @@ import { start } from '../../src/runtime/start.js';
 import { processStats } from '../../src/stats/process-stats.js';
 import { showStatCsv, STAT_COLUMNS } from '../../src/stats/stats.js';
 import { cli, configText, startMaster, tempDir, writeFile, type Cleanup } from '../helpers/master.js';
-import { holdingServer } from '../helpers/servers.js';
+import { firstAnswerOf, holdingServer } from '../helpers/servers.js';
 import { freePort, waitForAsync } from '../helpers/sockets.js';
 
 const cleanups: Cleanup[] = [];
@@ -21,17 +20,6 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-/** Who answers a new session's '?' (the holding servers say their name). */
-function answerOf(port: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = netConnect(port, '127.0.0.1', () => socket.write('?'));
-    socket.once('data', (c: Buffer) => {
-      resolve(c.toString());
-      socket.destroy();
-    });
-    socket.on('error', reject);
-  });
-}
 
 const AUTH = `Basic ${Buffer.from('admin:secret').toString('base64')}`;
 
@@ -121,7 +109,7 @@ describe('stats page', () => {
     expect((await get(page, '/stats', `Basic ${Buffer.from('admin:wrong').toString('base64')}`)).status).toBe(401);
     expect((await get(page, '/elsewhere')).status).toBe(503);
 
-    for (let i = 0; i < 4; i++) await answerOf(port);
+    for (let i = 0; i < 4; i++) await firstAnswerOf(port);
     const answer = await get(page, '/stats');
     expect(answer.status).toBe(200);
     expect(answer.headers.get('content-type')).toBe('text/html');
@@ -150,10 +138,10 @@ describe('stats page', () => {
     const after = await (await get(page, '/stats;st=DONE')).text();
     expect(after).toContain('The action was applied.');
     expect(pageRows(after).get('app/a')?.cls).toBe('maintain');
-    for (let i = 0; i < 10; i++) expect(await answerOf(port)).toBe('b');
+    for (let i = 0; i < 10; i++) expect(await firstAnswerOf(port)).toBe('b');
     expect((await (await get(page, '/stats;csv')).text()).split('\n').find((l) => l.startsWith('app,a,'))?.split(',')[17]).toBe('MAINT');
     expect((await post(page, '/stats', 's=a&action=ready&b=app')).headers.get('location')).toBe('/stats;st=DONE');
-    await waitForAsync(async () => (await answerOf(port)) === 'a', 'a to take sessions again');
+    await waitForAsync(async () => (await firstAnswerOf(port)) === 'a', 'a to take sessions again');
     // Invalid forms say why.
     expect((await post(page, '/stats', 's=a&action=explode&b=%231')).headers.get('location')).toBe('/stats;st=ERRP');
     expect((await post(page, '/stats', 's=nosuch&action=drain&b=%231')).headers.get('location')).toBe('/stats;st=ERRP');
@@ -167,7 +155,7 @@ describe('stats page', () => {
     expect([...pageRows(publicPage).keys()]).toEqual(['app/Frontend', 'app/a', 'app/b', 'app/Backend']);
     const denied = await fetch(`http://127.0.0.1:${readOnly}/`, { method: 'POST', redirect: 'manual', body: 's=a&action=maint&b=%231' });
     expect(denied.headers.get('location')).toBe('/;st=DENY');
-    expect(await answerOf(port)).toMatch(/^[ab]$/);
+    expect(await firstAnswerOf(port)).toMatch(/^[ab]$/);
     expect((await (await get(readOnly, '/;csv', null)).text()).split('\n').filter((l) => l !== '' && !l.startsWith('#')).every((l) => l.startsWith('app,'))).toBe(true);
   });
 
@@ -183,7 +171,7 @@ describe('stats page', () => {
 
     // Enough sessions that both workers took some; the page counts all of them.
     const sessions = 30;
-    for (let i = 0; i < sessions; i++) await answerOf(port);
+    for (let i = 0; i < sessions; i++) await firstAnswerOf(port);
     const perWorker = async (): Promise<number[]> =>
       (await cli(sock, '@1 show stat; @2 show stat'))
         .split('\n')
@@ -203,7 +191,7 @@ describe('stats page', () => {
     expect(done.headers.get('location')).toBe('/stats;st=DONE');
     const both = async (line: string): Promise<boolean> => (await cli(sock, '@1 show health; @2 show health')).split('\n').filter((l) => l === line).length === 2;
     await waitForAsync(() => both('app/a maint up (not checked)'), 'both workers to have a in maint');
-    for (let i = 0; i < 20; i++) expect(await answerOf(port)).toBe('b');
+    for (let i = 0; i < 20; i++) expect(await firstAnswerOf(port)).toBe('b');
     expect(pageRows(await (await get(page, '/stats')).text()).get('app/a')?.cls).toBe('maintain');
   }, 60_000);
 
