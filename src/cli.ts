@@ -20,6 +20,7 @@ import { WORKER_ENV } from './master/messages.js';
 import { runMaster } from './master/run.js';
 import { parseManifest, runWorker } from './master/worker.js';
 import { DAEMON_ENV, launchDaemon } from './process/daemon.js';
+import { pollOncePerWakeup } from './process/loop-metrics.js';
 import { removePidfile, writePidfile } from './process/pidfile.js';
 import { dropPrivileges, privilegeDrop } from './process/privileges.js';
 import { EpoxyError } from './errors.js';
@@ -136,6 +137,7 @@ export async function main(argv: readonly string[]): Promise<number> {
 
   const drop = privilegeDrop(config);
   const pidfile = options.pidfile ?? processModel.pidfile;
+  pollOncePerWakeup();
   try {
     const running = await start(config, {
       quiet: options.quiet,

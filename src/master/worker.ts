@@ -10,6 +10,7 @@ import { runCommand, type CommandResult } from '../control/commands.js';
 import { applyResolvedAddress, type ResolvedAddress } from '../dns/resolvers.js';
 import { EpoxyError, ErrorCodes } from '../errors.js';
 import { native } from '../native.js';
+import { pollOncePerWakeup } from '../process/loop-metrics.js';
 import { PARENT_DEATH_SIGNAL, dropPrivileges, privilegeDrop } from '../process/privileges.js';
 import type { ProxyLog } from '../proxy/proxy-types.js';
 import { BindError } from '../runtime/bind-error.js';
@@ -137,6 +138,7 @@ export async function runWorker(config: Config, cli: CliOptions, manifest: Worke
   }
   const drop = privilegeDrop(config);
   const failing = new Set<string>();
+  pollOncePerWakeup();
   let running: RunningProxy;
   try {
     running = await start(config, {
