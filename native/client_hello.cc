@@ -157,10 +157,12 @@ void InspectExtensions(const uint8_t* p, size_t n, ChResult* out) {
       }
     } else if (type == kExtAlpn && out->alpn_state != kChFound) {
       if (length < 3 || Be16(ext) + 2u > length) return absent(false);
-      const size_t first = ext[2];
-      if (first == 0 || 3 + first > 2u + Be16(ext)) return absent(false);
+      const size_t list_end = 2 + Be16(ext);
+      for (size_t entry = 2; entry < list_end; entry += 1 + ext[entry]) {
+        if (ext[entry] == 0 || list_end - entry - 1 < ext[entry]) return absent(false);
+      }
       out->alpn_state = kChFound;
-      out->alpn = {static_cast<uint32_t>(at + 3), static_cast<uint32_t>(first)};
+      out->alpn = {static_cast<uint32_t>(at + 2), static_cast<uint32_t>(list_end - 2)};
     }
     at += length;
   }

@@ -40,7 +40,8 @@ struct ChResult {
   // The first host_name of the server_name extension of a whole ClientHello.
   ChState sni_state;
   ChSpan sni;
-  // The first protocol of the ALPN extension of a whole ClientHello.
+  // The protocol list of the ALPN extension of a whole ClientHello (length-prefixed names, each
+  // checked to lie inside the list): HAProxy matches a pattern against every one of them.
   ChState alpn_state;
   ChSpan alpn;
   // Whether a whole ClientHello carries supported_groups (RFC 4492's elliptic_curves, type 10).

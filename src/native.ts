@@ -483,8 +483,8 @@ export interface NativeAddon {
   /**
    * Reads the TLS facts of the first bytes a client sent (native/client_hello.h) into `out`
    * (OUT_SLOTS long): [helloTypeState, helloType, versionState, version, sniState, sniOffset,
-   * sniLength, alpnState, alpnOffset, alpnLength, ecExtState, ecExt]. States: 0 absent, 1 need
-   * more bytes, 2 found; offsets index `buffer`.
+   * sniLength, alpnState, alpnOffset, alpnLength (the ALPN protocol list: length-prefixed names),
+   * ecExtState, ecExt]. States: 0 absent, 1 need more bytes, 2 found; offsets index `buffer`.
    */
   clientHelloInspect(buffer: Uint8Array, length: number, out: Int32Array): void;
   readonly clientHello: { readonly OUT_SLOTS: number; readonly MAX_RECORD: number };

@@ -14,7 +14,8 @@ export interface ClientHelloFacts {
   /** major << 16 | minor (TLS 1.0 is 3.1: 0x30001). */
   version: Fact<number>;
   sni: Fact<string>;
-  alpn: Fact<string>;
+  /** The protocols the client offers, in its order. */
+  alpn: Fact<string[]>;
   ecExt: Fact<boolean>;
 }
 
@@ -26,6 +27,13 @@ function state<T>(slot: number, value: () => T): Fact<T> {
   return s === 2 ? value() : s === 1 ? NEED_MORE : null;
 }
 
+/** The names of an ALPN protocol list the inspector checked (each a length byte and the name). */
+function protocols(bytes: Uint8Array, offset: number, length: number): string[] {
+  const names: string[] = [];
+  for (let at = offset; at < offset + length; at += 1 + bytes[at]!) names.push(latin1.decode(bytes.subarray(at + 1, at + 1 + bytes[at]!)));
+  return names;
+}
+
 /** Inspects bytes[0, length); the strings are decoded byte for byte, as HAProxy compares them. */
 export function inspectClientHello(bytes: Uint8Array, length: number): ClientHelloFacts {
   native.clientHelloInspect(bytes, length, out);
@@ -34,7 +42,7 @@ export function inspectClientHello(bytes: Uint8Array, length: number): ClientHel
     helloType: state(0, () => out[1]!),
     version: state(2, () => out[3]!),
     sni: state(4, () => text(out[5]!, out[6]!)),
-    alpn: state(7, () => text(out[8]!, out[9]!)),
+    alpn: state(7, () => protocols(bytes, out[8]!, out[9]!)),
     ecExt: state(10, () => out[11] === 1),
   };
 }
