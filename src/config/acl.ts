@@ -28,6 +28,8 @@ const CONTENT_FETCHES: Readonly<Record<string, 'req.ssl_sni' | 'req.ssl_alpn' | 
   'req.payload_lv': 'req.payload_lv', payload_lv: 'req.payload_lv',
 }; // prettier-ignore
 export const CONTENT_FETCH_NAMES: readonly string[] = Object.keys(CONTENT_FETCHES);
+/** The content fetches under their current names. */
+export const CONTENT_ACL_FETCHES: readonly string[] = [...new Set(Object.values(CONTENT_FETCHES))];
 
 /** Whether a test reads the client's buffered bytes (and so means nothing before they are read). */
 export function isContentTest(test: AclTest): boolean {
@@ -123,7 +125,7 @@ export function parseAclTest(words: readonly string[], context: AclParseContext)
   if (!(ACL_FETCHES as readonly string[]).includes(fetch)) {
     const base = fetch.replace(/\(.*$/, '');
     if (UNSUPPORTED_ACL_FETCHES.includes(base) || /^(req|res|ssl|sc\d?|src_|hdr|path|url|method|cook|http|var)/.test(base)) {
-      return fail(`fetch method '${base}' is not supported yet in ACL expression '${criterion}' (epoxy evaluates src, dst, src_port and dst_port)`);
+      return fail(`fetch method '${base}' is not supported yet in ACL expression '${criterion}' (epoxy evaluates src, dst, src_port, dst_port and the content fetches req.ssl_*, req.len, req.payload*)`);
     }
     return fail(`unknown fetch method '${base}' in ACL expression '${criterion}'`);
   }
