@@ -881,12 +881,14 @@ export class SessionEngine {
       both.set(header);
       both.set(early, header.length);
       header = both;
-      session.early = null;
-      this.releaseContent(session);
     }
     // A fresh connection's send buffer is empty: a header of at most a few hundred bytes fits
     // whole, so anything short of that is a failed connection, not a case to buffer for.
-    return native.send(session.serverFd, header) === header.length;
+    if (native.send(session.serverFd, header) !== header.length) return false;
+    // Only once sent: a failed attempt is retried, and the next one must carry the client's bytes.
+    session.early = null;
+    this.releaseContent(session);
+    return true;
   }
 
   private releaseContent(session: Session): void {

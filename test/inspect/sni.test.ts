@@ -194,6 +194,21 @@ describe('TLS passthrough routed by SNI', () => {
     expect(d.connections).toBe(0);
   });
 
+  it('sends a send-proxy header, then the inspected bytes, in one piece', async () => {
+    const hello = await captureClientHello('b.example');
+    const b = recorder();
+    const ports = { a: await listen(recorder().server), b: await listen(b.server), d: await listen(recorder().server) };
+    const { port } = await proxy((p) => sniConfig('5s')(p).replace(`server b 127.0.0.1:${p.b}`, `server b 127.0.0.1:${p.b} send-proxy`), ports);
+    const socket = await rawClient(port);
+    cleanups.push(() => void socket.destroy());
+    socket.write(hello);
+    await waitFor(() => (b.received[0]?.length ?? 0) > hello.length, 'backend b to receive a header and the hello');
+    const received = b.received[0]!;
+    const header = received.subarray(0, received.indexOf('\r\n') + 2).toString();
+    expect(header).toMatch(new RegExp(`^PROXY TCP4 127\\.0\\.0\\.1 127\\.0\\.0\\.1 \\d+ ${port}\r\n$`));
+    expect(Buffer.compare(received.subarray(header.length), hello)).toBe(0);
+  });
+
   it('falls through to the default backend when inspect-delay expires without a hello', async () => {
     const d = recorder('SSH-2.0-default\r\n');
     const ports = { a: await listen(recorder().server), b: await listen(recorder().server), d: await listen(d.server) };
