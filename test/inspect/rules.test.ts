@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { SocketAddress } from '../../src/address.js';
-import { parseConfig, readConfig, type Config } from '../../src/config/index.js';
+import { configFromObject, parseConfig, readConfig, type Config } from '../../src/config/index.js';
 import { InspectBuffer } from '../../src/inspect/content.js';
 import { compileCondition, compileContentCondition, FAIL, MISS, PASS } from '../../src/runtime/condition.js';
 import type { ConnectionFacts } from '../../src/session/session-types.js';
@@ -71,6 +71,27 @@ describe('content inspection keywords', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('content inspection in the object form', () => {
+  it('writes tcpRequestInspectDelay and tcpRequestContent as the lines a file would have', () => {
+    const config = configFromObject({
+      defaults: { mode: 'tcp' },
+      frontends: {
+        tls: {
+          bind: ['127.0.0.1:1'],
+          tcpRequestInspectDelay: '5s',
+          tcpRequestContent: [{ action: 'accept', if: '{ req_ssl_hello_type 1 }' }],
+          useBackend: [{ backend: 'a', if: '{ req.ssl_sni -i a.example }' }],
+          defaultBackend: 'a',
+        },
+      },
+      backends: { a: { servers: [{ name: 's', address: '127.0.0.1:2' }] } },
+    });
+    const tls = config.proxies.find((p) => p.name === 'tls')!;
+    expect(tls.inspectDelay).toBe(5000);
+    expect(tls.tcpRequestContent[0]!.condition!.text).toBe('if { req_ssl_hello_type 1 }');
   });
 });
 
