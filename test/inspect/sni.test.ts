@@ -293,6 +293,34 @@ backend ssh
     await waitFor(() => logs.some((l) => / mux mux\/<NOSRV> .* PR /.test(l)), `a PR log line (${logs.join('\n')})`);
   });
 
+  it('forwards a full inspection buffer whole, even to a server socket with a small send buffer', async () => {
+    const config = (p: Record<string, number>): string => `global
+  tune.sndbuf.server 4096
+${DEFAULTS}
+frontend big
+  bind 127.0.0.1:${p.proxy}
+  tcp-request inspect-delay 5s
+  tcp-request content accept if WAIT_END
+  default_backend sink
+backend sink
+  server sink 127.0.0.1:${p.sink}
+`;
+    // The server reads nothing until the whole buffer has been sent to it, so the send buffer fills.
+    const sink = recorder();
+    sink.server.on('connection', (socket: Socket) => {
+      socket.pause();
+      setTimeout(() => socket.resume(), 200);
+    });
+    const { port } = await proxy(config, { sink: await listen(sink.server) });
+    const payload = Buffer.alloc(40_000, 'x');
+    for (let i = 0; i < payload.length; i++) payload[i] = i & 0xff;
+    const socket = await rawClient(port);
+    cleanups.push(() => void socket.destroy());
+    socket.write(payload);
+    await waitFor(() => sink.received[0]?.length === payload.length, `the server to receive all ${payload.length} bytes (has ${sink.received[0]?.length})`);
+    expect(Buffer.compare(sink.received[0]!, payload)).toBe(0);
+  });
+
   it('refuses what is not a TLS hello on a TLS-only port, closing that connection only', async () => {
     const config = (p: Record<string, number>): string => `${DEFAULTS}
 frontend strict
