@@ -151,6 +151,12 @@ describe('TLS passthrough routed by SNI', () => {
     expect(running.runtime.frontends.get('tls')!.counters.get('deniedRequests')).toBe(0);
   });
 
+  it('without a content rule, use_backend sees no SNI (nothing waits for it), as HAProxy 2.6', async () => {
+    const ports = { a: await listen(tlsServer('backend-a')), b: await listen(tlsServer('backend-b')), d: await listen(tlsServer('backend-d')) };
+    const { port } = await proxy((p) => sniConfig('5s')(p).replace('  tcp-request content accept if { req_ssl_hello_type 1 }\n', ''), ports);
+    expect(await tlsAnswer(port, 'a.example')).toBe('backend-d sni=a.example');
+  });
+
   it('routes OpenSSL s_client by -servername', async () => {
     const ports = { a: await listen(tlsServer('backend-a')), b: await listen(tlsServer('backend-b')), d: await listen(tlsServer('backend-d')) };
     const { port } = await proxy(sniConfig('5s'), ports);
