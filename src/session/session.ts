@@ -1205,7 +1205,10 @@ export class SessionEngine {
     record.server = server?.name ?? '<NOSRV>';
     record.acceptedAtMs = this.acceptedAtMs(session);
     record.handshake = session.handshakeMs;
-    record.queueWait = session.queuedAt === 0 ? 0 : ((session.connectStartedAt || now) - session.queuedAt) >>> 0;
+    // A session refused by its content rules never reached a queue: HAProxy 2.6 logs -1 there
+    // (observed: `fe fe/<NOSRV> -1/-1/1 0 PR`).
+    const refused = termination === 'PR' && backend === null;
+    record.queueWait = refused ? -1 : session.queuedAt === 0 ? 0 : ((session.connectStartedAt || now) - session.queuedAt) >>> 0;
     record.connectTime = session.connectedAt === 0 ? -1 : (session.connectedAt - session.connectStartedAt) >>> 0;
     record.totalTime = (now - session.acceptedAt) >>> 0;
     record.bytesToClient = bytesToClient;

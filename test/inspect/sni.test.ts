@@ -296,7 +296,7 @@ backend ssh
     const fe = running.runtime.frontends.get('mux')!;
     await waitFor(() => fe.counters.get('deniedRequests') === 1, 'the refusal to be counted (dreq)');
     expect(fe.counters.get('denied')).toBe(0);
-    await waitFor(() => logs.some((l) => / mux mux\/<NOSRV> .* PR /.test(l)), `a PR log line (${logs.join('\n')})`);
+    await waitFor(() => logs.some((l) => / mux mux\/<NOSRV> -1\/-1\/\d+ 0 PR /.test(l)), `a PR log line (${logs.join('\n')})`);
   });
 
   it('forwards a full inspection buffer whole, even to a server socket with a small send buffer', async () => {
