@@ -12,6 +12,7 @@
 #include "poller.h"
 #include "pollset.h"
 #include "process.h"
+#include "client_hello_napi.h"
 #include "proxy_protocol_napi.h"
 #include "relay.h"
 #include "sockaddr.h"
@@ -123,6 +124,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitPoller(env, exports);
   InitPollSet(env, exports);
   InitProxyProtocol(env, exports);
+  InitClientHello(env, exports);
   InitRelay(env, exports);
   exports.Set("constants", Constants(env));
   exports.Set("napiVersion", Napi::Number::New(env, NAPI_VERSION));

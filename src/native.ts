@@ -480,6 +480,14 @@ export interface NativeAddon {
    * give v1 UNKNOWN / v2 LOCAL; mixed IPv4/IPv6 are sent as IPv6 (v4-mapped).
    */
   proxyBuild(version: 1 | 2, source: Uint8Array | null, destination: Uint8Array | null, out: Uint8Array): number;
+  /**
+   * Reads the TLS facts of the first bytes a client sent (native/client_hello.h) into `out`
+   * (OUT_SLOTS long): [helloTypeState, helloType, versionState, version, sniState, sniOffset,
+   * sniLength, alpnState, alpnOffset, alpnLength (the ALPN protocol list: length-prefixed names),
+   * ecExtState, ecExt]. States: 0 absent, 1 need more bytes, 2 found; offsets index `buffer`.
+   */
+  clientHelloInspect(buffer: Uint8Array, length: number, out: Int32Array): void;
+  readonly clientHello: { readonly OUT_SLOTS: number; readonly MAX_RECORD: number };
   /** recv(MSG_PEEK): bytes copied (left queued), 0 at EOF, or -errno. */
   recvPeek(fd: number, buffer: Uint8Array, offset?: number, length?: number): number;
 

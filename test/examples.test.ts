@@ -237,3 +237,75 @@ describe('examples/health-checks/', () => {
     }
   }, 60_000);
 });
+
+describe('examples/sni-routing.cfg', () => {
+  it('routes TLS by SNI with the handshake completing through it, and tells SSH, TLS and HTTP apart on one port', async () => {
+    const { readFileSync, mkdtempSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { execFileSync } = await import('node:child_process');
+    const net = await import('node:net');
+    const tls = await import('node:tls');
+    const { freePort } = await import('./helpers/sockets.js');
+    const { parseConfig } = await import('../src/config/index.js');
+    const { start } = await import('../src/runtime/start.js');
+    const dir = mkdtempSync(join(tmpdir(), 'epoxy-sni-example-'));
+    const servers: import('node:net').Server[] = [];
+    let running: Awaited<ReturnType<typeof start>> | null = null;
+    try {
+      execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=example', '-keyout', join(dir, 'k'), '-out', join(dir, 'c')], { stdio: 'ignore' });
+      const key = readFileSync(join(dir, 'k'));
+      const cert = readFileSync(join(dir, 'c'));
+      // The file as written uses fixed ports: each 127.0.0.1 port moves to a free one.
+      const text = readFileSync(`${ROOT}examples/sni-routing.cfg`, 'utf8');
+      const ports = new Map<number, number>();
+      for (const m of text.matchAll(/127\.0\.0\.1:(\d+)/g)) if (!ports.has(Number(m[1]))) ports.set(Number(m[1]), await freePort());
+      const rewritten = text.replace(/127\.0\.0\.1:(\d+)/g, (_, port: string) => `127.0.0.1:${ports.get(Number(port))}`);
+      const serve = async (port: number, server: import('node:net').Server): Promise<void> => {
+        server.on('connection', (s: import('node:net').Socket) => s.on('error', () => {}));
+        await new Promise<void>((resolve) => server.listen(ports.get(port), '127.0.0.1', resolve));
+        servers.push(server);
+      };
+      for (const [port, name] of [[9001, 'site a'], [9002, 'site b'], [9003, 'fallback']] as const) {
+        await serve(port, tls.createServer({ key, cert }, (s) => s.end(name)));
+      }
+      await serve(9080, net.createServer((s) => s.once('data', () => s.end('HTTP/1.0 200 OK\r\n\r\nweb'))));
+      await serve(9022, net.createServer((s) => s.write('SSH-2.0-example\r\n')));
+      running = await start(parseConfig([{ name: 'sni-routing.cfg', text: rewritten }], { env: {} }), { quiet: true, signals: false, sessionLog: () => {} });
+
+      const tlsAnswer = (port: number, servername?: string): Promise<string> =>
+        new Promise((resolve, reject) => {
+          const socket = tls.connect({ port: ports.get(port)!, host: '127.0.0.1', servername, rejectUnauthorized: false });
+          let answer = '';
+          socket.on('data', (c: Buffer) => (answer += c.toString()));
+          socket.on('end', () => resolve(answer));
+          socket.on('error', reject);
+        });
+      expect(await tlsAnswer(8443, 'a.example')).toBe('site a');
+      expect(await tlsAnswer(8443, 'www.b.example')).toBe('site b');
+      expect(await tlsAnswer(8443, 'other.example')).toBe('fallback');
+      expect(await tlsAnswer(8443)).toBe('fallback');
+      expect(await tlsAnswer(8022, 'any.example')).toBe('site a');
+
+      const plain = (send: string | null): Promise<string> =>
+        new Promise((resolve, reject) => {
+          const socket = net.connect(ports.get(8022)!, '127.0.0.1', () => {
+            if (send !== null) socket.write(send);
+          });
+          let answer = '';
+          socket.on('data', (c: Buffer) => {
+            answer += c.toString();
+            if (answer.includes('SSH-2.0-example')) socket.destroy();
+          });
+          socket.on('close', () => resolve(answer));
+          socket.on('error', reject);
+        });
+      expect(await plain('GET / HTTP/1.0\r\n\r\n')).toContain('web');
+      expect(await plain(null)).toBe('SSH-2.0-example\r\n');
+    } finally {
+      await running?.kill();
+      for (const server of servers) server.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -345,10 +345,8 @@ export const UNSUPPORTED_SECTIONS: Readonly<Record<string, Refusal>> = {
   userlist: HTTP,
 };
 
-/** `tcp-request` rule kinds other than `connection`. */
+/** `tcp-request` rule kinds other than `connection`, `content` and `inspect-delay`. */
 export const UNSUPPORTED_TCP_REQUEST: Readonly<Record<string, Refusal>> = {
-  content: yet('content inspection'),
-  'inspect-delay': yet('content inspection'),
   session: yet('session rules'),
 };
 

@@ -234,6 +234,27 @@ export interface IntRange {
   readonly high: number;
 }
 
+/**
+ * How a content fetch's sample is compared (`-m <method>`, `-i`). Samples are strings of bytes
+ * (latin1), so binary and text fetches share the methods: `bin` patterns are written in hex and
+ * kept decoded. With `ignoreCase` the texts are kept lowercased.
+ */
+export interface SampleMatch {
+  readonly method: 'str' | 'beg' | 'end' | 'sub' | 'dom' | 'reg' | 'bin' | 'found' | 'len';
+  readonly ignoreCase: boolean;
+  /** str, beg, end, sub, dom, bin. */
+  readonly texts: readonly string[];
+  /** reg. */
+  readonly regexes: readonly RegExp[];
+  /** len. */
+  readonly lengths: readonly IntRange[];
+}
+
+/** Layer-6 fetches over the client's first bytes (content inspection). */
+export type ContentStringFetch = 'req.ssl_sni' | 'req.ssl_alpn';
+export type ContentIntFetch = 'req.ssl_hello_type' | 'req.ssl_ver' | 'req.len';
+export type ContentBoolFetch = 'req.ssl_ec_ext' | 'wait_end';
+
 /** One ACL test, from an `acl` line or an anonymous `{ ... }` ACL. */
 export type AclTest =
   | {
@@ -249,6 +270,35 @@ export type AclTest =
   | {
       /** `always_true` / `always_false` (the predefined TRUE and FALSE). */
       readonly fetch: 'always_true' | 'always_false';
+      readonly where: Where;
+    }
+  | {
+      readonly fetch: ContentStringFetch;
+      readonly match: SampleMatch;
+      readonly where: Where;
+    }
+  | {
+      /** Integer ranges (req.ssl_ver: major << 16 | minor); null: `-m found`. */
+      readonly fetch: ContentIntFetch;
+      readonly patterns: readonly IntRange[] | null;
+      readonly where: Where;
+    }
+  | {
+      readonly fetch: ContentBoolFetch;
+      readonly where: Where;
+    }
+  | {
+      /**
+       * `req.payload(offset,length)` (length 0: to the end of the buffered bytes), or
+       * `req.payload_lv(offset1,length[,offset2])`: a block whose size is the big-endian integer of
+       * `length` bytes at `offset`, starting at `blockOffset` (null: right after the size; relative:
+       * added to that position).
+       */
+      readonly fetch: 'req.payload' | 'req.payload_lv';
+      readonly offset: number;
+      readonly length: number;
+      readonly blockOffset: { readonly value: number; readonly relative: boolean } | null;
+      readonly match: SampleMatch;
       readonly where: Where;
     };
 
@@ -277,7 +327,7 @@ export interface Condition {
   readonly where: Where;
 }
 
-/** `tcp-request connection accept|reject [if|unless <cond>]`. */
+/** `tcp-request connection|content accept|reject [if|unless <cond>]`. */
 export interface TcpRequestRule {
   readonly action: 'accept' | 'reject';
   readonly condition: Condition | null;
@@ -548,6 +598,8 @@ export interface ProxySettings {
   hashType: HashType | null;
   /** `default_backend` (frontends). */
   defaultBackend: string | null;
+  /** `tcp-request inspect-delay` (frontends), ms: how long content rules wait for bytes; null: not set. */
+  inspectDelay: number | null;
   logs: LogTarget[];
   /**
    * `log-format <string>` (frontends): the session line's layout, checked when parsed. A later
@@ -579,6 +631,7 @@ export interface DefaultsConfig extends ProxySettings {
   /** ACLs and tcp-request rules: only in named defaults, inherited by frontends. */
   readonly acls: Map<string, Acl>;
   readonly tcpRequestConnection: TcpRequestRule[];
+  readonly tcpRequestContent: TcpRequestRule[];
   readonly where: Where;
 }
 
@@ -595,6 +648,8 @@ export interface ProxyConfig extends ProxySettings {
   readonly binds: BindLine[];
   readonly acls: Map<string, Acl>;
   readonly tcpRequestConnection: TcpRequestRule[];
+  /** `tcp-request content` rules, evaluated on the client's first bytes (frontends). */
+  readonly tcpRequestContent: TcpRequestRule[];
   /** `use_backend` rules, in order (frontends). */
   readonly useBackend: SwitchingRule[];
   /** `server` lines, in order (backends). */
@@ -852,6 +907,7 @@ export function builtinSettings(): ProxySettings {
     balance: null,
     hashType: null,
     defaultBackend: null,
+    inspectDelay: null,
     logs: [],
     logFormat: null,
     logTag: null,
@@ -876,6 +932,7 @@ export function inheritSettings(from: ProxySettings): ProxySettings {
     balance: from.balance,
     hashType: from.hashType,
     defaultBackend: from.defaultBackend,
+    inspectDelay: from.inspectDelay,
     logs: [...from.logs],
     logFormat: from.logFormat,
     logTag: from.logTag,

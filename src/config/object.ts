@@ -208,6 +208,10 @@ export interface SettingsInput {
   /** Named ACLs (one test or several, OR-ed), declared before the rules that use them. */
   readonly acl?: Readonly<Record<string, AclInput | readonly AclInput[]>>;
   readonly tcpRequestConnection?: readonly TcpRuleInput[];
+  /** `tcp-request inspect-delay`: how long content rules wait for the client's first bytes. */
+  readonly tcpRequestInspectDelay?: number | string;
+  /** `tcp-request content` rules, on the client's first bytes. */
+  readonly tcpRequestContent?: readonly TcpRuleInput[];
 }
 
 export interface DefaultsInput extends SettingsInput {
@@ -377,7 +381,7 @@ const BIND_KEYWORDS: Record<string, string> = {
 const SERVER_OPTION_PROPS = ['weight', 'maxconn', 'maxqueue', 'backup', 'disabled', 'sendProxy', 'source', 'tfo', 'check', 'inter', 'rise', 'fall'];
 const SETTINGS_PROPS = [
   'mode', 'maxconn', 'backlog', 'timeout', 'retries', 'option', 'balance', 'hashType', 'defaultBackend', 'log', 'logFormat', 'logTag',
-  'source', 'defaultServer', 'disabled', 'acl', 'tcpRequestConnection',
+  'source', 'defaultServer', 'disabled', 'acl', 'tcpRequestConnection', 'tcpRequestInspectDelay', 'tcpRequestContent',
 ]; // prettier-ignore
 
 function emitLogs(e: Emitter, path: string, value: Value, noLog: boolean): void {
@@ -599,17 +603,24 @@ function emitBinds(e: Emitter, path: string, value: Value): void {
   });
 }
 
+function emitTcpRules(e: Emitter, path: string, property: 'tcpRequestConnection' | 'tcpRequestContent', value: unknown): void {
+  if (value === undefined) return;
+  const kind = property === 'tcpRequestConnection' ? 'connection' : 'content';
+  const list = e.list(`${path}.${property}`, value);
+  list?.forEach((item, i) => {
+    const at = `${path}.${property}[${i}]`;
+    const r = e.record(at, item, ['action', 'if', 'unless']);
+    if (r === null) return;
+    const cond = conditionWords(e, at, r);
+    if (cond !== null) e.line(at, ['tcp-request', kind, e.scalar(`${at}.action`, r.action) ?? '', ...cond]);
+  });
+}
+
+/** Connection rules first: written after a content rule, HAProxy warns they still run before. */
 function emitRules(e: Emitter, path: string, p: Record<string, unknown>): void {
-  if (p.tcpRequestConnection !== undefined) {
-    const list = e.list(`${path}.tcpRequestConnection`, p.tcpRequestConnection);
-    list?.forEach((item, i) => {
-      const at = `${path}.tcpRequestConnection[${i}]`;
-      const r = e.record(at, item, ['action', 'if', 'unless']);
-      if (r === null) return;
-      const cond = conditionWords(e, at, r);
-      if (cond !== null) e.line(at, ['tcp-request', 'connection', e.scalar(`${at}.action`, r.action) ?? '', ...cond]);
-    });
-  }
+  emitTcpRules(e, path, 'tcpRequestConnection', p.tcpRequestConnection);
+  e.value(`${path}.tcpRequestInspectDelay`, p.tcpRequestInspectDelay, ['tcp-request', 'inspect-delay']);
+  emitTcpRules(e, path, 'tcpRequestContent', p.tcpRequestContent);
   if (p.useBackend !== undefined) {
     const list = e.list(`${path}.useBackend`, p.useBackend);
     list?.forEach((item, i) => {
@@ -656,7 +667,7 @@ function emitProxies(e: Emitter, group: 'frontends' | 'backends' | 'listen', val
       else emitBinds(e, `${path}.bind`, p.bind);
     }
     if (kind !== 'backend') emitRules(e, path, p);
-    else if (p.tcpRequestConnection !== undefined) emitRules(e, path, { tcpRequestConnection: p.tcpRequestConnection });
+    else emitRules(e, path, { tcpRequestConnection: p.tcpRequestConnection, tcpRequestInspectDelay: p.tcpRequestInspectDelay, tcpRequestContent: p.tcpRequestContent });
     if (kind !== 'frontend' && p.servers !== undefined) emitServers(e, `${path}.servers`, p.servers);
   }
 }
@@ -680,7 +691,7 @@ export function readConfigObject(input: EpoxyConfig, options: ParseOptions = {})
         if (d.from !== undefined) header.push('from', e.scalar(`${path}.from`, d.from) ?? '');
         e.line(path, header);
         emitSettings(e, path, d, 'defaults');
-        emitRules(e, path, { tcpRequestConnection: d.tcpRequestConnection, defaultBackend: d.defaultBackend });
+        emitRules(e, path, { tcpRequestConnection: d.tcpRequestConnection, tcpRequestInspectDelay: d.tcpRequestInspectDelay, tcpRequestContent: d.tcpRequestContent, defaultBackend: d.defaultBackend });
       });
     }
     if (root.frontends !== undefined) emitProxies(e, 'frontends', root.frontends);

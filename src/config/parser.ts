@@ -269,7 +269,7 @@ export class ConfigBuilder {
         return;
       }
       this.noteUse(ctx, base, true);
-      if (base.tcpRequestConnection.length > 0) {
+      if (base.tcpRequestConnection.length > 0 || base.tcpRequestContent.length > 0) {
         ctx.alert(
           `a defaults section cannot inherit from a defaults section defining TCP/HTTP rules (defaults section at ${base.where.file}:${base.where.line}).`,
           'defaults',
@@ -284,6 +284,7 @@ export class ConfigBuilder {
       from: fromName,
       acls: new Map(),
       tcpRequestConnection: [],
+      tcpRequestContent: [],
       where: ctx.where,
     };
     this.defaults.push(target);
@@ -361,6 +362,7 @@ export class ConfigBuilder {
       acls: new Map(),
       // Rules of the defaults section run first (HAProxy's proxy_ref_defaults()).
       tcpRequestConnection: base !== null && inheritRules ? [...base.tcpRequestConnection] : [],
+      tcpRequestContent: base !== null && inheritRules ? [...base.tcpRequestContent] : [],
       useBackend: [],
       servers: [],
       service: null,

@@ -531,7 +531,11 @@ function parseTcpRequest(ctx: LineContext, state: SectionState): void {
     ctx.alert(`missing argument for 'tcp-request' in ${inLabel}`);
     return;
   }
-  if (kind !== 'connection') {
+  if (kind === 'inspect-delay') {
+    parseInspectDelay(ctx, state, inLabel);
+    return;
+  }
+  if (kind !== 'connection' && kind !== 'content') {
     const refusal = UNSUPPORTED_TCP_REQUEST[kind];
     if (refusal !== undefined) {
       ctx.alert(`${refusalText(`tcp-request ${kind}`, refusal)}.`, `tcp-request ${kind}`);
@@ -539,28 +543,30 @@ function parseTcpRequest(ctx: LineContext, state: SectionState): void {
     }
     ctx.alert(
       `'tcp-request' expects 'inspect-delay', 'connection', or 'content' in ${inLabel} (got '${kind}')` +
-        didYouMean(kind, ['connection', ...Object.keys(UNSUPPORTED_TCP_REQUEST)]),
+        didYouMean(kind, ['connection', 'content', 'inspect-delay', ...Object.keys(UNSUPPORTED_TCP_REQUEST)]),
     );
     return;
   }
-  const keyword = 'tcp-request connection';
+  const keyword = `tcp-request ${kind}`;
   if (!hasCapability(t, 'frontend')) {
-    ctx.alert(`tcp-request connection is not allowed because ${sectionLabel(t)} ${t.name} is not a frontend`, keyword);
+    // Backends run content rules too in HAProxy (after use_backend); epoxy inspects in frontends only.
+    if (kind === 'content') ctx.alert(`tcp-request content is not supported yet in ${sectionLabel(t)} ${t.name}: epoxy inspects content in frontend and listen sections`, keyword);
+    else ctx.alert(`tcp-request connection is not allowed because ${sectionLabel(t)} ${t.name} is not a frontend`, keyword);
     return;
   }
   if (t.kind === 'defaults' && t.name === '') {
-    ctx.alert("tcp-request connection is not allowed in anonymous 'defaults' sections", keyword);
+    ctx.alert(`${keyword} is not allowed in anonymous 'defaults' sections`, keyword);
     return;
   }
   const action = ctx.arg(2);
   if (action !== 'accept' && action !== 'reject') {
     const refusal = UNSUPPORTED_TCP_ACTIONS[action.replace(/\(.*$/, '')];
     if (refusal !== undefined) {
-      ctx.alert(`${refusalText(`tcp-request connection ${action}`, refusal)}.`, keyword);
+      ctx.alert(`${refusalText(`${keyword} ${action}`, refusal)}.`, keyword);
       return;
     }
     ctx.alert(
-      `'tcp-request connection' expects 'accept' or 'reject' in ${inLabel} (got '${action}')` +
+      `'${keyword}' expects 'accept' or 'reject' in ${inLabel} (got '${action}')` +
         didYouMean(action, ['accept', 'reject', ...Object.keys(UNSUPPORTED_TCP_ACTIONS)]),
       keyword,
     );
@@ -569,21 +575,47 @@ function parseTcpRequest(ctx: LineContext, state: SectionState): void {
   const word = ctx.arg(3);
   let condition = null;
   if (word === 'if' || word === 'unless') {
-    const parsed = parseCondition(ctx.words.slice(3), t.acls, { where: ctx.where, readPatternFile: ctx.readPatternFile });
+    const beforeContent = kind === 'connection' ? `${t.kind === 'defaults' ? 'defaults' : 'frontend'} tcp-request connection rule` : undefined;
+    const parsed = parseCondition(ctx.words.slice(3), t.acls, { where: ctx.where, readPatternFile: ctx.readPatternFile, beforeContent });
     if (!parsed.ok) {
-      ctx.alert(`'tcp-request connection ${action}' : error detected in ${inLabel} while parsing '${word}' condition : ${parsed.reason}`, keyword);
+      ctx.alert(`'${keyword} ${action}' : error detected in ${inLabel} while parsing '${word}' condition : ${parsed.reason}`, keyword);
       return;
     }
     for (const warning of parsed.value.warnings) ctx.warn(warning, keyword);
     condition = parsed.value.condition;
   } else if (word !== '') {
-    ctx.alert(`'tcp-request connection ${action}' only accepts 'if' or 'unless', in ${inLabel} (got '${word}')`, keyword);
+    ctx.alert(`'${keyword} ${action}' only accepts 'if' or 'unless', in ${inLabel} (got '${word}')`, keyword);
     return;
   }
   if (t.kind !== 'defaults' && t.useBackend.length > 0) {
     ctx.warn("a 'tcp-request' rule placed after a 'use_backend' rule will still be processed before.", keyword);
+  } else if (kind === 'connection' && t.tcpRequestContent.length > 0) {
+    ctx.warn("a 'tcp-request' rule placed after a 'tcp-request content' rule will still be processed before.", keyword);
   }
-  t.tcpRequestConnection.push({ action, condition, where: ctx.where });
+  (kind === 'connection' ? t.tcpRequestConnection : t.tcpRequestContent).push({ action, condition, where: ctx.where });
+}
+
+/** `tcp-request inspect-delay <time>`: how long content rules may wait for the client's bytes. */
+function parseInspectDelay(ctx: LineContext, state: SectionState, inLabel: string): void {
+  const keyword = 'tcp-request inspect-delay';
+  const t = state.target;
+  if (!hasCapability(t, 'frontend')) {
+    ctx.alert(`tcp-request inspect-delay is not supported yet in ${sectionLabel(t)} ${t.name}: epoxy inspects content in frontend and listen sections`, keyword);
+    return;
+  }
+  const text = ctx.arg(2);
+  const parsed = text === '' ? null : parseTime(text);
+  if (parsed === null || !parsed.ok) {
+    if (parsed !== null && parsed.error.kind === 'over') {
+      ctx.alert(`timer overflow in argument '${text}' to '${keyword}' (maximum value is ${MAX_TIME_MS} ms or ~24.8 days)`, keyword);
+    } else {
+      ctx.alert(`'${keyword}' expects a positive delay in milliseconds, in ${inLabel}`, keyword);
+    }
+    return;
+  }
+  if (state.setHere.has(keyword)) ctx.warn(`overwriting '${keyword}' which was already specified`, keyword);
+  t.inspectDelay = parsed.value;
+  setOrigin(ctx, state, keyword);
 }
 
 // ---------------------------------------------------------------------------------------------

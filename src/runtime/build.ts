@@ -25,9 +25,10 @@ import {
   type ServerSocketOptions,
   type SourceRuntime,
   type TcpRequestRule,
+  type TcpContentRule,
   type Timeouts,
 } from '../session/session-types.js';
-import { compileCondition } from './condition.js';
+import { compileCondition, compileContentCondition } from './condition.js';
 import { compileLogFormat, DEFAULT_LINE, TCPLOG } from '../log/log-format.js';
 import { compileProgram } from '../check/protocol-check.js';
 
@@ -317,6 +318,10 @@ export async function buildRuntime(config: Config, options: BuildOptions = {}): 
       action: rule.action,
       condition: rule.condition ? compileCondition(rule.condition) : null,
     }));
+    const contentRules: TcpContentRule[] = proxy.tcpRequestContent.map((rule) => ({
+      action: rule.action,
+      condition: rule.condition ? compileContentCondition(rule.condition) : null,
+    }));
     const useBackend = proxy.useBackend.map((rule) => {
       const backend = backends.get(rule.backend);
       if (!backend) {
@@ -331,6 +336,8 @@ export async function buildRuntime(config: Config, options: BuildOptions = {}): 
       maxconn: proxy.maxconn ?? 0,
       timeouts: timeouts(proxy),
       rules,
+      contentRules,
+      inspectDelay: proxy.inspectDelay ?? 0,
       useBackend,
       defaultBackend: defaultName ? (backends.get(defaultName) ?? null) : null,
       clientKeepAlive: proxy.options.tcpka || proxy.options.clitcpka,

@@ -8,17 +8,39 @@ import type { Server } from '../backend/server-types.js';
 import type { SocketAddress } from '../address.js';
 import type { CheckProgram } from '../check/protocol-check.js';
 import type { CompiledLogFormat } from '../log/log-format.js';
+import type { ClientHelloFacts } from '../inspect/client-hello.js';
 
-/** What a condition (`if`/`unless` with ACLs) can look at: the connection's two ends. */
+/** What a condition (`if`/`unless` with ACLs) can look at: the connection's two ends, its first bytes. */
 export interface ConnectionFacts {
   /** Client address (after a PROXY header, the address it announced). */
   src: SocketAddress;
   /** Address the client connected to (the original destination in transparent mode). */
   dst: SocketAddress;
+  /** The client's first bytes, when the frontend inspects content; absent/null: none read. */
+  content?: InspectedContent | null;
+}
+
+/** The client bytes content inspection has buffered, and whether more may still come. */
+export interface InspectedContent {
+  readonly bytes: Uint8Array;
+  readonly length: number;
+  /** No more bytes will be waited for: inspect-delay expired, the client closed, the buffer is full. */
+  readonly final: boolean;
+  /** The TLS facts of the bytes (computed once per length). */
+  hello(): ClientHelloFacts;
 }
 
 /** A compiled `if`/`unless` condition. */
 export type Condition = (facts: ConnectionFacts) => boolean;
+
+/** A compiled content-rule condition: 3 pass, 0 fail, 1 wait for more bytes (src/runtime/condition.ts). */
+export type ContentCondition = (facts: ConnectionFacts) => 0 | 1 | 3;
+
+export interface TcpContentRule {
+  action: 'accept' | 'reject';
+  /** null: unconditional. */
+  condition: ContentCondition | null;
+}
 
 export interface TcpRequestRule {
   action: 'accept' | 'reject';
@@ -182,6 +204,10 @@ export interface FrontendRuntime {
   readonly maxconn: number;
   readonly timeouts: Timeouts;
   readonly rules: TcpRequestRule[];
+  /** `tcp-request content` rules; empty: the client's bytes are not inspected. */
+  readonly contentRules?: readonly TcpContentRule[];
+  /** `tcp-request inspect-delay`, ms; 0: content rules decide on what is there at once. */
+  readonly inspectDelay?: number;
   readonly useBackend: Array<{ backend: BackendRuntime; condition: Condition }>;
   readonly defaultBackend: BackendRuntime | null;
   /** SO_KEEPALIVE on client connections (`option tcpka` / `clitcpka`). */

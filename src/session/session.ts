@@ -1,6 +1,7 @@
 /**
- * The TCP session layer (HAProxy's stream.c + backend.c for `mode tcp`): accept → optional PROXY
- * header → tcp-request rules → backend (use_backend / default_backend) → server (balancing,
+ * The TCP session layer (HAProxy's stream.c + backend.c for `mode tcp`): accept → tcp-request
+ * connection rules → optional PROXY header → tcp-request content rules on the client's first
+ * bytes (inspect-delay) → backend (use_backend / default_backend) → server (balancing,
  * queue) → non-blocking connect with `timeout connect`, `retries`, `option redispatch` → native
  * relay → close both sides → log and count.
  *
@@ -27,6 +28,8 @@ import { buildProxyHeader, parseProxyHeader, PROXY_MAX_HEADER } from '../proxy-p
 import { logDate, SessionLogRecord, TCPLOG } from '../log/log-format.js';
 import { stderrLine } from '../log/targets.js';
 import { RATE_CONNECTIONS, RATE_SESSIONS, type Counters } from '../stats/fields.js';
+import { InspectBuffer } from '../inspect/content.js';
+import { MISS, PASS } from '../runtime/condition.js';
 
 const { ADDR_SLOT_SIZE } = constants;
 // A client on an unnamed unix socket has no address beyond its family.
@@ -81,6 +84,7 @@ export type SessionLogger = (line: string) => void;
 
 const enum Phase {
   Header, // waiting for the client's PROXY header
+  Inspect, // reading the client's first bytes until the content rules decide
   Queued, // waiting for a server slot
   Connecting, // connect() in progress
   RetryPause, // between a refused attempt and the next one to the same server
@@ -117,7 +121,7 @@ function countAbort(termination: Termination, backend: Counters, server: Counter
 let nextSerial = 1;
 
 /** What `show sess` says of the phase a session is in. */
-const PHASE_NAMES = ['header', 'queued', 'connecting', 'retry-pause', 'established', 'closed'] as const;
+const PHASE_NAMES = ['header', 'inspect', 'queued', 'connecting', 'retry-pause', 'established', 'closed'] as const;
 
 /** A session as the runtime API shows it. */
 export interface SessionDescription {
@@ -170,8 +174,13 @@ class Session implements ConnectionFacts, ConnectingClient, Waiter<Session> {
   /** accept-proxy: the header read so far, and how much of it is filled. */
   header: Uint8Array | null = null;
   headerFill = 0;
-  /** Client bytes that arrived behind the PROXY header: sent to the server before relaying. */
+  /**
+   * Client bytes read before relaying (behind the PROXY header, or by content inspection): sent to
+   * the server first.
+   */
   early: Uint8Array | null = null;
+  /** The bytes content inspection read; kept (pooled) until they are sent or the session ends. */
+  content: InspectBuffer | null = null;
   /** dst is final: the PROXY header's, or looked up with SO_ORIGINAL_DST already. */
   dstResolved = false;
   /** Ticks for the log's timers. */
@@ -487,7 +496,7 @@ export class SessionEngine {
       this.arm(session, frontend.timeouts.clientHs);
       return;
     }
-    this.route(session);
+    this.inspectOrRoute(session);
   }
 
   /**
@@ -531,11 +540,90 @@ export class SessionEngine {
       session.dst = header.destination;
       session.dstResolved = true;
     }
-    this.route(session);
+    this.inspectOrRoute(session);
   }
 
-  private route(session: Session): void {
-    const facts: ConnectionFacts = session;
+  /**
+   * The connection is a session now: counted, logged at accept when so configured; then its
+   * content rules, if any, read its first bytes before it is routed.
+   */
+  private inspectOrRoute(session: Session): void {
+    this.beginSession(session);
+    const fe = session.frontend;
+    if (fe.contentRules === undefined || fe.contentRules.length === 0) {
+      this.route(session);
+      return;
+    }
+    const content = new InspectBuffer();
+    session.content = content;
+    session.phase = Phase.Inspect;
+    if (session.early !== null) {
+      content.bytes.set(session.early.subarray(0, content.bytes.length));
+      content.length = Math.min(session.early.length, content.bytes.length);
+      session.early = null;
+    }
+    // Without inspect-delay the rules decide at once on what is there, as HAProxy's do.
+    const delay = fe.inspectDelay ?? 0;
+    content.final = delay === 0 || content.full;
+    if (this.applyContentRules(session)) return;
+    this.loop.fdtab.insert(session.clientFd, session, () => this.onInspectRead(session));
+    this.loop.fdtab.wantRecv(session.clientFd);
+    // `timeout client` bounds the wait too: the client is idle meanwhile.
+    const client = fe.timeouts.client;
+    this.arm(session, client > 0 && client < delay ? client : delay);
+  }
+
+  /** More of the client's first bytes: read them behind the others and ask the rules again. */
+  private onInspectRead(session: Session): void {
+    if (session.phase !== Phase.Inspect) return;
+    const content = session.content!;
+    const n = native.recv(session.clientFd, content.bytes, content.length);
+    if (n === EAGAIN) return;
+    if (n < 0) {
+      this.close(session, 'CR');
+      return;
+    }
+    // EOF: no more bytes will come, so the rules decide now (the relay reads the EOF again).
+    if (n === 0) content.final = true;
+    content.length += n;
+    if (content.full) content.final = true;
+    this.applyContentRules(session);
+  }
+
+  /**
+   * Runs the frontend's content rules in order on the bytes read so far. A rule whose condition
+   * cannot tell yet stops the walk until more bytes come or inspect-delay expires (HAProxy's
+   * WAIT_END semantics); the first rule that matches decides; none matching accepts. Returns
+   * whether the session left the inspection phase (routed or refused).
+   */
+  private applyContentRules(session: Session): boolean {
+    const fe = session.frontend;
+    let reject = false;
+    for (const rule of fe.contentRules!) {
+      const result = rule.condition === null ? PASS : rule.condition(session);
+      if (result === MISS) return false;
+      if (result === PASS) {
+        reject = rule.action === 'reject';
+        break;
+      }
+    }
+    if (this.loop.fdtab.entry(session.clientFd)) this.loop.fdtab.remove(session.clientFd);
+    if (reject) {
+      // HAProxy counts these as denied requests (dreq), apart from refused connections (dcon).
+      fe.counters.add('deniedRequests');
+      this.close(session, 'PR');
+      return true;
+    }
+    const content = session.content!;
+    // Switching rules see the bytes as final, as HAProxy evaluates them.
+    content.final = true;
+    if (content.length > 0) session.early = content.bytes.subarray(0, content.length);
+    this.route(session);
+    return true;
+  }
+
+  /** Counts the session and writes the accept-time line, once past its rules and PROXY header. */
+  private beginSession(session: Session): void {
     const fe = session.frontend;
     // Past its rules and its PROXY header, a connection is a session (HAProxy counts it then:
     // a refused or failed handshake is a connection in conn_tot, not a session in stot).
@@ -547,6 +635,11 @@ export class SessionEngine {
       session.logged = true;
       this.writeLine(session, '--', 0, 0, true);
     }
+  }
+
+  private route(session: Session): void {
+    const facts: ConnectionFacts = session;
+    const fe = session.frontend;
     const match = fe.useBackend.find((rule) => rule.condition(facts));
     const backend = match?.backend ?? fe.defaultBackend;
     if (!backend) {
@@ -752,7 +845,9 @@ export class SessionEngine {
       // At most a header's worth of bytes into an empty send buffer: all or it is a failure.
       const early = session.early;
       session.early = null;
-      if (native.send(session.serverFd, early) !== early.length) {
+      const sent = native.send(session.serverFd, early);
+      this.releaseContent(session);
+      if (sent !== early.length) {
         this.close(session, 'SD');
         return;
       }
@@ -786,11 +881,19 @@ export class SessionEngine {
       both.set(header);
       both.set(early, header.length);
       header = both;
-      session.early = null;
     }
     // A fresh connection's send buffer is empty: a header of at most a few hundred bytes fits
     // whole, so anything short of that is a failed connection, not a case to buffer for.
-    return native.send(session.serverFd, header) === header.length;
+    if (native.send(session.serverFd, header) !== header.length) return false;
+    // Only once sent: a failed attempt is retried, and the next one must carry the client's bytes.
+    session.early = null;
+    this.releaseContent(session);
+    return true;
+  }
+
+  private releaseContent(session: Session): void {
+    session.content?.release();
+    session.content = null;
   }
 
   /**
@@ -840,6 +943,12 @@ export class SessionEngine {
         session.frontend.counters.add('clientTimeouts');
         this.close(session, 'cR', HEADER_TIMEOUT);
         return null;
+      case Phase.Inspect:
+        // inspect-delay is over: the rules decide on what is there (a rule still waiting for
+        // bytes does not match), and the session goes on, or is refused.
+        session.content!.final = true;
+        this.applyContentRules(session);
+        return (session.phase as Phase) === Phase.Closed ? null : task;
       case Phase.Queued:
         session.backend!.counters.add('queueTimeouts');
         this.close(session, 'sQ'); // which takes it out of its queue
@@ -908,6 +1017,8 @@ export class SessionEngine {
     if (this.loop.fdtab.entry(session.clientFd)) this.loop.fdtab.remove(session.clientFd);
     if (session.serverFd >= 0) native.close(session.serverFd);
     native.close(session.clientFd);
+    session.early = null;
+    this.releaseContent(session);
 
     const fe = session.frontend;
     fe.counters.add('current', -1);
@@ -1094,7 +1205,10 @@ export class SessionEngine {
     record.server = server?.name ?? '<NOSRV>';
     record.acceptedAtMs = this.acceptedAtMs(session);
     record.handshake = session.handshakeMs;
-    record.queueWait = session.queuedAt === 0 ? 0 : ((session.connectStartedAt || now) - session.queuedAt) >>> 0;
+    // A session refused by its content rules never reached a queue: HAProxy 2.6 logs -1 there
+    // (observed: `fe fe/<NOSRV> -1/-1/1 0 PR`).
+    const refused = termination === 'PR' && backend === null;
+    record.queueWait = refused ? -1 : session.queuedAt === 0 ? 0 : ((session.connectStartedAt || now) - session.queuedAt) >>> 0;
     record.connectTime = session.connectedAt === 0 ? -1 : (session.connectedAt - session.connectStartedAt) >>> 0;
     record.totalTime = (now - session.acceptedAt) >>> 0;
     record.bytesToClient = bytesToClient;

@@ -40,6 +40,7 @@ export const COUNTERS = [
   gauge('current', 'sessions open now (a frontend counts connections still reading their PROXY header too)'),
   peak('maxCurrent', 'most sessions open at once'),
   counter('denied', 'connections refused by tcp-request connection rules'),
+  counter('deniedRequests', 'sessions refused by tcp-request content rules'),
   counter('proxyHeaderErrors', 'connections closed for a malformed, truncated, oversized or late PROXY header'),
   counter('connectErrors', 'failed connection attempts to servers'),
   counter('retries', 'connection attempts retried'),

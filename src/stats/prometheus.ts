@@ -54,6 +54,7 @@ export const ROW_METRICS: readonly RowMetric[] = [
   { name: 'connections_rate_max', column: 'conn_rate_max', type: 'gauge', kinds: ['frontend'], help: 'Highest connections per second seen.' },
   { name: 'connections_total', column: 'conn_tot', type: 'counter', kinds: ['frontend'], help: 'Connections accepted, before rules and PROXY header.' },
   { name: 'denied_connections_total', column: 'dcon', type: 'counter', kinds: ['frontend'], help: 'Connections refused by tcp-request connection rules.' },
+  { name: 'requests_denied_total', column: 'dreq', type: 'counter', kinds: ['frontend'], help: 'Sessions refused by tcp-request content rules.' },
   { name: 'check_code', column: 'check_code', type: 'gauge', kinds: ['server'], checkedOnly: true, help: "The last health check's protocol status code (NaN for a layer-4 check)." },
   { name: 'check_duration_seconds', column: 'check_duration', type: 'gauge', kinds: ['server'], checkedOnly: true, msToSeconds: true, help: 'How long the last health check took.' },
   { name: 'client_aborts_total', column: 'cli_abrt', type: 'counter', kinds: BS, help: 'Sessions the client ended early (close, reset, timeout).' },

@@ -106,6 +106,7 @@ const TYPED: Record<string, Typed> = {
   conn_rate_max: { frontend: 'MMP:u32' },
   conn_tot: { frontend: 'MCP:u64' },
   dcon: { frontend: 'MCP:u64' },
+  dreq: { frontend: 'MCP:u64' },
   uweight: { backend: 'MaP:u32', server: 'MaP:u32' },
 };
 
@@ -249,6 +250,7 @@ export function buildStats(source: StatsSource): StatsSnapshot {
         conn_rate_max: c('maxConnectionRate'),
         conn_tot: c('connections'),
         dcon: c('denied'),
+        dreq: c('deniedRequests'),
       });
     }
     const backend = hasBackend(proxy) ? runtime.backends.get(proxy.name) : undefined;

@@ -21,6 +21,7 @@ const ACCEPTED = [
   'test/fixtures/config/health-checks.cfg',
   'test/fixtures/config/all-keywords.cfg',
   'examples/epoxy.cfg',
+  'examples/sni-routing.cfg',
 ];
 const REFUSED = [
   'test/fixtures/config/broken-keywords.cfg',

@@ -671,7 +671,7 @@ describe('ACLs and rules', () => {
     tcp-request connection reject if
     tcp-request connection reject if { src 1.2.3.4
     tcp-request connection drop
-    tcp-request content reject
+    tcp-request content drop
     use_backend b if HTTP
     use_backend b when x
     default_backend b
@@ -679,7 +679,7 @@ backend b
     server s 127.0.0.1:1
 `;
     expect(alerts(text)).toEqual([
-      "parsing [t.cfg:7] : error detected while parsing ACL 'a' : fetch method 'hdr' is not supported yet in ACL expression 'hdr(host)' (epoxy evaluates src, dst, src_port and dst_port).",
+      "parsing [t.cfg:7] : error detected while parsing ACL 'a' : fetch method 'hdr' is not supported yet in ACL expression 'hdr(host)' (epoxy evaluates src, dst, src_port, dst_port and the content fetches req.ssl_*, req.len, req.payload*).",
       "parsing [t.cfg:8] : error detected while parsing ACL 'b' : 'example.com' is not a valid IPv4 or IPv6 address (host names are not resolved in ACL patterns: write an address).",
       "parsing [t.cfg:9] : error detected while parsing ACL 'c' : '10.0.0.0/33' is not a valid IPv4 or IPv6 address.",
       "parsing [t.cfg:10] : error detected while parsing ACL 'd' : '70000' is not a valid port (0 to 65535).",
@@ -689,7 +689,7 @@ backend b
       "parsing [t.cfg:14] : 'tcp-request connection reject' : error detected in frontend 'f' while parsing 'if' condition : missing condition after 'if'",
       "parsing [t.cfg:15] : 'tcp-request connection reject' : error detected in frontend 'f' while parsing 'if' condition : missing closing '}' in condition",
       "parsing [t.cfg:16] : 'tcp-request connection' expects 'accept' or 'reject' in frontend 'f' (got 'drop')",
-      "parsing [t.cfg:17] : 'tcp-request content' is not supported yet (content inspection).",
+      "parsing [t.cfg:17] : 'tcp-request content' expects 'accept' or 'reject' in frontend 'f' (got 'drop')",
       "parsing [t.cfg:18] : error detected while parsing switching rule : predefined ACL 'HTTP' is not supported yet (it needs HTTP or content inspection).",
       "parsing [t.cfg:19] : unexpected keyword 'when' after switching rule, only 'if' and 'unless' are allowed.",
     ]);
