@@ -107,6 +107,27 @@ export interface AclParseContext {
 }
 
 /**
+ * `-f <file>`: the file's patterns (one per line; leading blanks, empty lines and '#' comments
+ * skipped) added to `values`. Returns why it could not be read, in HAProxy's words, or null.
+ */
+function readPatternFile(context: AclParseContext, path: string, values: string[]): string | null {
+  if (context.readPatternFile === undefined) return "'-f' (patterns from a file) is not supported here";
+  let text: string;
+  try {
+    text = context.readPatternFile(path);
+  } catch (error) {
+    // HAProxy's words, and why: a missing file, a device, a file above the cap.
+    return `failed to open pattern file <${path}>${error instanceof Error && error.message !== '' ? ` (${error.message})` : ''}`;
+  }
+  for (const line of text.split('\n')) {
+    const value = line.replace(/^[ \t]+/, '').replace(/[\r]$/, '');
+    if (value === '' || value.startsWith('#')) continue;
+    values.push(value);
+  }
+  return null;
+}
+
+/**
  * Parses `<criterion> [flags] [operator] <values...>` (the words after `acl <name>`, or inside
  * braces) into one test. Returns HAProxy's reason on failure, and warnings to report.
  */
@@ -157,20 +178,8 @@ export function parseAclTest(words: readonly string[], context: AclParseContext)
       continue;
     }
     if (word === '-f') {
-      const path = words[i + 1] ?? '';
-      if (context.readPatternFile === undefined) return fail("'-f' (patterns from a file) is not supported here");
-      let text: string;
-      try {
-        text = context.readPatternFile(path);
-      } catch (error) {
-        // HAProxy's words, and why: a missing file, a device, a file above the cap.
-        return fail(`failed to open pattern file <${path}>${error instanceof Error && error.message !== '' ? ` (${error.message})` : ''}`);
-      }
-      for (const line of text.split('\n')) {
-        const value = line.replace(/^[ \t]+/, '').replace(/[\r]$/, '');
-        if (value === '' || value.startsWith('#')) continue;
-        values.push(value);
-      }
+      const problem = readPatternFile(context, words[i + 1] ?? '', values);
+      if (problem !== null) return fail(problem);
       loaded = true;
       i++;
       continue;
@@ -357,19 +366,8 @@ function parseContentTest(
       continue;
     }
     if (word === '-f') {
-      const path = words[i + 1] ?? '';
-      if (context.readPatternFile === undefined) return fail("'-f' (patterns from a file) is not supported here");
-      let text: string;
-      try {
-        text = context.readPatternFile(path);
-      } catch (error) {
-        return fail(`failed to open pattern file <${path}>${error instanceof Error && error.message !== '' ? ` (${error.message})` : ''}`);
-      }
-      for (const line of text.split('\n')) {
-        const value = line.replace(/^[ \t]+/, '').replace(/[\r]$/, '');
-        if (value === '' || value.startsWith('#')) continue;
-        values.push(value);
-      }
+      const problem = readPatternFile(context, words[i + 1] ?? '', values);
+      if (problem !== null) return fail(problem);
       loaded = true;
       i++;
       continue;
