@@ -59,6 +59,14 @@ export function serverUp(server: Server): boolean {
   return server.admin !== 'maint' && !server.unresolved && server.health === 'up';
 }
 
+/** Servers up now (serverUp), active and backup, as HAProxy's transition lines count them. */
+export function upCounts(servers: readonly Server[]): { active: number; backups: number } {
+  let active = 0;
+  let backups = 0;
+  for (const s of servers) if (serverUp(s)) s.backup ? backups++ : active++;
+  return { active, backups };
+}
+
 /** Whether `server` has a free connection slot. */
 export function serverHasSlot(server: Server): boolean {
   return server.maxconn === 0 || server.cur < server.maxconn;

@@ -15,7 +15,7 @@
  * as a connection attempt, for stats(): how many checks ran, how many connected, and how long
  * they stayed connected. It only records: when checks run stays HAProxy's rule above.
  */
-import { serverUp } from '../backend/server-types.js';
+import { serverUp, upCounts } from '../backend/server-types.js';
 import type { ProxyLog } from '../proxy/proxy-types.js';
 import { passed, runCheck, type CheckResult } from './protocol-check.js';
 import type { BackendRuntime, ServerCheck, ServerRuntime } from '../session/session-types.js';
@@ -187,7 +187,7 @@ export class HealthChecker {
    * brings the next check to `fastinter`.
    */
   observe(backend: string, server: string, ok: boolean): void {
-    const c = this.checked.find((x) => x.backend.name === backend && x.server.name === server);
+    const c = this.find(backend, server);
     const observe = c?.server.observe;
     if (c === undefined || !observe || this.stopped || c.paused) return;
     if (ok) {
@@ -372,9 +372,7 @@ export class HealthChecker {
       else availability.downTransitions++;
       availability.lastChange = now;
     }
-    const up = backend.servers.filter((s) => serverUp(s));
-    const active = up.filter((s) => !s.backup).length;
-    const backups = up.length - active;
+    const { active, backups } = upCounts(backend.servers);
     const who = `${server.backup ? 'Backup ' : ''}Server ${backend.name}/${server.name}`;
     const why = describeResult(result);
     // A health analysis (observe) has no check, hence no duration, in HAProxy's line.
@@ -385,7 +383,7 @@ export class HealthChecker {
       this.options.log.warning(
         `${who} is DOWN, reason: ${why}${duration}. ${active} active and ${backups} backup servers left.${onBackup} ${sessions} sessions active, 0 requeued, 0 remaining in queue.`,
       );
-      if (up.length === 0) this.options.log.alert(`backend '${backend.name}' has no server available!`);
+      if (active + backups === 0) this.options.log.alert(`backend '${backend.name}' has no server available!`);
     } else {
       this.options.log.warning(
         `${who} is UP, reason: ${why}${duration}. ${active} active and ${backups} backup servers online. 0 sessions requeued, 0 total in queue.`,

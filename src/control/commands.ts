@@ -12,6 +12,7 @@ import { parseAddress, SocketAddress } from '../address.js';
 import type { ServerEvents } from '../backend/server-events.js';
 import type { AdminState } from '../backend/server-types.js';
 import type { HealthChecker } from '../check/health-check.js';
+import { followAddress } from '../dns/resolvers.js';
 import type { ControlLevel } from '../config/model.js';
 import type { Proxy, ProxyLog } from '../proxy/proxy-types.js';
 import { pauseProxies, resumeProxies } from '../proxy/proxy.js';
@@ -360,7 +361,7 @@ export const COMMANDS: readonly CommandSpec[] = [
           const before = server.address;
           server.address = SocketAddress.from(address.family, address.address, port);
           server.unresolved = false;
-          if (server.check !== null && !server.check.fixedAddress) server.check.address = server.address.withPort(server.check.port ?? port);
+          followAddress(server);
           ctx.serverEvents.emit(backend, server, 'address');
           const ipChanged = before?.address !== address.address ? `IP changed from '${before?.address ?? '(none)'}' to '${address.address}'` : `no need to change the addr`;
           const portChanged = before?.port !== port ? `, port changed from '${before?.port ?? 0}' to '${port}'` : '';

@@ -24,7 +24,7 @@ import { SocketAddress } from '../address.js';
 import type { IpPattern, ResolversConfig } from '../config/model.js';
 import type { ProxyLog } from '../proxy/proxy-types.js';
 import { ipMatches } from '../runtime/condition.js';
-import { serverUp } from '../backend/server-types.js';
+import { upCounts } from '../backend/server-types.js';
 import type { BackendRuntime, ServerRuntime } from '../session/session-types.js';
 import { decodeResponse, DnsRcode, DnsType, encodeQuery, normalizeName, type DnsRecord, type DnsResponse, type QueryType } from './dns-message.js';
 
@@ -247,18 +247,10 @@ export class ServerResolvers {
   }
 
   private carryOver(requester: Requester, carried: ResolvedAddress): void {
-    const server = requester.server;
     requester.srvItem = carried.srvItem;
     // 'target:port': the target is what the slot's lines name.
     requester.srvTarget = carried.srvItem === null ? null : carried.srvItem.slice(0, carried.srvItem.lastIndexOf(':'));
-    if (carried.address === null) {
-      server.unresolved = true;
-      return;
-    }
-    server.address = SocketAddress.from(isIP(carried.address) === 6 ? 'ipv6' : 'ipv4', carried.address, carried.port);
-    server.weight = carried.weight;
-    server.unresolved = false;
-    followAddress(server);
+    applyResolvedAddress(requester.server, carried);
   }
 
   private resolutionOf(section: Section, name: string, preferred: QueryType, srvTarget: boolean): Resolution {
@@ -636,12 +628,11 @@ export class ServerResolvers {
     const { server, backend } = requester;
     if (server.unresolved) return;
     server.unresolved = true;
-    const up = backend.servers.filter((s) => serverUp(s));
-    const active = up.filter((s) => !s.backup).length;
+    const { active, backups } = upCounts(backend.servers);
     this.options.log.warning(
-      `Server ${backend.name}/${server.name} is going DOWN for maintenance (${reason}). ${active} active and ${up.length - active} backup servers left. ${server.cur} sessions active, 0 requeued, 0 remaining in queue.`,
+      `Server ${backend.name}/${server.name} is going DOWN for maintenance (${reason}). ${active} active and ${backups} backup servers left. ${server.cur} sessions active, 0 requeued, 0 remaining in queue.`,
     );
-    if (up.length === 0) this.options.log.alert(`backend '${backend.name}' has no server available!`);
+    if (active + backups === 0) this.options.log.alert(`backend '${backend.name}' has no server available!`);
     this.options.changed?.(backend, server);
   }
 }

@@ -7,6 +7,7 @@ import type { HealthState } from '../backend/server-types.js';
 import type { CliOptions } from '../cli/args.js';
 import type { Config } from '../config/model.js';
 import { runCommand, type CommandResult } from '../control/commands.js';
+import type { BackendRuntime, ServerRuntime } from '../session/session-types.js';
 import { applyResolvedAddress, type ResolvedAddress } from '../dns/resolvers.js';
 import { EpoxyError, ErrorCodes } from '../errors.js';
 import { native } from '../native.js';
@@ -87,15 +88,20 @@ const WORKER_HELP = `  help                                    : this list
   (and the runtime API's commands, as on a stats socket: this worker's own view)
 `;
 
+/** The server a master's message names by 'backend/server' (either undefined if this worker has none). */
+function serverByKey(running: RunningProxy, key: string): { backend: BackendRuntime | undefined; server: ServerRuntime | undefined } {
+  const slash = key.indexOf('/');
+  const backend = running.runtime.backends.get(key.slice(0, slash));
+  return { backend, server: backend?.servers.find((s) => s.name === key.slice(slash + 1)) };
+}
+
 /**
  * Sets the servers' operational states the master's checks found ('backend/server' -> state);
  * a change has its effects (sessions closed, slowstart) unless `initial` (a worker starting).
  */
 function applyServerStates(running: RunningProxy, states: Record<string, HealthState>, initial = false): void {
   for (const [key, health] of Object.entries(states)) {
-    const slash = key.indexOf('/');
-    const backend = running.runtime.backends.get(key.slice(0, slash));
-    const server = backend?.servers.find((s) => s.name === key.slice(slash + 1));
+    const { backend, server } = serverByKey(running, key);
     if (backend === undefined || server === undefined || server.health === health) continue;
     server.health = health;
     // A worker starting has no session for the effects to act on: the balancer is all it needs.
@@ -107,9 +113,7 @@ function applyServerStates(running: RunningProxy, states: Record<string, HealthS
 /** Starts from the master's copy of what the runtime API may have changed on each server. */
 function applyServerSettings(running: RunningProxy, settings: Record<string, ServerSettings>): void {
   for (const [key, setting] of Object.entries(settings)) {
-    const slash = key.indexOf('/');
-    const backend = running.runtime.backends.get(key.slice(0, slash));
-    const server = backend?.servers.find((s) => s.name === key.slice(slash + 1));
+    const { backend, server } = serverByKey(running, key);
     if (backend === undefined || server === undefined) continue;
     server.admin = setting.admin;
     server.weight = setting.weight;
@@ -121,9 +125,7 @@ function applyServerSettings(running: RunningProxy, settings: Record<string, Ser
 /** Sets the addresses the master's resolvers found ('backend/server' -> address). */
 function applyServerAddresses(running: RunningProxy, addresses: Record<string, ResolvedAddress>): void {
   for (const [key, address] of Object.entries(addresses)) {
-    const slash = key.indexOf('/');
-    const backend = running.runtime.backends.get(key.slice(0, slash));
-    const server = backend?.servers.find((s) => s.name === key.slice(slash + 1));
+    const { backend, server } = serverByKey(running, key);
     if (backend === undefined || server === undefined || !server.dns) continue;
     applyResolvedAddress(server, address);
     running.serverEvents.emit(backend, server, 'address');
