@@ -18,6 +18,7 @@
 #include "sockaddr.h"
 #include "socket.h"
 #include "sockopt.h"
+#include "stick_table_napi.h"
 
 namespace epoxy {
 
@@ -126,6 +127,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitProxyProtocol(env, exports);
   InitClientHello(env, exports);
   InitRelay(env, exports);
+  InitStickTable(env, exports);
   exports.Set("constants", Constants(env));
   exports.Set("napiVersion", Napi::Number::New(env, NAPI_VERSION));
   exports.Set("build", BuildInfo(env));

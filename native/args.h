@@ -77,4 +77,24 @@ inline bool ArgInt32Array(const Napi::CallbackInfo& info, size_t i, const char* 
   return true;
 }
 
+// A Float64Array argument (field values and deltas). `optional`: absent or undefined gives null.
+inline bool ArgFloat64Array(const Napi::CallbackInfo& info, size_t i, const char* what, bool optional,
+                            double** data, size_t* count) {
+  if (optional && (i >= info.Length() || info[i].IsUndefined())) {
+    *data = nullptr;
+    *count = 0;
+    return true;
+  }
+  napi_typedarray_type type;
+  void* raw = nullptr;
+  if (i >= info.Length() || !info[i].IsTypedArray() ||
+      napi_get_typedarray_info(info.Env(), info[i], &type, count, &raw, nullptr, nullptr) != napi_ok ||
+      type != napi_float64_array) {
+    ThrowCodedError(info.Env(), "ERR_EPOXY_INVALID_ARG", std::string(what) + " must be a Float64Array");
+    return false;
+  }
+  *data = static_cast<double*>(raw);
+  return true;
+}
+
 }  // namespace epoxy

@@ -47,6 +47,18 @@ void ThrowSystemError(Napi::Env env, int err, const char* syscall, const std::st
   Napi::Error(env, error).ThrowAsJavaScriptException();
 }
 
+void ThrowSystemErrorDetail(Napi::Env env, int err, const char* syscall, const std::string& detail) {
+  const char* code = ErrnoName(err);
+  std::string message = std::string(syscall) + " " + code + ": " + strerror(err) + " (" + detail + ")";
+  Napi::Object error = NewError(env, true, message);
+  if (env.IsExceptionPending()) return;
+  error.Set("code", code);
+  error.Set("errno", -err);
+  error.Set("syscall", syscall);
+  error.Set("description", strerror(err));
+  Napi::Error(env, error).ThrowAsJavaScriptException();
+}
+
 void ThrowCodedError(Napi::Env env, const char* code, const std::string& message) {
   Napi::Object error = NewError(env, false, message);
   if (env.IsExceptionPending()) return;

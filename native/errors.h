@@ -20,6 +20,10 @@ const char* ErrnoName(int err);
 void ThrowSystemError(Napi::Env env, int err, const char* syscall,
                       const std::string& address = std::string(), int port = -1);
 
+// As ThrowSystemError, with `detail` (what exactly was wrong) appended to the message: for EINVAL
+// raised by epoxy's own checks of something the kernel handed over (a stick table's memfd).
+void ThrowSystemErrorDetail(Napi::Env env, int err, const char* syscall, const std::string& detail);
+
 // Throws an error raised by epoxy itself rather than by the kernel; `code` is one of the stable
 // ERR_EPOXY_* codes listed in docs/errors.md.
 void ThrowCodedError(Napi::Env env, const char* code, const std::string& message);
