@@ -369,6 +369,8 @@ export interface ErrnoConstants {
   ENFILE: number;
   EMFILE: number;
   EPIPE: number;
+  /** A full stick table whose every entry is referenced. */
+  ENOSPC: number;
   EAFNOSUPPORT: number;
   EADDRINUSE: number;
   EADDRNOTAVAIL: number;
@@ -380,6 +382,94 @@ export interface ErrnoConstants {
   ECONNREFUSED: number;
   EHOSTUNREACH: number;
   EINPROGRESS: number;
+}
+
+/** Constants of the shared-memory stick table (native/stick_table.h). */
+export interface NativeStickTableConstants {
+  /** get()/updateKey() flag: create the entry when it is absent (or expired). */
+  readonly CREATE: number;
+  /** get() flag: take a reference; the entry neither expires nor is evicted until release(). */
+  readonly REF: number;
+  /** Field kind: unsigned 64-bit counter (add saturating at 0 and 2^64 - 1, set >= 0). */
+  readonly COUNTER: number;
+  /** Field kind: signed 64-bit gauge (a negative delta stops at 0; set takes any integer). */
+  readonly GAUGE: number;
+  /** Field kind: HAProxy freq_ctr event rate over the field's period (ms); cannot be set. */
+  readonly RATE: number;
+  /** Fields per table, at most. */
+  readonly MAX_FIELDS: number;
+  /** Key bytes, at most. */
+  readonly MAX_KEY: number;
+  /** Entries per table, at most. */
+  readonly MAX_SIZE: number;
+}
+
+/** One row of NativeStickTable.entries(). */
+export interface NativeStickTableEntry {
+  /** A copy of the key bytes. */
+  key: Uint8Array;
+  /** The slot the entry lives in (what get() returns for it). */
+  slot: number;
+  /** References held (by live connections of any process). */
+  refs: number;
+  /** ms until the entry expires; -1 when it cannot (referenced, or a table with expireMs 0). */
+  expiresInMs: number;
+  /** Every field's value, as get() reports them. */
+  values: number[];
+}
+
+/**
+ * A mapping of a stick table made by stickTableCreate(): the same table in every process that
+ * maps the fd (native/stick_table.h). Keys are exactly keyLength bytes (longer views: the first
+ * keyLength bytes are used; shorter ones throw), compared bytewise. Every call holds the table's
+ * process-shared lock for its whole work, and every get/update/set/release touches the entry
+ * (it then expires expireMs later, unless referenced). Data-path calls return >= 0 or -errno and
+ * never throw but for arguments of the wrong type (ERR_EPOXY_INVALID_ARG). After close(), every
+ * member but `closed` throws ERR_EPOXY_HANDLE_CLOSED.
+ */
+export interface NativeStickTable {
+  readonly keyLength: number;
+  readonly size: number;
+  /** 0: entries never expire (they are only evicted when the table is full). */
+  readonly expireMs: number;
+  readonly fieldCount: number;
+  /**
+   * Entries in the table, expired ones included until purged: lazily, by the lookup that meets
+   * one, by a creation in a full table, and by entries() and clear().
+   */
+  readonly used: number;
+  readonly closed: boolean;
+  /**
+   * Finds the entry for key[0..keyLength): with CREATE makes it when absent; with REF takes a
+   * reference (release() gives it back). Fills `values` (fieldCount long at least) with every
+   * field's current value under the same lock. Returns the slot (>= 0), or -ENOENT (absent or
+   * expired, no CREATE), or -ENOSPC (full, every entry referenced).
+   */
+  get(key: Uint8Array, flags: number, values?: Float64Array): number;
+  /**
+   * Under one lock: adds deltas[i] to field i for every i with deltas[i] !== 0 (rates count
+   * deltas[i] events), touches the entry, fills `values` if given. `slot` must be held (REF).
+   * Deltas are truncated to integers. 0, or -EINVAL for a slot that is not live and referenced,
+   * a non-finite delta or a negative one for a rate (then nothing changes).
+   */
+  update(slot: number, deltas: Float64Array, values?: Float64Array): number;
+  /** Sets a counter (value >= 0) or gauge of a held slot. 0, or -EINVAL (bad slot, field or value, or a rate). */
+  set(slot: number, field: number, value: number): number;
+  /**
+   * get() then update() by key, under one lock, keeping no reference (sc-inc-gpc0, stick store on
+   * untracked keys): flags may hold CREATE only (REF gives -EINVAL). 0, -ENOENT, -ENOSPC or -EINVAL.
+   */
+  updateKey(key: Uint8Array, flags: number, deltas: Float64Array, values?: Float64Array): number;
+  /** Sets one counter or gauge by key, creating the entry when absent. 0, -ENOSPC or -EINVAL. */
+  setKey(key: Uint8Array, field: number, value: number): number;
+  /** Gives back a reference taken with REF and touches the entry. 0, or -EINVAL if `slot` holds none. */
+  release(slot: number): number;
+  /** Removes unreferenced entries: every one, or only `key`'s. Returns how many. */
+  clear(key?: Uint8Array): number;
+  /** Every live entry, expired ones purged first (for `show table`: allocates, control path). */
+  entries(): NativeStickTableEntry[];
+  /** munmap; idempotent (the finalizer and an environment cleanup hook do it too). */
+  close(): void;
 }
 
 export interface NativeAddon {
@@ -488,6 +578,23 @@ export interface NativeAddon {
    */
   clientHelloInspect(buffer: Uint8Array, length: number, out: Int32Array): void;
   readonly clientHello: { readonly OUT_SLOTS: number; readonly MAX_RECORD: number };
+
+  // stick tables (native/stick_table.h): setup throws, operations return -errno
+  /**
+   * Makes a stick table in a new sealed memfd (MFD_CLOEXEC) and returns its fd, which the caller
+   * owns (and hands to workers through spawn's stdio). `fields` holds [kind, periodMs] pairs
+   * (periodMs > 0 for RATE, ignored otherwise). keyLength 1..MAX_KEY, size 1..MAX_SIZE, expireMs
+   * 0 (never) to 2^31 - 1, at most MAX_FIELDS fields and 4 GiB in all, else ERR_EPOXY_INVALID_ARG;
+   * EpoxySystemError when the kernel refuses (memfd_create, ftruncate, mmap...).
+   */
+  stickTableCreate(keyLength: number, size: number, expireMs: number, fields: Int32Array): number;
+  /**
+   * Maps the table of `fd` (which stays the caller's: the mapping outlives its closing). Throws
+   * EpoxySystemError: EBADF for a bad fd, EINVAL for an fd that is not a stick table of this
+   * layout (bad magic or version, header inconsistent with its parameters or the fd's size).
+   */
+  StickTable: new (fd: number) => NativeStickTable;
+  readonly stickTable: NativeStickTableConstants;
   /** recv(MSG_PEEK): bytes copied (left queued), 0 at EOF, or -errno. */
   recvPeek(fd: number, buffer: Uint8Array, offset?: number, length?: number): number;
 
@@ -539,5 +646,7 @@ export const constants: NativeConstants = native.constants;
 export const pollConstants: NativePollConstants = native.pollConstants;
 
 export const relayConstants: NativeRelayConstants = native.relayConstants;
+
+export const stickTableConstants: NativeStickTableConstants = native.stickTable;
 
 export const proxyProtocolConstants: NativeProxyProtocolConstants = native.proxyProtocol;
