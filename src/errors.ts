@@ -35,7 +35,7 @@ export const ErrorCodes = {
   UNKNOWN_SOCKOPT: 'ERR_EPOXY_UNKNOWN_SOCKOPT',
   /** A read-only socket option (SO_ERROR, SO_ACCEPTCONN...) was given to setsockopt. */
   READONLY_SOCKOPT: 'ERR_EPOXY_READONLY_SOCKOPT',
-  /** A handle (Poller...) was used after close(). */
+  /** A handle (Poller, PollWatcher, StickTable) was used after close(). */
   HANDLE_CLOSED: 'ERR_EPOXY_HANDLE_CLOSED',
   /** The addon could not reach Node's libuv loop (should never happen on a supported Node). */
   NO_LOOP: 'ERR_EPOXY_NO_LOOP',
