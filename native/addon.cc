@@ -107,6 +107,7 @@ Napi::Object Constants(Napi::Env env) {
   EPOXY_ERRNO(ECONNREFUSED);
   EPOXY_ERRNO(EHOSTUNREACH);
   EPOXY_ERRNO(EINPROGRESS);
+  EPOXY_ERRNO(EDEADLK);
 #undef EPOXY_ERRNO
   c.Set("errno", e);
   // EPOLLET is bit 31: as a signed int32 it is negative, which is how it appears in the shared

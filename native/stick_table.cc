@@ -155,6 +155,9 @@ int StInit(void* region, const StHeader& layout, uint64_t hash_seed) {
   if (rc != 0) return -rc;
   rc = pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED);
   if (rc == 0) rc = pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST);
+  // Relocking by the owner returns EDEADLK instead of hanging the process: the owner check is a
+  // compare with the thread id the lock already stores, free next to the futex itself.
+  if (rc == 0) rc = pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_ERRORCHECK);
   if (rc == 0) rc = pthread_mutex_init(&h->mutex, &attr);
   pthread_mutexattr_destroy(&attr);
   return -rc;
@@ -228,7 +231,8 @@ int StickTable::Lock() {
     }
     return 0;
   }
-  // ENOTRECOVERABLE only follows an unlock without consistent(), which this code never does.
+  // ENOTRECOVERABLE only follows an unlock without consistent(), which this code never does;
+  // EDEADLK, a relock by the owner, only HoldLockForTest's.
   return -rc;
 }
 
@@ -244,7 +248,8 @@ void StickTable::Repair() {
   memset(reinterpret_cast<uint8_t*>(h_) + h_->buckets_offset, 0, h_->bucket_count * sizeof(StRef));
   h_->free_head = h_->lru_head = h_->lru_tail = 0;
   h_->used = 0;
-  // Backwards so the free list and the LRU list come out in slot order.
+  // Backwards: the free list then hands out low slots first, and the lowest slot (in use the
+  // longest, as a guess) ends up at the LRU tail, next to be evicted.
   for (uint32_t i = h_->high_water; i > 0; --i) {
     StEntry* e = At(i);
     e->lru_prev = e->lru_next = 0;
@@ -259,7 +264,6 @@ void StickTable::Repair() {
     e->hash_next = *bucket;
     *bucket = i;
     if (e->refs == 0) {
-      // Pushed at the tail: the oldest slot ends up least recent, which is as good a guess as any.
       e->lru_prev = h_->lru_tail;
       if (h_->lru_tail != 0) At(h_->lru_tail)->lru_next = i; else h_->lru_head = i;
       h_->lru_tail = i;

@@ -102,7 +102,7 @@ struct StHeader {
   uint32_t periods[kStMaxFields];       // ms, for rates (0 for other kinds)
   uint32_t value_offsets[kStMaxFields];  // of each field's value within an entry
 
-  pthread_mutex_t mutex;  // PTHREAD_PROCESS_SHARED | PTHREAD_MUTEX_ROBUST: guards what follows
+  pthread_mutex_t mutex;  // PROCESS_SHARED, ROBUST, ERRORCHECK: guards what follows
   uint32_t used;          // live entries, expired ones included until they are purged
   uint32_t high_water;    // slots [0, high_water) have been used at least once
   StRef free_head;        // slots freed since, chained through hash_next
@@ -143,6 +143,7 @@ class StickTable {
 
   const StHeader* header() const { return h_; }
   uint32_t used() const { return __atomic_load_n(&h_->used, __ATOMIC_RELAXED); }
+  uint32_t repairs() const { return __atomic_load_n(&h_->repairs, __ATOMIC_RELAXED); }
 
   // The entry for key[0, key_length): its slot, or -ENOENT (absent or expired, no kStCreate),
   // -ENOSPC (creation in a full table of referenced entries). Touches it; with kStRef takes a
@@ -167,6 +168,9 @@ class StickTable {
   int Snapshot(uint8_t* out, size_t row_bytes, uint32_t capacity);
   // Bytes of one Snapshot row of this table.
   size_t SnapshotRowBytes() const;
+  // Test hook: takes the lock and keeps it, so that a test process can exit holding it and prove
+  // the next locker repairs the table. 0 or -errno.
+  int HoldLockForTest() { return Lock(); }
 
  private:
   int Lock();

@@ -145,6 +145,8 @@ Napi::Function StickTableHandle::Define(Napi::Env env) {
                          InstanceAccessor<&StickTableHandle::GetExpireMs>("expireMs"),
                          InstanceAccessor<&StickTableHandle::GetFieldCount>("fieldCount"),
                          InstanceAccessor<&StickTableHandle::GetUsed>("used"),
+                         InstanceAccessor<&StickTableHandle::GetRepairs>("repairs"),
+                         InstanceMethod<&StickTableHandle::HoldLockForTest>("_holdLockForTest"),
                          InstanceAccessor<&StickTableHandle::GetClosed>("closed"),
                      });
 }
@@ -407,6 +409,18 @@ Napi::Value StickTableHandle::GetFieldCount(const Napi::CallbackInfo& info) {
 Napi::Value StickTableHandle::GetUsed(const Napi::CallbackInfo& info) {
   if (!CheckOpen(info.Env())) return info.Env().Undefined();
   return Napi::Number::New(info.Env(), table_.used());
+}
+
+Napi::Value StickTableHandle::GetRepairs(const Napi::CallbackInfo& info) {
+  if (!CheckOpen(info.Env())) return info.Env().Undefined();
+  return Napi::Number::New(info.Env(), table_.repairs());
+}
+
+// JS: _holdLockForTest() -> 0 | -errno. Takes the table's lock and never gives it back: only for
+// a test child about to exit, which leaves the lock to be recovered (EOWNERDEAD) by the next locker.
+Napi::Value StickTableHandle::HoldLockForTest(const Napi::CallbackInfo& info) {
+  if (!CheckOpen(info.Env())) return info.Env().Undefined();
+  return Napi::Number::New(info.Env(), table_.HoldLockForTest());
 }
 
 Napi::Value StickTableHandle::GetClosed(const Napi::CallbackInfo& info) {

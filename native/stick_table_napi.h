@@ -33,6 +33,8 @@ class StickTableHandle : public Napi::ObjectWrap<StickTableHandle> {
   Napi::Value GetExpireMs(const Napi::CallbackInfo& info);
   Napi::Value GetFieldCount(const Napi::CallbackInfo& info);
   Napi::Value GetUsed(const Napi::CallbackInfo& info);
+  Napi::Value GetRepairs(const Napi::CallbackInfo& info);
+  Napi::Value HoldLockForTest(const Napi::CallbackInfo& info);
   Napi::Value GetClosed(const Napi::CallbackInfo& info);
 
   bool CheckOpen(Napi::Env env);

@@ -382,6 +382,8 @@ export interface ErrnoConstants {
   ECONNREFUSED: number;
   EHOSTUNREACH: number;
   EINPROGRESS: number;
+  /** A stick table's lock taken again by its holder (only a test hook can do that). */
+  EDEADLK: number;
 }
 
 /** Constants of the shared-memory stick table (native/stick_table.h). */
@@ -438,6 +440,11 @@ export interface NativeStickTable {
    * one, by a creation in a full table, and by entries() and clear().
    */
   readonly used: number;
+  /**
+   * Times a process took the lock over from one that died holding it and rebuilt the table's
+   * links (native/stick_table.cc, StickTable::Lock): worth a warning in `show table`.
+   */
+  readonly repairs: number;
   readonly closed: boolean;
   /**
    * Finds the entry for key[0..keyLength): with CREATE makes it when absent; with REF takes a
@@ -470,6 +477,11 @@ export interface NativeStickTable {
   entries(): NativeStickTableEntry[];
   /** munmap; idempotent (the finalizer and an environment cleanup hook do it too). */
   close(): void;
+  /**
+   * Tests only: takes the table's lock and never releases it (0 or -errno; -EDEADLK if this
+   * process holds it already), for a child that then exits holding it.
+   */
+  _holdLockForTest(): number;
 }
 
 export interface NativeAddon {

@@ -74,7 +74,7 @@ async function until(condition: () => boolean, what: string, deadlineMs = 5_000)
 }
 
 /** Runs test/fixtures/stick-table-child.mjs with the table as its fd 3. */
-function child(fd: number, mode: 'ref' | 'key', name: string, count: number): Promise<{ code: number | null; out: string }> {
+function child(fd: number, mode: 'ref' | 'key' | 'hold', name: string, count: number): Promise<{ code: number | null; out: string }> {
   return new Promise((resolve, reject) => {
     // The environment is inherited: EPOXY_ADDON (and the sanitizer run's LD_PRELOAD) make the
     // child load the very build this process tests.
@@ -347,5 +347,34 @@ describe('one table for every process', () => {
     const values = new Float64Array(1);
     t.get(key('shared'), 0, values);
     expect(values[0]).toBe(20_000);
+  });
+
+  it('a process that dies holding the lock leaves a table the next locker repairs and keeps using', async () => {
+    const fd = create(8, 4, 60_000, [COUNTER, 0]);
+    const t = new native.StickTable(fd);
+    tables.push(t);
+    t.updateKey(key('a'), CREATE, new Float64Array([5]));
+    const held = t.get(key('b'), CREATE | REF);
+    t.updateKey(key('c'), CREATE, new Float64Array([1]));
+    const result = await child(fd, 'hold', 'a', 0);
+    expect(result.code).toBe(0);
+    expect(JSON.parse(result.out)).toEqual({ held: 0, again: -constants.errno.EDEADLK });
+    expect(t.repairs).toBe(0); // nobody has taken the lock since
+    const values = new Float64Array(1);
+    expect(t.get(key('a'), 0, values)).toBeGreaterThanOrEqual(0);
+    expect(t.repairs).toBe(1);
+    expect(values[0]).toBe(5);
+    expect(t.used).toBe(3);
+    expect(t.entries().find((e) => keyText(e.key) === 'b')!.refs).toBe(1);
+    // Links rebuilt: the free slot, eviction of an unreferenced entry, and -ENOSPC still work.
+    expect(t.get(key('d'), CREATE)).toBeGreaterThanOrEqual(0);
+    expect(t.get(key('e'), CREATE)).toBeGreaterThanOrEqual(0);
+    expect(keysOf(t)).toEqual(['a', 'b', 'd', 'e']); // c, untouched since the repair, went first
+    for (const k of ['a', 'd', 'e']) expect(t.get(key(k), REF)).toBeGreaterThanOrEqual(0);
+    expect(t.get(key('f'), CREATE)).toBe(-ENOSPC);
+    expect(t.release(held)).toBe(0);
+    expect(t.get(key('f'), CREATE)).toBeGreaterThanOrEqual(0);
+    expect(keysOf(t)).not.toContain('b');
+    expect(t.repairs).toBe(1);
   });
 });
