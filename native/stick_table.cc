@@ -648,7 +648,10 @@ int StickTable::Snapshot(uint8_t* out, size_t row_bytes, uint32_t capacity) {
     StSnapshotRow head;
     head.refs = e->refs;
     head.slot = ref - 1;
-    head.expires_in_ms = e->refs > 0 || e->expire_at == 0 ? -1 : static_cast<int64_t>(e->expire_at - now);
+    // Expired but still here only after a repair left the LRU list out of expiry order: 0.
+    head.expires_in_ms = e->refs > 0 || e->expire_at == 0 ? -1
+                         : e->expire_at > now            ? static_cast<int64_t>(e->expire_at - now)
+                                                         : 0;
     memcpy(row, &head, sizeof head);
     double* values = reinterpret_cast<double*>(row + sizeof head);
     ReadValues(e, now, values);
