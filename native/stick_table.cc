@@ -350,12 +350,12 @@ StRef StickTable::Find(const uint8_t* key, uint32_t hash, uint64_t now) {
 
 // A free slot for a new entry: a never-used one, a freed one, an expired one, or the least
 // recently touched unreferenced one. 0 when every entry is referenced.
-StRef StickTable::Allocate(uint64_t now) {
+StRef StickTable::Allocate(uint64_t now, bool evict) {
   if (h_->free_head == 0 && h_->high_water == h_->size) {
     // The LRU list is sorted by expiry: every expired entry sits at its tail.
     while (h_->lru_tail != 0 && Expired(At(h_->lru_tail), now)) Remove(h_->lru_tail);
     if (h_->free_head == 0) {
-      if (h_->lru_tail == 0) return 0;
+      if (h_->lru_tail == 0 || !evict) return 0;
       Remove(h_->lru_tail);
     }
   }
@@ -372,7 +372,7 @@ int StickTable::FindOrCreate(const uint8_t* key, uint32_t flags, uint64_t now, S
   StRef ref = Find(key, hash, now);
   if (ref == 0) {
     if ((flags & kStCreate) == 0) return -ENOENT;
-    ref = Allocate(now);
+    ref = Allocate(now, (flags & kStNoEvict) == 0);
     if (ref == 0) return -ENOSPC;
     StEntry* e = At(ref);
     // Values zeroed, rates starting their first period now, key copied: all before `live`.
@@ -559,7 +559,7 @@ int StickTable::Set(int32_t slot, uint32_t field, double value) {
 }
 
 int StickTable::UpdateKey(const uint8_t* key, uint32_t flags, const double* deltas, double* values) {
-  if ((flags & ~uint32_t{kStCreate}) != 0) return -EINVAL;
+  if ((flags & ~uint32_t{kStCreate | kStNoEvict}) != 0) return -EINVAL;
   int rc = CheckDeltas(deltas);
   if (rc < 0) return rc;
   rc = Lock();
@@ -648,10 +648,12 @@ int StickTable::Snapshot(uint8_t* out, size_t row_bytes, uint32_t capacity) {
     StSnapshotRow head;
     head.refs = e->refs;
     head.slot = ref - 1;
-    // Expired but still here only after a repair left the LRU list out of expiry order: 0.
-    head.expires_in_ms = e->refs > 0 || e->expire_at == 0 ? -1
-                         : e->expire_at > now            ? static_cast<int64_t>(e->expire_at - now)
-                                                         : 0;
+    // A referenced entry's clock runs as HAProxy's does (`show table` counts it down, to 0,
+    // while the entry stays); 0 too for an expired one still here after a repair left the LRU
+    // list out of expiry order.
+    head.expires_in_ms = e->expire_at == 0 ? -1
+                         : e->expire_at > now ? static_cast<int64_t>(e->expire_at - now)
+                                              : 0;
     memcpy(row, &head, sizeof head);
     double* values = reinterpret_cast<double*>(row + sizeof head);
     ReadValues(e, now, values);

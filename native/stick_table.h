@@ -57,6 +57,9 @@ enum StFieldKind : uint8_t {
 enum StGetFlags : uint32_t {
   kStCreate = 1,  // create the entry when it is absent (or expired)
   kStRef = 2,     // take a reference: the entry then neither expires nor is evicted until Release
+  // With kStCreate in a full table: purge expired entries only, never a live one (HAProxy's
+  // `nopurge`: refuse newcomers rather than forget known clients). -ENOSPC when none expired.
+  kStNoEvict = 4,
 };
 
 // Slot index + 1; 0 is "none" (see the layout comment above).
@@ -185,7 +188,7 @@ class StickTable {
   // --- with the lock held ---
   StRef Find(const uint8_t* key, uint32_t hash, uint64_t now);
   int FindOrCreate(const uint8_t* key, uint32_t flags, uint64_t now, StRef* out);
-  StRef Allocate(uint64_t now);
+  StRef Allocate(uint64_t now, bool evict);
   void Remove(StRef ref);
   bool Expired(const StEntry* e, uint64_t now) const;
   void Touch(StRef ref, uint64_t now);

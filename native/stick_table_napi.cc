@@ -433,6 +433,7 @@ void InitStickTable(Napi::Env env, Napi::Object exports) {
   Napi::Object c = Napi::Object::New(env);
   c.Set("CREATE", static_cast<double>(kStCreate));
   c.Set("REF", static_cast<double>(kStRef));
+  c.Set("NO_EVICT", static_cast<double>(kStNoEvict));
   c.Set("COUNTER", static_cast<double>(kStCounter));
   c.Set("GAUGE", static_cast<double>(kStGauge));
   c.Set("RATE", static_cast<double>(kStRate));

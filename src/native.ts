@@ -392,6 +392,11 @@ export interface NativeStickTableConstants {
   readonly CREATE: number;
   /** get() flag: take a reference; the entry neither expires nor is evicted until release(). */
   readonly REF: number;
+  /**
+   * get()/updateKey() flag with CREATE: in a full table, only expired entries make room, never a
+   * live one (HAProxy's `nopurge`); -ENOSPC otherwise.
+   */
+  readonly NO_EVICT: number;
   /** Field kind: unsigned 64-bit counter (add saturating at 0 and 2^64 - 1, set >= 0). */
   readonly COUNTER: number;
   /** Field kind: signed 64-bit gauge (a negative delta stops at 0; set takes any integer). */
@@ -414,7 +419,10 @@ export interface NativeStickTableEntry {
   slot: number;
   /** References held (by live connections of any process). */
   refs: number;
-  /** ms until the entry expires; -1 when it cannot (referenced, or a table with expireMs 0). */
+  /**
+   * ms until the entry expires, counting down to 0 while it is referenced (it stays until
+   * released); -1 in a table with expireMs 0.
+   */
   expiresInMs: number;
   /** Every field's value, as get() reports them. */
   values: number[];

@@ -4,6 +4,7 @@
  * use_backend exist, names and ids are unique, timeouts are set, and options do not contradict
  * each other. Messages follow HAProxy's; unlike HAProxy's, each names the file and line.
  */
+import { checkStickReferences } from './stick.js';
 import { makeDiagnostic, type Diagnostic } from './diagnostics.js';
 import { hasBackend, hasFrontend, isSrvRecordName, type Config, type ProxyConfig, type Where } from './model.js';
 import { sectionLabel } from './proxy.js';
@@ -50,6 +51,8 @@ export function checkConfig(config: Config): Diagnostic[] {
       warn(resolvers.where, 'resolvers', `resolvers '${resolvers.name}' [${resolvers.where.file}:${resolvers.where.line}] has no nameservers configured!`, 'plain');
     }
   }
+
+  checkStickReferences(config.proxies, (where, keyword, message) => alert(where, keyword, message));
 
   for (const proxy of config.proxies) {
     const frontend = hasFrontend(proxy);

@@ -327,9 +327,85 @@ export interface Condition {
   readonly where: Where;
 }
 
-/** `tcp-request connection|content accept|reject [if|unless <cond>]`. */
-export interface TcpRequestRule {
+/**
+ * `tcp-request connection|content <action> [if|unless <cond>]`: accept and reject end the
+ * rules; the stick-counter actions do their work and the walk goes on (HAProxy's
+ * ACT_RET_CONT), as they do in HAProxy.
+ */
+export type TcpRequestRule = TcpVerdictRule | TcpTrackRule | TcpCounterRule;
+
+/** `accept` / `reject`. */
+export interface TcpVerdictRule {
   readonly action: 'accept' | 'reject';
+  readonly condition: Condition | null;
+  readonly where: Where;
+}
+
+/**
+ * `track-sc<n> <key> [table <table>]`: the session's stick counter n follows the entry of
+ * <key> in <table> (default: the proxy's own) until the session ends; a counter already
+ * tracked by an earlier rule is left as it is (HAProxy's rule).
+ */
+export interface TcpTrackRule {
+  readonly action: 'track-sc';
+  readonly counter: number;
+  readonly key: StickKey;
+  /** The table's proxy name; null: the proxy holding the rule. */
+  readonly table: string | null;
+  readonly condition: Condition | null;
+  readonly where: Where;
+}
+
+/** `sc-inc-gpc0(<n>)`, `sc-inc-gpc1(<n>)`, `sc-set-gpt0(<n>) <int>`: on the entry counter n tracks. */
+export interface TcpCounterRule {
+  readonly action: 'sc-inc-gpc0' | 'sc-inc-gpc1' | 'sc-set-gpt0';
+  readonly counter: number;
+  /** sc-set-gpt0's value; 0 for the others. */
+  readonly value: number;
+  readonly condition: Condition | null;
+  readonly where: Where;
+}
+
+/** A sample expression naming a stick-table key (`src`, `req.ssl_sni,lower`), as written. */
+export interface StickKey {
+  readonly text: string;
+  readonly where: Where;
+}
+
+/** Key types of `stick-table type ...`. */
+export type StickKeyType = 'ip' | 'ipv6' | 'integer' | 'string' | 'binary';
+
+/** One `store` data type: `conn_cur`, `conn_rate(10s)` (period in ms for the *_rate ones). */
+export interface StickStore {
+  readonly name: string;
+  readonly period: number | null;
+}
+
+/** `stick-table type <type> [len <n>] size <n> [expire <t>] [nopurge] [store <types>]*`. */
+export interface StickTableConfig {
+  readonly type: StickKeyType;
+  /** Key bytes: 4 (ip, integer), 16 (ipv6), `len` for strings and binary (default 32). */
+  readonly keyLength: number;
+  /** Entries at most (`size`, suffixes k/m/g are powers of 1024). */
+  readonly size: number;
+  /** ms an untouched entry lives; null: no expiry (older entries are purged when full). */
+  readonly expire: number | null;
+  /** `nopurge`: a full table refuses new entries instead of dropping the oldest. */
+  readonly nopurge: boolean;
+  /** Data stored per entry, in declaration order; `server_id` is added when a stick rule needs it. */
+  readonly store: readonly StickStore[];
+  readonly where: Where;
+}
+
+/**
+ * `stick match|on|store-request <key> [table <t>] [if|unless <cond>]` (backends). `on` is a
+ * match followed by a store-request with the same arguments, as HAProxy defines it.
+ */
+export interface StickRule {
+  readonly kind: 'match' | 'store-request';
+  readonly key: StickKey;
+  /** The table's proxy name; null: the backend's own. */
+  readonly table: string | null;
   readonly condition: Condition | null;
   readonly where: Where;
 }
@@ -654,6 +730,10 @@ export interface ProxyConfig extends ProxySettings {
   readonly useBackend: SwitchingRule[];
   /** `server` lines, in order (backends). */
   readonly servers: ServerConfig[];
+  /** `stick-table` (one per proxy), or null. */
+  stickTable: StickTableConfig | null;
+  /** `stick match|on|store-request` rules, in order (backends). */
+  readonly stickRules: StickRule[];
   /**
    * `http-request use-service prometheus-exporter [if { path <path> }]` in a `mode http`
    * frontend: it serves the metrics (at that path only, or at any), and nothing else.

@@ -365,6 +365,8 @@ export class ConfigBuilder {
       tcpRequestContent: base !== null && inheritRules ? [...base.tcpRequestContent] : [],
       useBackend: [],
       servers: [],
+      stickTable: null,
+      stickRules: [],
       service: null,
       statsPage: null,
       where: ctx.where,

@@ -20,6 +20,7 @@ import {
   refusalText,
 } from './keywords.js';
 import { parseLogLine } from './log.js';
+import { parseStickAction, parseStickRule, parseStickTable } from './stick.js';
 import { compileLogFormat, LogFormatError } from '../log/log-format.js';
 import {
   emptyOptions,
@@ -559,6 +560,21 @@ function parseTcpRequest(ctx: LineContext, state: SectionState): void {
     return;
   }
   const action = ctx.arg(2);
+  const beforeContent = kind === 'connection' ? `${t.kind === 'defaults' ? 'defaults' : 'frontend'} tcp-request connection rule` : undefined;
+  const stickAction = parseStickAction(ctx, t.acls, keyword, beforeContent);
+  if (typeof stickAction === 'string') {
+    ctx.alert(`'${keyword} ${action}' : ${stickAction}`, keyword);
+    return;
+  }
+  if (stickAction !== null) {
+    if (t.kind === 'defaults') {
+      // HAProxy refuses track-sc in a defaults section too: the table would be the defaults'.
+      ctx.alert(`'${keyword} ${action}' is not allowed in a defaults section`, keyword);
+      return;
+    }
+    (kind === 'connection' ? t.tcpRequestConnection : t.tcpRequestContent).push(stickAction);
+    return;
+  }
   if (action !== 'accept' && action !== 'reject') {
     const refusal = UNSUPPORTED_TCP_ACTIONS[action.replace(/\(.*$/, '')];
     if (refusal !== undefined) {
@@ -567,7 +583,7 @@ function parseTcpRequest(ctx: LineContext, state: SectionState): void {
     }
     ctx.alert(
       `'${keyword}' expects 'accept' or 'reject' in ${inLabel} (got '${action}')` +
-        didYouMean(action, ['accept', 'reject', ...Object.keys(UNSUPPORTED_TCP_ACTIONS)]),
+        didYouMean(action, ['accept', 'reject', 'track-sc0', 'track-sc1', 'track-sc2', 'sc-inc-gpc0', 'sc-inc-gpc1', 'sc-set-gpt0', ...Object.keys(UNSUPPORTED_TCP_ACTIONS)]),
       keyword,
     );
     return;
@@ -575,7 +591,6 @@ function parseTcpRequest(ctx: LineContext, state: SectionState): void {
   const word = ctx.arg(3);
   let condition = null;
   if (word === 'if' || word === 'unless') {
-    const beforeContent = kind === 'connection' ? `${t.kind === 'defaults' ? 'defaults' : 'frontend'} tcp-request connection rule` : undefined;
     const parsed = parseCondition(ctx.words.slice(3), t.acls, { where: ctx.where, readPatternFile: ctx.readPatternFile, beforeContent });
     if (!parsed.ok) {
       ctx.alert(`'${keyword} ${action}' : error detected in ${inLabel} while parsing '${word}' condition : ${parsed.reason}`, keyword);
@@ -646,6 +661,8 @@ export const PROXY_KEYWORD_SECTIONS: Readonly<Record<string, readonly ('defaults
   'server-template': ['backend', 'listen'],
   source: ['defaults', 'backend', 'listen'],
   stats: ['frontend', 'listen'],
+  stick: ['backend', 'listen'],
+  'stick-table': ['frontend', 'backend', 'listen'],
   'tcp-request': ['defaults', 'frontend', 'listen'],
   timeout: ['defaults', 'frontend', 'backend', 'listen'],
   use_backend: ['frontend', 'listen'],
@@ -1017,6 +1034,16 @@ export const PROXY_KEYWORDS: Readonly<Record<string, KeywordHandler>> = {
   'http-request': parseHttpRequest,
   stats: parseStats,
   'tcp-request': parseTcpRequest,
+  stick: (ctx, state) => {
+    const t = state.target;
+    if (refusedInDefaults(ctx, t) || t.kind === 'defaults' || ignoredHere(ctx, t, 'backend')) return;
+    parseStickRule(ctx, t);
+  },
+  'stick-table': (ctx, state) => {
+    const t = state.target;
+    if (refusedInDefaults(ctx, t) || t.kind === 'defaults') return;
+    parseStickTable(ctx, t);
+  },
   timeout: parseTimeout,
   use_backend: parseUseBackend,
 };

@@ -18,6 +18,8 @@ import type { Proxy, ProxyLog } from '../proxy/proxy-types.js';
 import { pauseProxies, resumeProxies } from '../proxy/proxy.js';
 import type { BackendRuntime, FrontendRuntime, ServerRuntime } from '../session/session-types.js';
 import type { SessionEngine } from '../session/session.js';
+import type { StickTable } from '../stick/stick-table.js';
+import { clearTable, setTable, showTable } from './table-commands.js';
 import { parseShowStatArgs, showInfo, showInfoJson, showInfoTyped, showStatCsv, showStatJson, showStatTyped, type StatsSnapshot } from '../stats/stats.js';
 
 /** Levels, least first: a connection may run the commands of its level and those below. */
@@ -51,6 +53,8 @@ export interface ControlContext {
   readonly stats: () => StatsSnapshot | Promise<StatsSnapshot>;
   /** `clear counters` (the maxima) or `clear counters all` (every counter), here and in the workers. */
   readonly clearCounters: (all: boolean) => void;
+  /** Stick tables by name: a master maps every table its workers share. */
+  readonly tables: ReadonlyMap<string, StickTable>;
 }
 
 /** What a command gives back: the text protocol's answer, and the same for programs (JSON-RPC). */
@@ -78,7 +82,8 @@ export interface CommandSpec {
   readonly help: string;
   readonly level: ControlLevel;
   readonly scope: CommandScope;
-  run(args: readonly string[], ctx: ControlContext): CommandResult | Promise<CommandResult>;
+  /** `level`: the connection's (a command may show less to a lower level, as `show table` does). */
+  run(args: readonly string[], ctx: ControlContext, level: ControlLevel): CommandResult | Promise<CommandResult>;
 }
 
 const ok: CommandResult = { text: '' };
@@ -431,6 +436,30 @@ export const COMMANDS: readonly CommandSpec[] = [
     },
   },
   {
+    words: ['show', 'table'],
+    usage: 'show table <table> [<filter>]*',
+    help: "report table usage stats or dump this table's contents (filter: data/key)",
+    level: 'user',
+    scope: 'master',
+    run: (args, ctx, level) => showTable(args, ctx, level),
+  },
+  {
+    words: ['clear', 'table'],
+    usage: 'clear table <table> [<filter>]*',
+    help: 'remove an entry from a table (filter: data/key)',
+    level: 'operator',
+    scope: 'master',
+    run: (args, ctx) => clearTable(args, ctx),
+  },
+  {
+    words: ['set', 'table'],
+    usage: 'set table <table> key <k> [data.* <v>]*',
+    help: "update or create a table entry's data",
+    level: 'operator',
+    scope: 'master',
+    run: (args, ctx) => setTable(args, ctx),
+  },
+  {
     words: ['show', 'errors'],
     usage: 'show errors [<px>] [request|response]',
     help: 'report last request and/or response errors for each proxy',
@@ -494,7 +523,7 @@ export async function runCommand(command: string, level: ControlLevel, ctx: Cont
   const found = findCommand(words);
   if (found === null) return unknownCommand(words, level);
   if (!allowed(found.spec, level)) return PERMISSION_DENIED;
-  const result = await found.spec.run(found.args, ctx);
+  const result = await found.spec.run(found.args, ctx, level);
   ctx.requestTurn?.();
   return result;
 }

@@ -24,9 +24,9 @@ export class MasterControl implements ControlHandler {
     if (ctx === null) return { text: 'No generation serves yet.\n', failed: true };
     switch (found.spec.scope) {
       case 'master':
-        return found.spec.run(found.args, ctx);
+        return found.spec.run(found.args, ctx, level);
       case 'everywhere': {
-        const own = await found.spec.run(found.args, ctx);
+        const own = await found.spec.run(found.args, ctx, level);
         if (own.failed) return own;
         const answers = await this.master.askWorkers(command);
         return answers.find((a) => a.failed) ?? own;

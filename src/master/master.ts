@@ -17,6 +17,8 @@
  *   it; whoever accepts first serves. A dead worker owns no accept queue, so nothing waiting is lost
  *   with it (only the connections it had accepted).
  */
+import { StickTable, tableSignature } from '../stick/stick-table.js';
+import type { StickStore, StickTableConfig } from '../config/model.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { constants as osConstants } from 'node:os';
 import type { CliOptions } from '../cli/args.js';
@@ -184,6 +186,13 @@ const SIGNAL_WORDS: Partial<Record<NodeJS.Signals, string>> = {
 export class Master {
   private readonly log: ProxyLog;
   private readonly generations: Generation[] = [];
+  /**
+   * Stick tables by proxy name and definition. The master creates each table's memory once and
+   * every worker maps it; a reload whose table is defined the same way keeps the same memory
+   * (entries, server_id, rates carry over), a changed definition starts a new table. A table no
+   * generation uses any more is closed (pruneStickTables()).
+   */
+  private readonly stickTables = new Map<string, StickTable>();
   private current: Generation | null = null;
   private nextGeneration = 1;
   private readonly totals = new CounterTotals();
@@ -388,6 +397,7 @@ export class Master {
       // Summed over every worker, with the master's own checks and servers (as HAProxy's one process).
       stats: () => this.stats({ statsSocket: generation.config.global.statsSockets.length > 0 }),
       clearCounters: (all) => this.clearCounters(all),
+      tables: generation.runtime.tables,
     };
   }
 
@@ -438,7 +448,13 @@ export class Master {
       splice: false,
       listeners: listenerCount(config),
     });
-    const runtime = await buildRuntime(config, { maxconn: fds.maxconn });
+    let runtime: Runtime;
+    try {
+      runtime = await buildRuntime(config, { maxconn: fds.maxconn, stickTables: (name, table, store) => this.stickTableFor(name, table, store) });
+    } catch (error) {
+      this.pruneStickTables();
+      throw error;
+    }
     const adopt = previous?.sockets ?? new Map<string, number>();
     const sockets = bindAll(runtime, {
       // As the single process: every failed bind is reported (nothing retries it later).
@@ -503,6 +519,26 @@ export class Master {
   }
 
   /** A generation that failed to start: its workers go, the sockets it created are closed. */
+  private stickTableFor(name: string, config: StickTableConfig, store: readonly StickStore[]): StickTable {
+    const key = `${name}\n${tableSignature(config, store)}`;
+    let table = this.stickTables.get(key);
+    if (table === undefined) {
+      table = StickTable.create(name, config, store);
+      this.stickTables.set(key, table);
+    }
+    return table;
+  }
+
+  /** Closes the tables no generation uses (their workers keep their own mappings while they live). */
+  private pruneStickTables(): void {
+    const live = new Set(this.generations.flatMap((g) => [...g.runtime.tables.values()]));
+    for (const [key, table] of this.stickTables) {
+      if (live.has(table)) continue;
+      table.close();
+      this.stickTables.delete(key);
+    }
+  }
+
   private abandon(generation: Generation): void {
     generation.state = 'old';
     this.cancelRespawns(generation);
@@ -730,7 +766,13 @@ export class Master {
     const fds = [...new Set(generation.sockets.values())];
     const listeners: Record<string, number> = {};
     for (const [key, fd] of generation.sockets) listeners[key] = IPC_FD + 1 + fds.indexOf(fd);
-    const manifest: WorkerManifest = { masterPid: process.pid, generation: generation.id, slot, listeners, servers: this.serverStates(generation), addresses: this.serverAddresses(generation), settings: this.serverSettings(generation) };
+    // Stick tables' memory goes the same way as the listeners: fds in the child's stdio.
+    const tables: Record<string, number> = {};
+    for (const [name, table] of generation.runtime.tables) {
+      tables[name] = IPC_FD + 1 + fds.length;
+      fds.push(table.fd);
+    }
+    const manifest: WorkerManifest = { masterPid: process.pid, generation: generation.id, slot, listeners, tables, servers: this.serverStates(generation), addresses: this.serverAddresses(generation), settings: this.serverSettings(generation) };
     const env: NodeJS.ProcessEnv = { ...process.env, [WORKER_ENV]: JSON.stringify(manifest) };
     // Readiness is the master's to announce; a worker never speaks to systemd.
     delete env.NOTIFY_SOCKET;
@@ -859,6 +901,7 @@ export class Master {
     this.generations.splice(index, 1);
     if (generation.hardStopTimer !== null) clearTimeout(generation.hardStopTimer);
     this.cancelRespawns(generation);
+    this.pruneStickTables();
   }
 
   private stopChecks(): void {
@@ -881,6 +924,8 @@ export class Master {
     if (this.stopping === null) return;
     if (this.generations.some((g) => g.workers.size > 0)) return;
     for (const generation of this.generations) this.cancelRespawns(generation);
+    for (const table of this.stickTables.values()) table.close();
+    this.stickTables.clear();
     this.log.warning('All workers exited. Exiting... (0)');
     this.resolveDone(0);
   }

@@ -19,6 +19,8 @@ export interface WorkerManifest {
   slot: number;
   /** Listening fd numbers in this process, by listener identity (src/runtime/bind-all.ts). */
   listeners: Record<string, number>;
+  /** Stick tables' shared-memory fds in this process, by the name of the proxy declaring each. */
+  tables?: Record<string, number>;
   /** Servers' states from the master's health checks, by 'backend/server'. */
   servers: Record<string, HealthState>;
   /** Addresses of the servers that follow DNS, from the master's resolvers, by 'backend/server'. */

@@ -3,6 +3,7 @@
  * handed over (never binding one), drop privileges before the first client byte, tell the master
  * when it serves, send it counters, and leave when told to stop or when the master is gone.
  */
+import { StickTable } from '../stick/stick-table.js';
 import type { HealthState } from '../backend/server-types.js';
 import type { CliOptions } from '../cli/args.js';
 import type { Config } from '../config/model.js';
@@ -152,6 +153,12 @@ export async function runWorker(config: Config, cli: CliOptions, manifest: Worke
       signals: true,
       adopt: new Map(Object.entries(manifest.listeners)),
       adoptOnly: true,
+      // One table for every worker: the master's memory, mapped here.
+      stickTables: (name, table, store) => {
+        const fd = manifest.tables?.[name];
+        if (fd === undefined) throw new EpoxyError(`the master gave no memory for stick table '${name}'`, ErrorCodes.PROCESS);
+        return StickTable.adopt(fd, name, table, store);
+      },
       // The master checks the servers once for every worker and sends their states; what the
       // traffic observes goes to it (a success only after a failure: the master only needs the
       // breaks in a run of errors, not every connection).

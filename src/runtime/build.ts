@@ -24,6 +24,7 @@ import {
   type ServerRuntime,
   type ServerSocketOptions,
   type SourceRuntime,
+  type RuleAction,
   type TcpRequestRule,
   type TcpContentRule,
   type Timeouts,
@@ -31,6 +32,10 @@ import {
 import { compileCondition, compileContentCondition } from './condition.js';
 import { compileLogFormat, DEFAULT_LINE, TCPLOG } from '../log/log-format.js';
 import { compileProgram } from '../check/protocol-check.js';
+import type { StickStore, StickTableConfig, TcpRequestRule as ConfigTcpRequestRule } from '../config/model.js';
+import { effectiveStore } from '../config/stick.js';
+import { compileStickKey, stickKeyReadsContent } from '../stick/stick-key.js';
+import { StickTable } from '../stick/stick-table.js';
 
 /** HAProxy's `retries` default. */
 const DEFAULT_RETRIES = 3;
@@ -43,6 +48,8 @@ export interface Runtime {
   frontendOf: Map<Proxy, FrontendRuntime>;
   /** The `bind` line each listener comes from. */
   bindLines: Map<Listener, Where>;
+  /** Stick tables by the name of the proxy declaring them. */
+  tables: Map<string, StickTable>;
 }
 
 function timeouts(config: ProxyConfig): Timeouts {
@@ -242,6 +249,51 @@ export function resolutionError(failures: readonly string[]): EpoxyError {
 export interface BuildOptions {
   /** The global maxconn in force (derived from the fd limit when the config sets none). */
   maxconn?: number;
+  /**
+   * Where each stick table's memory comes from: a master hands its workers the tables it
+   * created (and keeps equal ones across reloads); default: a new table.
+   */
+  stickTables?: StickTableSource;
+}
+
+/** Gives the table of the proxy `name`, as configured (with `store` completed by effectiveStore()). */
+export type StickTableSource = (name: string, config: StickTableConfig, store: readonly StickStore[]) => StickTable;
+
+/** Creates (or obtains from `source`) the table of every proxy that declares one. */
+const createStickTable: StickTableSource = (name, table, store) => StickTable.create(name, table, store);
+
+export function buildStickTables(config: Config, source: StickTableSource = createStickTable): Map<string, StickTable> {
+  const tables = new Map<string, StickTable>();
+  try {
+    for (const proxy of config.proxies) {
+      if (proxy.stickTable === null || proxy.disabled) continue;
+      tables.set(proxy.name, source(proxy.name, proxy.stickTable, effectiveStore(config.proxies, proxy)));
+    }
+  } catch (error) {
+    if (source === createStickTable) for (const table of tables.values()) table.close();
+    throw error;
+  }
+  return tables;
+}
+
+function tableFor(tables: ReadonlyMap<string, StickTable>, holder: ProxyConfig, name: string | null): StickTable {
+  const table = tables.get(name ?? holder.name);
+  // The configuration check refused rules naming a missing table; a disabled proxy's is gone.
+  if (table === undefined) throw new EpoxyError(`proxy '${holder.name}': unable to find table '${name ?? holder.name}'`, ErrorCodes.CONFIG);
+  return table;
+}
+
+/** A rule's action at run time: stick tables resolved, keys compiled. */
+function ruleAction(rule: ConfigTcpRequestRule, holder: ProxyConfig, tables: ReadonlyMap<string, StickTable>): RuleAction {
+  switch (rule.action) {
+    case 'accept':
+    case 'reject':
+      return { action: rule.action };
+    case 'track-sc':
+      return { action: 'track-sc', counter: rule.counter, table: tableFor(tables, holder, rule.table), key: compileStickKey(rule.key.text), keyReadsContent: stickKeyReadsContent(rule.key.text) };
+    default:
+      return { action: rule.action, counter: rule.counter, value: rule.value };
+  }
 }
 
 export async function buildRuntime(config: Config, options: BuildOptions = {}): Promise<Runtime> {
@@ -257,121 +309,135 @@ export async function buildRuntime(config: Config, options: BuildOptions = {}): 
   // HAProxy sets TCP_NODELAY on every client and server socket: a relay must not add Nagle's
   // wait to what it forwards. `tune.epoxy.nodelay off` is for measuring what that buys.
   const noDelay = tune.nodelay ?? true;
+  const tables = buildStickTables(config, options.stickTables);
+  // Anything refused below must not leave the tables' memory mapped.
+  try {
 
-  for (const proxy of config.proxies) {
-    // A listen section serving the stats page has no servers to balance: src/stats serves it.
-    if (!hasBackend(proxy) || proxy.disabled || servesHttp(proxy)) continue;
-    const socketOptions: ServerSocketOptions = {
-      noDelay,
-      rcvbuf: tune.rcvbufServer ?? 0,
-      sndbuf: tune.sndbufServer ?? 0,
-      notSentLowat: tune.notsentLowatServer ?? 0,
-      smartConnect: proxy.options.tcpSmartConnect,
-    };
-    const servers: ServerRuntime[] = [];
-    for (const [index, server] of proxy.servers.entries()) {
-      servers.push({
-        name: server.name,
-        id: server.id ?? index + 1,
-        address: resolved.addresses.get(server) ?? null,
-        weight: server.weight,
-        maxconn: server.maxconn,
-        maxqueue: server.maxqueue,
-        backup: server.backup,
-        admin: server.disabled ? 'maint' : 'ready',
-        health: 'up',
-        unresolved: resolved.unresolved.has(server),
-        dns: serverDns(server),
-        check: server.check ? checkSettings(server, proxy, resolved.addresses.get(server) ?? null, config.global.spreadChecks) : null,
-        nominalWeight: server.weight,
-        onMarkedDown: server.onMarkedDown,
-        onMarkedUp: server.onMarkedUp,
-        slowstart: server.slowstart,
-        observe: server.check && server.observe ? { errorLimit: server.errorLimit, onError: server.onError } : null,
-        cur: 0,
-        sendProxy: server.sendProxy === 'v1' ? 1 : server.sendProxy === 'v2' ? 2 : 0,
-        source: sourceRuntime(server.source ?? proxy.source, sources),
-        targetPort: targetPort(server),
-        portOffset: server.address.kind === 'address' ? server.address.portOffset : null,
+    for (const proxy of config.proxies) {
+      // A listen section serving the stats page has no servers to balance: src/stats serves it.
+      if (!hasBackend(proxy) || proxy.disabled || servesHttp(proxy)) continue;
+      const socketOptions: ServerSocketOptions = {
+        noDelay,
+        rcvbuf: tune.rcvbufServer ?? 0,
+        sndbuf: tune.sndbufServer ?? 0,
+        notSentLowat: tune.notsentLowatServer ?? 0,
+        smartConnect: proxy.options.tcpSmartConnect,
+      };
+      const servers: ServerRuntime[] = [];
+      for (const [index, server] of proxy.servers.entries()) {
+        servers.push({
+          name: server.name,
+          id: server.id ?? index + 1,
+          address: resolved.addresses.get(server) ?? null,
+          weight: server.weight,
+          maxconn: server.maxconn,
+          maxqueue: server.maxqueue,
+          backup: server.backup,
+          admin: server.disabled ? 'maint' : 'ready',
+          health: 'up',
+          unresolved: resolved.unresolved.has(server),
+          dns: serverDns(server),
+          check: server.check ? checkSettings(server, proxy, resolved.addresses.get(server) ?? null, config.global.spreadChecks) : null,
+          nominalWeight: server.weight,
+          onMarkedDown: server.onMarkedDown,
+          onMarkedUp: server.onMarkedUp,
+          slowstart: server.slowstart,
+          observe: server.check && server.observe ? { errorLimit: server.errorLimit, onError: server.onError } : null,
+          cur: 0,
+          sendProxy: server.sendProxy === 'v1' ? 1 : server.sendProxy === 'v2' ? 2 : 0,
+          source: sourceRuntime(server.source ?? proxy.source, sources),
+          targetPort: targetPort(server),
+          portOffset: server.address.kind === 'address' ? server.address.portOffset : null,
+          counters: new Counters(),
+          socketOptions,
+          fastOpen: server.tfo,
+        });
+      }
+      backends.set(proxy.name, {
+        name: proxy.name,
+        servers,
+        balancer: createBalancer(balanceOf(proxy), servers, { allBackups: proxy.options.allbackups }),
+        timeouts: timeouts(proxy),
+        retries: proxy.retries ?? DEFAULT_RETRIES,
+        redispatch: proxy.options.redispatch,
+        serverKeepAlive: proxy.options.tcpka || proxy.options.srvtcpka,
+        serverNoLinger: proxy.options.nolinger,
+        stickRules: proxy.stickRules.map((rule) => ({
+          kind: rule.kind,
+          table: tableFor(tables, proxy, rule.table),
+          key: compileStickKey(rule.key.text),
+          condition: rule.condition ? compileCondition(rule.condition) : null,
+        })),
         counters: new Counters(),
-        socketOptions,
-        fastOpen: server.tfo,
       });
     }
-    backends.set(proxy.name, {
-      name: proxy.name,
-      servers,
-      balancer: createBalancer(balanceOf(proxy), servers, { allBackups: proxy.options.allbackups }),
-      timeouts: timeouts(proxy),
-      retries: proxy.retries ?? DEFAULT_RETRIES,
-      redispatch: proxy.options.redispatch,
-      serverKeepAlive: proxy.options.tcpka || proxy.options.srvtcpka,
-      serverNoLinger: proxy.options.nolinger,
-      counters: new Counters(),
-    });
-  }
 
-  for (const proxy of config.proxies) {
-    // A section serving HTTP (the Prometheus exporter, the stats page) has no TCP sessions: src/stats serves it.
-    if (!hasFrontend(proxy) || proxy.disabled || servesHttp(proxy)) continue;
-    const rules: TcpRequestRule[] = proxy.tcpRequestConnection.map((rule) => ({
-      action: rule.action,
-      condition: rule.condition ? compileCondition(rule.condition) : null,
-    }));
-    const contentRules: TcpContentRule[] = proxy.tcpRequestContent.map((rule) => ({
-      action: rule.action,
-      condition: rule.condition ? compileContentCondition(rule.condition) : null,
-    }));
-    const useBackend = proxy.useBackend.map((rule) => {
-      const backend = backends.get(rule.backend);
-      if (!backend) {
-        throw new EpoxyError(`proxy '${proxy.name}': unknown backend '${rule.backend}'`, ErrorCodes.CONFIG);
-      }
-      return { backend, condition: rule.condition ? compileCondition(rule.condition) : () => true };
-    });
-    // A listen section is its own default backend.
-    const defaultName = proxy.kind === 'listen' ? proxy.name : proxy.defaultBackend;
-    const frontend: FrontendRuntime = {
-      name: proxy.name,
-      maxconn: proxy.maxconn ?? 0,
-      timeouts: timeouts(proxy),
-      rules,
-      contentRules,
-      inspectDelay: proxy.inspectDelay ?? 0,
-      useBackend,
-      defaultBackend: defaultName ? (backends.get(defaultName) ?? null) : null,
-      clientKeepAlive: proxy.options.tcpka || proxy.options.clitcpka,
-      clientNoLinger: proxy.options.nolinger,
-      dontLogNull: proxy.options.dontlognull,
-      logging: frontendLogging(proxy),
-      counters: new Counters(),
-    };
-    frontends.set(proxy.name, frontend);
-    const listeners = proxy.binds.flatMap((line) =>
-      line.addresses.map((address) =>
-        createListener(
-          {
-            ...line.bind,
-            noReusePort: line.bind.noReusePort || config.global.noReusePort,
-            ...(tune.rcvbufClient !== null && { rcvbuf: tune.rcvbufClient }),
-            ...(tune.sndbufClient !== null && { sndbuf: tune.sndbufClient }),
-            ...(tune.notsentLowatClient !== null && { notSentLowat: tune.notsentLowatClient }),
-            noDelay,
-            smartAccept: proxy.options.tcpSmartAccept,
-          },
-          address,
-          { maxconn: proxy.maxconn ?? options.maxconn ?? config.global.maxconn ?? undefined, backlog: proxy.backlog ?? undefined },
+    for (const proxy of config.proxies) {
+      // A section serving HTTP (the Prometheus exporter, the stats page) has no TCP sessions: src/stats serves it.
+      if (!hasFrontend(proxy) || proxy.disabled || servesHttp(proxy)) continue;
+      const rules: TcpRequestRule[] = proxy.tcpRequestConnection.map((rule) => ({
+        ...ruleAction(rule, proxy, tables),
+        condition: rule.condition ? compileCondition(rule.condition) : null,
+      }));
+      const contentRules: TcpContentRule[] = proxy.tcpRequestContent.map((rule) => ({
+        ...ruleAction(rule, proxy, tables),
+        condition: rule.condition ? compileContentCondition(rule.condition) : null,
+      }));
+      const useBackend = proxy.useBackend.map((rule) => {
+        const backend = backends.get(rule.backend);
+        if (!backend) {
+          throw new EpoxyError(`proxy '${proxy.name}': unknown backend '${rule.backend}'`, ErrorCodes.CONFIG);
+        }
+        return { backend, condition: rule.condition ? compileCondition(rule.condition) : () => true };
+      });
+      // A listen section is its own default backend.
+      const defaultName = proxy.kind === 'listen' ? proxy.name : proxy.defaultBackend;
+      const frontend: FrontendRuntime = {
+        name: proxy.name,
+        maxconn: proxy.maxconn ?? 0,
+        timeouts: timeouts(proxy),
+        rules,
+        contentRules,
+        inspectDelay: proxy.inspectDelay ?? 0,
+        useBackend,
+        defaultBackend: defaultName ? (backends.get(defaultName) ?? null) : null,
+        clientKeepAlive: proxy.options.tcpka || proxy.options.clitcpka,
+        clientNoLinger: proxy.options.nolinger,
+        dontLogNull: proxy.options.dontlognull,
+        logging: frontendLogging(proxy),
+        counters: new Counters(),
+      };
+      frontends.set(proxy.name, frontend);
+      const listeners = proxy.binds.flatMap((line) =>
+        line.addresses.map((address) =>
+          createListener(
+            {
+              ...line.bind,
+              noReusePort: line.bind.noReusePort || config.global.noReusePort,
+              ...(tune.rcvbufClient !== null && { rcvbuf: tune.rcvbufClient }),
+              ...(tune.sndbufClient !== null && { sndbuf: tune.sndbufClient }),
+              ...(tune.notsentLowatClient !== null && { notSentLowat: tune.notsentLowatClient }),
+              noDelay,
+              smartAccept: proxy.options.tcpSmartAccept,
+            },
+            address,
+            { maxconn: proxy.maxconn ?? options.maxconn ?? config.global.maxconn ?? undefined, backlog: proxy.backlog ?? undefined },
+          ),
         ),
-      ),
-    );
-    // One listener per address of each line, in order: the n-th comes from the line holding it.
-    let next = 0;
-    for (const line of proxy.binds) for (let i = 0; i < line.addresses.length; i++) bindLines.set(listeners[next++]!, line.where);
-    const runtimeProxy: Proxy = { name: proxy.name, type: proxy.kind, state: ProxyState.NEW, listeners };
-    proxies.push(runtimeProxy);
-    frontendOf.set(runtimeProxy, frontend);
+      );
+      // One listener per address of each line, in order: the n-th comes from the line holding it.
+      let next = 0;
+      for (const line of proxy.binds) for (let i = 0; i < line.addresses.length; i++) bindLines.set(listeners[next++]!, line.where);
+      const runtimeProxy: Proxy = { name: proxy.name, type: proxy.kind, state: ProxyState.NEW, listeners };
+      proxies.push(runtimeProxy);
+      frontendOf.set(runtimeProxy, frontend);
+    }
+  } catch (error) {
+    // Tables from a source are the source's to close (a master shares them between generations).
+    if (options.stickTables === undefined) for (const table of tables.values()) table.close();
+    throw error;
   }
-  return { proxies, frontends, backends, frontendOf, bindLines };
+  return { proxies, frontends, backends, frontendOf, bindLines, tables };
 }
 
 /**

@@ -23,7 +23,7 @@ import { ServerEvents } from '../backend/server-events.js';
 import { runCommand, type ControlContext } from '../control/commands.js';
 import { openStatsSocket, type ControlServer } from '../control/control-server.js';
 import { HealthEffects } from '../check/effects.js';
-import { buildRuntime, type Runtime } from './build.js';
+import { buildRuntime, type Runtime, type StickTableSource } from './build.js';
 import { planFds, type FdPlan } from './limits.js';
 import { memoryActivityLines, serverStateLines } from './dumps.js';
 import { httpFrontends, HttpServices } from '../stats/http-services.js';
@@ -62,6 +62,8 @@ export interface StartOptions {
   adopt?: ReadonlyMap<string, number>;
   /** With `adopt`: refuse a listener that is not in it (a worker never binds). */
   adoptOnly?: boolean;
+  /** Where stick tables come from (a worker maps its master's); default: created here. */
+  stickTables?: StickTableSource;
   /**
    * `observe layer4` events when this process does not run the checks (a worker sends them to
    * its master): backend, server, whether the connection succeeded.
@@ -179,7 +181,7 @@ export async function start(input: Config | EpoxyConfig, options: StartOptions =
 
   let runtime: Runtime;
   try {
-    runtime = await buildRuntime(config, { maxconn });
+    runtime = await buildRuntime(config, { maxconn, stickTables: options.stickTables });
   } catch (error) {
     logs.close();
     throw error;
@@ -308,6 +310,7 @@ export async function start(input: Config | EpoxyConfig, options: StartOptions =
     serverEvents,
     log,
     maxconnLimit: maxconn,
+    tables: runtime.tables,
     requestTurn: () => loop.requestTurn(),
     activity: () => ({
       ...loop.activity.toObject(),
@@ -330,6 +333,8 @@ export async function start(input: Config | EpoxyConfig, options: StartOptions =
     loop.close();
     relay.close();
     logs.close();
+    // Sessions are gone, so no entry is held any more; the memory stays while others map it.
+    for (const table of runtime.tables.values()) table.close();
   });
 
   const addresses = new Map<string, string[]>();

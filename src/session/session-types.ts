@@ -9,6 +9,8 @@ import type { SocketAddress } from '../address.js';
 import type { CheckProgram } from '../check/protocol-check.js';
 import type { CompiledLogFormat } from '../log/log-format.js';
 import type { ClientHelloFacts } from '../inspect/client-hello.js';
+import type { KeyFetch } from '../stick/stick-key.js';
+import type { StickTable } from '../stick/stick-table.js';
 
 /** What a condition (`if`/`unless` with ACLs) can look at: the connection's two ends, its first bytes. */
 export interface ConnectionFacts {
@@ -36,16 +38,44 @@ export type Condition = (facts: ConnectionFacts) => boolean;
 /** A compiled content-rule condition: 3 pass, 0 fail, 1 wait for more bytes (src/runtime/condition.ts). */
 export type ContentCondition = (facts: ConnectionFacts) => 0 | 1 | 3;
 
-export interface TcpContentRule {
-  action: 'accept' | 'reject';
+/**
+ * What a `tcp-request` rule does when its condition holds: accept and reject end the walk; the
+ * stick-counter actions act and the walk goes on.
+ */
+export type RuleAction =
+  | { readonly action: 'accept' | 'reject' }
+  | {
+      readonly action: 'track-sc';
+      readonly counter: number;
+      readonly table: StickTable;
+      readonly key: KeyFetch;
+      /** The key reads the client's bytes: with none yet (and more may come) the rule waits. */
+      readonly keyReadsContent: boolean;
+    }
+  | { readonly action: 'sc-inc-gpc0' | 'sc-inc-gpc1' | 'sc-set-gpt0'; readonly counter: number; readonly value: number };
+
+export type TcpContentRule = RuleAction & {
   /** null: unconditional. */
-  condition: ContentCondition | null;
+  readonly condition: ContentCondition | null;
+};
+
+export type TcpRequestRule = RuleAction & {
+  /** null: unconditional. */
+  readonly condition: Condition | null;
+};
+
+/** A stick counter a session tracks: the table, and its entry's slot (held until the session ends). */
+export interface TrackedCounter {
+  readonly table: StickTable;
+  readonly slot: number;
 }
 
-export interface TcpRequestRule {
-  action: 'accept' | 'reject';
-  /** null: unconditional. */
-  condition: Condition | null;
+/** `stick match` / `stick store-request` in a backend, compiled. */
+export interface StickRuleRuntime {
+  readonly kind: 'match' | 'store-request';
+  readonly table: StickTable;
+  readonly key: KeyFetch;
+  readonly condition: Condition | null;
 }
 
 /** Timeouts in ms; 0 = none (HAProxy warns about a missing client/server/connect timeout). */
@@ -195,6 +225,8 @@ export interface BackendRuntime {
   readonly serverKeepAlive?: boolean;
   /** Close server connections with an RST, not a FIN (`option nolinger` in the backend). */
   readonly serverNoLinger?: boolean;
+  /** `stick match|on|store-request` rules; absent or empty: no stickiness. */
+  readonly stickRules?: readonly StickRuleRuntime[];
   readonly counters: Counters;
 }
 

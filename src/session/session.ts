@@ -12,7 +12,8 @@
  * last activity + timeout without the session having been touched per message.
  */
 import { SocketAddress } from '../address.js';
-import type { ServerRuntime, BackendRuntime, FrontendRuntime, ConnectionFacts, FrontendLogging } from './session-types.js';
+import type { ServerRuntime, BackendRuntime, FrontendRuntime, ConnectionFacts, FrontendLogging, RuleAction, TrackedCounter } from './session-types.js';
+import type { StickTable } from '../stick/stick-table.js';
 import { FD_EV_ERR_RW, FD_EV_READY_W, FD_EV_SHUT_RW } from '../fd/fd-types.js';
 import { listenerFull } from '../listener/listener.js';
 import { ListenerState, type Listener } from '../listener/listener-types.js';
@@ -202,6 +203,13 @@ class Session implements ConnectionFacts, ConnectingClient, Waiter<Session> {
   nextWaiter: Session | null = null;
   waitingIn: WaitQueue<Session> | null = null;
   ticket = 0;
+  /**
+   * Stick counters sc0..sc2 this session tracks (`track-sc<n>`): the table and the entry's slot,
+   * or null. Allocated on the first track only: sessions of proxies without tables pay nothing.
+   */
+  tracked: Array<TrackedCounter | null> | null = null;
+  /** The content rule to resume from when more bytes come (HAProxy's current_rule). */
+  contentRule = 0;
   private local: SocketAddress | null = null;
 
   constructor(
@@ -485,7 +493,8 @@ export class SessionEngine {
           this.close(session, 'PR', null);
           return;
         }
-        break; // accept: later rules are not evaluated
+        if (rule.action === 'accept') break; // later rules are not evaluated
+        this.stickAction(session, rule);
       }
     }
     if (listener.bind.acceptProxy) {
@@ -599,13 +608,18 @@ export class SessionEngine {
   private applyContentRules(session: Session): boolean {
     const fe = session.frontend;
     let reject = false;
-    for (const rule of fe.contentRules!) {
+    const rules = fe.contentRules!;
+    // A walk that waited resumes at the rule that waited: actions already done are not redone.
+    for (; session.contentRule < rules.length; session.contentRule++) {
+      const rule = rules[session.contentRule]!;
       const result = rule.condition === null ? PASS : rule.condition(session);
       if (result === MISS) return false;
-      if (result === PASS) {
+      if (result !== PASS) continue;
+      if (rule.action === 'accept' || rule.action === 'reject') {
         reject = rule.action === 'reject';
         break;
       }
+      if (!this.stickAction(session, rule)) return false;
     }
     if (this.loop.fdtab.entry(session.clientFd)) this.loop.fdtab.remove(session.clientFd);
     if (reject) {
@@ -629,6 +643,10 @@ export class SessionEngine {
     // a refused or failed handshake is a connection in conn_tot, not a session in stot).
     fe.counters.add('sessions');
     fe.counters.tick(RATE_SESSIONS, this.loop.now);
+    // Entries tracked by the connection rules count the session (HAProxy's session_count_new()).
+    if (session.tracked !== null) {
+      for (const counter of session.tracked) if (counter !== null) counter.table.countSession(counter.slot);
+    }
     // HAProxy's default line is written once the connection is a session: after its PROXY
     // header (whose addresses it shows), before anything about a backend is known.
     if (session.logTo !== null && fe.logging?.when === 'accept') {
@@ -657,7 +675,8 @@ export class SessionEngine {
   /** Picks a server and connects, or queues; `redispatch` forbids the current server. */
   private assign(session: Session, redispatch: boolean): void {
     const backend = session.backend!;
-    let server = backend.balancer.pick(session.src.bytes) as ServerRuntime | null;
+    const stuck = redispatch ? null : this.stickMatch(session, backend);
+    let server = stuck ?? (backend.balancer.pick(session.src.bytes) as ServerRuntime | null);
     if (redispatch && server !== null && server === session.server) {
       // Redispatching means "somewhere else": algorithms that would pick the same server again
       // (first, source) are overridden by the next usable server that has a slot, in id order.
@@ -855,6 +874,7 @@ export class SessionEngine {
     session.phase = Phase.Established;
     session.connectedAt = this.loop.now;
     if (server.observe) this.observe?.(server, true);
+    if (session.backend!.stickRules !== undefined && session.backend!.stickRules.length > 0) this.stickStore(session, server);
     const id = this.relay.add(session.clientFd, session.serverFd);
     if (id < 0) {
       this.close(session, 'PD'); // the relay refused the fds (EMFILE-like exhaustion): drop it
@@ -869,6 +889,69 @@ export class SessionEngine {
     }
     const { ms } = this.idleTimeout(session, true);
     this.arm(session, ms > 0 ? this.checkInterval(session, ms) : 0);
+  }
+
+  /**
+   * A stick-counter action of a `tcp-request` rule whose condition held. `track-sc<n>` tracks
+   * the key's entry unless counter n is taken already (the first rule wins, as in HAProxy);
+   * the sc-* actions act on the entry counter n tracks, if any. Returns false when a content
+   * key is not in the bytes yet and more may come: the rule waits.
+   */
+  private stickAction(session: Session, rule: RuleAction): boolean {
+    if (rule.action === 'accept' || rule.action === 'reject') return true;
+    if (rule.action === 'track-sc') {
+      if (session.tracked?.[rule.counter]) return true;
+      const sample = rule.key(session);
+      if (sample === null) return !(rule.keyReadsContent && session.content !== null && !session.content.final);
+      const slot = rule.table.track(sample);
+      if (slot < 0) return true; // no key of the table's type, or no room: not tracked
+      session.tracked ??= [null, null, null];
+      session.tracked[rule.counter] = { table: rule.table, slot };
+      return true;
+    }
+    if (rule.action === 'sc-inc-gpc0' || rule.action === 'sc-inc-gpc1' || rule.action === 'sc-set-gpt0') {
+      const counter = session.tracked?.[rule.counter];
+      if (!counter) return true;
+      if (rule.action === 'sc-set-gpt0') counter.table.setGpt0(counter.slot, rule.value);
+      else counter.table.incrementGpc(counter.slot, rule.action === 'sc-inc-gpc0' ? 0 : 1);
+    }
+    return true;
+  }
+
+  /**
+   * `stick match`: the first rule whose condition holds and whose key has an entry naming one of
+   * this backend's servers that is usable gives the server; otherwise balancing decides (HAProxy
+   * without `option persist`).
+   */
+  private stickMatch(session: Session, backend: BackendRuntime): ServerRuntime | null {
+    const rules = backend.stickRules;
+    if (rules === undefined) return null;
+    for (const rule of rules) {
+      if (rule.kind !== 'match' || (rule.condition !== null && !rule.condition(session))) continue;
+      const sample = rule.key(session);
+      if (sample === null) continue;
+      const id = rule.table.serverIdOf(sample);
+      if (id <= 0) continue;
+      const server = backend.servers.find((s) => s.id === id);
+      if (server !== undefined && serverUsable(server)) return server;
+    }
+    return null;
+  }
+
+  /**
+   * `stick store-request`, once the server connection is up (so the entry names the server that
+   * served): the first matching rule per table stores, later ones for that table are skipped.
+   */
+  private stickStore(session: Session, server: ServerRuntime): void {
+    const stored: StickTable[] = [];
+    for (const rule of session.backend!.stickRules!) {
+      if (rule.kind !== 'store-request' || stored.includes(rule.table)) continue;
+      if (rule.condition !== null && !rule.condition(session)) continue;
+      const sample = rule.key(session);
+      if (sample === null) continue;
+      rule.table.storeServer(sample, server.id);
+      stored.push(rule.table);
+    }
   }
 
   private sendProxyHeader(session: Session, version: 1 | 2): boolean {
@@ -1036,6 +1119,10 @@ export class SessionEngine {
       session.server.counters.add('bytesOut', bytesOut);
     }
     if (backend) countAbort(termination, backend.counters, session.server?.counters ?? null);
+    if (session.tracked !== null) {
+      for (const counter of session.tracked) if (counter !== null) counter.table.untrack(counter.slot, bytesIn, bytesOut);
+      session.tracked = null;
+    }
     this.sessions.delete(session);
     this.current--;
     this.loop.jobs--;

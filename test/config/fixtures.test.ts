@@ -35,7 +35,7 @@ const BROKEN: Record<string, { alerts: (file: string) => string[]; warnings: (fi
       `parsing [${F}:25] : unknown keyword 'balanse' in 'backend' section; did you mean 'balance' maybe ?`,
       `[${F}:26] : 'server app/a1' : unknown keyword 'wieght'; did you mean 'weight' maybe ?`,
       `[${F}:27] : 'server app/a2' : 'ssl' is not supported yet (SSL/TLS).`,
-      `parsing [${F}:28] : 'stick-table' is not supported yet (stick tables).`,
+      `parsing [${F}:28] : 'persist' is not supported yet (RDP cookie persistence).`,
       `parsing [${F}:29] : 'cookie' is not supported yet (HTTP mode; epoxy implements mode tcp).`,
     ],
     warnings: (F) => [

@@ -269,7 +269,10 @@ describe('expiry and eviction', () => {
     await until(() => !keysOf(t).includes('idle'), 'the idle entry to expire');
     expect(t.get(key('idle'), 0)).toBe(-ENOENT);
     const row = t.entries().find((e) => keyText(e.key) === 'held')!;
-    expect(row).toMatchObject({ refs: 1, expiresInMs: -1 });
+    // Its clock runs (to 0) while it is held; it just does not go.
+    expect(row.refs).toBe(1);
+    expect(row.expiresInMs).toBeGreaterThanOrEqual(0);
+    expect(row.expiresInMs).toBeLessThanOrEqual(30);
     expect(t.release(held)).toBe(0);
     await until(() => !keysOf(t).includes('held'), 'the released entry to expire');
     expect(t.used).toBe(0);
@@ -316,7 +319,8 @@ describe('expiry and eviction', () => {
     expect(rows[0]!.refs).toBe(0);
     expect(rows[0]!.expiresInMs).toBeGreaterThan(0);
     expect(rows[0]!.expiresInMs).toBeLessThanOrEqual(60_000);
-    expect(rows[1]).toMatchObject({ slot, refs: 1, expiresInMs: -1, values: [0, 0, 0] });
+    expect(rows[1]).toMatchObject({ slot, refs: 1, values: [0, 0, 0] });
+    expect(rows[1]!.expiresInMs).toBeGreaterThan(0);
     t.release(slot);
   });
 });
