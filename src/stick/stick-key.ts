@@ -7,6 +7,7 @@
 import type { SocketAddress } from '../address.js';
 import type { StickKeyType } from '../config/model.js';
 import type { ConnectionFacts } from '../session/session-types.js';
+import { NEED_MORE } from '../inspect/client-hello.js';
 import { formatIpv6, parseIpv4, parseIpv6 } from '../config/values.js';
 
 /** A key's sample before it is cast to the table's type. */
@@ -54,7 +55,7 @@ export function compileStickKey(text: string): KeyFetch {
     : name === 'dst_port' ? (facts) => ({ type: 'int', value: facts.dst.port })
     : (facts) => {
         const sni = facts.content?.hello().sni;
-        return typeof sni === 'string' ? { type: 'str', text: sni } : null;
+        return typeof sni === 'string' && sni !== NEED_MORE ? { type: 'str', text: sni } : null;
       }; // prettier-ignore
   if (converters.length === 0) return base;
   return (facts) => {
