@@ -365,6 +365,7 @@ export class ConfigBuilder {
       tcpRequestContent: base !== null && inheritRules ? [...base.tcpRequestContent] : [],
       useBackend: [],
       servers: [],
+      useServer: [],
       service: null,
       statsPage: null,
       where: ctx.where,

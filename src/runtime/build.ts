@@ -31,6 +31,9 @@ import {
 import { compileCondition, compileContentCondition } from './condition.js';
 import { compileLogFormat, DEFAULT_LINE, TCPLOG } from '../log/log-format.js';
 import { compileProgram } from '../check/protocol-check.js';
+import { proxyIds } from '../stats/stats.js';
+import type { SampleScope } from '../sample/expression.js';
+import type { UseServerRule } from '../session/session-types.js';
 
 /** HAProxy's `retries` default. */
 const DEFAULT_RETRIES = 3;
@@ -257,6 +260,10 @@ export async function buildRuntime(config: Config, options: BuildOptions = {}): 
   // HAProxy sets TCP_NODELAY on every client and server socket: a relay must not add Nagle's
   // wait to what it forwards. `tune.epoxy.nodelay off` is for measuring what that buys.
   const noDelay = tune.nodelay ?? true;
+  const ids = proxyIds(config);
+  // What names in sample expressions mean (be_conn(app), srv_is_up(app/s1)): resolved once here.
+  const scopeOf = (proxy: string): SampleScope => ({ proxy, backend: (name) => backends.get(name), frontend: (name) => frontends.get(name) });
+  const useServerRules = new Map<ProxyConfig, UseServerRule[]>();
 
   for (const proxy of config.proxies) {
     // A listen section serving the stats page has no servers to balance: src/stats serves it.
@@ -298,8 +305,12 @@ export async function buildRuntime(config: Config, options: BuildOptions = {}): 
         fastOpen: server.tfo,
       });
     }
+    const useServer: UseServerRule[] = [];
+    useServerRules.set(proxy, useServer);
     backends.set(proxy.name, {
       name: proxy.name,
+      id: ids.get(proxy.name),
+      useServer,
       servers,
       balancer: createBalancer(balanceOf(proxy), servers, { allBackups: proxy.options.allbackups }),
       timeouts: timeouts(proxy),
@@ -311,28 +322,40 @@ export async function buildRuntime(config: Config, options: BuildOptions = {}): 
     });
   }
 
+  // Compiled once every proxy exists (be_conn(<backend>), fe_conn(<frontend>) name any).
+  const compileLater: Array<() => void> = [];
+  for (const [proxy, useServer] of useServerRules) {
+    const backend = backends.get(proxy.name)!;
+    for (const rule of proxy.useServer) {
+      const server = backend.servers.find((s) => s.name === rule.server);
+      if (server === undefined) throw new EpoxyError(`proxy '${proxy.name}': unknown server '${rule.server}' in a 'use-server' rule`, ErrorCodes.CONFIG);
+      compileLater.push(() => useServer.push({ server, condition: compileCondition(rule.condition, scopeOf(proxy.name)) }));
+    }
+  }
+
   for (const proxy of config.proxies) {
     // A section serving HTTP (the Prometheus exporter, the stats page) has no TCP sessions: src/stats serves it.
     if (!hasFrontend(proxy) || proxy.disabled || servesHttp(proxy)) continue;
-    const rules: TcpRequestRule[] = proxy.tcpRequestConnection.map((rule) => ({
-      action: rule.action,
-      condition: rule.condition ? compileCondition(rule.condition) : null,
-    }));
-    const contentRules: TcpContentRule[] = proxy.tcpRequestContent.map((rule) => ({
-      action: rule.action,
-      condition: rule.condition ? compileContentCondition(rule.condition) : null,
-    }));
-    const useBackend = proxy.useBackend.map((rule) => {
-      const backend = backends.get(rule.backend);
-      if (!backend) {
-        throw new EpoxyError(`proxy '${proxy.name}': unknown backend '${rule.backend}'`, ErrorCodes.CONFIG);
+    const scope = scopeOf(proxy.name);
+    // Conditions are compiled once every frontend exists (fe_conn(<frontend>) may name a later one).
+    const rules: TcpRequestRule[] = [];
+    const contentRules: TcpContentRule[] = [];
+    const useBackend: FrontendRuntime['useBackend'] = [];
+    for (const rule of proxy.useBackend) {
+      if (!backends.has(rule.backend)) throw new EpoxyError(`proxy '${proxy.name}': unknown backend '${rule.backend}'`, ErrorCodes.CONFIG);
+    }
+    compileLater.push(() => {
+      for (const rule of proxy.tcpRequestConnection) rules.push({ action: rule.action, condition: rule.condition ? compileCondition(rule.condition, scope) : null });
+      for (const rule of proxy.tcpRequestContent) contentRules.push({ action: rule.action, condition: rule.condition ? compileContentCondition(rule.condition, scope) : null });
+      for (const rule of proxy.useBackend) {
+        useBackend.push({ backend: backends.get(rule.backend)!, condition: rule.condition ? compileCondition(rule.condition, scope) : () => true });
       }
-      return { backend, condition: rule.condition ? compileCondition(rule.condition) : () => true };
     });
     // A listen section is its own default backend.
     const defaultName = proxy.kind === 'listen' ? proxy.name : proxy.defaultBackend;
     const frontend: FrontendRuntime = {
       name: proxy.name,
+      id: ids.get(proxy.name),
       maxconn: proxy.maxconn ?? 0,
       timeouts: timeouts(proxy),
       rules,
@@ -371,6 +394,7 @@ export async function buildRuntime(config: Config, options: BuildOptions = {}): 
     proxies.push(runtimeProxy);
     frontendOf.set(runtimeProxy, frontend);
   }
+  for (const compile of compileLater) compile();
   return { proxies, frontends, backends, frontendOf, bindLines };
 }
 
