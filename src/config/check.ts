@@ -8,6 +8,8 @@ import { checkStickReferences } from './stick.js';
 import { makeDiagnostic, type Diagnostic } from './diagnostics.js';
 import { hasBackend, hasFrontend, isSrvRecordName, type Config, type ProxyConfig, type Where } from './model.js';
 import { sectionLabel } from './proxy.js';
+import { references } from '../sample/expression.js';
+import type { Acl, Condition } from './model.js';
 
 function label(proxy: ProxyConfig): string {
   return sectionLabel(proxy);
@@ -115,6 +117,14 @@ export function checkConfig(config: Config): Diagnostic[] {
       }
     }
 
+    // use-server names a server of its own section (declared anywhere in it).
+    for (const rule of proxy.useServer) {
+      if (!proxy.servers.some((s) => s.name === rule.server)) {
+        alert(rule.where, 'use-server', `${label(proxy)} '${proxy.name}' : unable to find server '${rule.server}' referenced in a 'use-server' rule.`);
+      }
+    }
+    checkSampleNames(config, proxy, backendByName, alert);
+
     // Servers: unique names and ids, options that contradict each other.
     if (backend) {
       const names = new Map<string, Where>();
@@ -219,4 +229,37 @@ function isInside(where: Where, proxy: ProxyConfig): boolean {
     return where.path !== undefined && own !== undefined && (where.path === own || where.path.startsWith(`${own}.`));
   }
   return where.file === proxy.where.file && where.line >= proxy.where.line;
+}
+
+/**
+ * Names in the sample expressions of a proxy's conditions: `be_conn(app)`, `srv_is_up(app/s1)`
+ * must name a backend (server) that exists, and an omitted one means the proxy itself, which
+ * must then be a backend (or a frontend for fe_conn), as HAProxy resolves them.
+ */
+function checkSampleNames(config: Config, proxy: ProxyConfig, backends: ReadonlyMap<string, ProxyConfig>, alert: (where: Where, keyword: string, reason: string) => void): void {
+  const conditions: (Condition | null)[] = [
+    ...proxy.tcpRequestConnection.map((r) => r.condition),
+    ...proxy.tcpRequestContent.map((r) => r.condition),
+    ...proxy.useBackend.map((r) => r.condition),
+    ...proxy.useServer.map((r) => r.condition),
+  ];
+  const acls = new Set<Acl>(proxy.acls.values());
+  for (const condition of conditions) for (const suite of condition?.suites ?? []) for (const term of suite) acls.add(term.acl);
+  const frontends = new Set(config.proxies.filter(hasFrontend).map((p) => p.name));
+  for (const acl of acls) {
+    for (const test of acl.tests) {
+      for (const ref of references(test.expr, proxy.name)) {
+        const where = `'${test.expr.text}' in ${label(proxy)} '${proxy.name}'`;
+        if (ref.kind === 'frontend') {
+          if (!frontends.has(ref.name)) alert(test.where, 'acl', `unable to find frontend '${ref.name}' referenced by ${where}.`);
+        } else if (ref.kind === 'backend') {
+          if (!backends.has(ref.name)) alert(test.where, 'acl', `unable to find backend '${ref.name}' referenced by ${where}.`);
+        } else if (ref.kind === 'server') {
+          const backend = backends.get(ref.backend);
+          if (backend === undefined) alert(test.where, 'acl', `unable to find backend '${ref.backend}' referenced by ${where}.`);
+          else if (!backend.servers.some((s) => s.name === ref.name)) alert(test.where, 'acl', `unable to find server '${ref.backend}/${ref.name}' referenced by ${where}.`);
+        }
+      }
+    }
+  }
 }

@@ -217,7 +217,6 @@ export const UNSUPPORTED_PROXY: Readonly<Record<string, Refusal>> = {
   'unique-id-format': HTTP,
   'unique-id-header': HTTP,
   'use-fcgi-app': HTTP,
-  'use-server': yet('server switching rules'),
 };
 
 /** `option <name>` values. */

@@ -12,6 +12,7 @@
  */
 import type { SocketAddress } from '../address.js';
 import type { BindConf } from '../listener/listener-types.js';
+import type { SampleExpr } from '../sample/expression.js';
 
 /** Where something was written. */
 export interface Where {
@@ -234,73 +235,39 @@ export interface IntRange {
   readonly high: number;
 }
 
+/** HAProxy's matching methods (`-m <method>`) that epoxy evaluates. */
+export const MATCH_METHODS = ['found', 'bool', 'int', 'ip', 'bin', 'len', 'str', 'sub', 'reg', 'beg', 'end', 'dom'] as const;
+export type MatchMethod = (typeof MATCH_METHODS)[number];
+
 /**
- * How a content fetch's sample is compared (`-m <method>`, `-i`). Samples are strings of bytes
- * (latin1), so binary and text fetches share the methods: `bin` patterns are written in hex and
- * kept decoded. With `ignoreCase` the texts are kept lowercased.
+ * How an ACL compares its sample with its patterns (`-m <method>`, `-i`), the patterns parsed
+ * once for that method. Binary samples are latin1 strings, so `bin` patterns (written in hex) are
+ * kept decoded and compared like strings. With `ignoreCase` the texts are kept lowercased.
  */
 export interface SampleMatch {
-  readonly method: 'str' | 'beg' | 'end' | 'sub' | 'dom' | 'reg' | 'bin' | 'found' | 'len';
+  readonly method: MatchMethod;
   readonly ignoreCase: boolean;
   /** str, beg, end, sub, dom, bin. */
   readonly texts: readonly string[];
   /** reg. */
   readonly regexes: readonly RegExp[];
-  /** len. */
-  readonly lengths: readonly IntRange[];
+  /** int (values, ranges and operators all become ranges), len. */
+  readonly ranges: readonly IntRange[];
+  /** ip. */
+  readonly ips: readonly IpPattern[];
 }
 
-/** Layer-6 fetches over the client's first bytes (content inspection). */
-export type ContentStringFetch = 'req.ssl_sni' | 'req.ssl_alpn';
-export type ContentIntFetch = 'req.ssl_hello_type' | 'req.ssl_ver' | 'req.len';
-export type ContentBoolFetch = 'req.ssl_ec_ext' | 'wait_end';
-
-/** One ACL test, from an `acl` line or an anonymous `{ ... }` ACL. */
-export type AclTest =
-  | {
-      readonly fetch: 'src' | 'dst';
-      readonly patterns: readonly IpPattern[];
-      readonly where: Where;
-    }
-  | {
-      readonly fetch: 'src_port' | 'dst_port';
-      readonly patterns: readonly IntRange[];
-      readonly where: Where;
-    }
-  | {
-      /** `always_true` / `always_false` (the predefined TRUE and FALSE). */
-      readonly fetch: 'always_true' | 'always_false';
-      readonly where: Where;
-    }
-  | {
-      readonly fetch: ContentStringFetch;
-      readonly match: SampleMatch;
-      readonly where: Where;
-    }
-  | {
-      /** Integer ranges (req.ssl_ver: major << 16 | minor); null: `-m found`. */
-      readonly fetch: ContentIntFetch;
-      readonly patterns: readonly IntRange[] | null;
-      readonly where: Where;
-    }
-  | {
-      readonly fetch: ContentBoolFetch;
-      readonly where: Where;
-    }
-  | {
-      /**
-       * `req.payload(offset,length)` (length 0: to the end of the buffered bytes), or
-       * `req.payload_lv(offset1,length[,offset2])`: a block whose size is the big-endian integer of
-       * `length` bytes at `offset`, starting at `blockOffset` (null: right after the size; relative:
-       * added to that position).
-       */
-      readonly fetch: 'req.payload' | 'req.payload_lv';
-      readonly offset: number;
-      readonly length: number;
-      readonly blockOffset: { readonly value: number; readonly relative: boolean } | null;
-      readonly match: SampleMatch;
-      readonly where: Where;
-    };
+/**
+ * One ACL test, from an `acl` line or an anonymous `{ ... }` ACL: a sample expression (a fetch
+ * and its converters, src/sample/expression.ts), how its sample is matched, and the patterns.
+ */
+export interface AclTest {
+  /** The expression's fetch under its documented name ('req.ssl_sni' for `req_ssl_sni`), for messages. */
+  readonly fetch: string;
+  readonly expr: SampleExpr;
+  readonly match: SampleMatch;
+  readonly where: Where;
+}
 
 /** A named ACL: the tests of every `acl` line with that name, OR-ed. */
 export interface Acl {
@@ -407,6 +374,13 @@ export interface StickRule {
   /** The table's proxy name; null: the backend's own. */
   readonly table: string | null;
   readonly condition: Condition | null;
+  readonly where: Where;
+}
+
+/** `use-server <server> if|unless <cond>` (backends). */
+export interface UseServerRule {
+  readonly server: string;
+  readonly condition: Condition;
   readonly where: Where;
 }
 
@@ -734,6 +708,8 @@ export interface ProxyConfig extends ProxySettings {
   stickTable: StickTableConfig | null;
   /** `stick match|on|store-request` rules, in order (backends). */
   readonly stickRules: StickRule[];
+  /** `use-server` rules, in order (backends). */
+  readonly useServer: UseServerRule[];
   /**
    * `http-request use-service prometheus-exporter [if { path <path> }]` in a `mode http`
    * frontend: it serves the metrics (at that path only, or at any), and nothing else.

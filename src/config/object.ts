@@ -17,7 +17,6 @@
  */
 import { closest } from './context.js';
 import { ConfigError } from './diagnostics.js';
-import type { AclFetch } from './acl.js';
 import type { Config, HashType, LogFacility, LogFormat, LogLevel, Where } from './model.js';
 import { ConfigBuilder, finish, type ConfigResult, type ParseOptions } from './parser.js';
 import { MAX_PATTERN_FILE_BYTES, readBoundedFile } from './files.js';
@@ -123,7 +122,7 @@ export type SourceInput =
     };
 
 /** An ACL test: `'src 10.0.0.0/8 192.168.0.0/16'`, or its parts. */
-export type AclInput = string | { readonly criterion: AclFetch; readonly values?: readonly (string | number)[] };
+export type AclInput = string | { /** A sample expression: `'src'`, `'req.ssl_sni,lower'`. */ readonly criterion: string; readonly values?: readonly (string | number)[] };
 
 /** A condition: `{ if: 'local !blocked' }` or `{ unless: '...' }`, written as in a file. */
 export type ConditionInput = { readonly if?: string; readonly unless?: string };

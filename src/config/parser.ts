@@ -367,6 +367,7 @@ export class ConfigBuilder {
       servers: [],
       stickTable: null,
       stickRules: [],
+      useServer: [],
       service: null,
       statsPage: null,
       where: ctx.where,

@@ -524,6 +524,37 @@ function parseUseBackend(ctx: LineContext, state: SectionState): void {
   (t as ProxyConfig).useBackend.push({ backend, condition, where: ctx.where });
 }
 
+/**
+ * `use-server <server> if|unless <cond>` (backends): the named server when the condition holds
+ * and the server is not down. The server may be declared later in the section (checked then).
+ */
+function parseUseServer(ctx: LineContext, state: SectionState): void {
+  const t = state.target;
+  if (refusedInDefaults(ctx, t)) return;
+  if (ignoredHere(ctx, t, 'backend')) return;
+  const server = ctx.arg(1);
+  if (server === '') {
+    ctx.alert("'use-server' expects a server name.");
+    return;
+  }
+  if (server.includes('%[')) {
+    ctx.alert(`dynamic server names ('use-server ${server}') are not supported yet (log-format expressions).`);
+    return;
+  }
+  const word = ctx.arg(2);
+  if (word !== 'if' && word !== 'unless') {
+    ctx.alert("'use-server' requires either 'if' or 'unless' followed by a condition.");
+    return;
+  }
+  const parsed = parseCondition(ctx.words.slice(2), t.acls, { where: ctx.where, readPatternFile: ctx.readPatternFile });
+  if (!parsed.ok) {
+    ctx.alert(`error detected while parsing switching rule : ${parsed.reason}.`);
+    return;
+  }
+  for (const warning of parsed.value.warnings) ctx.warn(warning);
+  (t as ProxyConfig).useServer.push({ server, condition: parsed.value.condition, where: ctx.where });
+}
+
 function parseTcpRequest(ctx: LineContext, state: SectionState): void {
   const t = state.target;
   const inLabel = t.kind === 'defaults' ? 'defaults section' : `${sectionLabel(t)} '${t.name}'`;
@@ -666,6 +697,7 @@ export const PROXY_KEYWORD_SECTIONS: Readonly<Record<string, readonly ('defaults
   'tcp-request': ['defaults', 'frontend', 'listen'],
   timeout: ['defaults', 'frontend', 'backend', 'listen'],
   use_backend: ['frontend', 'listen'],
+  'use-server': ['backend', 'listen'],
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -1046,6 +1078,7 @@ export const PROXY_KEYWORDS: Readonly<Record<string, KeywordHandler>> = {
   },
   timeout: parseTimeout,
   use_backend: parseUseBackend,
+  'use-server': parseUseServer,
 };
 
 /**

@@ -32,6 +32,9 @@ import {
 import { compileCondition, compileContentCondition } from './condition.js';
 import { compileLogFormat, DEFAULT_LINE, TCPLOG } from '../log/log-format.js';
 import { compileProgram } from '../check/protocol-check.js';
+import { proxyIds } from '../stats/stats.js';
+import type { SampleScope } from '../sample/expression.js';
+import type { StickRuleRuntime, UseServerRule } from '../session/session-types.js';
 import type { StickStore, StickTableConfig, TcpRequestRule as ConfigTcpRequestRule } from '../config/model.js';
 import { effectiveStore } from '../config/stick.js';
 import { compileStickKey, stickKeyReadsContent } from '../stick/stick-key.js';
@@ -297,6 +300,18 @@ function ruleAction(rule: ConfigTcpRequestRule, holder: ProxyConfig, tables: Rea
 }
 
 export async function buildRuntime(config: Config, options: BuildOptions = {}): Promise<Runtime> {
+  const tables = buildStickTables(config, options.stickTables);
+  try {
+    return await buildProxies(config, options, tables);
+  } catch (error) {
+    // Anything refused must not leave the tables' memory mapped; tables from a source are the
+    // source's to close (a master shares them between generations).
+    if (options.stickTables === undefined) for (const table of tables.values()) table.close();
+    throw error;
+  }
+}
+
+async function buildProxies(config: Config, options: BuildOptions, tables: Map<string, StickTable>): Promise<Runtime> {
   const resolved = await resolveServers(config);
   if (resolved.failures.length > 0) throw resolutionError(resolved.failures);
   const backends = new Map<string, BackendRuntime>();
@@ -309,134 +324,153 @@ export async function buildRuntime(config: Config, options: BuildOptions = {}): 
   // HAProxy sets TCP_NODELAY on every client and server socket: a relay must not add Nagle's
   // wait to what it forwards. `tune.epoxy.nodelay off` is for measuring what that buys.
   const noDelay = tune.nodelay ?? true;
-  const tables = buildStickTables(config, options.stickTables);
-  // Anything refused below must not leave the tables' memory mapped.
-  try {
+  const ids = proxyIds(config);
+  // What names in sample expressions mean (be_conn(app), srv_is_up(app/s1)): resolved once here.
+  const scopeOf = (proxy: string): SampleScope => ({ proxy, backend: (name) => backends.get(name), frontend: (name) => frontends.get(name) });
+  const useServerRules = new Map<ProxyConfig, UseServerRule[]>();
+  // Conditions are compiled once every proxy exists (be_conn(<backend>), fe_conn(<frontend>) name any).
+  const compileLater: Array<() => void> = [];
 
-    for (const proxy of config.proxies) {
-      // A listen section serving the stats page has no servers to balance: src/stats serves it.
-      if (!hasBackend(proxy) || proxy.disabled || servesHttp(proxy)) continue;
-      const socketOptions: ServerSocketOptions = {
-        noDelay,
-        rcvbuf: tune.rcvbufServer ?? 0,
-        sndbuf: tune.sndbufServer ?? 0,
-        notSentLowat: tune.notsentLowatServer ?? 0,
-        smartConnect: proxy.options.tcpSmartConnect,
-      };
-      const servers: ServerRuntime[] = [];
-      for (const [index, server] of proxy.servers.entries()) {
-        servers.push({
-          name: server.name,
-          id: server.id ?? index + 1,
-          address: resolved.addresses.get(server) ?? null,
-          weight: server.weight,
-          maxconn: server.maxconn,
-          maxqueue: server.maxqueue,
-          backup: server.backup,
-          admin: server.disabled ? 'maint' : 'ready',
-          health: 'up',
-          unresolved: resolved.unresolved.has(server),
-          dns: serverDns(server),
-          check: server.check ? checkSettings(server, proxy, resolved.addresses.get(server) ?? null, config.global.spreadChecks) : null,
-          nominalWeight: server.weight,
-          onMarkedDown: server.onMarkedDown,
-          onMarkedUp: server.onMarkedUp,
-          slowstart: server.slowstart,
-          observe: server.check && server.observe ? { errorLimit: server.errorLimit, onError: server.onError } : null,
-          cur: 0,
-          sendProxy: server.sendProxy === 'v1' ? 1 : server.sendProxy === 'v2' ? 2 : 0,
-          source: sourceRuntime(server.source ?? proxy.source, sources),
-          targetPort: targetPort(server),
-          portOffset: server.address.kind === 'address' ? server.address.portOffset : null,
-          counters: new Counters(),
-          socketOptions,
-          fastOpen: server.tfo,
-        });
-      }
-      backends.set(proxy.name, {
-        name: proxy.name,
-        servers,
-        balancer: createBalancer(balanceOf(proxy), servers, { allBackups: proxy.options.allbackups }),
-        timeouts: timeouts(proxy),
-        retries: proxy.retries ?? DEFAULT_RETRIES,
-        redispatch: proxy.options.redispatch,
-        serverKeepAlive: proxy.options.tcpka || proxy.options.srvtcpka,
-        serverNoLinger: proxy.options.nolinger,
-        stickRules: proxy.stickRules.map((rule) => ({
+  for (const proxy of config.proxies) {
+    // A listen section serving the stats page has no servers to balance: src/stats serves it.
+    if (!hasBackend(proxy) || proxy.disabled || servesHttp(proxy)) continue;
+    const socketOptions: ServerSocketOptions = {
+      noDelay,
+      rcvbuf: tune.rcvbufServer ?? 0,
+      sndbuf: tune.sndbufServer ?? 0,
+      notSentLowat: tune.notsentLowatServer ?? 0,
+      smartConnect: proxy.options.tcpSmartConnect,
+    };
+    const servers: ServerRuntime[] = [];
+    for (const [index, server] of proxy.servers.entries()) {
+      servers.push({
+        name: server.name,
+        id: server.id ?? index + 1,
+        address: resolved.addresses.get(server) ?? null,
+        weight: server.weight,
+        maxconn: server.maxconn,
+        maxqueue: server.maxqueue,
+        backup: server.backup,
+        admin: server.disabled ? 'maint' : 'ready',
+        health: 'up',
+        unresolved: resolved.unresolved.has(server),
+        dns: serverDns(server),
+        check: server.check ? checkSettings(server, proxy, resolved.addresses.get(server) ?? null, config.global.spreadChecks) : null,
+        nominalWeight: server.weight,
+        onMarkedDown: server.onMarkedDown,
+        onMarkedUp: server.onMarkedUp,
+        slowstart: server.slowstart,
+        observe: server.check && server.observe ? { errorLimit: server.errorLimit, onError: server.onError } : null,
+        cur: 0,
+        sendProxy: server.sendProxy === 'v1' ? 1 : server.sendProxy === 'v2' ? 2 : 0,
+        source: sourceRuntime(server.source ?? proxy.source, sources),
+        targetPort: targetPort(server),
+        portOffset: server.address.kind === 'address' ? server.address.portOffset : null,
+        counters: new Counters(),
+        socketOptions,
+        fastOpen: server.tfo,
+      });
+    }
+    const useServer: UseServerRule[] = [];
+    useServerRules.set(proxy, useServer);
+    const stickRules: StickRuleRuntime[] = [];
+    backends.set(proxy.name, {
+      name: proxy.name,
+      id: ids.get(proxy.name),
+      useServer,
+      servers,
+      balancer: createBalancer(balanceOf(proxy), servers, { allBackups: proxy.options.allbackups }),
+      timeouts: timeouts(proxy),
+      retries: proxy.retries ?? DEFAULT_RETRIES,
+      redispatch: proxy.options.redispatch,
+      serverKeepAlive: proxy.options.tcpka || proxy.options.srvtcpka,
+      serverNoLinger: proxy.options.nolinger,
+      stickRules,
+      counters: new Counters(),
+    });
+    compileLater.push(() => {
+      for (const rule of proxy.stickRules) {
+        stickRules.push({
           kind: rule.kind,
           table: tableFor(tables, proxy, rule.table),
           key: compileStickKey(rule.key.text),
-          condition: rule.condition ? compileCondition(rule.condition) : null,
-        })),
-        counters: new Counters(),
-      });
-    }
-
-    for (const proxy of config.proxies) {
-      // A section serving HTTP (the Prometheus exporter, the stats page) has no TCP sessions: src/stats serves it.
-      if (!hasFrontend(proxy) || proxy.disabled || servesHttp(proxy)) continue;
-      const rules: TcpRequestRule[] = proxy.tcpRequestConnection.map((rule) => ({
-        ...ruleAction(rule, proxy, tables),
-        condition: rule.condition ? compileCondition(rule.condition) : null,
-      }));
-      const contentRules: TcpContentRule[] = proxy.tcpRequestContent.map((rule) => ({
-        ...ruleAction(rule, proxy, tables),
-        condition: rule.condition ? compileContentCondition(rule.condition) : null,
-      }));
-      const useBackend = proxy.useBackend.map((rule) => {
-        const backend = backends.get(rule.backend);
-        if (!backend) {
-          throw new EpoxyError(`proxy '${proxy.name}': unknown backend '${rule.backend}'`, ErrorCodes.CONFIG);
-        }
-        return { backend, condition: rule.condition ? compileCondition(rule.condition) : () => true };
-      });
-      // A listen section is its own default backend.
-      const defaultName = proxy.kind === 'listen' ? proxy.name : proxy.defaultBackend;
-      const frontend: FrontendRuntime = {
-        name: proxy.name,
-        maxconn: proxy.maxconn ?? 0,
-        timeouts: timeouts(proxy),
-        rules,
-        contentRules,
-        inspectDelay: proxy.inspectDelay ?? 0,
-        useBackend,
-        defaultBackend: defaultName ? (backends.get(defaultName) ?? null) : null,
-        clientKeepAlive: proxy.options.tcpka || proxy.options.clitcpka,
-        clientNoLinger: proxy.options.nolinger,
-        dontLogNull: proxy.options.dontlognull,
-        logging: frontendLogging(proxy),
-        counters: new Counters(),
-      };
-      frontends.set(proxy.name, frontend);
-      const listeners = proxy.binds.flatMap((line) =>
-        line.addresses.map((address) =>
-          createListener(
-            {
-              ...line.bind,
-              noReusePort: line.bind.noReusePort || config.global.noReusePort,
-              ...(tune.rcvbufClient !== null && { rcvbuf: tune.rcvbufClient }),
-              ...(tune.sndbufClient !== null && { sndbuf: tune.sndbufClient }),
-              ...(tune.notsentLowatClient !== null && { notSentLowat: tune.notsentLowatClient }),
-              noDelay,
-              smartAccept: proxy.options.tcpSmartAccept,
-            },
-            address,
-            { maxconn: proxy.maxconn ?? options.maxconn ?? config.global.maxconn ?? undefined, backlog: proxy.backlog ?? undefined },
-          ),
-        ),
-      );
-      // One listener per address of each line, in order: the n-th comes from the line holding it.
-      let next = 0;
-      for (const line of proxy.binds) for (let i = 0; i < line.addresses.length; i++) bindLines.set(listeners[next++]!, line.where);
-      const runtimeProxy: Proxy = { name: proxy.name, type: proxy.kind, state: ProxyState.NEW, listeners };
-      proxies.push(runtimeProxy);
-      frontendOf.set(runtimeProxy, frontend);
-    }
-  } catch (error) {
-    // Tables from a source are the source's to close (a master shares them between generations).
-    if (options.stickTables === undefined) for (const table of tables.values()) table.close();
-    throw error;
+          condition: rule.condition ? compileCondition(rule.condition, scopeOf(proxy.name)) : null,
+        });
+      }
+    });
   }
+
+  for (const [proxy, useServer] of useServerRules) {
+    const backend = backends.get(proxy.name)!;
+    for (const rule of proxy.useServer) {
+      const server = backend.servers.find((s) => s.name === rule.server);
+      if (server === undefined) throw new EpoxyError(`proxy '${proxy.name}': unknown server '${rule.server}' in a 'use-server' rule`, ErrorCodes.CONFIG);
+      compileLater.push(() => useServer.push({ server, condition: compileCondition(rule.condition, scopeOf(proxy.name)) }));
+    }
+  }
+
+  for (const proxy of config.proxies) {
+    // A section serving HTTP (the Prometheus exporter, the stats page) has no TCP sessions: src/stats serves it.
+    if (!hasFrontend(proxy) || proxy.disabled || servesHttp(proxy)) continue;
+    const scope = scopeOf(proxy.name);
+    // Conditions are compiled once every frontend exists (fe_conn(<frontend>) may name a later one).
+    const rules: TcpRequestRule[] = [];
+    const contentRules: TcpContentRule[] = [];
+    const useBackend: FrontendRuntime['useBackend'] = [];
+    for (const rule of proxy.useBackend) {
+      if (!backends.has(rule.backend)) throw new EpoxyError(`proxy '${proxy.name}': unknown backend '${rule.backend}'`, ErrorCodes.CONFIG);
+    }
+    compileLater.push(() => {
+      for (const rule of proxy.tcpRequestConnection) rules.push({ ...ruleAction(rule, proxy, tables), condition: rule.condition ? compileCondition(rule.condition, scope) : null });
+      for (const rule of proxy.tcpRequestContent) contentRules.push({ ...ruleAction(rule, proxy, tables), condition: rule.condition ? compileContentCondition(rule.condition, scope) : null });
+      for (const rule of proxy.useBackend) {
+        useBackend.push({ backend: backends.get(rule.backend)!, condition: rule.condition ? compileCondition(rule.condition, scope) : () => true });
+      }
+    });
+    // A listen section is its own default backend.
+    const defaultName = proxy.kind === 'listen' ? proxy.name : proxy.defaultBackend;
+    const frontend: FrontendRuntime = {
+      name: proxy.name,
+      id: ids.get(proxy.name),
+      maxconn: proxy.maxconn ?? 0,
+      timeouts: timeouts(proxy),
+      rules,
+      contentRules,
+      inspectDelay: proxy.inspectDelay ?? 0,
+      useBackend,
+      defaultBackend: defaultName ? (backends.get(defaultName) ?? null) : null,
+      clientKeepAlive: proxy.options.tcpka || proxy.options.clitcpka,
+      clientNoLinger: proxy.options.nolinger,
+      dontLogNull: proxy.options.dontlognull,
+      logging: frontendLogging(proxy),
+      counters: new Counters(),
+    };
+    frontends.set(proxy.name, frontend);
+    const listeners = proxy.binds.flatMap((line) =>
+      line.addresses.map((address) =>
+        createListener(
+          {
+            ...line.bind,
+            noReusePort: line.bind.noReusePort || config.global.noReusePort,
+            ...(tune.rcvbufClient !== null && { rcvbuf: tune.rcvbufClient }),
+            ...(tune.sndbufClient !== null && { sndbuf: tune.sndbufClient }),
+            ...(tune.notsentLowatClient !== null && { notSentLowat: tune.notsentLowatClient }),
+            noDelay,
+            smartAccept: proxy.options.tcpSmartAccept,
+          },
+          address,
+          { maxconn: proxy.maxconn ?? options.maxconn ?? config.global.maxconn ?? undefined, backlog: proxy.backlog ?? undefined },
+        ),
+      ),
+    );
+    // One listener per address of each line, in order: the n-th comes from the line holding it.
+    let next = 0;
+    for (const line of proxy.binds) for (let i = 0; i < line.addresses.length; i++) bindLines.set(listeners[next++]!, line.where);
+    const runtimeProxy: Proxy = { name: proxy.name, type: proxy.kind, state: ProxyState.NEW, listeners };
+    proxies.push(runtimeProxy);
+    frontendOf.set(runtimeProxy, frontend);
+  }
+  for (const compile of compileLater) compile();
   return { proxies, frontends, backends, frontendOf, bindLines, tables };
 }
 

@@ -11,8 +11,14 @@ import type { CompiledLogFormat } from '../log/log-format.js';
 import type { ClientHelloFacts } from '../inspect/client-hello.js';
 import type { KeyFetch } from '../stick/stick-key.js';
 import type { StickTable } from '../stick/stick-table.js';
+import type { Listener } from '../listener/listener-types.js';
 
-/** What a condition (`if`/`unless` with ACLs) can look at: the connection's two ends, its first bytes. */
+/**
+ * What a condition (`if`/`unless` with ACLs) and the sample fetches of src/sample/fetches.ts can
+ * look at: the connection's two ends, its first bytes, the proxies it goes through. A session is
+ * one; a test or the stats page may give the addresses alone (fetches of what is absent then
+ * give no sample, so their tests do not match).
+ */
 export interface ConnectionFacts {
   /** Client address (after a PROXY header, the address it announced). */
   src: SocketAddress;
@@ -20,6 +26,12 @@ export interface ConnectionFacts {
   dst: SocketAddress;
   /** The client's first bytes, when the frontend inspects content; absent/null: none read. */
   content?: InspectedContent | null;
+  /** The frontend that accepted the connection (fe_name, fe_conn...). */
+  readonly frontend?: FrontendRuntime;
+  /** The backend the session goes to once switching rules chose it; null before (be_name). */
+  readonly backend?: BackendRuntime | null;
+  /** The listener that accepted it (dst_conn, so_name). */
+  readonly listener?: Listener;
 }
 
 /** The client bytes content inspection has buffered, and whether more may still come. */
@@ -212,8 +224,28 @@ export interface ServerRuntime extends Server {
   connectProbeSkip?: number;
 }
 
+/** `use-server <server> if|unless <cond>` of a backend, compiled. */
+export interface UseServerRule {
+  readonly server: ServerRuntime;
+  readonly condition: Condition;
+}
+
+/** What the queue fetches read of a backend's queues (backend/queue.ts's BackendQueues). */
+export interface QueueGauge {
+  /** Sessions waiting, in the backend's queue and its servers'. */
+  readonly length: number;
+  /** Sessions waiting for `server` in particular. */
+  waitingFor(server: ServerRuntime): number;
+}
+
 export interface BackendRuntime {
   readonly name: string;
+  /** Its numeric id (`id`, else HAProxy's numbering); absent in hand-made runtimes. */
+  readonly id?: number;
+  /** `use-server` rules, in order; absent or empty: balancing alone picks. */
+  readonly useServer?: readonly UseServerRule[];
+  /** Its queues, once a session waited (the session layer sets it); absent: none ever did. */
+  queues?: QueueGauge;
   readonly servers: ServerRuntime[];
   readonly balancer: Balancer;
   readonly timeouts: Timeouts;
@@ -232,6 +264,8 @@ export interface BackendRuntime {
 
 export interface FrontendRuntime {
   readonly name: string;
+  /** Its numeric id (`id`, else HAProxy's numbering); absent in hand-made runtimes. */
+  readonly id?: number;
   /** Sessions allowed at once; beyond, listeners stop accepting and the kernel queues. */
   readonly maxconn: number;
   readonly timeouts: Timeouts;

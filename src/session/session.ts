@@ -24,7 +24,7 @@ import { TASK_WOKEN_TIMER, type Task } from '../task/task-types.js';
 import { tickAdd, tickIsExpired, TICK_ETERNITY } from '../task/ticks.js';
 import { ServerConnector, trySet, type ConnectingClient } from '../backend/connect.js';
 import { BackendQueues, type WaitQueue, type Waiter } from '../backend/queue.js';
-import { serverHasSlot, serverUsable } from '../backend/server-types.js';
+import { serverHasSlot, serverUp, serverUsable } from '../backend/server-types.js';
 import { buildProxyHeader, parseProxyHeader, PROXY_MAX_HEADER } from '../proxy-protocol/proxy-protocol.js';
 import { logDate, SessionLogRecord, TCPLOG } from '../log/log-format.js';
 import { stderrLine } from '../log/targets.js';
@@ -158,6 +158,17 @@ const MAX_CAPTURED_BYTES = 256;
 
 function sessionId(serial: number): string {
   return `0x${process.pid.toString(16).padStart(8, '0')}${(serial >>> 0).toString(16).padStart(8, '0')}`;
+}
+
+/**
+ * The server of the first `use-server` rule that matches and whose server is not down or in
+ * maintenance (HAProxy: a rule naming a stopped server is skipped; a draining one is used), or null.
+ */
+function ruleServer(backend: BackendRuntime, facts: ConnectionFacts): ServerRuntime | null {
+  const rules = backend.useServer;
+  if (rules === undefined) return null;
+  for (const rule of rules) if (serverUp(rule.server) && rule.condition(facts)) return rule.server;
+  return null;
 }
 
 /** One client connection from accept to close. A class, so every session has one shape. */
@@ -675,8 +686,9 @@ export class SessionEngine {
   /** Picks a server and connects, or queues; `redispatch` forbids the current server. */
   private assign(session: Session, redispatch: boolean): void {
     const backend = session.backend!;
-    const stuck = redispatch ? null : this.stickMatch(session, backend);
-    let server = stuck ?? (backend.balancer.pick(session.src.bytes) as ServerRuntime | null);
+    // `use-server` rules first, then `stick match` (not when redispatching: that means "somewhere else").
+    let server = redispatch ? null : (ruleServer(backend, session) ?? this.stickMatch(session, backend));
+    server ??= backend.balancer.pick(session.src.bytes) as ServerRuntime | null;
     if (redispatch && server !== null && server === session.server) {
       // Redispatching means "somewhere else": algorithms that would pick the same server again
       // (first, source) are overridden by the next usable server that has a slot, in id order.
@@ -716,6 +728,7 @@ export class SessionEngine {
     if (queues === undefined) {
       queues = new BackendQueues<Session, ServerRuntime>();
       this.queues.set(backend, queues);
+      backend.queues = queues; // for the queue and connslots fetches
     }
     const behindServer = server.maxqueue > 0;
     if (behindServer && queues.waitingFor(server) >= server.maxqueue) {

@@ -605,7 +605,7 @@ describe('ACLs and rules', () => {
     const test = f.acls.get('lan')?.tests[0];
     expect(test?.fetch).toBe('src');
     if (test?.fetch !== 'src') throw new Error('src');
-    expect(test.patterns.map((p) => `${p.family} ${p.address}/${p.prefix}`)).toEqual([
+    expect(test.match.ips.map((p) => `${p.family} ${p.address}/${p.prefix}`)).toEqual([
       'ipv4 10.0.0.0/8',
       'ipv4 192.168.1.7/32',
       'ipv4 10.0.0.0/16',
@@ -613,14 +613,14 @@ describe('ACLs and rules', () => {
       'ipv6 2001:db8::/32',
       'ipv6 ::1/128',
     ]);
-    expect(Array.from(test.patterns[0]!.bytes)).toEqual([10, 0, 0, 0]);
+    expect(Array.from(test.match.ips[0]!.bytes)).toEqual([10, 0, 0, 0]);
   });
 
   it('reads port patterns: values, ranges and operators', () => {
     const f = frontend('    acl p dst_port 80 1024:2048 :22 60000: gt 9000 le 10\n');
     const test = f.acls.get('p')?.tests[0];
     if (test?.fetch !== 'dst_port') throw new Error('dst_port');
-    expect(test.patterns).toEqual([
+    expect(test.match.ranges).toEqual([
       { low: 80, high: 80 },
       { low: 1024, high: 2048 },
       { low: 0, high: 22 },
@@ -665,7 +665,7 @@ describe('ACLs and rules', () => {
     acl b src example.com
     acl c src 10.0.0.0/33
     acl d src_port 70000
-    acl e src -m str x
+    acl e src -m dir x
     acl or src 1.2.3.4
     acl g src_port -5
     tcp-request connection reject if
@@ -679,11 +679,11 @@ backend b
     server s 127.0.0.1:1
 `;
     expect(alerts(text)).toEqual([
-      "parsing [t.cfg:7] : error detected while parsing ACL 'a' : fetch method 'hdr' is not supported yet in ACL expression 'hdr(host)' (epoxy evaluates src, dst, src_port, dst_port and the content fetches req.ssl_*, req.len, req.payload*).",
+      "parsing [t.cfg:7] : error detected while parsing ACL 'a' : fetch method 'hdr' is not supported yet in ACL expression 'hdr(host)' (docs/configuration.md lists the fetches epoxy evaluates).",
       "parsing [t.cfg:8] : error detected while parsing ACL 'b' : 'example.com' is not a valid IPv4 or IPv6 address (host names are not resolved in ACL patterns: write an address).",
       "parsing [t.cfg:9] : error detected while parsing ACL 'c' : '10.0.0.0/33' is not a valid IPv4 or IPv6 address.",
       "parsing [t.cfg:10] : error detected while parsing ACL 'd' : '70000' is not a valid port (0 to 65535).",
-      "parsing [t.cfg:11] : error detected while parsing ACL 'e' : matching method 'str' is not supported yet with fetch keyword 'src' (only 'ip').",
+      "parsing [t.cfg:11] : error detected while parsing ACL 'e' : matching method 'dir' is not supported yet with fetch keyword 'src'.",
       "parsing [t.cfg:12] : acl name 'or' will never match. 'or' is used to express a logical disjunction within a condition.",
       "parsing [t.cfg:13] : error detected while parsing ACL 'g' : '-5' is not a valid ACL option. Please use '--' before any pattern beginning with a '-'.",
       "parsing [t.cfg:14] : 'tcp-request connection reject' : error detected in frontend 'f' while parsing 'if' condition : missing condition after 'if'",
@@ -704,7 +704,7 @@ backend b
     });
     const test = proxy(config, 'f').acls.get('allowed')?.tests[0];
     if (test?.fetch !== 'src') throw new Error('src');
-    expect(test.patterns.map((p) => p.text)).toEqual(['10.0.0.0/8', '192.168.0.0/16']);
+    expect(test.match.ips.map((p) => p.text)).toEqual(['10.0.0.0/8', '192.168.0.0/16']);
   });
 
   it("warns about a tcp-request rule after a use_backend rule, as HAProxy", () => {

@@ -42,13 +42,13 @@ describe('content inspection keywords', () => {
   });
 
   it("refuses what HAProxy refuses, in HAProxy's words, and content rules in a backend", () => {
-    const errors = read(frontend('  tcp-request inspect-delay\n  tcp-request content drop\n  tcp-request content accept if { req.payload(0) -m bin 00 }\n  tcp-request content accept if { req.ssl_sni -m ip 1.2.3.4 }'))
+    const errors = read(frontend('  tcp-request inspect-delay\n  tcp-request content drop\n  tcp-request content accept if { req.payload(0) -m bin 00 }\n  tcp-request content accept if { req.payload(0,1) -m int 1 }'))
       .errors.map((e) => e.message);
     expect(errors).toEqual([
       "parsing [t.cfg:5] : 'tcp-request inspect-delay' expects a positive delay in milliseconds, in frontend 'f'",
       "parsing [t.cfg:6] : 'tcp-request content' expects 'accept' or 'reject' in frontend 'f' (got 'drop')",
       "parsing [t.cfg:7] : 'tcp-request content accept' : error detected in frontend 'f' while parsing 'if' condition : fetch method 'req.payload' expects (<offset>,<length>) with non-negative integers",
-      "parsing [t.cfg:8] : 'tcp-request content accept' : error detected in frontend 'f' while parsing 'if' condition : matching method 'ip' is not supported yet with fetch keyword 'req.ssl_sni'",
+      "parsing [t.cfg:8] : 'tcp-request content accept' : error detected in frontend 'f' while parsing 'if' condition : matching method 'int' cannot be used with fetch keyword 'req.payload' (its bin sample cannot be compared as int)",
     ]);
     const backend = read('defaults\n  mode tcp\nbackend b\n  tcp-request content accept\n  server s 127.0.0.1:2\n').errors.map((e) => e.message);
     expect(backend[0]).toContain('tcp-request content is not supported yet in backend b');
