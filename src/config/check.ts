@@ -242,6 +242,7 @@ function checkSampleNames(config: Config, proxy: ProxyConfig, backends: Readonly
     ...proxy.tcpRequestContent.map((r) => r.condition),
     ...proxy.useBackend.map((r) => r.condition),
     ...proxy.useServer.map((r) => r.condition),
+    ...proxy.stickRules.map((r) => r.condition),
   ];
   const acls = new Set<Acl>(proxy.acls.values());
   for (const condition of conditions) for (const suite of condition?.suites ?? []) for (const term of suite) acls.add(term.acl);
@@ -254,6 +255,11 @@ function checkSampleNames(config: Config, proxy: ProxyConfig, backends: Readonly
           if (!frontends.has(ref.name)) alert(test.where, 'acl', `unable to find frontend '${ref.name}' referenced by ${where}.`);
         } else if (ref.kind === 'backend') {
           if (!backends.has(ref.name)) alert(test.where, 'acl', `unable to find backend '${ref.name}' referenced by ${where}.`);
+        } else if (ref.kind === 'table') {
+          const owner = config.proxies.find((p) => p.name === ref.name);
+          if (owner === undefined || owner.stickTable === null) {
+            alert(test.where, 'acl', `unable to find table '${ref.name}' referenced in arg of ACL keyword '${test.expr.written}' in proxy '${proxy.name}'.`);
+          }
         } else if (ref.kind === 'server') {
           const backend = backends.get(ref.backend);
           if (backend === undefined) alert(test.where, 'acl', `unable to find backend '${ref.backend}' referenced by ${where}.`);

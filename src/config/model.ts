@@ -333,9 +333,10 @@ export interface TcpCounterRule {
   readonly where: Where;
 }
 
-/** A sample expression naming a stick-table key (`src`, `req.ssl_sni,lower`), as written. */
+/** A sample expression naming a stick-table key (`src`, `req.ssl_sni,lower`). */
 export interface StickKey {
   readonly text: string;
+  readonly expr: SampleExpr;
   readonly where: Where;
 }
 

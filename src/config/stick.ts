@@ -8,7 +8,7 @@ import type { LineContext } from './context.js';
 import { parseCondition } from './acl.js';
 import type { Condition, ProxyConfig, Where, StickKey, StickKeyType, StickStore, StickTableConfig, TcpCounterRule, TcpTrackRule } from './model.js';
 import { MAX_TIME_MS, parseTime } from './values.js';
-import { checkStickKey } from '../stick/stick-key.js';
+import { parseStickKey } from '../stick/stick-key.js';
 
 /** How each data type is kept: a cumulated counter, a current value, or a rate over a period. */
 export type StickDataKind = 'counter' | 'gauge' | 'rate';
@@ -192,13 +192,13 @@ function splitRuleWords(words: readonly string[], from: number): { keyWords: str
   return { keyWords, table, conditionAt: i, error: null };
 }
 
-/** A key expression as written (`src`, `req.ssl_sni,lower`), checked now for file:line errors. */
+/** A key expression (`src`, `req.ssl_sni,lower`), parsed now for file:line errors. */
 function parseKey(keyWords: readonly string[], ctx: LineContext, beforeContent: boolean): StickKey | string {
   if (keyWords.length === 0) return 'missing fetch method';
   const text = keyWords.join(' ');
-  const problem = checkStickKey(text, beforeContent);
-  if (problem !== null) return problem;
-  return { text, where: ctx.where };
+  const parsed = parseStickKey(text, beforeContent, ctx.readPatternFile);
+  if (!parsed.ok) return parsed.reason;
+  return { text, expr: parsed.value, where: ctx.where };
 }
 
 function condition(ctx: LineContext, target: ProxyConfig | { acls: ProxyConfig['acls'] }, words: readonly string[], beforeContent: string | undefined): Condition | null | string {

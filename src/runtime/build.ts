@@ -37,7 +37,7 @@ import type { SampleScope } from '../sample/expression.js';
 import type { StickRuleRuntime, UseServerRule } from '../session/session-types.js';
 import type { StickStore, StickTableConfig, TcpRequestRule as ConfigTcpRequestRule } from '../config/model.js';
 import { effectiveStore } from '../config/stick.js';
-import { compileStickKey, stickKeyReadsContent } from '../stick/stick-key.js';
+import { compileStickKey } from '../stick/stick-key.js';
 import { StickTable } from '../stick/stick-table.js';
 
 /** HAProxy's `retries` default. */
@@ -287,13 +287,13 @@ function tableFor(tables: ReadonlyMap<string, StickTable>, holder: ProxyConfig, 
 }
 
 /** A rule's action at run time: stick tables resolved, keys compiled. */
-function ruleAction(rule: ConfigTcpRequestRule, holder: ProxyConfig, tables: ReadonlyMap<string, StickTable>): RuleAction {
+function ruleAction(rule: ConfigTcpRequestRule, holder: ProxyConfig, tables: ReadonlyMap<string, StickTable>, scope: SampleScope): RuleAction {
   switch (rule.action) {
     case 'accept':
     case 'reject':
       return { action: rule.action };
     case 'track-sc':
-      return { action: 'track-sc', counter: rule.counter, table: tableFor(tables, holder, rule.table), key: compileStickKey(rule.key.text), keyReadsContent: stickKeyReadsContent(rule.key.text) };
+      return { action: 'track-sc', counter: rule.counter, table: tableFor(tables, holder, rule.table), key: compileStickKey(rule.key.expr, rule.key.where, scope) };
     default:
       return { action: rule.action, counter: rule.counter, value: rule.value };
   }
@@ -326,7 +326,7 @@ async function buildProxies(config: Config, options: BuildOptions, tables: Map<s
   const noDelay = tune.nodelay ?? true;
   const ids = proxyIds(config);
   // What names in sample expressions mean (be_conn(app), srv_is_up(app/s1)): resolved once here.
-  const scopeOf = (proxy: string): SampleScope => ({ proxy, backend: (name) => backends.get(name), frontend: (name) => frontends.get(name) });
+  const scopeOf = (proxy: string): SampleScope => ({ proxy, backend: (name) => backends.get(name), frontend: (name) => frontends.get(name), table: (name) => tables.get(name) });
   const useServerRules = new Map<ProxyConfig, UseServerRule[]>();
   // Conditions are compiled once every proxy exists (be_conn(<backend>), fe_conn(<frontend>) name any).
   const compileLater: Array<() => void> = [];
@@ -393,7 +393,7 @@ async function buildProxies(config: Config, options: BuildOptions, tables: Map<s
         stickRules.push({
           kind: rule.kind,
           table: tableFor(tables, proxy, rule.table),
-          key: compileStickKey(rule.key.text),
+          key: compileStickKey(rule.key.expr, rule.key.where, scopeOf(proxy.name)),
           condition: rule.condition ? compileCondition(rule.condition, scopeOf(proxy.name)) : null,
         });
       }
@@ -421,8 +421,8 @@ async function buildProxies(config: Config, options: BuildOptions, tables: Map<s
       if (!backends.has(rule.backend)) throw new EpoxyError(`proxy '${proxy.name}': unknown backend '${rule.backend}'`, ErrorCodes.CONFIG);
     }
     compileLater.push(() => {
-      for (const rule of proxy.tcpRequestConnection) rules.push({ ...ruleAction(rule, proxy, tables), condition: rule.condition ? compileCondition(rule.condition, scope) : null });
-      for (const rule of proxy.tcpRequestContent) contentRules.push({ ...ruleAction(rule, proxy, tables), condition: rule.condition ? compileContentCondition(rule.condition, scope) : null });
+      for (const rule of proxy.tcpRequestConnection) rules.push({ ...ruleAction(rule, proxy, tables, scope), condition: rule.condition ? compileCondition(rule.condition, scope) : null });
+      for (const rule of proxy.tcpRequestContent) contentRules.push({ ...ruleAction(rule, proxy, tables, scope), condition: rule.condition ? compileContentCondition(rule.condition, scope) : null });
       for (const rule of proxy.useBackend) {
         useBackend.push({ backend: backends.get(rule.backend)!, condition: rule.condition ? compileCondition(rule.condition, scope) : () => true });
       }

@@ -7,15 +7,8 @@
  * Adding a fetch is adding an entry. Arguments naming a proxy or server (kinds 'backend',
  * 'frontend', 'server') are checked when the configuration is read (src/config/check.ts) and
  * resolved once when it is built (src/runtime/build.ts), so the evaluator receives the run-time
- * object itself. Stick-table fetches are meant to come the same way: an argument of kind 'table'
- * (a table name, omitted = the current proxy's table) resolved through SampleScope.table(), and an
- * evaluator reading the tracked entry from the context, e.g.
- *
- *   { name: 'src_conn_cur', args: [{ kind: 'table', optional: true }], out: 'int',
- *     eval: (ctx, [table]) => ... (table as StickTable).lookup(ctx.src) ... }
- *
- * (sc_conn_rate(<ctr>[,<table>]) being [{ kind: 'int' }, { kind: 'table', optional: true }]).
- * Until then those names stay in UNSUPPORTED_FETCHES, refused as "not supported yet".
+ * object itself; a 'table' argument (omitted: the current proxy's table) arrives as the
+ * StickTable. The stick-table fetches live in src/stick/stick-fetches.ts.
  *
  * Evaluation never throws: a fetch lacking what it reads gives no sample (null), and a content
  * fetch whose answer may still come with more bytes gives NOT_YET (a MISS for conditions).
@@ -27,6 +20,7 @@ import { serverUp, serverUsable } from '../backend/server-types.js';
 import { nowMs } from '../task/ticks.js';
 import { NEED_MORE } from '../inspect/client-hello.js';
 import type { BackendRuntime, ConnectionFacts, FrontendRuntime, InspectedContent, ServerRuntime } from '../session/session-types.js';
+import { STICK_FETCHES } from '../stick/stick-fetches.js';
 import { addressSample, binSample, boolSample, intSample, parseIpSample, strSample, type Sample, type SampleType } from './sample-types.js';
 
 /** What fetches read: the connection's facts (a Session at run time). */
@@ -316,7 +310,7 @@ export const FETCHES: readonly FetchDef[] = [
 ]; // prettier-ignore
 
 const BY_NAME = new Map<string, FetchDef>();
-for (const fetch of FETCHES) for (const name of [fetch.name, ...(fetch.aliases ?? [])]) BY_NAME.set(name, fetch);
+for (const fetch of [...FETCHES, ...STICK_FETCHES]) for (const name of [fetch.name, ...(fetch.aliases ?? [])]) BY_NAME.set(name, fetch);
 
 export function findFetch(name: string): FetchDef | undefined {
   return BY_NAME.get(name);
@@ -325,12 +319,15 @@ export function findFetch(name: string): FetchDef | undefined {
 /** Every name a fetch is known by (documented ones and aliases). */
 export const FETCH_NAMES: readonly string[] = [...BY_NAME.keys()];
 
+/** Every fetch, the stick-table ones included (for the documentation). */
+export const ALL_FETCHES: readonly FetchDef[] = [...FETCHES, ...STICK_FETCHES];
+
 /**
  * HAProxy fetches a TCP configuration may use that epoxy does not evaluate yet, so that they
  * are reported as "not supported yet" rather than unknown (stick-table ones among them).
  */
 export const UNSUPPORTED_FETCHES: readonly string[] = [
   'avg_queue', 'bc_dst', 'bc_dst_port', 'bc_src', 'bc_src_port', 'be_conn_free', 'fe_sess_rate',
-  'req.ssl_st_ext', 'req.proto_http', 'req.rdp_cookie', 'sc0_conn_cur', 'sc1_conn_cur', 'sc2_conn_cur',
-  'so_id', 'src_conn_cur', 'src_conn_rate', 'srv_conn_free', 'srv_queue', 'ssl_fc', 'ssl_fc_sni',
+  'req.ssl_st_ext', 'req.proto_http', 'req.rdp_cookie', 'sc_trackers', 'sc0_trackers', 'sc1_trackers', 'sc2_trackers',
+  'so_id', 'src_updt_conn_cnt', 'srv_conn_free', 'srv_queue', 'ssl_fc', 'ssl_fc_sni',
 ]; // prettier-ignore

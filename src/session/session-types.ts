@@ -10,6 +10,7 @@ import type { CheckProgram } from '../check/protocol-check.js';
 import type { CompiledLogFormat } from '../log/log-format.js';
 import type { ClientHelloFacts } from '../inspect/client-hello.js';
 import type { KeyFetch } from '../stick/stick-key.js';
+import type { Sample } from '../sample/sample-types.js';
 import type { StickTable } from '../stick/stick-table.js';
 import type { Listener } from '../listener/listener-types.js';
 
@@ -24,6 +25,8 @@ export interface ConnectionFacts {
   src: SocketAddress;
   /** Address the client connected to (the original destination in transparent mode). */
   dst: SocketAddress;
+  /** Stick counters sc0..sc2 the connection tracks (null entries: not tracked); absent: none. */
+  tracked?: ReadonlyArray<TrackedCounter | null> | null;
   /** The client's first bytes, when the frontend inspects content; absent/null: none read. */
   content?: InspectedContent | null;
   /** The frontend that accepted the connection (fe_name, fe_conn...). */
@@ -60,9 +63,8 @@ export type RuleAction =
       readonly action: 'track-sc';
       readonly counter: number;
       readonly table: StickTable;
+      /** WAIT: a content key not in the bytes yet (the rule waits for more). */
       readonly key: KeyFetch;
-      /** The key reads the client's bytes: with none yet (and more may come) the rule waits. */
-      readonly keyReadsContent: boolean;
     }
   | { readonly action: 'sc-inc-gpc0' | 'sc-inc-gpc1' | 'sc-set-gpt0'; readonly counter: number; readonly value: number };
 
@@ -80,6 +82,8 @@ export type TcpRequestRule = RuleAction & {
 export interface TrackedCounter {
   readonly table: StickTable;
   readonly slot: number;
+  /** The key's sample (sc_* fetches naming another table look it up there). */
+  readonly key: Sample;
 }
 
 /** `stick match` / `stick store-request` in a backend, compiled. */

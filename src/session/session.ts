@@ -14,6 +14,7 @@
 import { SocketAddress } from '../address.js';
 import type { ServerRuntime, BackendRuntime, FrontendRuntime, ConnectionFacts, FrontendLogging, RuleAction, TrackedCounter } from './session-types.js';
 import type { StickTable } from '../stick/stick-table.js';
+import { WAIT } from '../stick/stick-key.js';
 import { FD_EV_ERR_RW, FD_EV_READY_W, FD_EV_SHUT_RW } from '../fd/fd-types.js';
 import { listenerFull } from '../listener/listener.js';
 import { ListenerState, type Listener } from '../listener/listener-types.js';
@@ -915,11 +916,12 @@ export class SessionEngine {
     if (rule.action === 'track-sc') {
       if (session.tracked?.[rule.counter]) return true;
       const sample = rule.key(session);
-      if (sample === null) return !(rule.keyReadsContent && session.content !== null && !session.content.final);
+      if (sample === WAIT) return false;
+      if (sample === null) return true;
       const slot = rule.table.track(sample);
       if (slot < 0) return true; // no key of the table's type, or no room: not tracked
       session.tracked ??= [null, null, null];
-      session.tracked[rule.counter] = { table: rule.table, slot };
+      session.tracked[rule.counter] = { table: rule.table, slot, key: sample };
       return true;
     }
     if (rule.action === 'sc-inc-gpc0' || rule.action === 'sc-inc-gpc1' || rule.action === 'sc-set-gpt0') {
@@ -942,7 +944,7 @@ export class SessionEngine {
     for (const rule of rules) {
       if (rule.kind !== 'match' || (rule.condition !== null && !rule.condition(session))) continue;
       const sample = rule.key(session);
-      if (sample === null) continue;
+      if (sample === null || sample === WAIT) continue;
       const id = rule.table.serverIdOf(sample);
       if (id <= 0) continue;
       const server = backend.servers.find((s) => s.id === id);
@@ -961,7 +963,7 @@ export class SessionEngine {
       if (rule.kind !== 'store-request' || stored.includes(rule.table)) continue;
       if (rule.condition !== null && !rule.condition(session)) continue;
       const sample = rule.key(session);
-      if (sample === null) continue;
+      if (sample === null || sample === WAIT) continue;
       rule.table.storeServer(sample, server.id);
       stored.push(rule.table);
     }

@@ -4,115 +4,85 @@
  * stktable_fetch_key() and its casts: an IPv4 address into an ipv6 table is v4-mapped, an
  * address into a string table is its text, an integer into an ip table is that IPv4 address).
  */
-import type { SocketAddress } from '../address.js';
-import type { StickKeyType } from '../config/model.js';
+import type { StickKeyType, Where } from '../config/model.js';
+import type { Parsed } from '../config/values.js';
+import { compileExpression, evaluateExpression, firstSample, parseExpression, type SampleExpr, type SampleScope } from '../sample/expression.js';
+import { NOT_YET } from '../sample/fetches.js';
+import { binSample, castSample, intSample, ipText, parseIpSample, strSample, type Sample } from '../sample/sample-types.js';
 import type { ConnectionFacts } from '../session/session-types.js';
-import { NEED_MORE } from '../inspect/client-hello.js';
-import { formatIpv6, parseIpv4, parseIpv6 } from '../config/values.js';
 
-/** A key's sample before it is cast to the table's type. */
-export type KeySample = { type: 'ip4'; bytes: Uint8Array } | { type: 'ip6'; bytes: Uint8Array } | { type: 'int'; value: number } | { type: 'str'; text: string };
+/** A key's fetch at run time: the sample, null (no key: nothing tracked), or WAIT (a content key not in yet). */
+export const WAIT = 'wait';
+export type KeyFetch = (facts: ConnectionFacts) => Sample | null | typeof WAIT;
 
-/** Reads the sample of a key expression from a connection; null: no sample (nothing tracked). */
-export type KeyFetch = (facts: ConnectionFacts) => KeySample | null;
-
-const CONTENT_KEYS = new Set(['req.ssl_sni', 'req_ssl_sni']);
-const CONNECTION_KEYS = new Set(['src', 'dst', 'src_port', 'dst_port']);
-
-/** Why `text` cannot be a key expression (HAProxy's words where it has them), or null. */
-export function checkStickKey(text: string, beforeContent: boolean): string | null {
-  const [fetch, ...converters] = text.split(',');
-  const name = fetch!.replace(/\(\)$/, '');
-  for (const converter of converters) {
-    if (converter !== 'lower' && converter !== 'upper') return `converter '${converter}' is not supported in stick-table keys yet`;
+/**
+ * Parses a key expression (any sample expression: `src`, `req.ssl_sni,lower`, `src,ipmask(24)`)
+ * for a rule; the reason in HAProxy's words when it cannot be one.
+ */
+export function parseStickKey(text: string, beforeContent: boolean, readFile: ((path: string) => string) | undefined): Parsed<SampleExpr> {
+  const parsed = parseExpression(text, { label: 'sample fetch expression', ...(readFile !== undefined && { readFile }) });
+  if (!parsed.ok) return parsed;
+  if (beforeContent && parsed.value.fetch.content === true) {
+    return { ok: false, reason: `fetch method '${parsed.value.written}' extracts information from 'request buffer', none of which is available here` };
   }
-  if (CONNECTION_KEYS.has(name)) return null;
-  if (CONTENT_KEYS.has(name)) {
-    return beforeContent ? `fetch method '${name}' extracts information from 'request buffer', none of which is available here` : null;
-  }
-  return `fetch method '${name}' is not supported in stick-table keys yet (epoxy tracks src, dst, src_port, dst_port and req.ssl_sni)`;
+  return parsed;
 }
 
-function addressSample(address: SocketAddress): KeySample | null {
-  const raw = address.bytes;
-  if (address.family === 'ipv4') return { type: 'ip4', bytes: raw.subarray(4, 8) };
-  if (address.family === 'ipv6') {
-    const bytes = raw.subarray(8, 24);
-    const mapped = bytes.subarray(0, 10).every((b) => b === 0) && bytes[10] === 0xff && bytes[11] === 0xff;
-    return mapped ? { type: 'ip4', bytes: bytes.subarray(12, 16) } : { type: 'ip6', bytes };
-  }
-  return null;
-}
-
-/** Compiles a key expression already accepted by checkStickKey(). */
-export function compileStickKey(text: string): KeyFetch {
-  const [fetch, ...converters] = text.split(',');
-  const name = fetch!.replace(/\(\)$/, '');
-  const base: KeyFetch =
-    name === 'src' ? (facts) => addressSample(facts.src)
-    : name === 'dst' ? (facts) => addressSample(facts.dst)
-    : name === 'src_port' ? (facts) => ({ type: 'int', value: facts.src.port })
-    : name === 'dst_port' ? (facts) => ({ type: 'int', value: facts.dst.port })
-    : (facts) => {
-        const sni = facts.content?.hello().sni;
-        return typeof sni === 'string' && sni !== NEED_MORE ? { type: 'str', text: sni } : null;
-      }; // prettier-ignore
-  if (converters.length === 0) return base;
+/** Compiles a parsed key for the proxy named by `scope`. */
+export function compileStickKey(expr: SampleExpr, where: Where, scope: SampleScope): KeyFetch {
+  const compiled = compileExpression(expr, where, scope);
   return (facts) => {
-    const sample = base(facts);
-    if (sample === null || sample.type !== 'str') return sample;
-    let text = sample.text;
-    for (const converter of converters) text = converter === 'lower' ? text.toLowerCase() : text.toUpperCase();
-    return { type: 'str', text };
+    const output = evaluateExpression(compiled, facts);
+    return output === NOT_YET ? WAIT : firstSample(output);
   };
-}
-
-function ipText(sample: KeySample & { type: 'ip4' | 'ip6' }): string {
-  return sample.type === 'ip4' ? Array.from(sample.bytes).join('.') : formatIpv6(sample.bytes);
 }
 
 /**
  * Writes `sample` cast to `type` into `out` (the table's key length, zero-filled first).
  * Returns false when the cast does not exist (an IPv6 address into an `ip` table): no key.
  */
-export function encodeKey(sample: KeySample, type: StickKeyType, out: Uint8Array): boolean {
+export function encodeKey(sample: Sample, type: StickKeyType, out: Uint8Array): boolean {
   out.fill(0);
   switch (type) {
-    case 'ip':
-      if (sample.type === 'ip4') out.set(sample.bytes);
-      else if (sample.type === 'int') new DataView(out.buffer, out.byteOffset).setUint32(0, sample.value >>> 0);
-      else if (sample.type === 'str') {
-        const bytes = sample.text.split('.').length === 4 ? parseIpv4(sample.text) : null;
-        if (bytes === null) return false;
-        out.set(bytes);
-      } else return false;
+    case 'ip': {
+      const ip = castSample(sample, 'ip');
+      if (ip === null || ip.type !== 'ip') return false;
+      if (ip.family === 'ipv4') out.set(ip.bytes.subarray(0, 4));
+      else if (isV4Mapped(ip.bytes)) out.set(ip.bytes.subarray(12, 16));
+      else return false;
       return true;
-    case 'ipv6':
-      if (sample.type === 'ip6') out.set(sample.bytes);
-      else if (sample.type === 'ip4') {
+    }
+    case 'ipv6': {
+      const ip = castSample(sample, 'ip');
+      if (ip === null || ip.type !== 'ip') return false;
+      if (ip.family === 'ipv6') out.set(ip.bytes.subarray(0, 16));
+      else {
         out[10] = 0xff;
         out[11] = 0xff;
-        out.set(sample.bytes, 12);
-      } else return false;
+        out.set(ip.bytes.subarray(0, 4), 12);
+      }
       return true;
+    }
     case 'integer': {
-      let value: number;
-      if (sample.type === 'int') value = sample.value;
-      else if (sample.type === 'ip4') value = new DataView(sample.bytes.buffer, sample.bytes.byteOffset).getUint32(0);
-      else if (sample.type === 'str' && /^-?\d+$/.test(sample.text)) value = Number(sample.text);
-      else return false;
-      new DataView(out.buffer, out.byteOffset).setUint32(0, value >>> 0);
+      const n = castSample(sample, 'int');
+      if (n === null || n.type !== 'int') return false;
+      new DataView(out.buffer, out.byteOffset).setUint32(0, n.value >>> 0);
       return true;
     }
     case 'string':
     case 'binary': {
-      const text = sample.type === 'str' ? sample.text : sample.type === 'int' ? String(sample.value) : ipText(sample);
+      const cast = castSample(sample, type === 'string' ? 'str' : 'bin');
+      if (cast === null || (cast.type !== 'str' && cast.type !== 'bin')) return false;
       // Longer keys are truncated to the table's length, as HAProxy stores them.
-      const bytes = Buffer.from(text, type === 'string' ? 'utf8' : 'latin1');
+      const bytes = Buffer.from(cast.value, cast.type === 'str' ? 'utf8' : 'latin1');
       out.set(bytes.subarray(0, out.length));
       return true;
     }
   }
+}
+
+function isV4Mapped(bytes: Uint8Array): boolean {
+  return bytes.subarray(0, 10).every((b) => b === 0) && bytes[10] === 0xff && bytes[11] === 0xff;
 }
 
 /** A key's text as `show table` prints it (`key=127.0.0.1`). */
@@ -121,7 +91,7 @@ export function keyText(key: Uint8Array, type: StickKeyType): string {
     case 'ip':
       return Array.from(key.subarray(0, 4)).join('.');
     case 'ipv6':
-      return ipText({ type: 'ip6', bytes: key.subarray(0, 16) });
+      return ipText('ipv6', key.subarray(0, 16));
     case 'integer':
       return String(new DataView(key.buffer, key.byteOffset).getUint32(0));
     case 'string': {
@@ -137,31 +107,17 @@ export function keyText(key: Uint8Array, type: StickKeyType): string {
 export function parseKeyText(text: string, type: StickKeyType, out: Uint8Array): boolean {
   switch (type) {
     case 'ip':
-      return encodeKey({ type: 'str', text }, 'ip', out);
     case 'ipv6': {
-      const v4 = /^\d+\.\d+\.\d+\.\d+$/.test(text);
-      if (v4) {
-        const four = new Uint8Array(4);
-        return encodeKey({ type: 'str', text }, 'ip', four) && encodeKey({ type: 'ip4', bytes: four }, 'ipv6', out);
-      }
-      const bytes = parseIpv6(text);
-      if (bytes === null) return false;
-      return encodeKey({ type: 'ip6', bytes }, 'ipv6', out);
+      const ip = parseIpSample(text);
+      return ip !== null && encodeKey(ip, type, out);
     }
     case 'integer':
-      return /^\d+$/.test(text) && Number(text) <= 0xffffffff && encodeKey({ type: 'int', value: Number(text) }, 'integer', out);
+      return /^\d+$/.test(text) && Number(text) <= 0xffffffff && encodeKey(intSample(Number(text)), 'integer', out);
     case 'string':
-      return encodeKey({ type: 'str', text }, 'string', out);
+      return encodeKey(strSample(text), 'string', out);
     case 'binary': {
       if (text.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(text)) return false;
-      out.fill(0);
-      out.set(Buffer.from(text, 'hex').subarray(0, out.length));
-      return true;
+      return encodeKey(binSample(Buffer.from(text, 'hex').toString('latin1')), 'binary', out);
     }
   }
-}
-
-/** Whether the key expression reads the client's buffered bytes (it may have to wait for them). */
-export function stickKeyReadsContent(text: string): boolean {
-  return CONTENT_KEYS.has(text.split(',')[0]!.replace(/\(\)$/, ''));
 }

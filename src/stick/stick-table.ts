@@ -12,7 +12,8 @@
 import { native, type NativeStickTable } from '../native.js';
 import type { StickKeyType, StickStore, StickTableConfig } from '../config/model.js';
 import { STICK_DATA_TYPES, stickDataKind } from '../config/stick.js';
-import { encodeKey, keyText, parseKeyText, type KeySample } from './stick-key.js';
+import type { Sample } from '../sample/sample-types.js';
+import { encodeKey, keyText, parseKeyText } from './stick-key.js';
 
 const KIND_CODE = { counter: 0, gauge: 1, rate: 2 } as const;
 
@@ -117,7 +118,7 @@ export class StickTable {
     return this.handle.size;
   }
 
-  private keyOf(sample: KeySample): boolean {
+  private keyOf(sample: Sample): boolean {
     return encodeKey(sample, this.type, this.key);
   }
 
@@ -131,7 +132,7 @@ export class StickTable {
    * (it neither expires nor is evicted while tracked) and counts the connection. Returns the
    * slot to give to the other calls, or -1 when there is no key or no room.
    */
-  track(sample: KeySample): number {
+  track(sample: Sample): number {
     if (!this.keyOf(sample)) return -1;
     const slot = this.handle.get(this.key, this.create | native.stickTable.REF);
     if (slot < 0) return -1;
@@ -174,6 +175,37 @@ export class StickTable {
     return i === undefined ? null : this.values[i]!;
   }
 
+  /** `sc_clr_gpc0`/`sc_clr_gpc1`: the counter's value before it is set to 0; null if not stored. */
+  clearGpc(slot: number, which: 0 | 1): number | null {
+    const i = this.fieldOf.get(which === 0 ? 'gpc0' : 'gpc1');
+    if (i === undefined) return null;
+    this.handle.update(slot, this.zero, this.values);
+    const before = this.values[i]!;
+    this.handle.set(slot, i, 0);
+    return before;
+  }
+
+  /** `src_inc_gpc0`/`src_inc_gpc1`: creates `sample`'s entry if needed; the new value, null if not stored or no key. */
+  incrementGpcOf(sample: Sample, which: 0 | 1): number | null {
+    const name = which === 0 ? 'gpc0' : 'gpc1';
+    const i = this.fieldOf.get(name);
+    if (i === undefined || !this.keyOf(sample)) return null;
+    this.deltas.fill(0);
+    this.delta(name, 1);
+    this.delta(`${name}_rate`, 1);
+    return this.handle.updateKey(this.key, this.create, this.deltas, this.values) === 0 ? this.values[i]! : null;
+  }
+
+  /** `src_clr_gpc0`/`src_clr_gpc1`: the value before, 0 without an entry; null if not stored or no key. */
+  clearGpcOf(sample: Sample, which: 0 | 1): number | null {
+    const i = this.fieldOf.get(which === 0 ? 'gpc0' : 'gpc1');
+    if (i === undefined || !this.keyOf(sample)) return null;
+    if (this.handle.get(this.key, 0, this.values) < 0) return 0;
+    const before = this.values[i]!;
+    this.handle.setKey(this.key, i, 0);
+    return before;
+  }
+
   /** `sc-set-gpt0`. */
   setGpt0(slot: number, value: number): void {
     const i = this.fieldOf.get('gpt0');
@@ -192,7 +224,7 @@ export class StickTable {
    * A stored datum of `sample`'s entry without tracking it (`src_conn_rate`...): 0 when there
    * is no entry, as HAProxy answers; null when the table does not store it or there is no key.
    */
-  lookup(sample: KeySample, data: string): number | null {
+  lookup(sample: Sample, data: string): number | null {
     const i = this.fieldOf.get(data);
     if (i === undefined || !this.keyOf(sample)) return null;
     const slot = this.handle.get(this.key, 0, this.values);
@@ -200,7 +232,7 @@ export class StickTable {
   }
 
   /** `stick match`: the server id stored for `sample`, or 0 (none). Refreshes the entry, as HAProxy does. */
-  serverIdOf(sample: KeySample): number {
+  serverIdOf(sample: Sample): number {
     const i = this.fieldOf.get('server_id');
     if (i === undefined || !this.keyOf(sample)) return 0;
     const slot = this.handle.get(this.key, 0, this.values);
@@ -208,7 +240,7 @@ export class StickTable {
   }
 
   /** `stick store-request`: remembers the server `sample` went to. */
-  storeServer(sample: KeySample, serverId: number): void {
+  storeServer(sample: Sample, serverId: number): void {
     const i = this.fieldOf.get('server_id');
     if (i === undefined || !this.keyOf(sample)) return;
     // Created first with the table's own flags (a `nopurge` table must not evict for it).
