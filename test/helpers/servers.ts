@@ -51,3 +51,31 @@ export function firstAnswerOf(port: number): Promise<string> {
     socket.on('error', reject);
   });
 }
+
+/** heldSession() from a chosen local address (127.0.0.2... are loopback too): per-source limits. */
+export async function heldSessionFrom(cleanups: Cleanup[], port: number, from: string, hello = '?'): Promise<{ socket: Socket; server: string; closed: Promise<void> }> {
+  const socket = netConnect({ port, host: '127.0.0.1', localAddress: from });
+  const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+  socket.on('error', () => {});
+  const server = await new Promise<string>((resolve, reject) => {
+    socket.once('data', (c: Buffer) => resolve(c.toString()));
+    socket.once('close', () => reject(new Error(`session from ${from} closed before an answer`)));
+    socket.on('connect', () => socket.write(hello));
+  });
+  cleanups.push(() => void socket.destroy());
+  return { socket, server, closed };
+}
+
+/** One connection from `from` through `port`: whether a server answered it (true) or the proxy closed it first. */
+export function answeredFrom(port: number, from: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = netConnect({ port, host: '127.0.0.1', localAddress: from }, () => socket.write('?'));
+    let got = false;
+    socket.on('data', () => {
+      got = true;
+      socket.destroy();
+    });
+    socket.on('error', () => {});
+    socket.on('close', () => resolve(got));
+  });
+}

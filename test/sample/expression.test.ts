@@ -84,8 +84,8 @@ describe('converters', () => {
     expect(error('req.payload(0,2),add(1)')).toBe("converter 'add' cannot be applied to the bin output of 'req.payload'");
     expect(error('src,ipmask(33)')).toBe("converter 'ipmask': '33' is not an IPv4 mask (0 to 32, or dotted)");
     expect(error('nosuch')).toBe("unknown fetch method 'nosuch' in ACL expression 'nosuch'");
-    expect(error('sc0_conn_cur')).toContain("fetch method 'sc0_conn_cur' is not supported yet");
-    expect(error('src_conn_rate')).toContain("fetch method 'src_conn_rate' is not supported yet");
+    expect(error('sc0_trackers')).toContain("fetch method 'sc0_trackers' is not supported yet");
+    expect(error('sc_conn_rate(3)')).toBe("invalid stick counter '3' (0 to 2)");
     expect(error('be_conn(a,b)')).toBe("fetch method 'be_conn' expects ([<backend>])");
     expect(error('srv_conn')).toBe("fetch method 'srv_conn' expects (<[backend/]server>)");
     expect(error('src(1)')).toBe("fetch method 'src' takes no argument");

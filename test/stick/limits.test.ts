@@ -10,28 +10,13 @@ import { parseConfig } from '../../src/config/parser.js';
 import { runCommand } from '../../src/control/commands.js';
 import { start, type RunningProxy } from '../../src/runtime/start.js';
 import type { Cleanup } from '../helpers/master.js';
-import { holdingServer } from '../helpers/servers.js';
+import { answeredFrom, heldSessionFrom, holdingServer } from '../helpers/servers.js';
 import { freePort, waitForAsync } from '../helpers/sockets.js';
-import { sessionFrom } from './stick-table.test.js';
 
 const cleanups: Cleanup[] = [];
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
-
-/** One connection from `from`: whether a server answered it (true) or epoxy closed it first (false). */
-export function answered(port: number, from: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = netConnect({ port, host: '127.0.0.1', localAddress: from }, () => socket.write('?'));
-    let got = false;
-    socket.on('data', () => {
-      got = true;
-      socket.destroy();
-    });
-    socket.on('error', () => {});
-    socket.on('close', () => resolve(got));
-  });
-}
 
 async function proxy(port: number, server: number, rules: string): Promise<RunningProxy> {
   const text = `
@@ -66,14 +51,14 @@ describe('limits with stick tables', () => {
     const port = await freePort();
     const running = await proxy(port, server.port, '  tcp-request connection track-sc0 src\n  tcp-request connection reject if { sc_conn_rate(0) gt 20 }');
     let served = 0;
-    for (let i = 0; i < 50; i++) if (await answered(port, '127.0.0.1')) served++;
+    for (let i = 0; i < 50; i++) if (await answeredFrom(port, '127.0.0.1')) served++;
     // The rate counts the connection being decided: the 21st sees 21. A period boundary crossed
     // during the run adds at most the previous period's share of the elapsed fraction (1/60 per
     // second of run here), so a slow machine may let one or two more through, never fewer.
     expect(served).toBeGreaterThanOrEqual(20);
     expect(served).toBeLessThanOrEqual(23);
     expect(await denied(running)).toBe(50 - served);
-    for (let i = 0; i < 10; i++) expect(await answered(port, '127.0.0.2')).toBe(true);
+    for (let i = 0; i < 10; i++) expect(await answeredFrom(port, '127.0.0.2')).toBe(true);
     const show = async (): Promise<string> => (await runCommand('show table fe', 'admin', running.control)).text;
     // The last session's end reaches epoxy after the client saw its answer.
     await waitForAsync(async () => !(await show()).includes('conn_cur=1'), 'every session to end');
@@ -87,21 +72,21 @@ describe('limits with stick tables', () => {
     const port = await freePort();
     const running = await proxy(port, server.port, '  tcp-request connection track-sc1 src\n  tcp-request connection reject if { sc1_conn_cur gt 3 }');
     const held = [];
-    for (let i = 0; i < 3; i++) held.push(await sessionFrom(port, '127.0.0.1'));
-    expect(await answered(port, '127.0.0.1')).toBe(false);
-    expect(await answered(port, '127.0.0.2')).toBe(true);
+    for (let i = 0; i < 3; i++) held.push(await heldSessionFrom(cleanups, port, '127.0.0.1'));
+    expect(await answeredFrom(port, '127.0.0.1')).toBe(false);
+    expect(await answeredFrom(port, '127.0.0.2')).toBe(true);
     held[0]!.socket.destroy();
     await waitForAsync(async () => (await runCommand('show table fe', 'admin', running.control)).text.includes('key=127.0.0.1 use=2'), 'the first session to end');
-    expect(await answered(port, '127.0.0.1')).toBe(true);
+    expect(await answeredFrom(port, '127.0.0.1')).toBe(true);
   }, 30_000);
 
   it('refuses a client flagged on the runtime API, by src_get_gpc0', async () => {
     const server = await holdingServer(cleanups, 's1');
     const port = await freePort();
     const running = await proxy(port, server.port, '  tcp-request connection reject if { src_get_gpc0 gt 0 }\n  tcp-request connection track-sc0 src');
-    expect(await answered(port, '127.0.0.3')).toBe(true);
+    expect(await answeredFrom(port, '127.0.0.3')).toBe(true);
     expect((await runCommand('set table fe key 127.0.0.3 data.gpc0 1', 'admin', running.control)).text).toBe('');
-    expect(await answered(port, '127.0.0.3')).toBe(false);
-    expect(await answered(port, '127.0.0.4')).toBe(true);
+    expect(await answeredFrom(port, '127.0.0.3')).toBe(false);
+    expect(await answeredFrom(port, '127.0.0.4')).toBe(true);
   }, 30_000);
 });

@@ -11,27 +11,13 @@ import { parseConfig } from '../../src/config/parser.js';
 import { runCommand } from '../../src/control/commands.js';
 import { start, type RunningProxy } from '../../src/runtime/start.js';
 import type { Cleanup } from '../helpers/master.js';
-import { holdingServer } from '../helpers/servers.js';
+import { answeredFrom, heldSessionFrom, holdingServer } from '../helpers/servers.js';
 import { freePort, waitForAsync } from '../helpers/sockets.js';
 
 const cleanups: Cleanup[] = [];
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
-
-/** A session from `from` through `port`, held open: it sent `hello` and has its server's answer. */
-export async function sessionFrom(port: number, from: string, hello = '?'): Promise<{ socket: Socket; server: string; closed: Promise<void> }> {
-  const socket = netConnect({ port, host: '127.0.0.1', localAddress: from });
-  const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
-  socket.on('error', () => {});
-  const server = await new Promise<string>((resolve, reject) => {
-    socket.once('data', (c: Buffer) => resolve(c.toString()));
-    socket.once('close', () => reject(new Error(`session from ${from} closed before an answer`)));
-    socket.on('connect', () => socket.write(hello));
-  });
-  cleanups.push(() => void socket.destroy());
-  return { socket, server, closed };
-}
 
 /** The ClientHello Node's TLS sends for `servername` (captured by a plain server, never answered). */
 async function clientHello(servername: string): Promise<Buffer> {
@@ -97,8 +83,8 @@ backend be
 `);
 
     // Two sessions from one client: the second goes where the first went, not round the robin.
-    const a = await sessionFrom(port, '127.0.0.1');
-    const b = await sessionFrom(port, '127.0.0.1');
+    const a = await heldSessionFrom(cleanups, port, '127.0.0.1');
+    const b = await heldSessionFrom(cleanups, port, '127.0.0.1');
     expect(b.server).toBe(a.server);
     expect(await entries(running, 'fe')).toEqual(['key=127.0.0.1 use=2 exp=X gpc0=2 conn_cnt=2 conn_rate(10000)=2 conn_cur=2 sess_cnt=2 bytes_in_cnt=0 bytes_out_cnt=0']);
     expect(await entries(running, 'be')).toEqual([`key=127.0.0.1 use=0 exp=X server_id=${a.server === 's1' ? 1 : 2} server_key=${a.server}`]);
@@ -113,7 +99,7 @@ backend be
     const other = a.server === 's1' ? 's2' : 's1';
     expect(await admin(running, `set table be key 127.0.0.3 data.server_id ${other === 's1' ? 1 : 2}`)).toBe('');
     for (let i = 0; i < 3; i++) {
-      const c = await sessionFrom(port, '127.0.0.3');
+      const c = await heldSessionFrom(cleanups, port, '127.0.0.3');
       expect(c.server).toBe(other);
       c.socket.destroy();
     }
@@ -130,7 +116,7 @@ backend be
     expect(await admin(running, 'show table fe data.foo gt 1')).toBe('Filter entry #1: Unknown data type\n');
 
     // clear table removes what no connection holds.
-    const held = await sessionFrom(port, '127.0.0.1');
+    const held = await heldSessionFrom(cleanups, port, '127.0.0.1');
     expect(await admin(running, 'clear table fe')).toBe('');
     expect((await entries(running, 'fe')).map((l) => l.split(' ')[0])).toEqual(['key=127.0.0.1']);
     held.socket.destroy();
