@@ -256,7 +256,9 @@ export class StickTable {
       wanted = keyText(this.key, this.type);
     }
     const list: StickEntry[] = [];
-    for (const entry of this.handle.entries()) {
+    // In key order, as HAProxy's tree lists them.
+    const rows = this.handle.entries().sort((a, b) => Buffer.compare(a.key, b.key));
+    for (const entry of rows) {
       const text = keyText(entry.key, this.type);
       if (wanted !== null && text !== wanted) continue;
       list.push({
