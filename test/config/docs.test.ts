@@ -182,3 +182,17 @@ describe('test/fixtures/config/all-keywords.cfg', () => {
     expect(wanted.filter((k) => !used.has(k) && !EXCEPT.has(k))).toEqual([]);
   });
 });
+
+describe('every sample fetch is documented', () => {
+  it('names each registered fetch in docs/configuration.md (stick-table forms by their reading)', async () => {
+    const { ALL_FETCHES } = await import('../../src/sample/fetches.js');
+    const text = readFileSync(new URL('../../docs/configuration.md', import.meta.url), 'utf8');
+    const named = (name: string): boolean => new RegExp(`\`${name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}[\`(]`).test(text);
+    const missing = ALL_FETCHES.filter((f) => {
+      const reading = /^(?:sc\d?|src)_(.+)$/.exec(f.name)?.[1];
+      if (reading !== undefined && named(reading)) return false;
+      return !named(f.name) && !named(f.name.replace(/^sc[0-2]_/, 'sc<n>_'));
+    }).map((f) => f.name);
+    expect(missing).toEqual([]);
+  });
+});
