@@ -309,3 +309,51 @@ describe('examples/sni-routing.cfg', () => {
     }
   });
 });
+
+describe('examples/rate-limit.cfg', () => {
+  it('limits a client by rate, bans and unbans one on the runtime API, and keeps clients on their server, with two workers', async () => {
+    const { readFileSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const { freePort } = await import('./helpers/sockets.js');
+    const { startMaster, tempDir, writeFile } = await import('./helpers/master.js');
+    const { answeredFrom, heldSessionFrom, holdingServer } = await import('./helpers/servers.js');
+    const { ControlClient } = await import('../src/control/client.js');
+    const cleanups: Array<() => Promise<void> | void> = [];
+    try {
+      const dir = tempDir(cleanups);
+      // The file as written uses fixed ports and a socket in /tmp: each moves somewhere free.
+      let text = readFileSync(`${ROOT}examples/rate-limit.cfg`, 'utf8');
+      const ports = new Map<number, number>();
+      for (const m of text.matchAll(/127\.0\.0\.1:(\d+)/g)) if (!ports.has(Number(m[1]))) ports.set(Number(m[1]), await freePort());
+      text = text.replace(/127\.0\.0\.1:(\d+)/g, (_, port: string) => `127.0.0.1:${ports.get(Number(port))}`);
+      const socket = join(dir, 'stats.sock');
+      text = text.replaceAll('/tmp/epoxy-rate-limit.sock', socket);
+      const app1 = await holdingServer(cleanups, 'app1');
+      const app2 = await holdingServer(cleanups, 'app2');
+      text = text.replace(`127.0.0.1:${ports.get(9501)}`, `127.0.0.1:${app1.port}`).replace(`127.0.0.1:${ports.get(9502)}`, `127.0.0.1:${app2.port}`);
+      await startMaster(cleanups, ['-W', '-f', writeFile(dir, 'rate-limit.cfg', text)]);
+      const port = ports.get(8500)!;
+      const admin = new ControlClient(socket);
+
+      // 25 connections in a row from one client: 20 within the rate (a few more if a 10 s period
+      // ends meanwhile, as HAProxy's rates go), the rest refused; another client is unaffected.
+      let served = 0;
+      for (let i = 0; i < 25; i++) if (await answeredFrom(port, '127.0.0.1')) served++;
+      expect(served).toBeGreaterThanOrEqual(20);
+      expect(served).toBeLessThan(25);
+      expect(await answeredFrom(port, '127.0.0.2')).toBe(true);
+
+      // Banned, then unbanned, on the runtime API.
+      expect(await admin.text('set table edge key 127.0.0.3 data.gpc0 1')).toBe('\n');
+      expect(await answeredFrom(port, '127.0.0.3')).toBe(false);
+      expect(await admin.text('clear table edge key 127.0.0.3')).toBe('\n');
+      expect(await answeredFrom(port, '127.0.0.3')).toBe(true);
+
+      // A client keeps its server, whichever worker takes its connections.
+      const first = await heldSessionFrom(cleanups, port, '127.0.0.4');
+      for (let i = 0; i < 4; i++) expect((await heldSessionFrom(cleanups, port, '127.0.0.4')).server).toBe(first.server);
+    } finally {
+      for (const cleanup of cleanups.reverse()) await cleanup();
+    }
+  }, 60_000);
+});

@@ -22,6 +22,7 @@ const ACCEPTED = [
   'test/fixtures/config/all-keywords.cfg',
   'examples/epoxy.cfg',
   'examples/sni-routing.cfg',
+  'examples/rate-limit.cfg',
 ];
 const REFUSED = [
   'test/fixtures/config/broken-keywords.cfg',
