@@ -4,14 +4,14 @@
  * end), `stick on src` keeping a client on its server where balancing would move it, and the
  * runtime API's show/set/clear table in HAProxy's layout.
  */
-import { connect as netConnect, createServer, type Socket } from 'node:net';
+import { connect as netConnect, createServer } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/parser.js';
 import { runCommand } from '../../src/control/commands.js';
 import { start, type RunningProxy } from '../../src/runtime/start.js';
 import type { Cleanup } from '../helpers/master.js';
-import { answeredFrom, heldSessionFrom, holdingServer } from '../helpers/servers.js';
+import { heldSessionFrom, holdingServer } from '../helpers/servers.js';
 import { freePort, waitForAsync } from '../helpers/sockets.js';
 
 const cleanups: Cleanup[] = [];
@@ -165,5 +165,50 @@ listen app
     plain.end('hello');
     await new Promise<void>((resolve) => plain.on('close', () => resolve()));
     expect(await entries(running, 'app')).toHaveLength(1);
+  }, 30_000);
+
+  it("shares a table between backends (HAProxy's pop/smtp example) and keeps a full nopurge table's entries", async () => {
+    const pop1 = await holdingServer(cleanups, 'pop1');
+    const pop2 = await holdingServer(cleanups, 'pop2');
+    const smtp1 = await holdingServer(cleanups, 'smtp1');
+    const smtp2 = await holdingServer(cleanups, 'smtp2');
+    const [popPort, smtpPort, limitedPort] = [await freePort(), await freePort(), await freePort()];
+    const running = await proxy(`
+defaults
+  mode tcp
+  timeout connect 2s
+  timeout client 30s
+  timeout server 30s
+listen pop
+  bind 127.0.0.1:${popPort}
+  balance roundrobin
+  stick store-request src
+  stick-table type ip size 200k expire 30m
+  server s1 127.0.0.1:${pop1.port}
+  server s2 127.0.0.1:${pop2.port}
+listen smtp
+  bind 127.0.0.1:${smtpPort}
+  balance roundrobin
+  stick match src table pop
+  server s1 127.0.0.1:${smtp1.port}
+  server s2 127.0.0.1:${smtp2.port}
+listen limited
+  bind 127.0.0.1:${limitedPort}
+  stick-table type ip size 2 nopurge store conn_cnt
+  tcp-request connection track-sc0 src
+  server s1 127.0.0.1:${pop1.port}
+`);
+    // Two POP users land on s1 and s2; SMTP then sends each to the server of the same id.
+    const a = await heldSessionFrom(cleanups, popPort, '127.0.0.1');
+    const b = await heldSessionFrom(cleanups, popPort, '127.0.0.2');
+    expect([a.server, b.server].sort()).toEqual(['pop1', 'pop2']);
+    for (let i = 0; i < 3; i++) {
+      expect((await heldSessionFrom(cleanups, smtpPort, '127.0.0.1')).server).toBe(a.server.replace('pop', 'smtp'));
+      expect((await heldSessionFrom(cleanups, smtpPort, '127.0.0.2')).server).toBe(b.server.replace('pop', 'smtp'));
+    }
+
+    // A full nopurge table keeps who it has: a third client is served but not tracked.
+    for (const from of ['127.0.0.1', '127.0.0.2', '127.0.0.3']) (await heldSessionFrom(cleanups, limitedPort, from)).socket.destroy();
+    expect((await entries(running, 'limited')).map((l) => l.split(' ')[0])).toEqual(['key=127.0.0.1', 'key=127.0.0.2']);
   }, 30_000);
 });
