@@ -139,6 +139,9 @@ export function parseAclTest(words: readonly string[], context: AclParseContext)
     return fail(`'${word}' is not a valid ACL option. Please use '--' before any pattern beginning with a '-'`);
   }
   values.push(...words.slice(i));
+  if (method === null && expr.fetch.anyType === true && expr.converters.length === 0) {
+    return fail(`matching method must be specified first (using '-m') when using a sample fetch of this type ('${written}')`);
+  }
   const chosen = method ?? defaultMethod(expr.out);
   // Ports and versions are written their way when the fetch's own integers are matched.
   const intPatterns = expr.converters.length === 0 && chosen === 'int' ? expr.fetch.intPatterns : undefined;
