@@ -10,12 +10,13 @@
 import type { Acl, AclTest, Condition, ConditionTerm, MatchMethod, Where } from './model.js';
 import type { Parsed } from './values.js';
 import { FETCHES } from '../sample/fetches.js';
+import { VAR_FETCHES } from '../sample/vars.js';
 import { parseExpression } from '../sample/expression.js';
 import { defaultMethod, isKnownMethod, isMatchMethod, METHOD_INPUT, parsePatterns } from '../sample/match.js';
 import { canCast } from '../sample/sample-types.js';
 
 /** The fetches an ACL can test, under their documented names. */
-export const ACL_FETCHES: readonly string[] = FETCHES.filter((f) => f.content !== true).map((f) => f.name);
+export const ACL_FETCHES: readonly string[] = [...FETCHES, ...VAR_FETCHES].filter((f) => f.content !== true).map((f) => f.name);
 /** The content fetches (they read the client's buffered bytes), under their documented names. */
 export const CONTENT_ACL_FETCHES: readonly string[] = FETCHES.filter((f) => f.content === true).map((f) => f.name);
 
