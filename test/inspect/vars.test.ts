@@ -86,6 +86,13 @@ describe('variables in the configuration', () => {
     ]);
   });
 
+  it("checks the proxies set-var's expression names, as an ACL's", () => {
+    const errors = read(frontend('  tcp-request content set-var(txn.n) be_conn(nosuch)')).errors.map((e) => e.message);
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toContain("unable to find backend 'nosuch' referenced by 'be_conn(nosuch)' in frontend 'fe'");
+    expect(errors[0]).toContain('t.cfg:5');
+  });
+
   it('accepts tcp-request content and inspect-delay in backends and listen sections', () => {
     const { config, errors } = read(
       'defaults\n  mode tcp\nbackend b\n  tcp-request inspect-delay 2s\n  tcp-request content set-var(txn.x) req.payload(0,2)\n  tcp-request content reject if { var(txn.x) -m str XX }\n  server s 127.0.0.1:2\nlisten l\n  bind 127.0.0.1:1\n  tcp-request content reject if { req.len gt 10 }\n  server s 127.0.0.1:2\n',
