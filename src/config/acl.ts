@@ -10,12 +10,13 @@
 import type { Acl, AclTest, Condition, ConditionTerm, MatchMethod, Where } from './model.js';
 import type { Parsed } from './values.js';
 import { FETCHES } from '../sample/fetches.js';
+import { VAR_FETCHES } from '../sample/vars.js';
 import { parseExpression } from '../sample/expression.js';
 import { defaultMethod, isKnownMethod, isMatchMethod, METHOD_INPUT, parsePatterns } from '../sample/match.js';
 import { canCast } from '../sample/sample-types.js';
 
 /** The fetches an ACL can test, under their documented names. */
-export const ACL_FETCHES: readonly string[] = FETCHES.filter((f) => f.content !== true).map((f) => f.name);
+export const ACL_FETCHES: readonly string[] = [...FETCHES, ...VAR_FETCHES].filter((f) => f.content !== true).map((f) => f.name);
 /** The content fetches (they read the client's buffered bytes), under their documented names. */
 export const CONTENT_ACL_FETCHES: readonly string[] = FETCHES.filter((f) => f.content === true).map((f) => f.name);
 
@@ -139,6 +140,9 @@ export function parseAclTest(words: readonly string[], context: AclParseContext)
     return fail(`'${word}' is not a valid ACL option. Please use '--' before any pattern beginning with a '-'`);
   }
   values.push(...words.slice(i));
+  if (method === null && expr.fetch.anyType === true && expr.converters.length === 0) {
+    return fail(`matching method must be specified first (using '-m') when using a sample fetch of this type ('${written}')`);
+  }
   const chosen = method ?? defaultMethod(expr.out);
   // Ports and versions are written their way when the fetch's own integers are matched.
   const intPatterns = expr.converters.length === 0 && chosen === 'int' ? expr.fetch.intPatterns : undefined;

@@ -8,7 +8,7 @@ import { checkStickReferences } from './stick.js';
 import { makeDiagnostic, type Diagnostic } from './diagnostics.js';
 import { hasBackend, hasFrontend, isSrvRecordName, type Config, type ProxyConfig, type Where } from './model.js';
 import { sectionLabel } from './proxy.js';
-import { references } from '../sample/expression.js';
+import { references, type SampleExpr } from '../sample/expression.js';
 import type { Acl, Condition } from './model.js';
 
 function label(proxy: ProxyConfig): string {
@@ -246,25 +246,26 @@ function checkSampleNames(config: Config, proxy: ProxyConfig, backends: Readonly
   ];
   const acls = new Set<Acl>(proxy.acls.values());
   for (const condition of conditions) for (const suite of condition?.suites ?? []) for (const term of suite) acls.add(term.acl);
+  const tests: { readonly expr: SampleExpr; readonly where: Where }[] = [...acls].flatMap((acl) => acl.tests);
+  // set-var's expressions name proxies too (`set-var(txn.n) be_conn(app)`).
+  for (const rule of [...proxy.tcpRequestConnection, ...proxy.tcpRequestContent]) if (rule.action === 'set-var') tests.push({ expr: rule.expr, where: rule.where });
   const frontends = new Set(config.proxies.filter(hasFrontend).map((p) => p.name));
-  for (const acl of acls) {
-    for (const test of acl.tests) {
-      for (const ref of references(test.expr, proxy.name)) {
-        const where = `'${test.expr.text}' in ${label(proxy)} '${proxy.name}'`;
-        if (ref.kind === 'frontend') {
-          if (!frontends.has(ref.name)) alert(test.where, 'acl', `unable to find frontend '${ref.name}' referenced by ${where}.`);
-        } else if (ref.kind === 'backend') {
-          if (!backends.has(ref.name)) alert(test.where, 'acl', `unable to find backend '${ref.name}' referenced by ${where}.`);
-        } else if (ref.kind === 'table') {
-          const owner = config.proxies.find((p) => p.name === ref.name);
-          if (owner === undefined || owner.stickTable === null) {
-            alert(test.where, 'acl', `unable to find table '${ref.name}' referenced in arg of ACL keyword '${test.expr.written}' in proxy '${proxy.name}'.`);
-          }
-        } else if (ref.kind === 'server') {
-          const backend = backends.get(ref.backend);
-          if (backend === undefined) alert(test.where, 'acl', `unable to find backend '${ref.backend}' referenced by ${where}.`);
-          else if (!backend.servers.some((s) => s.name === ref.name)) alert(test.where, 'acl', `unable to find server '${ref.backend}/${ref.name}' referenced by ${where}.`);
+  for (const test of tests) {
+    for (const ref of references(test.expr, proxy.name)) {
+      const where = `'${test.expr.text}' in ${label(proxy)} '${proxy.name}'`;
+      if (ref.kind === 'frontend') {
+        if (!frontends.has(ref.name)) alert(test.where, 'acl', `unable to find frontend '${ref.name}' referenced by ${where}.`);
+      } else if (ref.kind === 'backend') {
+        if (!backends.has(ref.name)) alert(test.where, 'acl', `unable to find backend '${ref.name}' referenced by ${where}.`);
+      } else if (ref.kind === 'table') {
+        const owner = config.proxies.find((p) => p.name === ref.name);
+        if (owner === undefined || owner.stickTable === null) {
+          alert(test.where, 'acl', `unable to find table '${ref.name}' referenced in arg of ACL keyword '${test.expr.written}' in proxy '${proxy.name}'.`);
         }
+      } else if (ref.kind === 'server') {
+        const backend = backends.get(ref.backend);
+        if (backend === undefined) alert(test.where, 'acl', `unable to find backend '${ref.backend}' referenced by ${where}.`);
+        else if (!backend.servers.some((s) => s.name === ref.name)) alert(test.where, 'acl', `unable to find server '${ref.backend}/${ref.name}' referenced by ${where}.`);
       }
     }
   }

@@ -347,7 +347,7 @@ export const UNSUPPORTED_TCP_REQUEST: Readonly<Record<string, Refusal>> = {
   session: yet('session rules'),
 };
 
-/** `tcp-request connection` actions other than accept and reject. */
+/** `tcp-request connection|content` actions epoxy refuses. */
 export const UNSUPPORTED_TCP_ACTIONS: Readonly<Record<string, Refusal>> = {
   capture: yet('content inspection'),
   'expect-netscaler-cip': never('NetScaler client IP insertion'),
@@ -360,10 +360,8 @@ export const UNSUPPORTED_TCP_ACTIONS: Readonly<Record<string, Refusal>> = {
   'set-src': yet('connection rewriting'),
   'set-src-port': yet('connection rewriting'),
   'set-tos': yet('connection marking'),
-  'set-var': yet('variables'),
-  'set-var-fmt': yet('variables'),
+  'set-var-fmt': yet('log-format expressions'),
   'silent-drop': yet('silent-drop'),
-  'unset-var': yet('variables'),
 };
 
 /** Keywords HAProxy 2.6 itself refuses as removed, with HAProxy's own message. */

@@ -13,6 +13,7 @@
 import type { SocketAddress } from '../address.js';
 import type { BindConf } from '../listener/listener-types.js';
 import type { SampleExpr } from '../sample/expression.js';
+import type { VarCondition, VarName } from '../sample/vars.js';
 
 /** Where something was written. */
 export interface Where {
@@ -299,7 +300,7 @@ export interface Condition {
  * rules; the stick-counter actions do their work and the walk goes on (HAProxy's
  * ACT_RET_CONT), as they do in HAProxy.
  */
-export type TcpRequestRule = TcpVerdictRule | TcpTrackRule | TcpCounterRule;
+export type TcpRequestRule = TcpVerdictRule | TcpTrackRule | TcpCounterRule | TcpVarRule;
 
 /** `accept` / `reject`. */
 export interface TcpVerdictRule {
@@ -332,6 +333,21 @@ export interface TcpCounterRule {
   readonly condition: Condition | null;
   readonly where: Where;
 }
+
+/**
+ * `set-var(<name>[,<cond>...]) <expr>` (the sample's type kept) and `unset-var(<name>)`
+ * (src/sample/vars.ts).
+ */
+export type TcpVarRule =
+  | {
+      readonly action: 'set-var';
+      readonly name: VarName;
+      readonly conditions: readonly VarCondition[];
+      readonly expr: SampleExpr;
+      readonly condition: Condition | null;
+      readonly where: Where;
+    }
+  | { readonly action: 'unset-var'; readonly name: VarName; readonly condition: Condition | null; readonly where: Where };
 
 /** A sample expression naming a stick-table key (`src`, `req.ssl_sni,lower`). */
 export interface StickKey {

@@ -21,6 +21,7 @@ import {
 } from './keywords.js';
 import { parseLogLine } from './log.js';
 import { parseStickAction, parseStickRule, parseStickTable } from './stick.js';
+import { parseVarAction } from './vars.js';
 import { compileLogFormat, LogFormatError } from '../log/log-format.js';
 import {
   emptyOptions,
@@ -580,10 +581,9 @@ function parseTcpRequest(ctx: LineContext, state: SectionState): void {
     return;
   }
   const keyword = `tcp-request ${kind}`;
-  if (!hasCapability(t, 'frontend')) {
-    // Backends run content rules too in HAProxy (after use_backend); epoxy inspects in frontends only.
-    if (kind === 'content') ctx.alert(`tcp-request content is not supported yet in ${sectionLabel(t)} ${t.name}: epoxy inspects content in frontend and listen sections`, keyword);
-    else ctx.alert(`tcp-request connection is not allowed because ${sectionLabel(t)} ${t.name} is not a frontend`, keyword);
+  // Content rules run in backends too (once use_backend chose them); connection rules do not.
+  if (kind === 'connection' && !hasCapability(t, 'frontend')) {
+    ctx.alert(`tcp-request connection is not allowed because ${sectionLabel(t)} ${t.name} is not a frontend`, keyword);
     return;
   }
   if (t.kind === 'defaults' && t.name === '') {
@@ -592,6 +592,15 @@ function parseTcpRequest(ctx: LineContext, state: SectionState): void {
   }
   const action = ctx.arg(2);
   const beforeContent = kind === 'connection' ? `${t.kind === 'defaults' ? 'defaults' : 'frontend'} tcp-request connection rule` : undefined;
+  const varAction = parseVarAction(ctx, t.acls, keyword, inLabel, beforeContent);
+  if (varAction !== null) {
+    if ('alert' in varAction) {
+      ctx.alert(varAction.alert, keyword);
+      return;
+    }
+    (kind === 'connection' ? t.tcpRequestConnection : t.tcpRequestContent).push(varAction);
+    return;
+  }
   const stickAction = parseStickAction(ctx, t.acls, keyword, beforeContent);
   if (typeof stickAction === 'string') {
     ctx.alert(`'${keyword} ${action}' : ${stickAction}`, keyword);
@@ -614,7 +623,7 @@ function parseTcpRequest(ctx: LineContext, state: SectionState): void {
     }
     ctx.alert(
       `'${keyword}' expects 'accept' or 'reject' in ${inLabel} (got '${action}')` +
-        didYouMean(action, ['accept', 'reject', 'track-sc0', 'track-sc1', 'track-sc2', 'sc-inc-gpc0', 'sc-inc-gpc1', 'sc-set-gpt0', ...Object.keys(UNSUPPORTED_TCP_ACTIONS)]),
+        didYouMean(action, ['accept', 'reject', 'set-var', 'unset-var', 'track-sc0', 'track-sc1', 'track-sc2', 'sc-inc-gpc0', 'sc-inc-gpc1', 'sc-set-gpt0', ...Object.keys(UNSUPPORTED_TCP_ACTIONS)]),
       keyword,
     );
     return;
@@ -645,10 +654,6 @@ function parseTcpRequest(ctx: LineContext, state: SectionState): void {
 function parseInspectDelay(ctx: LineContext, state: SectionState, inLabel: string): void {
   const keyword = 'tcp-request inspect-delay';
   const t = state.target;
-  if (!hasCapability(t, 'frontend')) {
-    ctx.alert(`tcp-request inspect-delay is not supported yet in ${sectionLabel(t)} ${t.name}: epoxy inspects content in frontend and listen sections`, keyword);
-    return;
-  }
   const text = ctx.arg(2);
   const parsed = text === '' ? null : parseTime(text);
   if (parsed === null || !parsed.ok) {
@@ -694,7 +699,7 @@ export const PROXY_KEYWORD_SECTIONS: Readonly<Record<string, readonly ('defaults
   stats: ['frontend', 'listen'],
   stick: ['backend', 'listen'],
   'stick-table': ['frontend', 'backend', 'listen'],
-  'tcp-request': ['defaults', 'frontend', 'listen'],
+  'tcp-request': ['defaults', 'frontend', 'backend', 'listen'],
   timeout: ['defaults', 'frontend', 'backend', 'listen'],
   use_backend: ['frontend', 'listen'],
   'use-server': ['backend', 'listen'],

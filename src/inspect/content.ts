@@ -20,6 +20,8 @@ const pool: Uint8Array[] = [];
 export class InspectBuffer implements InspectedContent {
   length = 0;
   final = false;
+  /** The client closed (or failed): no byte will come whatever rules still wait (a backend's too). */
+  closed = false;
   private factsLength = -1;
   private facts: ClientHelloFacts | null = null;
 

@@ -33,7 +33,7 @@ import { compileCondition, compileContentCondition } from './condition.js';
 import { compileLogFormat, DEFAULT_LINE, TCPLOG } from '../log/log-format.js';
 import { compileProgram } from '../check/protocol-check.js';
 import { proxyIds } from '../stats/stats.js';
-import type { SampleScope } from '../sample/expression.js';
+import { compileExpression, type SampleScope } from '../sample/expression.js';
 import type { StickRuleRuntime, UseServerRule } from '../session/session-types.js';
 import type { StickStore, StickTableConfig, TcpRequestRule as ConfigTcpRequestRule } from '../config/model.js';
 import { effectiveStore } from '../config/stick.js';
@@ -294,6 +294,10 @@ function ruleAction(rule: ConfigTcpRequestRule, holder: ProxyConfig, tables: Rea
       return { action: rule.action };
     case 'track-sc':
       return { action: 'track-sc', counter: rule.counter, table: tableFor(tables, holder, rule.table), key: compileStickKey(rule.key.expr, rule.key.where, scope) };
+    case 'set-var':
+      return { action: 'set-var', name: rule.name, conditions: rule.conditions, expr: compileExpression(rule.expr, rule.where, scope) };
+    case 'unset-var':
+      return { action: 'unset-var', name: rule.name };
     default:
       return { action: rule.action, counter: rule.counter, value: rule.value };
   }
@@ -374,6 +378,7 @@ async function buildProxies(config: Config, options: BuildOptions, tables: Map<s
     const useServer: UseServerRule[] = [];
     useServerRules.set(proxy, useServer);
     const stickRules: StickRuleRuntime[] = [];
+    const backendContentRules: TcpContentRule[] = [];
     backends.set(proxy.name, {
       name: proxy.name,
       id: ids.get(proxy.name),
@@ -386,9 +391,15 @@ async function buildProxies(config: Config, options: BuildOptions, tables: Map<s
       serverKeepAlive: proxy.options.tcpka || proxy.options.srvtcpka,
       serverNoLinger: proxy.options.nolinger,
       stickRules,
+      contentRules: backendContentRules,
+      inspectDelay: proxy.inspectDelay ?? 0,
       counters: new Counters(),
     });
     compileLater.push(() => {
+      const scope = scopeOf(proxy.name);
+      for (const rule of proxy.tcpRequestContent) {
+        backendContentRules.push({ ...ruleAction(rule, proxy, tables, scope), condition: rule.condition ? compileContentCondition(rule.condition, scope) : null });
+      }
       for (const rule of proxy.stickRules) {
         stickRules.push({
           kind: rule.kind,
@@ -439,6 +450,7 @@ async function buildProxies(config: Config, options: BuildOptions, tables: Map<s
       inspectDelay: proxy.inspectDelay ?? 0,
       useBackend,
       defaultBackend: defaultName ? (backends.get(defaultName) ?? null) : null,
+      ownBackend: proxy.kind === 'listen' ? (backends.get(proxy.name) ?? null) : null,
       clientKeepAlive: proxy.options.tcpka || proxy.options.clitcpka,
       clientNoLinger: proxy.options.nolinger,
       dontLogNull: proxy.options.dontlognull,

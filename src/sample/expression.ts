@@ -145,6 +145,8 @@ export function parseExpression(text: string, options: ExpressionOptions): Parse
     if ('count' in args) return fail(`fetch method '${written}' expects ${usageOf(fetch.args)}`);
     return fail(`fetch method '${written}': ${args.reason}`);
   }
+  const badArgs = fetch.argsCheck?.(args.value);
+  if (badArgs !== undefined && badArgs !== null) return fail(`invalid args in fetch method '${written}' : ${badArgs} in ${options.label} '${text}'`);
   const invalid = fetch.validate?.(args.value, written);
   if (invalid !== undefined && invalid !== null) return fail(invalid);
 

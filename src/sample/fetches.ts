@@ -21,6 +21,7 @@ import { nowMs } from '../task/ticks.js';
 import { NEED_MORE } from '../inspect/client-hello.js';
 import type { BackendRuntime, ConnectionFacts, FrontendRuntime, InspectedContent, ServerRuntime } from '../session/session-types.js';
 import { STICK_FETCHES } from '../stick/stick-fetches.js';
+import { VAR_FETCHES } from './vars.js';
 import { addressSample, binSample, boolSample, intSample, parseIpSample, strSample, type Sample, type SampleType } from './sample-types.js';
 
 /** What fetches read: the connection's facts (a Session at run time). */
@@ -79,6 +80,13 @@ export interface FetchDef {
   readonly intPatterns?: 'port' | 'version';
   /** Written in messages about bad arguments instead of the generic ones. */
   readonly usage?: string;
+  /** The sample's type is whatever was stored (var): an ACL on it must name its matching method. */
+  readonly anyType?: boolean;
+  /**
+   * Checks of the arguments' values, worded as HAProxy's "invalid args in fetch method" (the
+   * expression's label and text are added): the reason, or null.
+   */
+  readonly argsCheck?: (args: readonly ParsedArg[]) => string | null;
   /** Checks beyond the kinds (ranges): HAProxy's reason, or null. */
   readonly validate?: (args: readonly ParsedArg[], written: string) => string | null;
   /** One line for the documentation. */
@@ -310,7 +318,7 @@ export const FETCHES: readonly FetchDef[] = [
 ]; // prettier-ignore
 
 const BY_NAME = new Map<string, FetchDef>();
-for (const fetch of [...FETCHES, ...STICK_FETCHES]) for (const name of [fetch.name, ...(fetch.aliases ?? [])]) BY_NAME.set(name, fetch);
+for (const fetch of [...FETCHES, ...STICK_FETCHES, ...VAR_FETCHES]) for (const name of [fetch.name, ...(fetch.aliases ?? [])]) BY_NAME.set(name, fetch);
 
 export function findFetch(name: string): FetchDef | undefined {
   return BY_NAME.get(name);
@@ -319,8 +327,8 @@ export function findFetch(name: string): FetchDef | undefined {
 /** Every name a fetch is known by (documented ones and aliases). */
 export const FETCH_NAMES: readonly string[] = [...BY_NAME.keys()];
 
-/** Every fetch, the stick-table ones included (for the documentation). */
-export const ALL_FETCHES: readonly FetchDef[] = [...FETCHES, ...STICK_FETCHES];
+/** Every fetch, the stick-table and variable ones included (for the documentation). */
+export const ALL_FETCHES: readonly FetchDef[] = [...FETCHES, ...STICK_FETCHES, ...VAR_FETCHES];
 
 /**
  * HAProxy fetches a TCP configuration may use that epoxy does not evaluate yet, so that they

@@ -11,6 +11,8 @@ import type { CompiledLogFormat } from '../log/log-format.js';
 import type { ClientHelloFacts } from '../inspect/client-hello.js';
 import type { KeyFetch } from '../stick/stick-key.js';
 import type { Sample } from '../sample/sample-types.js';
+import type { CompiledExpr } from '../sample/expression.js';
+import type { VarCondition, VarName } from '../sample/vars.js';
 import type { StickTable } from '../stick/stick-table.js';
 import type { Listener } from '../listener/listener-types.js';
 
@@ -27,6 +29,8 @@ export interface ConnectionFacts {
   dst: SocketAddress;
   /** Stick counters sc0..sc2 the connection tracks (null entries: not tracked); absent: none. */
   tracked?: ReadonlyArray<TrackedCounter | null> | null;
+  /** The session's variables (`set-var`), created on the first set; absent/null: none. */
+  vars?: Map<string, Sample> | null;
   /** The client's first bytes, when the frontend inspects content; absent/null: none read. */
   content?: InspectedContent | null;
   /** The frontend that accepted the connection (fe_name, fe_conn...). */
@@ -66,7 +70,10 @@ export type RuleAction =
       /** WAIT: a content key not in the bytes yet (the rule waits for more). */
       readonly key: KeyFetch;
     }
-  | { readonly action: 'sc-inc-gpc0' | 'sc-inc-gpc1' | 'sc-set-gpt0'; readonly counter: number; readonly value: number };
+  | { readonly action: 'sc-inc-gpc0' | 'sc-inc-gpc1' | 'sc-set-gpt0'; readonly counter: number; readonly value: number }
+  /** The expression's sample, if any, into the variable; a content sample not in yet: the rule waits. */
+  | { readonly action: 'set-var'; readonly name: VarName; readonly conditions: readonly VarCondition[]; readonly expr: CompiledExpr }
+  | { readonly action: 'unset-var'; readonly name: VarName };
 
 export type TcpContentRule = RuleAction & {
   /** null: unconditional. */
@@ -263,6 +270,13 @@ export interface BackendRuntime {
   readonly serverNoLinger?: boolean;
   /** `stick match|on|store-request` rules; absent or empty: no stickiness. */
   readonly stickRules?: readonly StickRuleRuntime[];
+  /**
+   * Its own `tcp-request content` rules, run once use_backend chose it from another proxy (a
+   * listen section's run once, as a frontend's); absent or empty: none.
+   */
+  readonly contentRules?: readonly TcpContentRule[];
+  /** Its `tcp-request inspect-delay`, ms, for those rules. */
+  readonly inspectDelay?: number;
   readonly counters: Counters;
 }
 
@@ -280,6 +294,8 @@ export interface FrontendRuntime {
   readonly inspectDelay?: number;
   readonly useBackend: Array<{ backend: BackendRuntime; condition: Condition }>;
   readonly defaultBackend: BackendRuntime | null;
+  /** A listen section's own backend side: its content rules ran as the frontend's already. */
+  readonly ownBackend?: BackendRuntime | null;
   /** SO_KEEPALIVE on client connections (`option tcpka` / `clitcpka`). */
   readonly clientKeepAlive?: boolean;
   /** Close client connections with an RST, not a FIN (`option nolinger` in the frontend). */

@@ -32,6 +32,10 @@ import { stderrLine } from '../log/targets.js';
 import { RATE_CONNECTIONS, RATE_SESSIONS, type Counters } from '../stats/fields.js';
 import { InspectBuffer } from '../inspect/content.js';
 import { MISS, PASS } from '../runtime/condition.js';
+import { evaluateExpression, firstSample } from '../sample/expression.js';
+import { NOT_YET } from '../sample/fetches.js';
+import type { Sample } from '../sample/sample-types.js';
+import { setVar, unsetVar } from '../sample/vars.js';
 
 const { ADDR_SLOT_SIZE } = constants;
 // A client on an unnamed unix socket has no address beyond its family.
@@ -220,6 +224,8 @@ class Session implements ConnectionFacts, ConnectingClient, Waiter<Session> {
    * or null. Allocated on the first track only: sessions of proxies without tables pay nothing.
    */
   tracked: Array<TrackedCounter | null> | null = null;
+  /** Its variables (`set-var` of sess/txn/req/res scope), created on the first set only. */
+  vars: Map<string, Sample> | null = null;
   /** The content rule to resume from when more bytes come (HAProxy's current_rule). */
   contentRule = 0;
   private local: SocketAddress | null = null;
@@ -575,22 +581,37 @@ export class SessionEngine {
       this.route(session);
       return;
     }
-    const content = new InspectBuffer();
-    session.content = content;
-    session.phase = Phase.Inspect;
-    if (session.early !== null) {
-      content.bytes.set(session.early.subarray(0, content.bytes.length));
-      content.length = Math.min(session.early.length, content.bytes.length);
-      session.early = null;
+    this.inspect(session, fe.inspectDelay ?? 0);
+  }
+
+  /**
+   * Runs content rules (the frontend's, or once routed the backend's) on the client's first
+   * bytes, reading more while they wait, for up to `delay` ms from now: a backend's
+   * inspect-delay starts when use_backend chose it, as HAProxy's does. The bytes the frontend's
+   * rules read stay buffered for the backend's.
+   */
+  private inspect(session: Session, delay: number): void {
+    let content = session.content;
+    if (content === null) {
+      content = new InspectBuffer();
+      session.content = content;
+      if (session.early !== null) {
+        content.bytes.set(session.early.subarray(0, content.bytes.length));
+        content.length = Math.min(session.early.length, content.bytes.length);
+      }
     }
+    session.early = null;
+    session.phase = Phase.Inspect;
+    session.contentRule = 0;
     // Without inspect-delay the rules decide at once on what is there, as HAProxy's do.
-    const delay = fe.inspectDelay ?? 0;
-    content.final = delay === 0 || content.full;
+    content.final = delay === 0 || content.full || content.closed;
     if (this.applyContentRules(session)) return;
-    this.loop.fdtab.insert(session.clientFd, session, () => this.onInspectRead(session));
-    this.loop.fdtab.wantRecv(session.clientFd);
+    if (!this.loop.fdtab.entry(session.clientFd)) {
+      this.loop.fdtab.insert(session.clientFd, session, () => this.onInspectRead(session));
+      this.loop.fdtab.wantRecv(session.clientFd);
+    }
     // `timeout client` bounds the wait too: the client is idle meanwhile.
-    const client = fe.timeouts.client;
+    const client = session.frontend.timeouts.client;
     this.arm(session, client > 0 && client < delay ? client : delay);
   }
 
@@ -605,22 +626,25 @@ export class SessionEngine {
       return;
     }
     // EOF: no more bytes will come, so the rules decide now (the relay reads the EOF again).
-    if (n === 0) content.final = true;
+    if (n === 0) content.final = content.closed = true;
     content.length += n;
     if (content.full) content.final = true;
     this.applyContentRules(session);
   }
 
   /**
-   * Runs the frontend's content rules in order on the bytes read so far. A rule whose condition
-   * cannot tell yet stops the walk until more bytes come or inspect-delay expires (HAProxy's
-   * WAIT_END semantics); the first rule that matches decides; none matching accepts. Returns
-   * whether the session left the inspection phase (routed or refused).
+   * Runs the content rules in order on the bytes read so far: the frontend's, or once routed
+   * (session.backend set) the backend's. A rule whose condition cannot tell yet, or whose
+   * set-var or track-sc sample is not in the bytes yet, stops the walk until more bytes come or
+   * inspect-delay expires (HAProxy's WAIT_END semantics); the first accept or reject that
+   * matches decides; none matching accepts. Returns whether the session left this inspection
+   * stage (routed, sent to its server, or refused).
    */
   private applyContentRules(session: Session): boolean {
     const fe = session.frontend;
+    const backend = session.backend;
     let reject = false;
-    const rules = fe.contentRules!;
+    const rules = backend !== null ? backend.contentRules! : fe.contentRules!;
     // A walk that waited resumes at the rule that waited: actions already done are not redone.
     for (; session.contentRule < rules.length; session.contentRule++) {
       const rule = rules[session.contentRule]!;
@@ -635,17 +659,25 @@ export class SessionEngine {
     }
     if (this.loop.fdtab.entry(session.clientFd)) this.loop.fdtab.remove(session.clientFd);
     if (reject) {
-      // HAProxy counts these as denied requests (dreq), apart from refused connections (dcon).
+      // HAProxy counts these as denied requests (dreq), apart from refused connections (dcon);
+      // a backend's rule too counts on the frontend (observed with HAProxy 2.6: the frontend's
+      // dreq moves, the backend's stays 0), and the log line names the backend, `b/<NOSRV> PR`.
       fe.counters.add('deniedRequests');
       this.close(session, 'PR');
       return true;
     }
-    const content = session.content!;
     // Switching rules see the bytes as final, as HAProxy evaluates them.
-    content.final = true;
-    if (content.length > 0) session.early = content.bytes.subarray(0, content.length);
-    this.route(session);
+    session.content!.final = true;
+    if (backend === null) this.route(session);
+    else this.sendToServer(session);
     return true;
+  }
+
+  /** Inspection is over: the bytes read go to the server first; then a server is picked. */
+  private sendToServer(session: Session): void {
+    const content = session.content;
+    if (content !== null && content.length > 0) session.early = content.bytes.subarray(0, content.length);
+    this.assign(session, false);
   }
 
   /** Counts the session and writes the accept-time line, once past its rules and PROXY header. */
@@ -681,7 +713,14 @@ export class SessionEngine {
     session.backend = backend;
     opened(backend.counters, backend.counters.get('current') + 1, this.loop.now);
     backend.counters.add('current');
-    this.assign(session, false);
+    // The backend's own content rules, before a server is picked; not a listen section's own
+    // again (HAProxy skips the backend analysers when the backend is the frontend itself).
+    const rules = backend.contentRules;
+    if (rules !== undefined && rules.length > 0 && backend !== fe.ownBackend) {
+      this.inspect(session, backend.inspectDelay ?? 0);
+      return;
+    }
+    this.sendToServer(session);
   }
 
   /** Picks a server and connects, or queues; `redispatch` forbids the current server. */
@@ -906,13 +945,27 @@ export class SessionEngine {
   }
 
   /**
-   * A stick-counter action of a `tcp-request` rule whose condition held. `track-sc<n>` tracks
+   * A non-verdict action of a `tcp-request` rule whose condition held. `track-sc<n>` tracks
    * the key's entry unless counter n is taken already (the first rule wins, as in HAProxy);
-   * the sc-* actions act on the entry counter n tracks, if any. Returns false when a content
-   * key is not in the bytes yet and more may come: the rule waits.
+   * the sc-* actions act on the entry counter n tracks, if any; set-var stores its sample (none:
+   * the variable is left as it is), unset-var forgets the variable. Returns false when a content
+   * key or sample is not in the bytes yet and more may come: the rule waits. (HAProxy runs
+   * set-var at once on what is buffered, leaving the variable unset when its bytes are not there
+   * yet; waiting makes `set-var(txn.x) req.ssl_sni` work on a ClientHello split in segments.)
    */
   private stickAction(session: Session, rule: RuleAction): boolean {
     if (rule.action === 'accept' || rule.action === 'reject') return true;
+    if (rule.action === 'set-var') {
+      const output = evaluateExpression(rule.expr, session);
+      if (output === NOT_YET) return false;
+      const sample = firstSample(output);
+      if (sample !== null) setVar(session, rule.name, sample, rule.conditions);
+      return true;
+    }
+    if (rule.action === 'unset-var') {
+      unsetVar(session, rule.name);
+      return true;
+    }
     if (rule.action === 'track-sc') {
       if (session.tracked?.[rule.counter]) return true;
       const sample = rule.key(session);
@@ -1309,7 +1362,7 @@ export class SessionEngine {
     record.handshake = session.handshakeMs;
     // A session refused by its content rules never reached a queue: HAProxy 2.6 logs -1 there
     // (observed: `fe fe/<NOSRV> -1/-1/1 0 PR`).
-    const refused = termination === 'PR' && backend === null;
+    const refused = termination === 'PR' && server === null;
     record.queueWait = refused ? -1 : session.queuedAt === 0 ? 0 : ((session.connectStartedAt || now) - session.queuedAt) >>> 0;
     record.connectTime = session.connectedAt === 0 ? -1 : (session.connectedAt - session.connectStartedAt) >>> 0;
     record.totalTime = (now - session.acceptedAt) >>> 0;

@@ -41,7 +41,7 @@ describe('content inspection keywords', () => {
     expect(f.tcpRequestContent.map((r) => r.action)).toEqual(['reject', 'accept']);
   });
 
-  it("refuses what HAProxy refuses, in HAProxy's words, and content rules in a backend", () => {
+  it("refuses what HAProxy refuses, in HAProxy's words, and connection rules in a backend", () => {
     const errors = read(frontend('  tcp-request inspect-delay\n  tcp-request content drop\n  tcp-request content accept if { req.payload(0) -m bin 00 }\n  tcp-request content accept if { req.payload(0,1) -m int 1 }'))
       .errors.map((e) => e.message);
     expect(errors).toEqual([
@@ -50,8 +50,8 @@ describe('content inspection keywords', () => {
       "parsing [t.cfg:7] : 'tcp-request content accept' : error detected in frontend 'f' while parsing 'if' condition : fetch method 'req.payload' expects (<offset>,<length>) with non-negative integers",
       "parsing [t.cfg:8] : 'tcp-request content accept' : error detected in frontend 'f' while parsing 'if' condition : matching method 'int' cannot be used with fetch keyword 'req.payload' (its bin sample cannot be compared as int)",
     ]);
-    const backend = read('defaults\n  mode tcp\nbackend b\n  tcp-request content accept\n  server s 127.0.0.1:2\n').errors.map((e) => e.message);
-    expect(backend[0]).toContain('tcp-request content is not supported yet in backend b');
+    const backend = read('defaults\n  mode tcp\nbackend b\n  tcp-request inspect-delay 1s\n  tcp-request content accept\n  tcp-request connection reject\n  server s 127.0.0.1:2\n').errors.map((e) => e.message);
+    expect(backend).toEqual(['parsing [t.cfg:6] : tcp-request connection is not allowed because backend b is not a frontend']);
   });
 
   it('warns, as HAProxy, that a content fetch never matches in a tcp-request connection rule', () => {
