@@ -226,6 +226,9 @@ class Session implements ConnectionFacts, ConnectingClient, Waiter<Session> {
   tracked: Array<TrackedCounter | null> | null = null;
   /** Its variables (`set-var` of sess/txn/req/res scope), created on the first set only. */
   vars: Map<string, Sample> | null = null;
+  /** Neighbours in the engine's list of open sessions (oldest first). */
+  prevOpen: Session | null = null;
+  nextOpen: Session | null = null;
   /** The content rule to resume from when more bytes come (HAProxy's current_rule). */
   contentRule = 0;
   private local: SocketAddress | null = null;
@@ -321,8 +324,14 @@ const ABORT_ON_CLOSE = { enabled: true, seconds: 0 };
 export class SessionEngine {
   /** Sessions open now, all frontends. */
   current = 0;
-  private readonly sessions = new Set<Session>();
-  private readonly byRelay = new Map<number, Session>();
+  /**
+   * Open sessions in accept order, linked through the sessions themselves (`prevOpen`,
+   * `nextOpen`), and the relayed ones by relay id: a Set and a Map here cost an allocation per
+   * connection and, promoted, mark-compacts (issue 16's profile).
+   */
+  private oldest: Session | null = null;
+  private newest: Session | null = null;
+  private readonly byRelay: Array<Session | null> = [];
   private readonly queues = new Map<BackendRuntime, BackendQueues<Session, ServerRuntime>>();
   private readonly limited = new Set<Listener>();
   private readonly acceptOut = new Int32Array(2 * 64);
@@ -391,13 +400,36 @@ export class SessionEngine {
     return (fd) => this.accept(fd, frontend);
   }
 
+  private linkOpen(session: Session): void {
+    session.prevOpen = this.newest;
+    session.nextOpen = null;
+    if (this.newest !== null) this.newest.nextOpen = session;
+    else this.oldest = session;
+    this.newest = session;
+  }
+
+  private unlinkOpen(session: Session): void {
+    if (session.prevOpen !== null) session.prevOpen.nextOpen = session.nextOpen;
+    else if (this.oldest === session) this.oldest = session.nextOpen;
+    if (session.nextOpen !== null) session.nextOpen.prevOpen = session.prevOpen;
+    else if (this.newest === session) this.newest = session.prevOpen;
+    session.prevOpen = session.nextOpen = null;
+  }
+
+  /** The open sessions, oldest first, as an array (control paths: a loop body may close them). */
+  private openSessions(): Session[] {
+    const list: Session[] = [];
+    for (let s = this.oldest; s !== null; s = s.nextOpen) list.push(s);
+    return list;
+  }
+
   /** Called with the relay's ended records: [id, reason, errno] × count. */
   relayEnded(ended: Int32Array, count: number, reasonName: (reason: number) => Termination): void {
     for (let i = 0; i < count; i++) {
       const id = ended[3 * i]!;
-      const session = this.byRelay.get(id);
+      const session = this.byRelay[id];
       if (!session) continue; // removed by us (timeout, stop): already closed
-      this.byRelay.delete(id);
+      this.byRelay[id] = null;
       this.close(session, reasonName(ended[3 * i + 1]!));
     }
     // This runs from the relay's libuv callback, outside any turn: closing sessions may have
@@ -493,7 +525,7 @@ export class SessionEngine {
     session.number = this.accepted++;
     // Socket options are best effort, as in HAProxy: a refusal never fails the session.
     if (frontend.clientKeepAlive) trySet(clientFd, 'SO_KEEPALIVE', true);
-    this.sessions.add(session);
+    this.linkOpen(session);
     this.current++;
     this.loop.jobs++;
     listener.nbconn++;
@@ -934,7 +966,7 @@ export class SessionEngine {
       return;
     }
     session.relayId = id;
-    this.byRelay.set(id, session);
+    this.byRelay[id] = session;
     const logging = session.frontend.logging;
     if (session.logTo !== null && logging !== undefined && logging.when === 'end' && (logging.asap || logging.start)) {
       session.logged = logging.asap;
@@ -1149,7 +1181,10 @@ export class SessionEngine {
     let bytesOut = 0;
     if (session.relayId >= 0) {
       // Still relayed (a timeout, a stop): take the pair back before its fds are closed.
-      if (this.byRelay.delete(session.relayId)) this.relay.remove(session.relayId);
+      if (this.byRelay[session.relayId] === session) {
+        this.byRelay[session.relayId] = null;
+        this.relay.remove(session.relayId);
+      }
       bytesIn = this.relay.bytes[2 * session.relayId]!;
       bytesOut = this.relay.bytes[2 * session.relayId + 1]!;
     }
@@ -1191,7 +1226,7 @@ export class SessionEngine {
       for (const counter of session.tracked) if (counter !== null) counter.table.untrack(counter.slot, bytesIn, bytesOut);
       session.tracked = null;
     }
-    this.sessions.delete(session);
+    this.unlinkOpen(session);
     this.current--;
     this.loop.jobs--;
     session.listener.nbconn--;
@@ -1206,7 +1241,7 @@ export class SessionEngine {
   describeSessions(): SessionDescription[] {
     const now = this.loop.now;
     const out: SessionDescription[] = [];
-    for (const session of this.sessions) {
+    for (const session of this.openSessions()) {
       out.push({
         id: sessionId(session.serial),
         proto: session.src.family === 'ipv6' ? 'tcpv6' : session.src.family === 'unix' ? 'unix_stream' : 'tcpv4',
@@ -1226,7 +1261,7 @@ export class SessionEngine {
 
   /** `shutdown session <id>`: closes that session (logged `K-`, killed); false when there is none. */
   shutdownSession(id: string): boolean {
-    for (const session of this.sessions) {
+    for (const session of this.openSessions()) {
       if (sessionId(session.serial) !== id) continue;
       this.close(session, session.phase === Phase.Established ? 'KD' : 'KC');
       return true;
@@ -1269,7 +1304,9 @@ export class SessionEngine {
    */
   relayedBytes(visit: (frontend: FrontendRuntime, backend: BackendRuntime, server: ServerRuntime, bytesIn: number, bytesOut: number) => void): void {
     const bytes = this.relay.bytes;
-    for (const [id, session] of this.byRelay) visit(session.frontend, session.backend!, session.server!, bytes[2 * id]!, bytes[2 * id + 1]!);
+    this.byRelay.forEach((session, id) => {
+      if (session !== null) visit(session.frontend, session.backend!, session.server!, bytes[2 * id]!, bytes[2 * id + 1]!);
+    });
   }
 
   /** Sessions waiting in `server`'s queue (it has `maxqueue`), counted against that maxqueue. */
@@ -1283,7 +1320,7 @@ export class SessionEngine {
    */
   killServerSessions(server: ServerRuntime): number {
     let n = 0;
-    for (const session of [...this.sessions]) {
+    for (const session of this.openSessions()) {
       if (session.server !== server) continue;
       this.close(session, session.phase === Phase.Established ? 'DD' : 'DC');
       n++;
@@ -1294,7 +1331,7 @@ export class SessionEngine {
   /** Hard stop (SIGTERM/SIGINT): every session is closed now, logged as killed. */
   killAll(): void {
     for (const queues of this.queues.values()) queues.clear();
-    for (const session of [...this.sessions]) this.close(session, 'K-');
+    for (const session of this.openSessions()) this.close(session, 'K-');
   }
 
   private resumeLimited(): void {
