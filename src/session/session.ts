@@ -972,7 +972,7 @@ export class SessionEngine {
       session.logged = logging.asap;
       this.writeLine(session, '--', 0, 0, true, true);
     }
-    const { ms } = this.idleTimeout(session, true);
+    const ms = this.idleTimeout(session, true);
     this.arm(session, ms > 0 ? this.checkInterval(session, ms) : 0);
   }
 
@@ -1085,7 +1085,10 @@ export class SessionEngine {
    * `timeout client-fin` / `server-fin` replace `timeout client` / `server` (and the tunnel
    * timeout) where they are set.
    */
-  private idleTimeout(session: Session, holdingKnown = false): { ms: number; side: 'client' | 'server' } {
+  /** The side idleTimeout() last chose (a field, not a returned object: it runs per connection). */
+  private idleSide: 'client' | 'server' = 'client';
+
+  private idleTimeout(session: Session, holdingKnown = false): number {
     const fe = session.frontend.timeouts;
     const be = session.backend!.timeouts;
     const halfClosed = session.relayId >= 0 && (this.relay.fins[session.relayId] ?? 0) !== 0;
@@ -1097,10 +1100,15 @@ export class SessionEngine {
     // (`holdingKnown`: a pair just added holds nothing; no native call on the new-connection path.)
     const held = !holdingKnown && session.relayId >= 0 ? (this.relay.holding?.(session.relayId) ?? 0) : 0;
     // (Only when that side has a timeout: the timer never stays armed at an expired tick.)
-    if (held === HELD_FOR_SERVER && server > 0) return { ms: server, side: 'server' };
-    if (held === HELD_FOR_CLIENT && client > 0) return { ms: client, side: 'client' };
-    if (client > 0 && (server === 0 || client <= server)) return { ms: client, side: 'client' };
-    return { ms: server, side: 'server' };
+    if (held === HELD_FOR_SERVER && server > 0) return this.idle('server', server);
+    if (held === HELD_FOR_CLIENT && client > 0) return this.idle('client', client);
+    if (client > 0 && (server === 0 || client <= server)) return this.idle('client', client);
+    return this.idle('server', server);
+  }
+
+  private idle(side: 'client' | 'server', ms: number): number {
+    this.idleSide = side;
+    return ms;
   }
 
   /**
@@ -1109,8 +1117,13 @@ export class SessionEngine {
    * half-close (then the lazy requeue pushes it on without work).
    */
   private checkInterval(session: Session, remaining: number): number {
-    const finTimeouts = [session.frontend.timeouts.clientFin, session.backend!.timeouts.serverFin].filter((t) => t > 0);
-    return finTimeouts.length > 0 ? Math.min(remaining, ...finTimeouts) : remaining;
+    // Two comparisons, no array: this runs for every new connection.
+    const clientFin = session.frontend.timeouts.clientFin;
+    const serverFin = session.backend!.timeouts.serverFin;
+    let interval = remaining;
+    if (clientFin > 0 && clientFin < interval) interval = clientFin;
+    if (serverFin > 0 && serverFin < interval) interval = serverFin;
+    return interval;
   }
 
   private arm(session: Session, timeoutMs: number): void {
@@ -1144,7 +1157,8 @@ export class SessionEngine {
         this.connect(session, session.server!);
         return (session.phase as Phase) === Phase.Closed ? null : task;
       case Phase.Established: {
-        const { ms: timeout, side } = this.idleTimeout(session);
+        const timeout = this.idleTimeout(session);
+        const side = this.idleSide;
         if (timeout === 0) return task; // no inactivity timeout applies (any more)
         // The relay stamps activity with its own clock (libuv's loop time); compare durations,
         // never ticks of two clocks.
