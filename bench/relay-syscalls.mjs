@@ -2,7 +2,11 @@
 //
 //   npm run build && node bench/relay-syscalls.mjs [--round-trips 20000] [--clients 1]
 //       [--request 100] [--response 200] [--threads main|all] [--tracer strace|perf|none]
-//       [--loop-metrics on|off] [--buffer-size N] [--bulk-mib N]
+//       [--loop-metrics on|off] [--buffer-size N] [--bulk-mib N] [--per-connection]
+//
+// --per-connection opens a new connection for every round trip (request, response, then the
+// client's FIN and the server's), so the counts include accept, connect, relay.add, the end of
+// the pair and both closes: syscalls per connection rather than per keep-alive request.
 //
 // --bulk-mib N replaces the ping-pong with one-way bulk transfers (N MiB per client, to a sink),
 // and reports syscalls and the relay process's CPU time per MiB.
@@ -38,6 +42,7 @@ const { values: opts } = parseArgs({
     'loop-metrics': { type: 'string', default: 'on' },
     'bulk-mib': { type: 'string' },
     'buffer-size': { type: 'string' },
+    'per-connection': { type: 'boolean', default: false },
   },
 });
 
@@ -192,6 +197,25 @@ async function runBench() {
     socket.write(request);
   })));
 
+  // One connection per round trip: connect, request, whole response, FIN, wait for the close.
+  const once = () => new Promise((resolve, reject) => {
+    const s = net.connect(relayPort, '127.0.0.1');
+    s.setNoDelay(true);
+    let received = 0;
+    s.on('connect', () => s.write(request));
+    s.on('data', (chunk) => {
+      received += chunk.length;
+      if (received >= responseSize) s.end();
+    });
+    s.on('error', reject);
+    s.on('close', resolve);
+  });
+  const perConnection = opts['per-connection'];
+  const runConnections = (count) => Promise.all(Array.from({ length: clients }, async (_, i) => {
+    let left = Math.floor(count / clients) + (i < count % clients ? 1 : 0);
+    while (left-- > 0) await once();
+  }));
+
   // Bulk: each client writes `bytes` as fast as the relay takes them; done when all are sunk.
   const chunk = Buffer.alloc(1 << 20, 'b');
   const bulk = (bytes) => new Promise((resolve) => {
@@ -219,6 +243,7 @@ async function runBench() {
 
   // warm-up: JIT, connection setup, buffer sizes settle
   if (bulkBytes > 0) await bulk(16 << 20);
+  else if (perConnection) await runConnections(Math.min(2000, roundTrips));
   else await run(Math.min(2000, roundTrips));
 
   let tracer;
@@ -249,6 +274,7 @@ async function runBench() {
   const started = process.hrtime.bigint();
   const cpuBefore = relayCpuMs();
   if (bulkBytes > 0) await bulk(bulkBytes);
+  else if (perConnection) await runConnections(roundTrips);
   else await run(roundTrips);
   const elapsedNs = Number(process.hrtime.bigint() - started);
   const cpuMs = relayCpuMs() - cpuBefore;
@@ -266,6 +292,7 @@ async function runBench() {
       }
     : {
         roundTrips,
+        perConnection,
         clients,
         requestSize,
         responseSize,
@@ -289,6 +316,9 @@ async function runBench() {
       table.filter(({ calls }) => calls > 0).map(({ syscall, calls }) => [syscall, +(calls / units).toFixed(3)]),
     );
     result.calls = Object.fromEntries(table.map(({ syscall, calls }) => [syscall, calls]));
+    // strace only: calls that failed (epoll_ctl's ENOENT, connect's EINPROGRESS, recv's EAGAIN...)
+    const failed = table.filter(({ errors }) => errors > 0);
+    if (failed.length > 0) result.errors = Object.fromEntries(failed.map(({ syscall, errors }) => [syscall, errors]));
   }
   console.log(JSON.stringify(result, null, 2));
 
@@ -300,7 +330,8 @@ async function runBench() {
 
 // Syscalls counted one by one under --tracer perf (raw_syscalls:sys_enter gives the total).
 const PERF_SYSCALLS = ['epoll_pwait', 'epoll_wait', 'epoll_ctl', 'recvfrom', 'sendto', 'read', 'write',
-  'readv', 'writev', 'shutdown', 'setsockopt', 'getsockopt', 'clock_gettime', 'futex', 'ioctl'];
+  'readv', 'writev', 'shutdown', 'setsockopt', 'getsockopt', 'clock_gettime', 'futex', 'ioctl',
+  'accept4', 'socket', 'connect', 'close'];
 
 // perf stat -x, lines: "count,unit,event,..." ("<not counted>" when the event never fired).
 function parsePerfStat(text) {
@@ -323,7 +354,8 @@ function parseStraceSummary(text) {
     const tokens = line.trim().split(/\s+/);
     if (tokens.length < 5 || !/^[\d.]+$/.test(tokens[0] ?? '')) continue;
     const syscall = tokens[tokens.length - 1];
-    rows.push({ syscall, calls: Number(tokens[3]) });
+    // an errors column sits between calls and the name when any call of the table failed
+    rows.push({ syscall, calls: Number(tokens[3]), errors: tokens.length === 6 ? Number(tokens[4]) : 0 });
   }
   return rows;
 }

@@ -480,7 +480,17 @@ int Relay::StartPoll(int32_t id, int side, int fd, bool non_blocking, RelayPoll*
   } else {
     uv_ref(reinterpret_cast<uv_handle_t*>(&poll->handle));
   }
-  // Starting only queues the interest: libuv adds the fd to its epoll set before it next waits.
+  // Starting only queues the interest: libuv adds the fd to its epoll set before it next waits
+  // (one EPOLL_CTL_ADD). Quirk: uv_poll_start begins with its own uv__poll_stop, whose
+  // uv__platform_invalidate_fd issues an EPOLL_CTL_DEL unconditionally, even for a handle that
+  // is stopped already. For a parked handle that DEL fails with ENOENT (the old fd was deleted
+  // when the handle was parked, and its number now names a new socket that is in no epoll set):
+  // one wasted syscall per side of every new pair (issue 16; bench/relay-syscalls.mjs
+  // --per-connection under strace shows 2 epoll_ctl errors per connection). libuv's public API
+  // has no start without it; skipping it would mean writing libuv's private bookkeeping (the
+  // handle's UV_HANDLE_ACTIVE flag, loop->watcher_queue, loop->watchers[fd]) ourselves, which
+  // is not worth one syscall per fd against a libuv upgrade silently breaking it. A relay with
+  // its own epoll set (issue 16, part 2) would not have the problem.
   const int rc = uv_poll_start(&poll->handle, UV_READABLE, OnPoll);
   if (rc < 0) {
     poll->Close();
@@ -498,6 +508,15 @@ int Relay::StartPoll(int32_t id, int side, int fd, bool non_blocking, RelayPoll*
 void Relay::ParkPoll(RelayPoll* poll, int fd) {
   // A handle stopped already (its side at EOF with nothing to send to it) has its fd out of
   // libuv's epoll set: stopping it again would cost a failing EPOLL_CTL_DEL.
+  //
+  // Quirk: the stop of an active handle is an EPOLL_CTL_DEL (uv__platform_invalidate_fd), and at
+  // a pair's end the caller closes the fd right after, which would take it out of the epoll set
+  // anyway (once no other descriptor refers to the socket). It is still needed: libuv must
+  // forget the watcher (loop->watchers[fd]) before the fd number can be reused by anyone in this
+  // loop (a net.Socket, a dgram socket of the DNS resolver, another pair), the relay cannot know
+  // the caller will close rather than keep the fd (remove() hands a live socket back), and a
+  // descriptor duplicated into a child between fork and exec would keep the socket, and its
+  // events, in our epoll set. libuv has no stop without the DEL (see StartPoll).
   if (uv_is_active(reinterpret_cast<uv_handle_t*>(&poll->handle))) uv_poll_stop(&poll->handle);
   poll->slot = -1;
   if (static_cast<size_t>(fd) >= idle_polls_.size()) idle_polls_.resize(static_cast<size_t>(fd) + 1, nullptr);
@@ -943,7 +962,9 @@ void Relay::ForwardEof(int32_t id, int d) {
 
 // Brings each side's libuv interest in line with the pair's state. In steady state nothing
 // changes, and libuv issues no epoll_ctl; a change costs one (or two: libuv's uv_poll_start
-// deletes and re-adds the fd).
+// deletes and re-adds the fd). The common change is a side at EOF with nothing to send to it:
+// its handle is stopped (one EPOLL_CTL_DEL) because a socket at EOF stays readable, and a
+// level-triggered epoll would wake the loop for it on every turn until the pair ends.
 void Relay::UpdateInterest(int32_t id) {
   Slot& slot = slots_[id];
   for (int side = 0; side < 2; ++side) {

@@ -27,18 +27,100 @@ export interface Balancer {
   update(): void;
 }
 
-/** The servers that currently compete. */
+/** The servers that currently compete (a new array: for tests and reports, not for picks). */
 export function candidates(servers: readonly Server[], allBackups: boolean): Server[] {
-  const active = servers.filter((s) => !s.backup && serverUsable(s));
-  if (active.length > 0) return active;
-  const backups = servers.filter((s) => s.backup && serverUsable(s));
-  return allBackups ? backups : backups.slice(0, 1);
+  const pool = new Pool(servers, allBackups);
+  pool.refresh();
+  return pool.list.slice();
+}
+
+/**
+ * The competing servers of one backend as a table, rebuilt only when something that decides
+ * membership changes, so a pick allocates nothing (issue 16: `filter` and its closures cost
+ * ~420 B per connection).
+ *
+ * Why a check per pick rather than a version counter bumped by every mutation: server state is
+ * written in many places (health checks, DNS answers, the runtime API's set weight/state/maxconn,
+ * a master's messages to its workers, checks' slow start), not all of them through ServerEvents,
+ * and a missed bump would silently keep a dead server in rotation. Comparing each server's
+ * usable weight (its weight when serverUsable, else -1) with the one the table was built from
+ * costs a few field reads per server and never goes stale. `cur` and `maxconn` (free slots)
+ * change with every connection and are read at pick time, as before.
+ */
+class Pool {
+  /** The competing servers, in configuration order (actives, or the backups that stand in). */
+  readonly list: Server[] = [];
+  /** Parallel to `list`: each one's index in `servers` (for per-server state kept in typed arrays). */
+  readonly index: number[] = [];
+  /** Per server: the usable weight the table was built from (NaN: never seen). */
+  private seen: Float64Array;
+  constructor(
+    readonly servers: readonly Server[],
+    private readonly allBackups: boolean,
+  ) {
+    this.seen = new Float64Array(servers.length).fill(NaN);
+  }
+
+  /** Rebuilds the table if a server's usability or weight changed; true when it did. */
+  refresh(): boolean {
+    const servers = this.servers;
+    if (this.seen.length !== servers.length) this.seen = new Float64Array(servers.length).fill(NaN);
+    let changed = false;
+    for (let i = 0; i < servers.length; i++) {
+      const s = servers[i]!;
+      const weight = serverUsable(s) ? s.weight : -1;
+      if (weight !== this.seen[i]) {
+        this.seen[i] = weight;
+        changed = true;
+      }
+    }
+    if (changed) this.rebuild();
+    return changed;
+  }
+
+  /** Forgets what the table was built from: the next refresh() rebuilds it. */
+  invalidate(): void {
+    this.seen.fill(NaN);
+  }
+
+  private rebuild(): void {
+    const { list, index, servers } = this;
+    list.length = 0;
+    index.length = 0;
+    for (let i = 0; i < servers.length; i++) {
+      const s = servers[i]!;
+      if (!s.backup && serverUsable(s)) {
+        list.push(s);
+        index.push(i);
+      }
+    }
+    if (list.length > 0) return;
+    for (let i = 0; i < servers.length; i++) {
+      const s = servers[i]!;
+      if (s.backup && serverUsable(s)) {
+        list.push(s);
+        index.push(i);
+        if (!this.allBackups) return;
+      }
+    }
+  }
+}
+
+/** Whether any server of `list` has a free slot: if so, those without one sit the pick out. */
+function anyHasSlot(list: readonly Server[]): boolean {
+  for (let i = 0; i < list.length; i++) if (serverHasSlot(list[i]!)) return true;
+  return false;
 }
 
 /** FNV-1a over the bytes: stable across runs and processes (a master and its workers agree). */
 export function hashBytes(bytes: Uint8Array): number {
+  return hashRange(bytes, 0, bytes.length);
+}
+
+/** hashBytes over bytes[start, end), without a subarray view. */
+function hashRange(bytes: Uint8Array, start: number, end: number): number {
   let h = 0x811c9dc5;
-  for (let i = 0; i < bytes.length; i++) {
+  for (let i = start; i < end; i++) {
     h ^= bytes[i]!;
     h = Math.imul(h, 0x01000193);
   }
@@ -59,6 +141,19 @@ export function sourceAddressBytes(sockaddr: Uint8Array): Uint8Array {
   return sockaddr;
 }
 
+/** hashBytes(sourceAddressBytes(sockaddr)), with no view allocated per connection. */
+function hashSourceAddress(sockaddr: Uint8Array): number {
+  const family = sockaddr[0]! | (sockaddr[1]! << 8);
+  if (family === constants.AF_INET && sockaddr.length >= 8) return hashRange(sockaddr, 4, 8);
+  if (family === constants.AF_INET6 && sockaddr.length >= 24) return hashRange(sockaddr, 8, 24);
+  return hashRange(sockaddr, 0, sockaddr.length);
+}
+
+/** A counter for round-robin tie-breaking that stays a small integer (no heap number, ever). */
+function nextTurn(turn: number): number {
+  return turn >= 0x3fffffff ? 0 : turn + 1;
+}
+
 /**
  * Smooth weighted round robin: every pick adds each candidate's weight to its credit, takes the
  * one with the most credit and charges it the total. Over a cycle each server is picked in
@@ -66,37 +161,58 @@ export function sourceAddressBytes(sockaddr: Uint8Array): Uint8Array {
  * (5,1,1 gives a a b a c a a, not a a a a a b c), which is what HAProxy's roundrobin aims for.
  */
 class SmoothRoundRobin implements Balancer {
-  private credit = new Map<Server, number>();
-  constructor(
-    private readonly servers: readonly Server[],
-    private readonly allBackups: boolean,
-  ) {}
+  private readonly pool: Pool;
+  /** Per server (index in `servers`): its credit; 0 for servers out of the rotation. */
+  private credit: Float64Array;
+  constructor(servers: readonly Server[], allBackups: boolean) {
+    this.pool = new Pool(servers, allBackups);
+    this.credit = new Float64Array(servers.length);
+  }
 
   update(): void {
+    this.pool.invalidate();
+    this.refresh();
+  }
+
+  private refresh(): void {
+    if (!this.pool.refresh()) return;
     // Credits of servers that left the rotation are dropped; newcomers start at 0.
-    const alive = new Set(candidates(this.servers, this.allBackups));
-    for (const server of this.credit.keys()) if (!alive.has(server)) this.credit.delete(server);
+    const { servers, index } = this.pool;
+    if (this.credit.length !== servers.length) {
+      const credit = new Float64Array(servers.length);
+      credit.set(this.credit.subarray(0, Math.min(credit.length, this.credit.length)));
+      this.credit = credit;
+    }
+    const credit = this.credit;
+    for (let i = 0, k = 0; i < servers.length; i++) {
+      if (k < index.length && index[k] === i) k++;
+      else credit[i] = 0;
+    }
   }
 
   pick(): Server | null {
-    const pool = candidates(this.servers, this.allBackups);
-    if (pool.length === 0) return null;
-    const withSlot = pool.filter(serverHasSlot);
-    const competing = withSlot.length > 0 ? withSlot : pool;
+    this.refresh();
+    const { list, index } = this.pool;
+    if (list.length === 0) return null;
+    const slotOnly = anyHasSlot(list);
+    const credit = this.credit;
     let total = 0;
-    let best: Server | null = null;
+    let best = -1;
     let bestCredit = -Infinity;
-    for (const server of competing) {
-      const credit = (this.credit.get(server) ?? 0) + server.weight;
-      this.credit.set(server, credit);
+    for (let k = 0; k < list.length; k++) {
+      const server = list[k]!;
+      if (slotOnly && !serverHasSlot(server)) continue;
+      const i = index[k]!;
+      const c = credit[i]! + server.weight;
+      credit[i] = c;
       total += server.weight;
-      if (credit > bestCredit) {
-        bestCredit = credit;
-        best = server;
+      if (c > bestCredit) {
+        bestCredit = c;
+        best = k;
       }
     }
-    this.credit.set(best!, bestCredit - total);
-    return best;
+    credit[index[best]!] = bestCredit - total;
+    return list[best]!;
   }
 }
 
@@ -129,6 +245,7 @@ class StaticRoundRobin implements Balancer {
     if (this.map.some((s) => !pool.has(s)) || [...pool].some((s) => !this.map.includes(s))) this.build();
   }
 
+  /** Allocates nothing: the map is fixed, and usability and slots are read per entry. */
   pick(): Server | null {
     if (this.map.length === 0) return null;
     let fallback: Server | null = null;
@@ -146,45 +263,70 @@ class StaticRoundRobin implements Balancer {
 /** leastconn: lowest cur/weight; ties broken round-robin so equal servers share new load. */
 class LeastConn implements Balancer {
   private turn = 0;
-  constructor(
-    private readonly servers: readonly Server[],
-    private readonly allBackups: boolean,
-  ) {}
+  private readonly pool: Pool;
+  constructor(servers: readonly Server[], allBackups: boolean) {
+    this.pool = new Pool(servers, allBackups);
+  }
 
-  update(): void {}
+  update(): void {
+    this.pool.invalidate();
+    this.pool.refresh();
+  }
 
   pick(): Server | null {
-    const pool = candidates(this.servers, this.allBackups);
-    if (pool.length === 0) return null;
-    const withSlot = pool.filter(serverHasSlot);
-    const competing = withSlot.length > 0 ? withSlot : pool;
+    this.pool.refresh();
+    const list = this.pool.list;
+    if (list.length === 0) return null;
+    const slotOnly = anyHasSlot(list);
+    // Two passes instead of collecting the tied servers: the lowest load and how many share it,
+    // then the turn-th of those.
     let bestLoad = Infinity;
-    let tied: Server[] = [];
-    for (const server of competing) {
+    let tied = 0;
+    for (let k = 0; k < list.length; k++) {
+      const server = list[k]!;
+      if (slotOnly && !serverHasSlot(server)) continue;
       const load = (server.cur + 1) / server.weight;
       if (load < bestLoad) {
         bestLoad = load;
-        tied = [server];
+        tied = 1;
       } else if (load === bestLoad) {
-        tied.push(server);
+        tied++;
       }
     }
-    return tied[this.turn++ % tied.length]!;
+    let nth = this.turn % tied;
+    this.turn = nextTurn(this.turn);
+    for (let k = 0; k < list.length; k++) {
+      const server = list[k]!;
+      if (slotOnly && !serverHasSlot(server)) continue;
+      if ((server.cur + 1) / server.weight === bestLoad && nth-- === 0) return server;
+    }
+    return null; // unreachable: the first pass counted `tied` servers at bestLoad
   }
 }
 
 /** first: the lowest id with a free slot, so servers fill up one after the other. */
 class First implements Balancer {
-  constructor(
-    private readonly servers: readonly Server[],
-    private readonly allBackups: boolean,
-  ) {}
+  private readonly pool: Pool;
+  /** The pool sorted by id, rebuilt with it. */
+  private byId: Server[] = [];
+  constructor(servers: readonly Server[], allBackups: boolean) {
+    this.pool = new Pool(servers, allBackups);
+  }
 
-  update(): void {}
+  update(): void {
+    this.pool.invalidate();
+    this.refresh();
+  }
+
+  private refresh(): void {
+    if (this.pool.refresh()) this.byId = [...this.pool.list].sort((a, b) => a.id - b.id);
+  }
 
   pick(): Server | null {
-    const pool = [...candidates(this.servers, this.allBackups)].sort((a, b) => a.id - b.id);
-    return pool.find(serverHasSlot) ?? pool[0] ?? null;
+    this.refresh();
+    const byId = this.byId;
+    for (let k = 0; k < byId.length; k++) if (serverHasSlot(byId[k]!)) return byId[k]!;
+    return byId[0] ?? null;
   }
 }
 
@@ -194,20 +336,25 @@ class First implements Balancer {
  */
 class SourceMap implements Balancer {
   private map: Server[] = [];
-  constructor(
-    private readonly servers: readonly Server[],
-    private readonly allBackups: boolean,
-  ) {
-    this.update();
+  private readonly pool: Pool;
+  constructor(servers: readonly Server[], allBackups: boolean) {
+    this.pool = new Pool(servers, allBackups);
+    this.refresh();
   }
 
   update(): void {
-    this.map = candidates(this.servers, this.allBackups).flatMap((s) => Array<Server>(s.weight).fill(s));
+    this.pool.invalidate();
+    this.refresh();
+  }
+
+  private refresh(): void {
+    if (this.pool.refresh()) this.map = this.pool.list.flatMap((s) => Array<Server>(s.weight).fill(s));
   }
 
   pick(sourceKey?: Uint8Array): Server | null {
+    this.refresh();
     if (this.map.length === 0) return null;
-    const hash = sourceKey ? hashBytes(sourceAddressBytes(sourceKey)) : 0;
+    const hash = sourceKey ? hashSourceAddress(sourceKey) : 0;
     return this.map[hash % this.map.length]!;
   }
 }
@@ -220,17 +367,22 @@ class SourceConsistent implements Balancer {
   /** Points per unit of weight: enough for an even spread with few servers. */
   private static readonly POINTS_PER_WEIGHT = 16;
   private ring: Array<{ point: number; server: Server }> = [];
-  constructor(
-    private readonly servers: readonly Server[],
-    private readonly allBackups: boolean,
-  ) {
-    this.update();
+  private readonly pool: Pool;
+  constructor(servers: readonly Server[], allBackups: boolean) {
+    this.pool = new Pool(servers, allBackups);
+    this.refresh();
   }
 
   update(): void {
+    this.pool.invalidate();
+    this.refresh();
+  }
+
+  private refresh(): void {
+    if (!this.pool.refresh()) return;
     const ring: Array<{ point: number; server: Server }> = [];
     const encoder = new TextEncoder();
-    for (const server of candidates(this.servers, this.allBackups)) {
+    for (const server of this.pool.list) {
       for (let i = 0; i < server.weight * SourceConsistent.POINTS_PER_WEIGHT; i++) {
         ring.push({ point: hashBytes(encoder.encode(`${server.id}:${server.name}:${i}`)), server });
       }
@@ -240,9 +392,10 @@ class SourceConsistent implements Balancer {
   }
 
   pick(sourceKey?: Uint8Array): Server | null {
+    this.refresh();
     const ring = this.ring;
     if (ring.length === 0) return null;
-    const hash = sourceKey ? hashBytes(sourceAddressBytes(sourceKey)) : 0;
+    const hash = sourceKey ? hashSourceAddress(sourceKey) : 0;
     let lo = 0;
     let hi = ring.length;
     while (lo < hi) {
@@ -256,33 +409,61 @@ class SourceConsistent implements Balancer {
 
 /** random(N): draw N servers by weight, keep the least loaded (the "power of N choices"). */
 class RandomChoices implements Balancer {
+  private readonly pool: Pool;
   constructor(
-    private readonly servers: readonly Server[],
-    private readonly allBackups: boolean,
+    servers: readonly Server[],
+    allBackups: boolean,
     private readonly draws: number,
-    private readonly random: () => number,
-  ) {}
+    /** null: the xorshift below (Math.random returns a fresh heap number, 16 B per draw). */
+    private readonly random: (() => number) | null,
+  ) {
+    this.pool = new Pool(servers, allBackups);
+  }
 
-  update(): void {}
+  update(): void {
+    this.pool.invalidate();
+    this.pool.refresh();
+  }
 
-  private draw(pool: readonly Server[], total: number): Server {
-    let r = this.random() * total;
-    for (const server of pool) {
+  /** xorshift32 state, seeded once from Math.random; a typed array holds it unboxed. */
+  private readonly state = Uint32Array.of((Math.random() * 0xffffffff) >>> 0 || 1);
+
+  /** [0, 1), as Math.random but with no allocation (a small method: inlined into draw). */
+  private xorshift(): number {
+    let x = this.state[0]!;
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    this.state[0] = x;
+    return (x >>> 0) / 4294967296;
+  }
+
+  private draw(list: readonly Server[], slotOnly: boolean, total: number): Server {
+    let r = (this.random === null ? this.xorshift() : this.random()) * total;
+    let last: Server | null = null;
+    for (let k = 0; k < list.length; k++) {
+      const server = list[k]!;
+      if (slotOnly && !serverHasSlot(server)) continue;
+      last = server;
       r -= server.weight;
       if (r < 0) return server;
     }
-    return pool[pool.length - 1]!;
+    return last!;
   }
 
   pick(): Server | null {
-    const pool = candidates(this.servers, this.allBackups);
-    if (pool.length === 0) return null;
-    const withSlot = pool.filter(serverHasSlot);
-    const competing = withSlot.length > 0 ? withSlot : pool;
-    const total = competing.reduce((sum, s) => sum + s.weight, 0);
-    let best = this.draw(competing, total);
+    this.pool.refresh();
+    const list = this.pool.list;
+    if (list.length === 0) return null;
+    const slotOnly = anyHasSlot(list);
+    let total = 0;
+    for (let k = 0; k < list.length; k++) {
+      const server = list[k]!;
+      if (!slotOnly || serverHasSlot(server)) total += server.weight;
+    }
+    let best = this.draw(list, slotOnly, total);
     for (let i = 1; i < this.draws; i++) {
-      const other = this.draw(competing, total);
+      const other = this.draw(list, slotOnly, total);
       if (other.cur / other.weight < best.cur / best.weight) best = other;
     }
     return best;
@@ -303,6 +484,6 @@ export function createBalancer(algorithm: BalanceAlgorithm, servers: readonly Se
     case 'source':
       return algorithm.hashType === 'consistent' ? new SourceConsistent(servers, allBackups) : new SourceMap(servers, allBackups);
     case 'random':
-      return new RandomChoices(servers, allBackups, Math.max(1, algorithm.draws), options.random ?? Math.random);
+      return new RandomChoices(servers, allBackups, Math.max(1, algorithm.draws), options.random ?? null);
   }
 }
