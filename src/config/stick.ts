@@ -9,6 +9,7 @@ import { parseCondition } from './acl.js';
 import type { Condition, ProxyConfig, Where, StickKey, StickKeyType, StickStore, StickTableConfig, TcpCounterRule, TcpTrackRule } from './model.js';
 import { MAX_TIME_MS, parseTime } from './values.js';
 import { parseStickKey } from '../stick/stick-key.js';
+import { splitTopLevel } from '../sample/expression.js';
 
 /** How each data type is kept: a cumulated counter, a current value, or a rate over a period. */
 export type StickDataKind = 'counter' | 'gauge' | 'rate';
@@ -119,7 +120,10 @@ export function parseStickTable(ctx: LineContext, target: ProxyConfig): void {
       nopurge = true;
     } else if (word === 'store') {
       const list = words[++i] ?? '';
-      for (const item of splitStoreList(list)) {
+      // `conn_cur,conn_rate(10s)`: commas inside parentheses do not split.
+      const items = splitTopLevel(list);
+      if (items === null) return fail(`unbalanced parentheses in store option '${list}'`);
+      for (const item of items) {
         const parsed = parseStore(item);
         if (typeof parsed === 'string') return fail(parsed);
         if (store.some((s) => s.name === parsed.name)) ctx.warn(`stick-table: store option '${parsed.name}' already enabled, ignored.`, 'stick-table', 'line');
@@ -134,24 +138,6 @@ export function parseStickTable(ctx: LineContext, target: ProxyConfig): void {
   if (type === null) return fail('missing type');
   if (size === null) return fail('missing size');
   target.stickTable = { type, keyLength, size, expire, nopurge, store, where: ctx.where } satisfies StickTableConfig;
-}
-
-/** `conn_cur,conn_rate(10s)`: commas inside parentheses do not split. */
-function splitStoreList(text: string): string[] {
-  const items: string[] = [];
-  let depth = 0;
-  let start = 0;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i];
-    if (c === '(') depth++;
-    else if (c === ')') depth--;
-    else if (c === ',' && depth === 0) {
-      items.push(text.slice(start, i));
-      start = i + 1;
-    }
-  }
-  items.push(text.slice(start));
-  return items;
 }
 
 function parseStore(item: string): StickStore | string {

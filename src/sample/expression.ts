@@ -34,8 +34,8 @@ export interface SampleExpr {
   readonly out: SampleType;
 }
 
-/** Splits `a,b(c,d),e` at the commas outside parentheses. */
-function splitTopLevel(text: string): string[] | null {
+/** Splits `a,b(c,d),e` at the commas outside parentheses; null when they do not balance. */
+export function splitTopLevel(text: string): string[] | null {
   const parts: string[] = [];
   let depth = 0;
   let start = 0;
