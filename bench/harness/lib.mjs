@@ -309,8 +309,8 @@ export function median(xs) {
 
 export function summary(xs) {
   const v = xs.filter((x) => Number.isFinite(x));
-  if (v.length === 0) return { min: NaN, median: NaN, max: NaN };
-  return { min: Math.min(...v), median: median(v), max: Math.max(...v) };
+  if (v.length === 0) return { min: NaN, median: NaN, max: NaN, n: 0 };
+  return { min: Math.min(...v), median: median(v), max: Math.max(...v), n: v.length };
 }
 
 /** Sends one command to a runtime API socket (non-interactive: one answer, then the socket closes). */

@@ -133,7 +133,8 @@ export function renderMarkdown({ report, scenarios, machine, date, command, json
       const cells = names.map((n) => {
         const s = perTarget[n][k];
         if (!Number.isFinite(s.median)) return '–';
-        return info.rounds > 1 ? `${fmt(s.median, d)} (${fmt(s.min, d)}–${fmt(s.max, d)})` : fmt(s.median, d);
+        // one sample (the syscall rows: one perf run per proxy) has no range to show
+        return info.rounds > 1 && s.n > 1 ? `${fmt(s.median, d)} (${fmt(s.min, d)}–${fmt(s.max, d)})` : fmt(s.median, d);
       });
       lines.push(`| ${label} | ${cells.join(' | ')} |`);
     }

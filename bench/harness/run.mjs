@@ -3,7 +3,7 @@
 //   npm run bench [-- --quick] [--rounds 3] [--duration 5] [--warmup 1] [--connections 50]
 //                 [--scenarios keepalive,close,bulk1m,bulk100m,latency,idle] [--rate 10000]
 //                 [--idle-connections 10000] [--chain] [--no-pin] [--no-write] [--no-wait-idle]
-//                 [--body-bytes 128] [--backend nginx|native]
+//                 [--body-bytes 128] [--backend nginx|native] [--no-syscalls]
 //   npm run bench -- --sweep [...]   the socket-option sweep instead (bench/harness/sweep.mjs)
 //   npm run bench -- --workers [...] 1 and 2 workers against HAProxy's 1 and 2 threads (bench/harness/workers.mjs)
 //
@@ -72,6 +72,7 @@ const { values: opts } = parseArgs({
     'no-pin': { type: 'boolean', default: false },
     'no-write': { type: 'boolean', default: false },
     'no-wait-idle': { type: 'boolean', default: false },
+    'no-syscalls': { type: 'boolean', default: false },
     'body-bytes': { type: 'string', default: '128' },
     backend: { type: 'string', default: 'nginx' },
     help: { type: 'boolean', short: 'h', default: false },
@@ -164,10 +165,11 @@ if (opts.backend === 'nginx' && !tools.nginx) {
  * rows say '–' and the report says why when perf is missing or may not trace).
  */
 const perf = (() => {
+  if (opts['no-syscalls']) return { bin: null, ok: false, why: '--no-syscalls' };
   if (!tools.perf) return { bin: null, ok: false, why: 'perf not found (apt-get install linux-perf, or linux-tools-$(uname -r))' };
   const r = spawnSync(tools.perf, ['stat', '-x', ',', '-e', 'raw_syscalls:sys_enter', '--', 'true'], { encoding: 'utf8' });
   if (r.status === 0 && /raw_syscalls:sys_enter/.test(r.stderr ?? '') && !/not supported|<not counted>/.test(r.stderr ?? '')) return { bin: tools.perf, ok: true, why: '' };
-  return { bin: tools.perf, ok: false, why: `perf cannot count raw_syscalls:sys_enter here (${(r.stderr || r.error?.message || '').trim().split('\n')[0]}; root or kernel.perf_event_paranoid ≤ -1 and tracefs are needed)` };
+  return { bin: tools.perf, ok: false, why: `perf cannot count raw_syscalls:sys_enter here (${((r.stderr || r.error?.message || '').split('\n').find((l) => l.startsWith('Error:')) ?? (r.stderr || r.error?.message || '').trim().split('\n')[0]).replace(/^Error:\s*/, '')}; root or kernel.perf_event_paranoid ≤ -1 and tracefs are needed)` };
 })();
 if (!perf.ok) console.error(`bench: no syscall counts: ${perf.why}`);
 

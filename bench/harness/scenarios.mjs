@@ -332,6 +332,7 @@ const latency = {
   needs: ['loadgen'],
   load: (ctx) => `loadgen rate: ${ctx.rate.toLocaleString('en-US')} req/s on ${ctx.connections} keep-alive connections for ${ctx.duration} s, open loop (latency from the scheduled send time), ${ctx.bodyBytes}-byte body`,
   async run(ctx, target, seconds) {
+    const h0 = await heapFigures(target); // outside the CPU window
     const end = cpuWindow(ctx, target);
     // loadgen's own warm-up is off: the harness's warm-up runs do that, and the CPU window must
     // cover exactly the requests counted
@@ -339,6 +340,7 @@ const latency = {
       { port: target.port, rate: ctx.rate, duration: seconds, connections: ctx.connections, warmup: 0 },
       { cpu: ctx.pin ? ctx.LOAD_CPU : undefined });
     const c = end();
+    const h1 = await heapFigures(target);
     assertAlive(target);
     const us = (x) => x / 1000;
     return {
@@ -349,6 +351,7 @@ const latency = {
       proxyUsPerReq: c.proxyUs / r.completed,
       proxyUsPerReqTicks: c.proxyUsTicks / r.completed,
       machineUsPerReq: c.machineUs / r.completed,
+      ...heapPer(h0, h1, r.completed),
       // loadgen's own CPU (it reports it), the reaped ticks would say the same at 10 ms resolution
       ...commonCpu(c, Number.isFinite(r.cpuUs) ? r.cpuUs : c.clientUs),
     };
@@ -366,6 +369,10 @@ const latency = {
     ['maxms', 'max ms', 2],
     ['proxyUsPerReq', 'proxy CPU µs/req', 2],
     ['machineUsPerReq', 'machine CPU µs/req', 2],
+    ['heapBytesPerReq', 'JS heap bytes/req', 0],
+    ['scavengesPer10k', 'scavenges per 10k requests', 2],
+    ['markCompactsPer10k', 'mark-compacts per 10k requests', 2],
+    ['gcPauseUsPerReq', 'GC pause µs/req', 3],
   ],
   ratios: [
     ['p50ms', 'p50 latency'],
