@@ -309,8 +309,33 @@ export function median(xs) {
 
 export function summary(xs) {
   const v = xs.filter((x) => Number.isFinite(x));
-  if (v.length === 0) return { min: NaN, median: NaN, max: NaN };
-  return { min: Math.min(...v), median: median(v), max: Math.max(...v) };
+  if (v.length === 0) return { min: NaN, median: NaN, max: NaN, n: 0 };
+  return { min: Math.min(...v), median: median(v), max: Math.max(...v), n: v.length };
+}
+
+/** Sends one command to a runtime API socket (non-interactive: one answer, then the socket closes). */
+export function controlCommand(path, command, timeoutMs = 2000) {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(path);
+    let out = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (d) => { out += d; });
+    socket.on('end', () => resolve(out));
+    socket.on('error', reject);
+    socket.setTimeout(timeoutMs, () => {
+      socket.destroy();
+      reject(new Error(`${path}: no answer to '${command}' in ${timeoutMs} ms`));
+    });
+    socket.write(`${command}\n`);
+  });
+}
+
+/** `show activity` as numbers by name (epoxy's counters; see docs/core.md). */
+export async function readActivity(path) {
+  const text = await controlCommand(path, 'show activity');
+  const out = {};
+  for (const m of text.matchAll(/^(\w+): (-?[\d.]+)$/gm)) out[m[1]] = Number(m[2]);
+  return out;
 }
 
 /** Polls `cond` every `stepMs` until it is true (resolves true) or `timeoutMs` passes (false). */
@@ -367,7 +392,7 @@ http {
  * The configuration both proxies run. PORT (the frontend's port), BACKEND (the backend's port)
  * and, chained, HOP (the second frontend's port) come from the environment.
  */
-export function proxyConfig({ maxconn, ulimitN = 0, timeout = '30s', chain = false, generator = 'bench/harness/run.mjs' }) {
+export function proxyConfig({ maxconn, ulimitN = 0, timeout = '30s', chain = false, statsSocket = false, generator = 'bench/harness/run.mjs' }) {
   const hop = chain ? `
 # --chain: the first pass goes back into this same process, then to the backend
 frontend bench
@@ -390,7 +415,7 @@ frontend bench
 global
     maxconn ${maxconn}
 ${ulimitN ? `    ulimit-n ${ulimitN}\n` : ''}    nbthread 1
-
+${statsSocket ? '    # read by the harness before and after each run (epoxy: JS heap and GC counters)\n    stats socket "${STATS}" level operator\n' : ''}
 defaults
     mode tcp
     timeout connect 5s

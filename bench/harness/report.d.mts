@@ -24,7 +24,7 @@ export interface GoalResult {
 export interface ScenarioReport {
   goals: GoalResult[];
   ratios: Record<string, { perRound: number[]; median: number; min: number; max: number }>;
-  perTarget: Record<string, Record<string, { median: number; min: number; max: number }>>;
+  perTarget: Record<string, Record<string, { median: number; min: number; max: number; n: number }>>;
 }
 
 export function buildReport(runs: BenchRun[], scenarios: object[], targetNames: string[], rounds: number): Record<string, ScenarioReport>;

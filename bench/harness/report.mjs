@@ -21,7 +21,9 @@ export function buildReport(runs, scenarios, targetNames, rounds) {
     const ratios = {};
     for (const [k] of sc.ratios) {
       const perRound = [];
-      for (let r = 1; r <= rounds; r++) {
+      // Metrics measured in an extra run outside the rounds (syscalls: round 0) have one ratio.
+      const extra = mine.some((x) => x.round === 0 && Number.isFinite(x[k]));
+      for (let r = extra ? 0 : 1; r <= (extra ? 0 : rounds); r++) {
         const e = mine.find((x) => x.round === r && x.target === 'epoxy');
         const h = mine.find((x) => x.round === r && x.target === 'haproxy');
         perRound.push(e && h ? e[k] / h[k] : NaN);
@@ -77,6 +79,14 @@ function limitNotes(sc, perTarget, info) {
       '4 through a proxy, 2 direct: see the sockets row).');
     if (info.idleNote) notes.push(info.idleNote);
   }
+  if (sc.syscalls) {
+    notes.push(info.perf?.ok
+      ? 'Syscalls: every syscall of the proxy\'s threads (perf stat -e raw_syscalls:sys_enter -p <pid>) over one extra run per proxy after the rounds, ÷ the requests wrk ' +
+        'counted in it; tracing slows every syscall, so that run\'s CPU (the "while perf counted" row) is kept out of the other rows. ' +
+        'JS heap and GC rows: epoxy\'s `show activity` counters (heapAllocatedBytes, gcScavenges, gcMarkCompacts, gcPauseUs), read before and after each measured run, ÷ its requests (HAProxy has no JS heap).' +
+        (info.perfNote ? ` ${info.perfNote}.` : '')
+      : `Syscalls: not counted (${info.perf?.why ?? 'perf unavailable'}). JS heap and GC rows: epoxy's \`show activity\` counters read before and after each measured run, ÷ its requests.`);
+  }
   if (sc.name === 'close') notes.push('Every request is a new connection (client→proxy and proxy→backend), so CPU per request is CPU per connection.');
   return notes;
 }
@@ -123,7 +133,8 @@ export function renderMarkdown({ report, scenarios, machine, date, command, json
       const cells = names.map((n) => {
         const s = perTarget[n][k];
         if (!Number.isFinite(s.median)) return '–';
-        return info.rounds > 1 ? `${fmt(s.median, d)} (${fmt(s.min, d)}–${fmt(s.max, d)})` : fmt(s.median, d);
+        // one sample (the syscall rows: one perf run per proxy) has no range to show
+        return info.rounds > 1 && s.n > 1 ? `${fmt(s.median, d)} (${fmt(s.min, d)}–${fmt(s.max, d)})` : fmt(s.median, d);
       });
       lines.push(`| ${label} | ${cells.join(' | ')} |`);
     }

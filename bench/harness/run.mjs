@@ -3,7 +3,7 @@
 //   npm run bench [-- --quick] [--rounds 3] [--duration 5] [--warmup 1] [--connections 50]
 //                 [--scenarios keepalive,close,bulk1m,bulk100m,latency,idle] [--rate 10000]
 //                 [--idle-connections 10000] [--chain] [--no-pin] [--no-write] [--no-wait-idle]
-//                 [--body-bytes 128] [--backend nginx|native]
+//                 [--body-bytes 128] [--backend nginx|native] [--no-syscalls]
 //   npm run bench -- --sweep [...]   the socket-option sweep instead (bench/harness/sweep.mjs)
 //   npm run bench -- --workers [...] 1 and 2 workers against HAProxy's 1 and 2 threads (bench/harness/workers.mjs)
 //
@@ -11,6 +11,7 @@
 // latency/idle client (bench/tools/loadgen.c); nginx is the preferred backend, the native
 // responder (bench/tools/responder.c: the small response and the bulk files too) stands in when
 // it is absent. See bench/README.md for what is measured and how.
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync, closeSync, existsSync } from 'node:fs';
 import { cpus, release, tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -71,6 +72,7 @@ const { values: opts } = parseArgs({
     'no-pin': { type: 'boolean', default: false },
     'no-write': { type: 'boolean', default: false },
     'no-wait-idle': { type: 'boolean', default: false },
+    'no-syscalls': { type: 'boolean', default: false },
     'body-bytes': { type: 'string', default: '128' },
     backend: { type: 'string', default: 'nginx' },
     help: { type: 'boolean', short: 'h', default: false },
@@ -140,7 +142,7 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
 // ---------------------------------------------------------------------------------------------
 // Tools.
 
-const tools = { haproxy: which('haproxy'), wrk: which('wrk'), nginx: which('nginx'), taskset: which('taskset') };
+const tools = { haproxy: which('haproxy'), wrk: which('wrk'), nginx: which('nginx'), taskset: which('taskset'), perf: which('perf') };
 const missing = ['haproxy', 'wrk'].filter((t) => !tools[t]);
 if (missing.length) {
   console.error(`bench: missing required tool(s): ${missing.join(', ')}`);
@@ -158,6 +160,19 @@ if (opts.backend !== 'nginx' && opts.backend !== 'native') {
 if (opts.backend === 'nginx' && !tools.nginx) {
   console.error('bench: nginx not found, using the native responder (bench/tools/responder.c) as backend (apt-get install nginx-light for nginx)');
 }
+/**
+ * Syscalls per request are counted with perf's raw_syscalls:sys_enter tracepoint: optional (the
+ * rows say '–' and the report says why when perf is missing or may not trace).
+ */
+const perf = (() => {
+  if (opts['no-syscalls']) return { bin: null, ok: false, why: '--no-syscalls' };
+  if (!tools.perf) return { bin: null, ok: false, why: 'perf not found (apt-get install linux-perf, or linux-tools-$(uname -r))' };
+  const r = spawnSync(tools.perf, ['stat', '-x', ',', '-e', 'raw_syscalls:sys_enter', '--', 'true'], { encoding: 'utf8' });
+  if (r.status === 0 && /raw_syscalls:sys_enter/.test(r.stderr ?? '') && !/not supported|<not counted>/.test(r.stderr ?? '')) return { bin: tools.perf, ok: true, why: '' };
+  return { bin: tools.perf, ok: false, why: `perf cannot count raw_syscalls:sys_enter here (${((r.stderr || r.error?.message || '').split('\n').find((l) => l.startsWith('Error:')) ?? (r.stderr || r.error?.message || '').trim().split('\n')[0]).replace(/^Error:\s*/, '')}; root or kernel.perf_event_paranoid ≤ -1 and tracefs are needed)` };
+})();
+if (!perf.ok) console.error(`bench: no syscall counts: ${perf.why}`);
+
 /** 'nginx', or 'native': bench/tools/responder.c, built in main(). */
 const backendKind = opts.backend === 'nginx' && tools.nginx ? 'nginx' : 'native';
 let responderBin = null;
@@ -182,7 +197,7 @@ function backendConf(dir, port, { workerConnections = 4096, rlimit = 0 } = {}) {
 }
 
 const chain = opts.chain;
-const MAIN_CFG = proxyConfig({ maxconn: 1000, chain });
+const MAIN_CFG = proxyConfig({ maxconn: 1000, chain, statsSocket: true });
 
 /** Writes a file of `bytes` bytes in 1 MiB writes (the bulk bodies). */
 function writeFileOfSize(path, bytes) {
@@ -338,11 +353,12 @@ const ctx = {
   tools, pin, pinned, PROXY_CPU, LOAD_CPU, proxies: [], holding,
   rounds, duration, warmup, connections, bodyBytes, rate, chain, // --quick is a smoke: its numbers are not read, so it does not wait for a quiet machine
   waitIdle: !opts['no-wait-idle'] && !opts.quick,
-  idleConnections: idleSetup.n, idleNote: '', wrkScript: null, loadgen: null, loadgenBin: null, backend: backendKind,
+  idleConnections: idleSetup.n, idleNote: '', wrkScript: null, perf, tmp: null, loadgen: null, loadgenBin: null, backend: backendKind,
 };
 
 async function main() {
   tmp = mkdtempSync(join(tmpdir(), 'epoxy-bench-'));
+  ctx.tmp = tmp;
   const failures = [];
   const scenarios = scenarioNames.map((name) => SCENARIOS[name]);
 
@@ -370,14 +386,16 @@ async function main() {
     const backend = await startBackend(join(tmp, 'nginx'), backendPort);
     writeFileSync(cfg, MAIN_CFG);
     const ports = { haproxy: await freePort(), epoxy: await freePort() };
-    const env = (name) => ({ PORT: String(ports[name]), BACKEND: String(backendPort), HOP: String(ports[`${name}Hop`]) });
+    // each proxy its own runtime API socket (the harness reads epoxy's heap and GC counters)
+    const statsSocket = (name) => join(tmp, `${name}.sock`);
+    const env = (name) => ({ PORT: String(ports[name]), BACKEND: String(backendPort), HOP: String(ports[`${name}Hop`]), STATS: statsSocket(name) });
     ports.haproxyHop = await freePort();
     ports.epoxyHop = await freePort();
     const haproxy = await startProxy('haproxy', cfg, env('haproxy'));
     const epoxy = await startProxy('epoxy', cfg, env('epoxy'));
     ctx.proxies = [haproxy, epoxy];
     targets = [
-      { name: 'epoxy', port: ports.epoxy, proc: epoxy, backend },
+      { name: 'epoxy', port: ports.epoxy, proc: epoxy, backend, statsSocket: statsSocket('epoxy') },
       { name: 'haproxy', port: ports.haproxy, proc: haproxy, backend },
       { name: 'direct', port: backendPort, proc: null, backend },
     ];
@@ -467,9 +485,27 @@ async function main() {
         console.error(`  ${sc.name} round ${r + 1} ${t.name.padEnd(7)} ${progress(sc, m)}`);
       }
     }
+    // Syscalls: one extra run per proxy with perf attached, after the rounds, so that tracing
+    // (which slows every syscall on the machine) touches none of the CPU figures above.
+    if (sc.syscalls && perf.ok) {
+      for (const t of scTargets.filter((x) => x.proc)) {
+        try {
+          if (ctx.waitIdle) await waitIdle();
+          const m = await sc.run(ctx, t, duration, { syscalls: true });
+          Object.assign(m, { target: t.name, scenario: sc.name, round: 0, redone: 0 });
+          runs.push(m);
+          console.error(`  ${sc.name} syscalls ${t.name.padEnd(7)} ${fmt(m.syscallsPerReq, 2)} syscalls/req, ` +
+            `proxy CPU ${fmt(m.perfProxyUsPerReq, 2)} µs/req under perf${m.errors ? `  ERRORS: ${m.errorText}` : ''}`);
+        } catch (err) {
+          // a missing count is a '–' in the report, not a failed bench
+          ctx.perfNote = `${sc.name} ${t.name}: syscalls not counted: ${String(err?.message ?? err).split('\n')[0]}`;
+          console.error(`  ${ctx.perfNote}`);
+        }
+      }
+    }
   }
 
-  machine.redone = runs.reduce((a, r) => a + r.redone, 0);
+  machine.redone = runs.reduce((a, r) => a + (r.redone ?? 0), 0);
   const report = buildReport(runs, scenarios, targetNames, rounds);
   const date = new Date().toISOString();
   const stamp = date.replace(/[:.]/g, '-');
@@ -482,6 +518,7 @@ async function main() {
   const jsonPath = join(root, jsonRel);
   writeFileSync(jsonPath, JSON.stringify({
     date, command, machine, config: MAIN_CFG, idleConfig: idleSetup.cfg || null,
+    perf: { available: perf.ok, why: perf.why },
     options: { rounds, duration, warmup, connections, bodyBytes, rate, idleConnections: idleSetup.n, chain, scenarios: scenarios.map((s) => s.name) },
     runs, failures, report,
   }, null, 2) + '\n');

@@ -14,10 +14,10 @@
 //   metrics, ratios     [key, label, digits] rows of its table, [key, label] epoxy/HAProxy rows
 //   goals               targets of the issue: [key, label, '<=' | '>=', bound]
 //   svg                 [key, label, digits] the chart's panels (headline metrics)
-import { writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  CLK_TCK, SCHEDSTAT, machineTicks, reapedChildTicks, runToEnd, selfTicks, slabBytes, socketFds, tcpSockstat, treeCpu, treeRssBytes, treeTicks,
+  CLK_TCK, SCHEDSTAT, machineTicks, readActivity, reapedChildTicks, runToEnd, startChild, selfTicks, slabBytes, socketFds, tcpSockstat, treeCpu, treeRssBytes, treeTicks,
   waitFor,
 } from './lib.mjs';
 
@@ -144,18 +144,73 @@ export function writeWrkScript(dir) {
   return path;
 }
 
-async function runWrk(ctx, target, seconds, { connections, path = '/', headers = [], timeout = '2s', script = false }) {
+// ---------------------------------------------------------------------------------------------
+// Syscalls (perf) and the JS heap (epoxy's `show activity`) around a run.
+
+/**
+ * Starts counting the syscalls of every thread of process `pid` with the kernel's
+ * raw_syscalls:sys_enter tracepoint (`perf stat -p`, as bench/relay-syscalls.mjs does); resolves
+ * stop(), which detaches perf and resolves the count. Enabling the tracepoint sends every
+ * syscall of the machine through the slow tracing path, so runs that count syscalls are extra
+ * runs whose CPU is not reported with the others (bench/README.md).
+ */
+export async function startSyscallCount(ctx, pid) {
+  const out = join(ctx.tmp, `perf-${pid}-${Date.now()}.txt`);
+  const child = startChild('perf', ctx.perf.bin, ['stat', '-x', ',', '-e', 'raw_syscalls:sys_enter', '-p', String(pid), '-o', out]);
+  // perf prints nothing once its counters are open: give it time (the proxy is idle meanwhile,
+  // so the wait adds a handful of timer wake-ups to a count of tens of thousands)
+  await new Promise((r) => setTimeout(r, 500));
+  if (child.exited) throw new Error(`perf exited (${child.code}): ${child.output().trim()}`);
+  return async () => {
+    const exited = new Promise((r) => (child.exited ? r() : child.proc.once('exit', r)));
+    child.proc.kill('SIGINT');
+    await exited;
+    const text = readFileSync(out, 'utf8');
+    rmSync(out, { force: true });
+    const line = text.split('\n').find((l) => l.split(',')[2] === 'raw_syscalls:sys_enter');
+    const n = line ? Number(line.split(',')[0]) : NaN;
+    if (!Number.isFinite(n)) throw new Error(`perf counted nothing: ${text.trim()}`);
+    return n;
+  };
+}
+
+/** epoxy's heap and GC counters, or null (HAProxy, direct: no JS; or the socket did not answer). */
+async function heapFigures(target) {
+  if (!target.statsSocket) return null;
+  try {
+    return await readActivity(target.statsSocket);
+  } catch {
+    return null;
+  }
+}
+
+/** Per-request JS heap figures between two `show activity` reads (NaN when either is missing). */
+function heapPer(h0, h1, requests) {
+  const d = (k) => (h0 && h1 && Number.isFinite(h0[k]) && Number.isFinite(h1[k]) ? h1[k] - h0[k] : NaN);
+  return {
+    heapBytesPerReq: d('heapAllocatedBytes') / requests,
+    scavengesPer10k: (1e4 * d('gcScavenges')) / requests,
+    markCompactsPer10k: (1e4 * d('gcMarkCompacts')) / requests,
+    gcPauseUsPerReq: d('gcPauseUs') / requests,
+  };
+}
+
+async function runWrk(ctx, target, seconds, { connections, path = '/', headers = [], timeout = '2s', script = false, syscalls = false }) {
   const args = ['-t', '1', '-c', String(connections), '-d', `${seconds}s`, '--timeout', timeout, '--latency',
     ...headers, ...(script ? ['-s', ctx.wrkScript] : []), `http://127.0.0.1:${target.port}${path}`];
   const [cmd, cmdArgs] = ctx.pinned(ctx.LOAD_CPU, ctx.tools.wrk, args);
+  const h0 = await heapFigures(target); // outside the CPU window: the read costs epoxy a little
+  const stopCount = syscalls ? await startSyscallCount(ctx, target.proc.pid) : null;
   const end = cpuWindow(ctx, target);
   const { code, output } = await runToEnd('wrk', cmd, cmdArgs);
   const c = end();
+  const syscallCount = stopCount ? await stopCount() : NaN;
+  const h1 = await heapFigures(target);
   if (code !== 0) throw new Error(`wrk failed (exit ${code}) against ${target.name}:\n${output}`);
   assertAlive(target);
   const w = parseWrk(output);
   return {
-    w, c,
+    w, c, syscallCount, heap: heapPer(h0, h1, w.requests),
     base: {
       seconds, wall: c.wall, requests: w.requests, rps: w.rps, p50ms: w.p50ms, p99ms: w.p99ms,
       errors: w.non2xx + w.socketErrors,
@@ -171,15 +226,26 @@ function requestScenario(name, title, headers, perLabel) {
     title,
     needs: [],
     load: (ctx) => `wrk -t 1 -c ${ctx.connections} -d ${ctx.duration}s --latency${headers.length ? ` ${headers.map((h) => (h.includes(' ') ? `'${h}'` : h)).join(' ')}` : ''}, ${ctx.bodyBytes}-byte body`,
-    async run(ctx, target, seconds) {
-      const { c, base } = await runWrk(ctx, target, seconds, { connections: ctx.connections, headers });
-      return {
-        ...base,
+    async run(ctx, target, seconds, { syscalls = false } = {}) {
+      const { c, base, heap, syscallCount } = await runWrk(ctx, target, seconds, { connections: ctx.connections, headers, syscalls });
+      const cpu = {
         proxyUsPerReq: c.proxyUs / base.requests,
         proxyUsPerReqTicks: c.proxyUsTicks / base.requests,
         machineUsPerReq: c.machineUs / base.requests,
       };
+      // A syscall-counting run (run.mjs: one extra per proxy after the rounds) reports only the
+      // count and, apart, the CPU it took under perf: its CPU is not mixed with the rounds'.
+      if (syscalls) {
+        return {
+          kind: 'syscalls', seconds, requests: base.requests, errors: base.errors, errorText: base.errorText,
+          syscalls: syscallCount, syscallsPerReq: syscallCount / base.requests,
+          perfProxyUsPerReq: cpu.proxyUsPerReq,
+        };
+      }
+      return { ...base, ...cpu, ...heap };
     },
+    // counted in an extra run per proxy while perf is attached (run.mjs)
+    syscalls: true,
     answered: (m) => m.requests > 0,
     metrics: [
       ['rps', 'req/s', 0],
@@ -187,12 +253,19 @@ function requestScenario(name, title, headers, perLabel) {
       ['machineUsPerReq', `machine CPU µs/${perLabel}`, 2],
       ['p50ms', 'p50 ms', 2],
       ['p99ms', 'p99 ms', 2],
+      ['syscallsPerReq', `proxy syscalls/${perLabel} (perf run)`, 2],
+      ['perfProxyUsPerReq', `proxy CPU µs/${perLabel} while perf counted`, 2],
+      ['heapBytesPerReq', `JS heap bytes/${perLabel}`, 0],
+      ['scavengesPer10k', `scavenges per 10k ${perLabel === 'req' ? 'requests' : 'connections'}`, 2],
+      ['markCompactsPer10k', `mark-compacts per 10k ${perLabel === 'req' ? 'requests' : 'connections'}`, 2],
+      ['gcPauseUsPerReq', `GC pause µs/${perLabel}`, 3],
     ],
     ratios: [
       ['rps', 'req/s'],
       ['proxyUsPerReq', `proxy CPU µs/${perLabel}`],
       ['machineUsPerReq', `machine CPU µs/${perLabel}`],
       ['p99ms', 'p99 latency (saturated)'],
+      ['syscallsPerReq', `proxy syscalls/${perLabel}`],
     ],
     svg: [['rps', 'req/s (higher is better)', 0], ['proxyUsPerReq', `proxy CPU µs/${perLabel} (lower is better)`, 1]],
   };
@@ -259,6 +332,7 @@ const latency = {
   needs: ['loadgen'],
   load: (ctx) => `loadgen rate: ${ctx.rate.toLocaleString('en-US')} req/s on ${ctx.connections} keep-alive connections for ${ctx.duration} s, open loop (latency from the scheduled send time), ${ctx.bodyBytes}-byte body`,
   async run(ctx, target, seconds) {
+    const h0 = await heapFigures(target); // outside the CPU window
     const end = cpuWindow(ctx, target);
     // loadgen's own warm-up is off: the harness's warm-up runs do that, and the CPU window must
     // cover exactly the requests counted
@@ -266,6 +340,7 @@ const latency = {
       { port: target.port, rate: ctx.rate, duration: seconds, connections: ctx.connections, warmup: 0 },
       { cpu: ctx.pin ? ctx.LOAD_CPU : undefined });
     const c = end();
+    const h1 = await heapFigures(target);
     assertAlive(target);
     const us = (x) => x / 1000;
     return {
@@ -276,6 +351,7 @@ const latency = {
       proxyUsPerReq: c.proxyUs / r.completed,
       proxyUsPerReqTicks: c.proxyUsTicks / r.completed,
       machineUsPerReq: c.machineUs / r.completed,
+      ...heapPer(h0, h1, r.completed),
       // loadgen's own CPU (it reports it), the reaped ticks would say the same at 10 ms resolution
       ...commonCpu(c, Number.isFinite(r.cpuUs) ? r.cpuUs : c.clientUs),
     };
@@ -293,6 +369,10 @@ const latency = {
     ['maxms', 'max ms', 2],
     ['proxyUsPerReq', 'proxy CPU µs/req', 2],
     ['machineUsPerReq', 'machine CPU µs/req', 2],
+    ['heapBytesPerReq', 'JS heap bytes/req', 0],
+    ['scavengesPer10k', 'scavenges per 10k requests', 2],
+    ['markCompactsPer10k', 'mark-compacts per 10k requests', 2],
+    ['gcPauseUsPerReq', 'GC pause µs/req', 3],
   ],
   ratios: [
     ['p50ms', 'p50 latency'],

@@ -10,6 +10,7 @@ import { LogHub, stderrLog, withLogTargets, type LogCounters } from '../log/targ
 import { EpoxyError, ErrorCodes } from '../errors.js';
 import type { BindContext } from '../listener/listener-types.js';
 import { Loop } from '../loop/loop.js';
+import { startHeapActivity } from '../loop/heap-activity.js';
 import { native, type NativeRelay } from '../native.js';
 import { enableProxies, hardStop, softStop } from '../proxy/proxy.js';
 import type { ProxyLog } from '../proxy/proxy-types.js';
@@ -301,6 +302,8 @@ export async function start(input: Config | EpoxyConfig, options: StartOptions =
           dumpStates: () => serverStateLines(config, runtime, sessions),
           dumpMemory: () => memoryActivityLines(loop.activity, relay, sessions, runtime),
         });
+  // process-wide JS heap and GC counters for `show activity` (per GC, never per request)
+  const heap = startHeapActivity();
   const control: ControlContext = {
     frontends: runtime.frontends,
     backends: runtime.backends,
@@ -318,6 +321,7 @@ export async function start(input: Config | EpoxyConfig, options: StartOptions =
       relayBuffered: relay.closed ? 0 : relay.buffered,
       relayPipes: relay.closed ? 0 : relay.pipes,
       sessions: sessions.current,
+      ...heap.figures(),
     }),
     // `running` is complete before a socket can ask (they are opened last).
     stats: () => processStats(running, { statsSocket: config.global.statsSockets.length > 0 }),
@@ -326,6 +330,7 @@ export async function start(input: Config | EpoxyConfig, options: StartOptions =
   const controlServers: ControlServer[] = [];
   const done = loop.run().then(() => {
     for (const server of controlServers) server.close();
+    heap.stop();
     checker?.stop();
     resolvers?.stop();
     effects.stop();

@@ -27,6 +27,19 @@ describe('buildReport', () => {
     expect(goal!.machineMedian).toBeCloseTo(1.0, 10);
   });
 
+  it('takes the syscall ratio from the extra perf run (round 0) and keeps its CPU out of the rounds', () => {
+    const runs: BenchRun[] = [
+      run('epoxy', 1, 8, 30), run('haproxy', 1, 10, 30),
+      { scenario: 'keepalive', target: 'epoxy', round: 0, kind: 'syscalls', syscallsPerReq: 5, perfProxyUsPerReq: 9 },
+      { scenario: 'keepalive', target: 'haproxy', round: 0, kind: 'syscalls', syscallsPerReq: 4, perfProxyUsPerReq: 11 },
+    ];
+    const report = buildReport(runs, [SCENARIOS.keepalive], ['epoxy', 'haproxy'], 1);
+    expect(report.keepalive!.ratios.syscallsPerReq!.perRound).toEqual([1.25]);
+    expect(report.keepalive!.perTarget.epoxy!.proxyUsPerReq!.median).toBe(8); // not the perf run's 9
+    expect(report.keepalive!.perTarget.epoxy!.syscallsPerReq!.median).toBe(5);
+    expect(report.keepalive!.ratios.proxyUsPerReq!.perRound).toEqual([0.8]);
+  });
+
   it('leaves a target unmeasured when a round lacks HAProxy, and gives non-CPU targets no machine ratio', () => {
     const report = buildReport([run('epoxy', 1, 8, 30)], [SCENARIOS.keepalive, SCENARIOS.latency], ['epoxy', 'haproxy'], 1);
     expect(report.keepalive!.goals[0]!.met).toBe(null);

@@ -106,6 +106,8 @@ describe('runtime API levels', () => {
     const activity = await operator.text('show activity');
     expect(activity).toMatch(new RegExp(`^pid: ${process.pid}\nloops: \\d+\n`));
     expect(activity).toMatch(/\nsessions: \d+\n/);
+    // the process-wide JS heap and GC counters follow (src/loop/heap-activity.ts)
+    expect(activity).toMatch(/\nheapAllocatedBytes: \d+\nheapUsedBytes: \d+\ngcScavenges: \d+\ngcMarkCompacts: \d+\n/);
     const userHelp = await user.text('help');
     expect(userHelp).toContain('show servers state');
     expect(userHelp).not.toContain('set server');
