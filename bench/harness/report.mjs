@@ -66,9 +66,10 @@ function limitNotes(sc, perTarget, info) {
         'compares the load generator more than the proxies: read the proxy CPU rows.');
     }
   }
-  if (sc.name === 'latency') {
-    const short = Object.entries(perTarget).filter(([, t]) => t.achievedRate.median < 0.95 * info.rate).map(([n]) => n);
-    if (short.length) notes.push(`${short.join(', ')}: did not hold ${fmt(info.rate, 0)} req/s (saturated): its latency includes queueing.`);
+  if (sc.latency) {
+    const rate = sc.rateOf(info);
+    const short = Object.entries(perTarget).filter(([, t]) => t.achievedRate.median < 0.95 * rate).map(([n]) => n);
+    if (short.length) notes.push(`${short.join(', ')}: did not hold ${fmt(rate, 0)} req/s (saturated): its latency includes queueing.`);
   }
   if (sc.name === 'idle') {
     notes.push('Memory: proxy RSS is the sum of VmRSS over the proxy\'s process tree (/proc/<pid>/status), after the ' +

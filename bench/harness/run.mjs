@@ -1,7 +1,7 @@
 // epoxy vs HAProxy, side by side, from one HAProxy-format configuration file (issue 5).
 //
 //   npm run bench [-- --quick] [--rounds 3] [--duration 5] [--warmup 1] [--connections 50]
-//                 [--scenarios keepalive,close,bulk1m,bulk100m,latency,idle] [--rate 10000]
+//                 [--scenarios keepalive,close,bulk1m,bulk100m,latency,idle] [--rate 5000,10000,20000]
 //                 [--idle-connections 10000] [--chain] [--no-pin] [--no-write] [--no-wait-idle]
 //                 [--body-bytes 128] [--backend nginx|native] [--no-syscalls]
 //   npm run bench -- --sweep [...]   the socket-option sweep instead (bench/harness/sweep.mjs)
@@ -21,7 +21,7 @@ import {
   CLK_TCK, SCHEDSTAT, firstLine, freePort, nginxConf, httpGet, killAllNow, machineTicks, proxyConfig, startChild, stopAll,
   stopChild, waitListening, which,
 } from './lib.mjs';
-import { BULK_FILES, SCENARIOS, writeWrkScript } from './scenarios.mjs';
+import { BULK_FILES, SCENARIOS, latencyAt, writeWrkScript } from './scenarios.mjs';
 import { buildTool } from './build-tool.mjs';
 import { buildReport, fmt, renderMarkdown } from './report.mjs';
 import { renderSvg } from './svg.mjs';
@@ -66,7 +66,7 @@ const { values: opts } = parseArgs({
     warmup: { type: 'string' },
     connections: { type: 'string', default: '50' },
     scenarios: { type: 'string', default: Object.keys(SCENARIOS).join(',') },
-    rate: { type: 'string', default: '10000' },
+    rate: { type: 'string' },
     'idle-connections': { type: 'string' },
     chain: { type: 'boolean', default: false },
     'no-pin': { type: 'boolean', default: false },
@@ -99,7 +99,10 @@ const duration = Math.max(1, Math.round(positive('duration', opts.duration ?? (o
 const warmup = Math.round(positive('warmup', opts.warmup ?? (opts.quick ? '0' : '1'), { integer: false })); // wrk takes whole seconds
 const connections = Math.max(1, positive('connections', opts.connections));
 const bodyBytes = Math.max(2, positive('body-bytes', opts['body-bytes']));
-const rate = Math.max(1, positive('rate', opts.rate));
+// `latency` runs once per rate: three by default (issue 16: percentiles at 5k, 10k and 20k
+// req/s side by side), one with --quick
+const rates = (opts.rate ?? (opts.quick ? '10000' : '5000,10000,20000')).split(',').map((r) => Math.max(1, positive('rate', r.trim())));
+const rate = rates[0];
 const idleRequested = Math.max(1, positive('idle-connections', opts['idle-connections'] ?? (opts.quick ? '200' : '10000')));
 
 const scenarioNames = opts.scenarios.split(',').map((s) => s.trim()).filter(Boolean);
@@ -360,7 +363,7 @@ async function main() {
   tmp = mkdtempSync(join(tmpdir(), 'epoxy-bench-'));
   ctx.tmp = tmp;
   const failures = [];
-  const scenarios = scenarioNames.map((name) => SCENARIOS[name]);
+  const scenarios = scenarioNames.flatMap((name) => (name === 'latency' && rates.length > 1 ? rates.map((r) => latencyAt(r)) : [SCENARIOS[name]]));
 
   ctx.wrkScript = writeWrkScript(tmp);
   mkdirSync(join(tmp, 'www/bulk'), { recursive: true }); // the native responder's --root, files or not
@@ -519,7 +522,7 @@ async function main() {
   writeFileSync(jsonPath, JSON.stringify({
     date, command, machine, config: MAIN_CFG, idleConfig: idleSetup.cfg || null,
     perf: { available: perf.ok, why: perf.why },
-    options: { rounds, duration, warmup, connections, bodyBytes, rate, idleConnections: idleSetup.n, chain, scenarios: scenarios.map((s) => s.name) },
+    options: { rounds, duration, warmup, connections, bodyBytes, rate, rates, idleConnections: idleSetup.n, chain, scenarios: scenarios.map((s) => s.name) },
     runs, failures, report,
   }, null, 2) + '\n');
   console.error(`bench: wrote ${relative(root, jsonPath)}`);

@@ -326,18 +326,26 @@ function bulkScenario(name, title) {
 // ---------------------------------------------------------------------------------------------
 // Fixed-rate latency: loadgen rate (open loop, latency from the scheduled send time).
 
-const latency = {
-  name: 'latency',
-  title: 'latency at a fixed rate (keep-alive, below saturation)',
+/**
+ * The latency scenario at one rate: `rate` null takes ctx.rate (the single-rate scenario,
+ * 'latency'); a number makes 'latency-<rate>', one per rate of `--rate a,b,c` (run.mjs).
+ */
+export function latencyAt(fixedRate = null) {
+  const rateOf = (ctx) => fixedRate ?? ctx.rate;
+  return {
+  name: fixedRate === null ? 'latency' : `latency-${fixedRate}`,
+  title: fixedRate === null ? 'latency at a fixed rate (keep-alive, below saturation)' : `latency at ${fixedRate.toLocaleString('en-US')} req/s (keep-alive, fixed rate)`,
+  latency: true,
+  rateOf,
   needs: ['loadgen'],
-  load: (ctx) => `loadgen rate: ${ctx.rate.toLocaleString('en-US')} req/s on ${ctx.connections} keep-alive connections for ${ctx.duration} s, open loop (latency from the scheduled send time), ${ctx.bodyBytes}-byte body`,
+  load: (ctx) => `loadgen rate: ${rateOf(ctx).toLocaleString('en-US')} req/s on ${ctx.connections} keep-alive connections for ${ctx.duration} s, open loop (latency from the scheduled send time), ${ctx.bodyBytes}-byte body`,
   async run(ctx, target, seconds) {
     const h0 = await heapFigures(target); // outside the CPU window
     const end = cpuWindow(ctx, target);
     // loadgen's own warm-up is off: the harness's warm-up runs do that, and the CPU window must
     // cover exactly the requests counted
     const r = await ctx.loadgen.runLoadgen(ctx.loadgenBin, 'rate',
-      { port: target.port, rate: ctx.rate, duration: seconds, connections: ctx.connections, warmup: 0 },
+      { port: target.port, rate: rateOf(ctx), duration: seconds, connections: ctx.connections, warmup: 0 },
       { cpu: ctx.pin ? ctx.LOAD_CPU : undefined });
     const c = end();
     const h1 = await heapFigures(target);
@@ -382,7 +390,9 @@ const latency = {
   ],
   goals: [['p99ms', 'p99 latency', '<=', 1.0]],
   svg: [['p99ms', 'p99 latency ms (lower is better)', 3]],
-};
+  };
+}
+const latency = latencyAt();
 
 // ---------------------------------------------------------------------------------------------
 // Idle connections: memory each held connection costs.
