@@ -62,7 +62,6 @@ export class StickTable {
   private constructor(
     readonly name: string,
     config: StickTableConfig,
-    readonly signature: string,
     /** The memfd: kept open so that workers spawned later (and reloads) can be given it. */
     readonly fd: number,
     private readonly handle: NativeStickTable,
@@ -89,7 +88,7 @@ export class StickTable {
     });
     const fd = native.stickTableCreate(config.keyLength, config.size, config.expire ?? 0, layout);
     try {
-      return new StickTable(name, config, tableSignature(config, store), fd, new native.StickTable(fd), store);
+      return new StickTable(name, config, fd, new native.StickTable(fd), store);
     } catch (error) {
       native.close(fd);
       throw error;
@@ -103,7 +102,7 @@ export class StickTable {
       handle.close();
       throw new Error(`stick table '${name}': the shared memory does not match the configuration`);
     }
-    return new StickTable(name, config, tableSignature(config, store), fd, handle, store);
+    return new StickTable(name, config, fd, handle, store);
   }
 
   has(data: string): boolean {
