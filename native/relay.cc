@@ -4,7 +4,9 @@
 #include <fcntl.h>
 #include <math.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -50,6 +52,21 @@ constexpr uint32_t kDefaultPipeCapacity = 65536;
 constexpr unsigned int kSpliceFlags = SPLICE_F_MOVE | SPLICE_F_NONBLOCK;
 // Ints per `ended` record: [id, reason, errno].
 constexpr size_t kRecordInts = 3;
+// Thread mode: events taken per epoll_wait, and the epoll data of the wake eventfd (a pair's is
+// fd << 32 | id << 1 | side, and no fd is 2^32 - 1).
+constexpr int kThreadEvents = 256;
+constexpr uint64_t kWakeToken = ~uint64_t{0};
+// Every pair fd is watched for both directions at once and never modified: with EPOLLET the
+// kernel reports each new arrival, each freed send space (after a send that filled the buffer),
+// the FIN (EPOLLRDHUP) and an error once, so nothing is re-armed per message and a side at EOF
+// does not keep waking the thread (the level-triggered loop mode must stop its handle instead).
+constexpr uint32_t kPairEvents = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+
+// The JS-visible arrays are read by JS while the relay thread writes them: each element is
+// stored whole (a relaxed atomic store is a plain aligned mov on the targets we build for).
+inline void StoreShared(double* at, double value) { __atomic_store(at, &value, __ATOMIC_RELAXED); }
+inline void StoreShared(uint32_t* at, uint32_t value) { __atomic_store_n(at, value, __ATOMIC_RELAXED); }
+inline void StoreShared(uint8_t* at, uint8_t value) { __atomic_store_n(at, value, __ATOMIC_RELAXED); }
 
 bool ReadIntOption(Napi::Env env, Napi::Object options, const char* name, int32_t fallback,
                    int32_t min, int32_t max, int32_t* out) {
@@ -112,6 +129,7 @@ void RelayLoop::Close() {
   closing = true;
   uv_close(reinterpret_cast<uv_handle_t*>(&check), OnOwnHandleClosed);
   uv_close(reinterpret_cast<uv_handle_t*>(&idle), OnOwnHandleClosed);
+  if (has_async) uv_close(reinterpret_cast<uv_handle_t*>(&async), OnOwnHandleClosed);
 }
 
 void RelayLoop::HandleClosed() {
@@ -154,6 +172,7 @@ Napi::Function Relay::Define(Napi::Env env) {
                          InstanceAccessor<&Relay::GetBufferSize>("bufferSize"),
                          InstanceAccessor<&Relay::GetBuffered>("buffered"),
                          InstanceAccessor<&Relay::GetSplice>("splice"),
+                         InstanceAccessor<&Relay::GetThread>("thread"),
                          InstanceAccessor<&Relay::GetPipeSize>("pipeSize"),
                          InstanceAccessor<&Relay::GetMaxPipes>("maxPipes"),
                          InstanceAccessor<&Relay::GetPipes>("pipes"),
@@ -164,7 +183,7 @@ Napi::Function Relay::Define(Napi::Env env) {
 }
 
 // JS: new Relay({ bufferSize = 16384, capacity = 64, splice = 'auto', pipeSize = 0, maxPipes = 0,
-// lastFinByClose = false, onEnd(count) }).
+// lastFinByClose = false, thread = false, onEnd(count) }).
 Relay::Relay(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Relay>(info), env_(info.Env()) {
   Napi::Env env = info.Env();
   // A failed constructor is deleted at once by node-addon-api; the destructor's Release() then
@@ -190,6 +209,13 @@ Relay::Relay(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Relay>(info), en
     return;
   }
   last_fin_by_close_ = last_fin.IsBoolean() && last_fin.As<Napi::Boolean>().Value();
+  Napi::Value thread = options.Get("thread");
+  if (env.IsExceptionPending()) return;
+  if (!thread.IsUndefined() && !thread.IsBoolean()) {
+    ThrowCodedError(env, "ERR_EPOXY_INVALID_ARG", "relay thread must be a boolean");
+    return;
+  }
+  threaded_ = thread.IsBoolean() && thread.As<Napi::Boolean>().Value();
   int32_t bulk_size;
   if (!ReadIntOption(env, options, "bulkSize", kDefaultBulkSize, 0, kMaxBufferSize, &bulk_size)) return;
   int32_t pipe_size, max_pipes;
@@ -250,6 +276,10 @@ Relay::Relay(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Relay>(info), en
   if (!Grow(env, info.This().As<Napi::Object>(), static_cast<size_t>(capacity))) return;
   on_end_ = Napi::Persistent(on_end.As<Napi::Function>());
   async_context_ = new Napi::AsyncContext(env, "epoxy.Relay");
+  if (threaded_) {
+    const int rc = StartThread();
+    if (rc < 0) ThrowSystemError(env, -rc, "relay thread");
+  }
 }
 
 Relay::~Relay() {
@@ -281,6 +311,11 @@ bool Relay::Grow(Napi::Env env, Napi::Object self, size_t capacity) {
   slots_.resize(capacity);
   free_.reserve(capacity);
   ended_ids_.reserve(capacity);  // every slot ends at most once per delivery: never reallocates
+  if (threaded_) {
+    // A direction is queued once, but entries of a pair that ended may outlive it by a wake-up.
+    resume_.reserve(capacity * 4);
+    resume_work_.reserve(capacity * 4);
+  }
   for (size_t id = capacity; id > old; --id) free_.push_back(static_cast<int32_t>(id - 1));
   bytes_ = bytes.Data();
   last_activity_ = last.Data();
@@ -300,6 +335,7 @@ bool Relay::Grow(Napi::Env env, Napi::Object self, size_t capacity) {
 void Relay::Release() {
   if (closed_) return;
   closed_ = true;
+  StopThread();  // from here on this thread is the only one
   if (core_ != nullptr) {
     for (Slot& slot : slots_) {
       for (int side = 0; side < 2; ++side) {
@@ -353,6 +389,10 @@ void Relay::Release() {
   fd_slot_.clear();
   idle_polls_.clear();
   delivery_scheduled_ = false;
+  resume_.clear();
+  if (epfd_ >= 0) CloseFd(epfd_);  // takes every watched fd out of it; the fds stay open
+  if (wake_fd_ >= 0) CloseFd(wake_fd_);
+  epfd_ = wake_fd_ = -1;
   on_end_.Reset();
   delete async_context_;
   async_context_ = nullptr;
@@ -396,6 +436,7 @@ Napi::Value Relay::Add(const Napi::CallbackInfo& info) {
     return env.Undefined();
   }
   const bool non_blocking = info.Length() > 2 && info[2].IsBoolean() && info[2].As<Napi::Boolean>().Value();
+  Guard guard(this);
   for (int32_t fd : fds) {
     if (static_cast<size_t>(fd) < fd_slot_.size() && fd_slot_[fd] >= 0) {
       ThrowCodedError(env, "ERR_EPOXY_INVALID_ARG",
@@ -410,36 +451,62 @@ Napi::Value Relay::Add(const Napi::CallbackInfo& info) {
     if (!Grow(env, Value(), capacity)) return env.Undefined();
   }
   const int32_t id = free_.back();
+  Slot& slot = slots_[id];
 
-  RelayPoll* polls[2] = {nullptr, nullptr};
-  int rc = 0;
-  for (int side = 0; side < 2 && rc == 0; ++side) rc = StartPoll(id, side, fds[side], non_blocking, &polls[side]);
-  if (rc < 0) {
-    for (int side = 0; side < 2; ++side) {
-      if (polls[side] != nullptr) ParkPoll(polls[side], fds[side]);
+  if (threaded_) {
+    // The relay thread cannot look at the slot before the guard is released, so it is filled in
+    // first and the fds watched last; a refusal (EBADF, EPERM for a file epoll cannot watch)
+    // unwinds it.
+    if (!non_blocking) {
+      for (int32_t fd : fds) {
+        int one = 1;
+        if (ioctl(fd, FIONBIO, &one) < 0) return Napi::Number::New(env, -errno);
+      }
     }
-    return Napi::Number::New(env, rc);  // libuv's UV_E* are -errno on Unix
+    slot = Slot();
+    slot.fd[0] = fds[0];
+    slot.fd[1] = fds[1];
+    slot.state = kLive;
+    int rc = Watch(id, 0);
+    if (rc == 0) {
+      rc = Watch(id, 1);
+      if (rc < 0) Unwatch(fds[0]);
+    }
+    if (rc < 0) {
+      slot = Slot();
+      return Napi::Number::New(env, rc);
+    }
+  } else {
+    RelayPoll* polls[2] = {nullptr, nullptr};
+    int rc = 0;
+    for (int side = 0; side < 2 && rc == 0; ++side) rc = StartPoll(id, side, fds[side], non_blocking, &polls[side]);
+    if (rc < 0) {
+      for (int side = 0; side < 2; ++side) {
+        if (polls[side] != nullptr) ParkPoll(polls[side], fds[side]);
+      }
+      return Napi::Number::New(env, rc);  // libuv's UV_E* are -errno on Unix
+    }
+    slot = Slot();
+    for (int side = 0; side < 2; ++side) {
+      slot.fd[side] = fds[side];
+      slot.poll[side] = polls[side];
+      slot.mask[side] = UV_READABLE;
+    }
+    slot.state = kLive;
   }
 
   free_.pop_back();
-  Slot& slot = slots_[id];
-  slot = Slot();
-  for (int side = 0; side < 2; ++side) {
-    slot.fd[side] = fds[side];
-    slot.poll[side] = polls[side];
-    slot.mask[side] = UV_READABLE;
-  }
-  slot.state = kLive;
-  bytes_[2 * id] = 0;
-  bytes_[2 * id + 1] = 0;
-  fins_[id] = 0;
-  last_activity_[id] = static_cast<uint32_t>(uv_now(core_->loop));
+  StoreShared(&bytes_[2 * id], 0);
+  StoreShared(&bytes_[2 * id + 1], 0);
+  StoreShared(&fins_[id], 0);
+  StoreShared(&last_activity_[id], static_cast<uint32_t>(uv_now(core_->loop)));
   const size_t top = static_cast<size_t>(fds[0] > fds[1] ? fds[0] : fds[1]);
   if (fd_slot_.size() <= top) fd_slot_.resize(top + 1, -1);
   fd_slot_[fds[0]] = id;
   fd_slot_[fds[1]] = id;
   ++live_;
   UpdateHold();
+  UpdateLoopRef();
   return Napi::Number::New(env, id);
 }
 
@@ -534,10 +601,13 @@ Napi::Value Relay::Remove(const Napi::CallbackInfo& info) {
   if (!CheckOpen(env)) return env.Undefined();
   int32_t id;
   if (!ArgInt(info, 0, "id", &id)) return env.Undefined();
+  Guard guard(this);
   if (id < 0 || static_cast<size_t>(id) >= slots_.size() || slots_[id].state != kLive) {
     return Napi::Number::New(env, -ENOENT);
   }
   End(id, kRelayEndRemoved, 0);
+  UpdateHold();
+  UpdateLoopRef();
   return Napi::Number::New(env, 0);
 }
 
@@ -548,6 +618,7 @@ Napi::Value Relay::Holding(const Napi::CallbackInfo& info) {
   if (!CheckOpen(env)) return env.Undefined();
   int32_t id;
   if (!ArgInt(info, 0, "id", &id)) return env.Undefined();
+  Guard guard(this);
   if (id < 0 || static_cast<size_t>(id) >= slots_.size() || slots_[id].state != kLive) {
     return Napi::Number::New(env, 0);
   }
@@ -571,6 +642,11 @@ Napi::Value Relay::UnrefJs(const Napi::CallbackInfo& info) {
 // they keep no loop alive either way) and take the setting when StartPoll restarts them.
 void Relay::SetRef(bool ref) {
   unref_ = !ref;
+  if (threaded_) {
+    Guard guard(this);
+    UpdateLoopRef();
+    return;
+  }
   auto apply = [ref](uv_handle_t* handle) {
     if (ref) {
       uv_ref(handle);
@@ -605,6 +681,7 @@ Napi::Value Relay::GetCapacity(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value Relay::GetSize(const Napi::CallbackInfo& info) {
+  Guard guard(this);
   return Napi::Number::New(info.Env(), static_cast<double>(live_));
 }
 
@@ -613,11 +690,16 @@ Napi::Value Relay::GetBufferSize(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value Relay::GetBuffered(const Napi::CallbackInfo& info) {
+  Guard guard(this);
   return Napi::Number::New(info.Env(), static_cast<double>(buffered_));
 }
 
 Napi::Value Relay::GetSplice(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), splice_ ? "auto" : "off");
+}
+
+Napi::Value Relay::GetThread(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), threaded_);
 }
 
 Napi::Value Relay::GetPipeSize(const Napi::CallbackInfo& info) {
@@ -629,18 +711,22 @@ Napi::Value Relay::GetMaxPipes(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value Relay::GetPipes(const Napi::CallbackInfo& info) {
+  Guard guard(this);
   return Napi::Number::New(info.Env(), pipes_used_);
 }
 
 Napi::Value Relay::GetIdlePipes(const Napi::CallbackInfo& info) {
+  Guard guard(this);
   return Napi::Number::New(info.Env(), static_cast<double>(pipe_pool_.size()));
 }
 
 Napi::Value Relay::GetSpliceFallbacks(const Napi::CallbackInfo& info) {
+  Guard guard(this);
   return Napi::Number::New(info.Env(), splice_fallbacks_);
 }
 
 Napi::Value Relay::GetBytesSpliced(const Napi::CallbackInfo& info) {
+  Guard guard(this);
   return Napi::Number::New(info.Env(), bytes_spliced_);
 }
 
@@ -675,6 +761,13 @@ void Relay::HandleEvent(int32_t id, int side, int status, int events) {
     Pump(id, side);
     if (slot.state != kLive) return;
   }
+  AfterIo(id);
+}
+
+// After a live pair's I/O: ends it once both FINs went through, otherwise brings its interest
+// up to date.
+void Relay::AfterIo(int32_t id) {
+  Slot& slot = slots_[id];
   if (slot.dir[0].shut && slot.dir[1].shut) {
     End(id, kRelayEndClosed, 0);
     return;
@@ -738,14 +831,14 @@ void Relay::Pump(int32_t id, int d) {
       if (n == 0) {
         GivePipe(dir);
         dir.eof = true;
-        fins_[id] |= static_cast<uint8_t>(1u << d);
+        StoreShared(&fins_[id], static_cast<uint8_t>(fins_[id] | (1u << d)));
         ForwardEof(id, d);
         return;
       }
       dir.piped = static_cast<uint32_t>(n);
       buffered_ += dir.piped;
       if (!SpliceOut(id, d)) return;  // the destination blocked (the pipe keeps the rest) or failed
-      if (static_cast<uint32_t>(n) < splice_short_) {
+      if (static_cast<uint32_t>(n) < splice_short_ && !dir.fin_pending) {
         // The source's queue was empty at that instant (as for a short recv below); new data
         // makes it readable again, and that wake starts in copy mode.
         GivePipe(dir);
@@ -765,14 +858,15 @@ void Relay::Pump(int32_t id, int d) {
       dir.eof = true;
       // Published for the session layer's client-fin/server-fin timeouts (HAProxy's: a
       // half-closed side gets its own, usually shorter, inactivity timeout).
-      fins_[id] |= static_cast<uint8_t>(1u << d);
+      StoreShared(&fins_[id], static_cast<uint8_t>(fins_[id] | (1u << d)));
       ForwardEof(id, d);
       return;
     }
     if (!Forward(id, d, buf, static_cast<uint32_t>(n), buf != scratch_)) return;
     // Less than asked: the receive queue was empty at that instant, and new data makes the fd
-    // readable again. Reading on to EAGAIN would cost one more recv per message.
-    if (static_cast<uint32_t>(n) < ask) return;
+    // readable again. Reading on to EAGAIN would cost one more recv per message. (Unless a FIN
+    // was seen waiting: then the next recv returns it.)
+    if (static_cast<uint32_t>(n) < ask && !dir.fin_pending) return;
     // A full buffer: bulk data. Splice the rest if a pipe can be had; otherwise copy on, in
     // bulk-sized reads when there are any.
     if (!refused && CanSplice(slot) && !TakePipe(dir)) {
@@ -792,6 +886,12 @@ void Relay::Pump(int32_t id, int d) {
     // back to the pool (no pair holds one between wakes without bytes in it).
     dir.streaming = true;
     GivePipe(dir);
+  }
+  // Out of budget. Level-triggered, the fd wakes the next loop turn by itself; edge-triggered
+  // (thread mode) nothing will report it again, so it is queued to be read after this wake-up.
+  if (threaded_ && !slot.resume[d]) {
+    slot.resume[d] = true;
+    resume_.push_back(static_cast<uint64_t>(id) << 1 | static_cast<uint64_t>(d));
   }
 }
 
@@ -966,6 +1066,7 @@ void Relay::ForwardEof(int32_t id, int d) {
 // its handle is stopped (one EPOLL_CTL_DEL) because a socket at EOF stays readable, and a
 // level-triggered epoll would wake the loop for it on every turn until the pair ends.
 void Relay::UpdateInterest(int32_t id) {
+  if (threaded_) return;  // edge-triggered, every event watched from add() to the end
   Slot& slot = slots_[id];
   for (int side = 0; side < 2; ++side) {
     int want = 0;
@@ -996,6 +1097,15 @@ void Relay::Fail(int32_t id, int side, int err) {
 
 void Relay::End(int32_t id, int32_t reason, int32_t err) {
   Slot& slot = slots_[id];
+  if (threaded_ && reason == kRelayEndRemoved) {
+    // remove() hands live sockets back to the caller, who may watch them elsewhere. A pair that
+    // ended by itself keeps its fds in the set: the caller is about to close them (which takes
+    // them out), and an edge-triggered fd reports nothing more of itself until something new
+    // happens to it, which the thread then ignores (ThreadMain).
+    Unwatch(slot.fd[0]);
+    Unwatch(slot.fd[1]);
+  }
+  slot.resume[0] = slot.resume[1] = false;  // queued entries are skipped as not live
   for (int side = 0; side < 2; ++side) {
     if (slot.poll[side] != nullptr) ParkPoll(slot.poll[side], slot.fd[side]);
     slot.poll[side] = nullptr;
@@ -1021,13 +1131,20 @@ void Relay::End(int32_t id, int32_t reason, int32_t err) {
   ended_[kRecordInts * n + 2] = err;
   ended_ids_.push_back(id);
   ScheduleDelivery();
-  UpdateHold();
+  if (!threaded_) UpdateHold();  // otherwise from JS's thread: remove(), or the delivery
 }
 
 void Relay::Account(int32_t id, int d, uint32_t n) {
-  bytes_[2 * id + d] += n;
-  // The loop's time, read once per wake-up by libuv (vDSO, no syscall): what nowTick() returns.
-  last_activity_[id] = static_cast<uint32_t>(uv_now(core_->loop));
+  StoreShared(&bytes_[2 * id + d], bytes_[2 * id + d] + n);
+  StoreShared(&last_activity_[id], Now());
+}
+
+// The tick of the current wake-up. In the loop, libuv's loop time, read once per loop turn
+// (vDSO, no syscall): what nowTick() returns. On the relay thread, the same monotonic clock read
+// once per wake-up (see ThreadMain): it can be a little ahead of the loop's cached time, and JS
+// treats a stamp after its `now` as no idle time at all.
+uint32_t Relay::Now() const {
+  return threaded_ ? now_ : static_cast<uint32_t>(uv_now(core_->loop));
 }
 
 uint8_t* Relay::TakeBlock(bool bulk) {
@@ -1056,7 +1173,14 @@ void Relay::GiveBlock(uint8_t* block, bool bulk) {
 // a setImmediate callback, after this turn's check phase).
 
 void Relay::ScheduleDelivery() {
-  if (delivery_scheduled_ || core_ == nullptr) return;
+  if (core_ == nullptr) return;
+  if (threaded_) {
+    // From either thread; libuv coalesces the sends until the callback runs (one eventfd write
+    // per batch, none while one is pending).
+    uv_async_send(&core_->async);
+    return;
+  }
+  if (delivery_scheduled_) return;
   delivery_scheduled_ = true;
   // Neither can fail on a handle that is not closing, and core_ is not closing while we exist.
   uv_check_start(&core_->check, OnCheck);
@@ -1073,19 +1197,33 @@ void Relay::OnIdle(uv_idle_t* handle) {
   if (core->owner != nullptr) core->owner->Deliver();
 }
 
+void Relay::OnAsync(uv_async_t* handle) {
+  RelayLoop* core = static_cast<RelayLoop*>(handle->data);
+  if (core->owner != nullptr) core->owner->Deliver();
+}
+
 void Relay::Deliver() {
   if (closed_ || delivering_) return;
-  delivery_scheduled_ = false;
-  uv_check_stop(&core_->check);
-  uv_idle_stop(&core_->idle);
-  const size_t n = ended_ids_.size();
-  if (n == 0) return;
+  size_t n;
+  {
+    Guard guard(this);
+    if (!threaded_) {
+      delivery_scheduled_ = false;
+      uv_check_stop(&core_->check);
+      uv_idle_stop(&core_->idle);
+    }
+    n = ended_ids_.size();
+    if (n == 0) return;
+  }
+  // Without the guard: onEnd may call add() and remove(). Meanwhile the relay thread only
+  // appends records after the first n, which it announces with another async send.
   Napi::Env env(env_);
   Napi::HandleScope scope(env);
   delivering_ = true;
   CallIntoJs(env, *async_context_, Value(), on_end_.Value(), static_cast<double>(n));
   delivering_ = false;
   if (closed_) return;  // onEnd (or an uncaughtException handler) closed the relay
+  Guard guard(this);
   // The delivered slots are reusable from now on; JS read their counters in onEnd.
   for (size_t i = 0; i < n; ++i) {
     const int32_t id = ended_ids_[i];
@@ -1101,6 +1239,175 @@ void Relay::Deliver() {
   ended_ids_.resize(rest);
   if (rest > 0) ScheduleDelivery();
   UpdateHold();
+  UpdateLoopRef();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Thread mode: the data path above on a thread of its own, around its own epoll set.
+//
+// Why: in Node's loop every wake-up of the relay is a turn of libuv and of Node (timers, check
+// and idle phases, the per-turn bookkeeping that allocates; issue 16 measured ~113 B of JS heap
+// per keep-alive request from it), and each pair costs uv_poll's DEL-before-ADD epoll_ctls. Here a
+// wake-up is one epoll_wait, the recv/send it calls for, and one uncontended lock; a pair costs
+// its two EPOLL_CTL_ADDs and nothing after; and JS is woken only to hear of ended pairs, in
+// batches. JS's own work (accepting, connecting, its timers and garbage collection) no longer
+// delays bytes of pairs already relayed.
+
+int Relay::StartThread() {
+  epfd_ = epoll_create1(EPOLL_CLOEXEC);
+  if (epfd_ < 0) return -errno;
+  wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (wake_fd_ < 0) return -errno;
+  struct epoll_event wake = {};
+  wake.events = EPOLLIN;
+  wake.data.u64 = kWakeToken;
+  if (epoll_ctl(epfd_, EPOLL_CTL_ADD, wake_fd_, &wake) < 0) return -errno;
+  const int rc = uv_async_init(core_->loop, &core_->async, OnAsync);
+  if (rc < 0) return rc;
+  core_->async.data = core_;
+  core_->has_async = true;
+  ++core_->open_handles;
+  uv_unref(reinterpret_cast<uv_handle_t*>(&core_->async));  // until a pair is added
+  // The thread starts with every signal blocked (it inherits the mask): signals are Node's, and
+  // its handlers run on its own thread.
+  sigset_t all, old;
+  sigfillset(&all);
+  int err = pthread_sigmask(SIG_SETMASK, &all, &old);
+  if (err != 0) return -err;
+  err = pthread_create(&thread_, nullptr, ThreadEntry, this);
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);  // restores what was just read: cannot fail
+  if (err != 0) return -err;
+  thread_started_ = true;
+  return 0;
+}
+
+// Joins the relay thread; the caller then owns every member again. Only from JS's thread.
+void Relay::StopThread() {
+  if (!thread_started_) return;
+  {
+    Guard guard(this);
+    stop_ = true;
+  }
+  const uint64_t one = 1;
+  if (write(wake_fd_, &one, sizeof one) < 0) {
+    // EAGAIN only if the counter were at its maximum, which would mean it is readable already:
+    // the thread is woken either way.
+  }
+  pthread_join(thread_, nullptr);  // a joinable thread of ours, joined once: cannot fail
+  thread_started_ = false;
+}
+
+void* Relay::ThreadEntry(void* arg) {
+  pthread_setname_np(pthread_self(), "epoxy-relay");  // shown by top -H and perf; best effort
+  static_cast<Relay*>(arg)->ThreadMain();
+  return nullptr;
+}
+
+void Relay::ThreadMain() {
+  struct epoll_event events[kThreadEvents];
+  bool more = false;  // directions wait on resume_: look for new events without sleeping
+  for (;;) {
+    const int n = epoll_wait(epfd_, events, kThreadEvents, more ? 0 : -1);
+    if (n < 0 && errno != EINTR) {
+      // Only EBADF/EFAULT/EINVAL, i.e. a bug: stop relaying rather than spin. JS sees pairs
+      // that no longer move and ends them by its timeouts; the errno is kept for a debugger.
+      Guard guard(this);
+      thread_errno_ = errno;
+      return;
+    }
+    Guard guard(this);
+    if (stop_) return;
+    // uv_hrtime() is CLOCK_MONOTONIC, the clock of libuv's loop time (uv_now) as well.
+    now_ = static_cast<uint32_t>(uv_hrtime() / 1000000);
+    for (int i = 0; i < n; ++i) {
+      const uint64_t data = events[i].data.u64;
+      if (data == kWakeToken) continue;  // only written to stop the thread: stop_ said so
+      const int32_t id = static_cast<int32_t>(static_cast<uint32_t>(data) >> 1);
+      const int side = static_cast<int>(data & 1);
+      const int32_t fd = static_cast<int32_t>(data >> 32);
+      if (static_cast<size_t>(id) >= slots_.size()) continue;
+      const Slot& slot = slots_[id];
+      // An fd of a pair that ended by itself stays in the set until its owner closes it (End):
+      // what it reports then is no one's business. Nor is an event that epoll_wait returned
+      // while JS, holding the lock, removed its pair or added a new one in its slot.
+      if (slot.state != kLive || slot.fd[side] != fd) continue;
+      HandleEpollEvent(id, side, events[i].events);
+    }
+    Resume();
+    more = !resume_.empty();
+  }
+}
+
+void Relay::HandleEpollEvent(int32_t id, int side, uint32_t events) {
+  Slot& slot = slots_[id];
+  if ((events & EPOLLERR) != 0) {
+    // A reset, typically; as in the loop mode (libuv stops the handle and reports UV_EBADF on
+    // POLLERR), the pair ends with the socket's own error.
+    Fail(id, side, PendingError(slot.fd[side]));
+    return;
+  }
+  // EPOLLHUP: both halves of the socket are shut; what is left to read, then EOF, is readable.
+  if ((events & (EPOLLRDHUP | EPOLLHUP)) != 0) slot.dir[side].fin_pending = true;
+  if ((events & (EPOLLOUT | EPOLLHUP)) != 0) {
+    Flush(id, 1 - side);
+    if (slot.state != kLive) return;
+  }
+  if ((events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP)) != 0 && !slot.dir[side].eof && !slot.dir[side].Holding()) {
+    Pump(id, side);
+    if (slot.state != kLive) return;
+  }
+  AfterIo(id);
+}
+
+// Reads on the directions that ran out of budget during the last wake-up (Pump queued them).
+void Relay::Resume() {
+  if (resume_.empty()) return;
+  resume_work_.swap(resume_);  // both reserved (Grow): Pump's push_back below never allocates
+  for (const uint64_t entry : resume_work_) {
+    const int32_t id = static_cast<int32_t>(entry >> 1);
+    const int d = static_cast<int>(entry & 1);
+    Slot& slot = slots_[id];
+    // Not live, or not queued any more: the pair ended, or its slot was reused by then.
+    if (slot.state != kLive || !slot.resume[d]) continue;
+    slot.resume[d] = false;
+    if (slot.dir[d].eof || slot.dir[d].Holding()) continue;
+    Pump(id, d);
+    if (slot.state == kLive) AfterIo(id);
+  }
+  resume_work_.clear();
+}
+
+// Watches side `side` of live pair `id` in the thread's set. 0 or -errno.
+int Relay::Watch(int32_t id, int side) {
+  const int fd = slots_[id].fd[side];
+  struct epoll_event event = {};
+  event.events = kPairEvents;
+  event.data.u64 = static_cast<uint64_t>(static_cast<uint32_t>(fd)) << 32 | static_cast<uint64_t>(id) << 1 |
+                   static_cast<uint64_t>(side);
+  if (epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &event) == 0) return 0;
+  if (errno != EEXIST) return -errno;
+  // Still in the set from an earlier pair that ended by itself and was not closed (End leaves
+  // such fds in): MOD gives it this pair's data and, like ADD, reports at once what is ready.
+  if (epoll_ctl(epfd_, EPOLL_CTL_MOD, fd, &event) == 0) return 0;
+  return -errno;
+}
+
+void Relay::Unwatch(int fd) {
+  if (epoll_ctl(epfd_, EPOLL_CTL_DEL, fd, nullptr) < 0) {
+    // ENOENT/EBADF: not in the set (any more); there is nothing of ours to take out.
+  }
+}
+
+// Thread mode: the async handle keeps Node's loop alive while pairs are live or records wait,
+// the way the loop mode's uv_poll handles do, unless the user said unref(). JS's thread only.
+void Relay::UpdateLoopRef() {
+  if (!threaded_ || core_ == nullptr || !core_->has_async) return;
+  uv_handle_t* handle = reinterpret_cast<uv_handle_t*>(&core_->async);
+  if (!unref_ && (live_ > 0 || !ended_ids_.empty())) {
+    uv_ref(handle);
+  } else {
+    uv_unref(handle);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------

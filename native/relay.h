@@ -7,10 +7,16 @@
 // both fds (never closes them), owns only its buffers and pipes, and reports how each pair ended
 // once. Bulk transfers move through a pipe with splice(2) instead of the scratch buffer (adaptive,
 // per direction: see Relay::Pump). docs/relay.md describes the design and the measured costs.
+//
+// With `thread: true` the same data path runs on a thread of its own instead, around its own
+// edge-triggered epoll set (see Relay::ThreadMain): Node's loop then wakes only to hear of ended
+// pairs, which the thread hands over in batches through a uv_async_t.
 #pragma once
 
 #include <napi.h>
+#include <pthread.h>
 #include <stdint.h>
+#include <sys/epoll.h>
 #include <uv.h>
 
 #include <vector>
@@ -50,6 +56,8 @@ struct RelayLoop {
   uv_loop_t* loop = nullptr;
   uv_check_t check;  // delivers ended records after the poll phase of the same loop turn
   uv_idle_t idle;    // keeps the loop from sleeping while records wait (e.g. after remove())
+  uv_async_t async;  // thread mode only: the relay thread's "records wait" (and remove()'s)
+  bool has_async = false;  // `async` was initialised (thread mode)
   Relay* owner = nullptr;                            // null once the Relay is gone
   napi_async_cleanup_hook_handle cleanup = nullptr;  // removed when the last handle has closed
   size_t open_handles = 0;  // initialised handles whose close callback has not run yet
@@ -87,6 +95,9 @@ class Relay : public Napi::ObjectWrap<Relay> {
     bool streaming = false;    // Pump ran out of budget while splicing: start the next in splice mode
     bool eof = false;          // the source sent FIN (recv or splice returned 0)
     bool shut = false;         // the FIN was forwarded: shutdown(destination, SHUT_WR) done
+    // Thread mode: epoll reported the source's FIN (EPOLLRDHUP) before it was read. A short read
+    // then does not mean "drained": the FIN waits behind it and no further edge will announce it.
+    bool fin_pending = false;
 
     // Bytes wait for the destination: the source is not read until they are gone.
     bool Holding() const { return block != nullptr || piped > 0; }
@@ -100,6 +111,9 @@ class Relay : public Napi::ObjectWrap<Relay> {
 
   struct Slot {
     int32_t fd[2] = {-1, -1};
+    // Thread mode: direction d read its budget's worth and may have more; it is on `resume_`
+    // (an edge-triggered fd does not report again what is already waiting).
+    bool resume[2] = {false, false};
     RelayPoll* poll[2] = {nullptr, nullptr};
     int mask[2] = {0, 0};  // events started on poll[side] (UV_READABLE | UV_WRITABLE)
     Direction dir[2];      // dir[0]: A to B, dir[1]: B to A
@@ -120,6 +134,7 @@ class Relay : public Napi::ObjectWrap<Relay> {
   Napi::Value GetBufferSize(const Napi::CallbackInfo& info);
   Napi::Value GetBuffered(const Napi::CallbackInfo& info);
   Napi::Value GetSplice(const Napi::CallbackInfo& info);
+  Napi::Value GetThread(const Napi::CallbackInfo& info);
   Napi::Value GetPipeSize(const Napi::CallbackInfo& info);
   Napi::Value GetMaxPipes(const Napi::CallbackInfo& info);
   Napi::Value GetPipes(const Napi::CallbackInfo& info);
@@ -136,6 +151,7 @@ class Relay : public Napi::ObjectWrap<Relay> {
   // The data path.
   static void OnPoll(uv_poll_t* handle, int status, int events);
   void HandleEvent(int32_t id, int side, int status, int events);
+  void AfterIo(int32_t id);
   void Pump(int32_t id, int d);
   void Flush(int32_t id, int d);
   bool Forward(int32_t id, int d, const uint8_t* data, uint32_t length, bool bulk);
@@ -158,7 +174,34 @@ class Relay : public Napi::ObjectWrap<Relay> {
   void Deliver();
   static void OnCheck(uv_check_t* handle);
   static void OnIdle(uv_idle_t* handle);
+  static void OnAsync(uv_async_t* handle);
   friend struct RelayLoop;
+
+  // Thread mode.
+  int StartThread();
+  void StopThread();
+  static void* ThreadEntry(void* arg);
+  void ThreadMain();
+  int Watch(int32_t id, int side);
+  void Unwatch(int fd);
+  void HandleEpollEvent(int32_t id, int side, uint32_t events);
+  void Resume();
+  void UpdateLoopRef();
+  void Lock() {
+    if (threaded_) pthread_mutex_lock(&mu_);  // cannot fail: a default mutex, never destroyed while used
+  }
+  void Unlock() {
+    if (threaded_) pthread_mutex_unlock(&mu_);
+  }
+  // Holds the relay's lock for a scope; a no-op in loop mode, where only the loop's thread exists.
+  struct Guard {
+    explicit Guard(Relay* relay) : relay(relay) { relay->Lock(); }
+    ~Guard() { relay->Unlock(); }
+    Guard(const Guard&) = delete;
+    Guard& operator=(const Guard&) = delete;
+    Relay* relay;
+  };
+  uint32_t Now() const;
 
   napi_env env_ = nullptr;
   RelayLoop* core_ = nullptr;  // null once closed; frees itself after its handles close
@@ -215,6 +258,21 @@ class Relay : public Napi::ObjectWrap<Relay> {
 
   Napi::FunctionReference on_end_;
   Napi::AsyncContext* async_context_ = nullptr;
+
+  // Thread mode: the data path, and every member above it touches, belong to whoever holds mu_
+  // (the relay thread while it handles a wake-up, JS while in add/remove/holding/a getter). JS
+  // reads the shared arrays without it: each element is written whole (relaxed atomic stores).
+  bool threaded_ = false;
+  bool thread_started_ = false;
+  bool stop_ = false;                // under mu_: the thread returns at its next wake-up
+  int epfd_ = -1;                    // the relay thread's epoll set (edge-triggered)
+  int wake_fd_ = -1;                 // eventfd in epfd_: wakes the thread to stop
+  int thread_errno_ = 0;             // the thread ended on this epoll_wait error (never expected)
+  uint32_t now_ = 0;                 // thread mode: the tick of the current wake-up (Now())
+  pthread_t thread_{};
+  pthread_mutex_t mu_ = PTHREAD_MUTEX_INITIALIZER;
+  std::vector<uint64_t> resume_;     // (id << 1 | direction) with budget left over, thread mode
+  std::vector<uint64_t> resume_work_;
 };
 
 void InitRelay(Napi::Env env, Napi::Object exports);

@@ -228,6 +228,14 @@ export interface NativeRelayOptions {
    */
   lastFinByClose?: boolean;
   /**
+   * Relay on a thread of the relay's own (default false: in Node's loop, one uv_poll per fd).
+   * The thread waits on its own edge-triggered epoll set, so Node's loop wakes only to deliver
+   * ended pairs, in batches; the shared arrays are written from that thread (JS reads whole
+   * elements). Its `lastActivity` stamps may be a few ms ahead of nowTick(): read a negative
+   * difference as no idle time.
+   */
+  thread?: boolean;
+  /**
    * 'auto' (default): a direction whose recv fills the whole buffer (bulk) moves on with splice(2)
    * through a pipe, and returns the pipe once its source is drained; small messages always copy.
    * 'off': always recv/send through the buffer (HAProxy's `nosplice`).
@@ -284,6 +292,8 @@ export interface NativeRelay {
   readonly buffered: number;
   /** The splice option: 'auto' or 'off'. */
   readonly splice: 'auto' | 'off';
+  /** Whether the relay runs on a thread of its own (the `thread` option). */
+  readonly thread: boolean;
   /** The pipeSize option (0: the kernel's default). */
   readonly pipeSize: number;
   /** The maxPipes option (0: no cap). */

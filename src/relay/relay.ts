@@ -74,8 +74,10 @@ export function readRelayEnds(relay: NativeRelay, count: number): RelayEndRecord
 
 /**
  * Milliseconds since the pair's last transfer (or since add()), on the relay's clock. The tick
- * wraps every 49.7 days; the unsigned difference is right across a wrap.
+ * wraps every 49.7 days; the signed 32-bit difference is right across a wrap. A relay thread may
+ * stamp a transfer a little after `now` was read: that is 0, not 49 days.
  */
 export function relayIdleMs(relay: NativeRelay, id: number, now: number = native.nowTick()): number {
-  return (now - relay.lastActivity[id]!) >>> 0;
+  const since = (now - relay.lastActivity[id]!) | 0;
+  return since > 0 ? since : 0;
 }
