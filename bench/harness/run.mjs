@@ -4,6 +4,7 @@
 //                 [--scenarios keepalive,close,bulk1m,bulk100m,latency,idle] [--rate 5000,10000,20000]
 //                 [--idle-connections 10000] [--chain] [--no-pin] [--no-write] [--no-wait-idle]
 //                 [--body-bytes 128] [--backend nginx|native] [--no-syscalls]
+//                 [--epoxy-global 'tune.epoxy.relay-thread on' ...] (global lines for epoxy only)
 //   npm run bench -- --sweep [...]   the socket-option sweep instead (bench/harness/sweep.mjs)
 //   npm run bench -- --workers [...] 1 and 2 workers against HAProxy's 1 and 2 threads (bench/harness/workers.mjs)
 //
@@ -75,6 +76,9 @@ const { values: opts } = parseArgs({
     'no-syscalls': { type: 'boolean', default: false },
     'body-bytes': { type: 'string', default: '128' },
     backend: { type: 'string', default: 'nginx' },
+    // A global line only epoxy reads (tune.epoxy.* are extensions HAProxy refuses), repeatable:
+    // to measure an epoxy setting against HAProxy in the same run.
+    'epoxy-global': { type: 'string', multiple: true, default: [] },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
@@ -201,6 +205,12 @@ function backendConf(dir, port, { workerConnections = 4096, rlimit = 0 } = {}) {
 
 const chain = opts.chain;
 const MAIN_CFG = proxyConfig({ maxconn: 1000, chain, statsSocket: true });
+const EPOXY_GLOBAL = opts['epoxy-global'];
+/** The file epoxy runs: HAProxy's, plus the --epoxy-global lines at the top of `global`. */
+function epoxyConfig(cfg) {
+  if (EPOXY_GLOBAL.length === 0) return cfg;
+  return cfg.replace(/^global\n/m, `global\n    # --epoxy-global\n${EPOXY_GLOBAL.map((l) => `    ${l}\n`).join('')}`);
+}
 
 /** Writes a file of `bytes` bytes in 1 MiB writes (the bulk bodies). */
 function writeFileOfSize(path, bytes) {
@@ -297,6 +307,7 @@ async function prepareIdle() {
   // connections sit idle while measured: long timeouts so neither proxy closes them meanwhile
   idleSetup.cfg = proxyConfig({ maxconn, ulimitN, timeout: '10m', chain });
   writeFileSync(join(tmp, 'proxy-idle.cfg'), idleSetup.cfg);
+  writeFileSync(join(tmp, 'proxy-idle-epoxy.cfg'), epoxyConfig(idleSetup.cfg));
 }
 
 /** A target whose backend and proxy are started for one run only (idle: memory from a clean start). */
@@ -311,7 +322,7 @@ async function freshTarget(name) {
     const t = { name, backend, proc: null, port: backendPort, stop };
     if (name !== 'direct') {
       const port = await freePort();
-      t.proc = await startProxy(name, join(tmp, 'proxy-idle.cfg'), { PORT: String(port), BACKEND: String(backendPort), HOP: String(await freePort()) });
+      t.proc = await startProxy(name, join(tmp, name === 'epoxy' ? 'proxy-idle-epoxy.cfg' : 'proxy-idle.cfg'), { PORT: String(port), BACKEND: String(backendPort), HOP: String(await freePort()) });
       started.push(t.proc);
       t.port = port;
     }
@@ -384,10 +395,12 @@ async function main() {
   // The shared environment: one backend, both proxies from one file.
   let targets = [];
   const cfg = join(tmp, 'proxy.cfg');
+  const cfgEpoxy = join(tmp, 'proxy-epoxy.cfg');
   if (scenarios.some((s) => !s.fresh)) {
     const backendPort = await freePort();
     const backend = await startBackend(join(tmp, 'nginx'), backendPort);
     writeFileSync(cfg, MAIN_CFG);
+    writeFileSync(cfgEpoxy, epoxyConfig(MAIN_CFG));
     const ports = { haproxy: await freePort(), epoxy: await freePort() };
     // each proxy its own runtime API socket (the harness reads epoxy's heap and GC counters)
     const statsSocket = (name) => join(tmp, `${name}.sock`);
@@ -395,7 +408,7 @@ async function main() {
     ports.haproxyHop = await freePort();
     ports.epoxyHop = await freePort();
     const haproxy = await startProxy('haproxy', cfg, env('haproxy'));
-    const epoxy = await startProxy('epoxy', cfg, env('epoxy'));
+    const epoxy = await startProxy('epoxy', cfgEpoxy, env('epoxy'));
     ctx.proxies = [haproxy, epoxy];
     targets = [
       { name: 'epoxy', port: ports.epoxy, proc: epoxy, backend, statsSocket: statsSocket('epoxy') },
@@ -520,7 +533,7 @@ async function main() {
   mkdirSync(resultsDir, { recursive: true });
   const jsonPath = join(root, jsonRel);
   writeFileSync(jsonPath, JSON.stringify({
-    date, command, machine, config: MAIN_CFG, idleConfig: idleSetup.cfg || null,
+    date, command, machine, config: MAIN_CFG, epoxyGlobal: EPOXY_GLOBAL, idleConfig: idleSetup.cfg || null,
     perf: { available: perf.ok, why: perf.why },
     options: { rounds, duration, warmup, connections, bodyBytes, rate, rates, idleConnections: idleSetup.n, chain, scenarios: scenarios.map((s) => s.name) },
     runs, failures, report,

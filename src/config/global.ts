@@ -344,16 +344,9 @@ export const GLOBAL_KEYWORDS: Readonly<Record<string, GlobalHandler>> = {
   'tune.sndbuf.client': tune('sndbufClient', 1, INT_MAX, true),
   'tune.sndbuf.server': tune('sndbufServer', 1, INT_MAX, true),
   // Epoxy extensions (HAProxy refuses tune.epoxy.*): socket options HAProxy has no keyword for.
-  'tune.epoxy.nodelay': (ctx, g) => {
-    if (ctx.tooMany(1)) return;
-    const value = ctx.arg(1);
-    if (value !== 'on' && value !== 'off') {
-      ctx.alert(`'${ctx.keyword}' expects 'on' or 'off' (got '${value}').`);
-      return;
-    }
-    g.tune.nodelay = value === 'on';
-    g.origin[ctx.keyword] = ctx.where;
-  },
+  'tune.epoxy.nodelay': tuneOnOff('nodelay'),
+  // The relay on a thread of its own (native/relay.h, docs/relay.md) instead of in Node's loop.
+  'tune.epoxy.relay-thread': tuneOnOff('relayThread'),
   // TCP_NOTSENT_LOWAT: the kernel takes any non-negative int; 0 would make every socket report
   // unwritable until its queue is empty, which is not what anyone tuning it means: refused.
   'tune.epoxy.notsent-lowat.client': tune('notsentLowatClient', 1, INT_MAX),
@@ -361,6 +354,20 @@ export const GLOBAL_KEYWORDS: Readonly<Record<string, GlobalHandler>> = {
   'ulimit-n': once(1, INT_MAX, (g) => g.ulimitN, (g, v) => (g.ulimitN = v)),
   'zero-warning': flag((g) => (g.zeroWarning = true)),
 };
+
+/** `<keyword> on|off` setting a boolean of `tune`. */
+function tuneOnOff(field: 'nodelay' | 'relayThread'): GlobalHandler {
+  return (ctx, g) => {
+    if (ctx.tooMany(1)) return;
+    const value = ctx.arg(1);
+    if (value !== 'on' && value !== 'off') {
+      ctx.alert(`'${ctx.keyword}' expects 'on' or 'off' (got '${value}').`);
+      return;
+    }
+    g.tune[field] = value === 'on';
+    g.origin[ctx.keyword] = ctx.where;
+  };
+}
 
 /** Names of the supported global keywords. */
 export const SUPPORTED_GLOBAL_KEYWORDS: readonly string[] = Object.keys(GLOBAL_KEYWORDS).sort();

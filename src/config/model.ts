@@ -108,6 +108,11 @@ export interface TuneSettings {
   notsentLowatServer: number | null;
   /** `tune.epoxy.nodelay on|off` (epoxy extension): TCP_NODELAY on client and server sockets (default on, as HAProxy). */
   nodelay: boolean | null;
+  /**
+   * `tune.epoxy.relay-thread on|off` (epoxy extension): relay bytes on a thread of the relay's own
+   * instead of in Node's loop (null: the default, see runtime/start.ts).
+   */
+  relayThread: boolean | null;
 }
 
 /** The global keywords of the process model (HAProxy's master-worker, daemon and privileges). */
@@ -875,6 +880,7 @@ export function emptyTune(): TuneSettings {
     notsentLowatClient: null,
     notsentLowatServer: null,
     nodelay: null,
+    relayThread: null,
   };
 }
 

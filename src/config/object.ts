@@ -50,6 +50,8 @@ export interface TuneInput {
   readonly notsentLowatClient?: number;
   readonly notsentLowatServer?: number;
   readonly nodelay?: 'on' | 'off';
+  /** `tune.epoxy.relay-thread`: the relay on a thread of its own. */
+  readonly relayThread?: 'on' | 'off';
 }
 
 export interface GlobalInput {
@@ -340,6 +342,7 @@ const TUNE_KEYWORDS: Record<string, string> = {
   notsentLowatClient: 'tune.epoxy.notsent-lowat.client',
   notsentLowatServer: 'tune.epoxy.notsent-lowat.server',
   nodelay: 'tune.epoxy.nodelay',
+  relayThread: 'tune.epoxy.relay-thread',
 };
 const TIMEOUT_KEYWORDS: Record<string, string> = {
   connect: 'connect',

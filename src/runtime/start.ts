@@ -134,6 +134,12 @@ export interface RunningProxy {
 export { stderrLog };
 
 /** The default log of start(): a library writes nothing unless asked. */
+/**
+ * Where the relay runs unless `tune.epoxy.relay-thread` says: in Node's loop (false) or on a
+ * thread of its own (true). BENCHMARKS.md has the measurements behind the choice.
+ */
+export const RELAY_THREAD_DEFAULT = true;
+
 const SILENT: ProxyLog = { alert: () => {}, warning: () => {}, notice: () => {} };
 
 function isConfig(input: Config | EpoxyConfig): input is Config {
@@ -213,6 +219,7 @@ export async function start(input: Config | EpoxyConfig, options: StartOptions =
     maxPipes,
     // SessionEngine.close() closes both fds as soon as a pair's end is delivered.
     lastFinByClose: true,
+    thread: config.global.tune.relayThread ?? RELAY_THREAD_DEFAULT,
     onEnd: (count) => engine!.relayEnded(relay.ended, count, (reason) => END_NAMES.get(reason) ?? 'PD'),
   });
   engine = new SessionEngine(

@@ -1161,8 +1161,10 @@ export class SessionEngine {
         const side = this.idleSide;
         if (timeout === 0) return task; // no inactivity timeout applies (any more)
         // The relay stamps activity with its own clock (libuv's loop time); compare durations,
-        // never ticks of two clocks.
-        const idle = (this.relay.nowTick() - this.relay.lastActivity[session.relayId]!) >>> 0;
+        // never ticks of two clocks. A relay thread's stamp can be a little ahead of the loop's
+        // cached tick: a negative difference is no idle time (| 0 keeps the wrap-around right).
+        const sinceActivity = (this.relay.nowTick() - this.relay.lastActivity[session.relayId]!) | 0;
+        const idle = sinceActivity > 0 ? sinceActivity : 0;
         if (idle < timeout) {
           // Traffic since the timer was armed: push it to the real deadline (lazy requeue).
           task.expire = tickAdd(this.loop.now, this.checkInterval(session, timeout - idle));

@@ -143,7 +143,7 @@ describe('test/fixtures/config/all-keywords.cfg', () => {
   // HAProxy opens the network namespace while parsing (one cannot be created without privileges).
   const EXCEPT = new Set([
     'zero-warning', 'bind-process', 'bind nolinger', 'bind freebind', 'bind noreuseport', 'bind namespace',
-    'tune.epoxy.nodelay', 'tune.epoxy.notsent-lowat.client', 'tune.epoxy.notsent-lowat.server',
+    'tune.epoxy.nodelay', 'tune.epoxy.notsent-lowat.client', 'tune.epoxy.notsent-lowat.server', 'tune.epoxy.relay-thread',
     'timeout client-hs',
     // epoxy's own option (docs/logging.md), which HAProxy refuses.
     'option epoxy-log-start',

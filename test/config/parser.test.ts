@@ -248,6 +248,7 @@ describe('global keywords', () => {
       notsentLowatClient: null,
       notsentLowatServer: null,
       nodelay: null,
+      relayThread: null,
     });
     expect(g.logs).toEqual([
       { kind: 'target', destination: { kind: 'stream', stream: 'stdout' }, address: 'stdout', maxLength: 1024, format: 'raw', facility: 'local0', level: 'info', minLevel: 'emerg', where: { file: 't.cfg', line: 13, column: 5 } },

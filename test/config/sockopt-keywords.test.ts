@@ -37,6 +37,13 @@ describe('global socket-option keywords', () => {
     expect(parse('global\n').global.tune.nodelay).toBeNull();
   });
 
+  it('parses tune.epoxy.relay-thread on|off, null when absent, and refuses anything else', () => {
+    expect(parse('global\n    tune.epoxy.relay-thread off\n').global.tune.relayThread).toBe(false);
+    expect(parse('global\n    tune.epoxy.relay-thread on\n').global.tune.relayThread).toBe(true);
+    expect(parse('global\n').global.tune.relayThread).toBeNull();
+    expect(alerts('global\n    tune.epoxy.relay-thread 1\n')).toEqual(["parsing [t.cfg:2] : 'tune.epoxy.relay-thread' expects 'on' or 'off' (got '1')."]);
+  });
+
   it('refuses bad values, naming the file, the line and the keyword', () => {
     expect(alerts('global\n    tune.epoxy.nodelay maybe\n')).toEqual(["parsing [t.cfg:2] : 'tune.epoxy.nodelay' expects 'on' or 'off' (got 'maybe')."]);
     expect(alerts('global\n    tune.epoxy.nodelay\n')).toEqual(["parsing [t.cfg:2] : 'tune.epoxy.nodelay' expects 'on' or 'off' (got '')."]);
