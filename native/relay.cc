@@ -291,9 +291,10 @@ Relay::~Relay() {
 
 // Gives the relay `capacity` slots (more than it has): new shared arrays holding the old
 // contents replace the JS-visible ones, so JS must read relay.bytes/lastActivity/ended afresh
-// after add(). Only add() and the constructor call this, never the data path.
+// after add(). Only add() and the constructor call this, never the data path, and never with the
+// lock held: allocating the arrays may run a garbage collection (milliseconds), which must not
+// stop the relay thread. The lock is taken only to copy and switch.
 bool Relay::Grow(Napi::Env env, Napi::Object self, size_t capacity) {
-  const size_t old = slots_.size();
   Napi::Float64Array bytes = Napi::Float64Array::New(env, capacity * 2);
   if (env.IsExceptionPending()) return false;
   Napi::Uint32Array last = Napi::Uint32Array::New(env, capacity);
@@ -302,25 +303,29 @@ bool Relay::Grow(Napi::Env env, Napi::Object self, size_t capacity) {
   if (env.IsExceptionPending()) return false;
   Napi::Uint8Array fins = Napi::Uint8Array::New(env, capacity);
   if (env.IsExceptionPending()) return false;
-  if (old > 0) {
-    memcpy(fins.Data(), fins_, old);
-    memcpy(bytes.Data(), bytes_, old * 2 * sizeof(double));
-    memcpy(last.Data(), last_activity_, old * sizeof(uint32_t));
-    memcpy(ended.Data(), ended_, ended_ids_.size() * kRecordInts * sizeof(int32_t));
+  {
+    Guard guard(this);
+    const size_t old = slots_.size();  // only JS's thread changes it
+    if (old > 0) {
+      memcpy(fins.Data(), fins_, old);
+      memcpy(bytes.Data(), bytes_, old * 2 * sizeof(double));
+      memcpy(last.Data(), last_activity_, old * sizeof(uint32_t));
+      memcpy(ended.Data(), ended_, ended_ids_.size() * kRecordInts * sizeof(int32_t));
+    }
+    slots_.resize(capacity);
+    free_.reserve(capacity);
+    ended_ids_.reserve(capacity);  // every slot ends at most once per delivery: never reallocates
+    if (threaded_) {
+      // A direction is queued once, but entries of a pair that ended may outlive it by a wake-up.
+      resume_.reserve(capacity * 4);
+      resume_work_.reserve(capacity * 4);
+    }
+    for (size_t id = capacity; id > old; --id) free_.push_back(static_cast<int32_t>(id - 1));
+    bytes_ = bytes.Data();
+    last_activity_ = last.Data();
+    ended_ = ended.Data();
+    fins_ = fins.Data();
   }
-  slots_.resize(capacity);
-  free_.reserve(capacity);
-  ended_ids_.reserve(capacity);  // every slot ends at most once per delivery: never reallocates
-  if (threaded_) {
-    // A direction is queued once, but entries of a pair that ended may outlive it by a wake-up.
-    resume_.reserve(capacity * 4);
-    resume_work_.reserve(capacity * 4);
-  }
-  for (size_t id = capacity; id > old; --id) free_.push_back(static_cast<int32_t>(id - 1));
-  bytes_ = bytes.Data();
-  last_activity_ = last.Data();
-  ended_ = ended.Data();
-  fins_ = fins.Data();
   fins_ref_ = Napi::Persistent(fins);
   self.Set("fins", fins);
   bytes_ref_ = Napi::Persistent(bytes);
@@ -436,13 +441,24 @@ Napi::Value Relay::Add(const Napi::CallbackInfo& info) {
     return env.Undefined();
   }
   const bool non_blocking = info.Length() > 2 && info[2].IsBoolean() && info[2].As<Napi::Boolean>().Value();
-  Guard guard(this);
-  for (int32_t fd : fds) {
-    if (static_cast<size_t>(fd) < fd_slot_.size() && fd_slot_[fd] >= 0) {
-      ThrowCodedError(env, "ERR_EPOXY_INVALID_ARG",
-                      "fd " + std::to_string(fd) + " is already relayed (pair " + std::to_string(fd_slot_[fd]) + ")");
-      return env.Undefined();
+  // Nothing that may allocate on the JS heap (and so collect garbage) runs under the lock: the
+  // conflict is found under it and thrown after, and Grow takes it itself. Only this thread
+  // changes free_ and slots_.size().
+  int32_t relayed_fd = -1, relayed_by = -1;
+  {
+    Guard guard(this);
+    for (int32_t fd : fds) {
+      if (static_cast<size_t>(fd) < fd_slot_.size() && fd_slot_[fd] >= 0) {
+        relayed_fd = fd;
+        relayed_by = fd_slot_[fd];
+        break;
+      }
     }
+  }
+  if (relayed_fd >= 0) {
+    ThrowCodedError(env, "ERR_EPOXY_INVALID_ARG",
+                    "fd " + std::to_string(relayed_fd) + " is already relayed (pair " + std::to_string(relayed_by) + ")");
+    return env.Undefined();
   }
   if (free_.empty()) {
     if (slots_.size() >= static_cast<size_t>(kMaxCapacity)) return Napi::Number::New(env, -ENOSPC);
@@ -450,6 +466,7 @@ Napi::Value Relay::Add(const Napi::CallbackInfo& info) {
     if (capacity > static_cast<size_t>(kMaxCapacity)) capacity = kMaxCapacity;
     if (!Grow(env, Value(), capacity)) return env.Undefined();
   }
+  Guard guard(this);
   const int32_t id = free_.back();
   Slot& slot = slots_[id];
 
@@ -681,8 +698,7 @@ Napi::Value Relay::GetCapacity(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value Relay::GetSize(const Napi::CallbackInfo& info) {
-  Guard guard(this);
-  return Napi::Number::New(info.Env(), static_cast<double>(live_));
+  return Napi::Number::New(info.Env(), Locked([this] { return static_cast<double>(static_cast<double>(live_)); }));
 }
 
 Napi::Value Relay::GetBufferSize(const Napi::CallbackInfo& info) {
@@ -690,8 +706,7 @@ Napi::Value Relay::GetBufferSize(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value Relay::GetBuffered(const Napi::CallbackInfo& info) {
-  Guard guard(this);
-  return Napi::Number::New(info.Env(), static_cast<double>(buffered_));
+  return Napi::Number::New(info.Env(), Locked([this] { return static_cast<double>(static_cast<double>(buffered_)); }));
 }
 
 Napi::Value Relay::GetSplice(const Napi::CallbackInfo& info) {
@@ -711,23 +726,19 @@ Napi::Value Relay::GetMaxPipes(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value Relay::GetPipes(const Napi::CallbackInfo& info) {
-  Guard guard(this);
-  return Napi::Number::New(info.Env(), pipes_used_);
+  return Napi::Number::New(info.Env(), Locked([this] { return static_cast<double>(pipes_used_); }));
 }
 
 Napi::Value Relay::GetIdlePipes(const Napi::CallbackInfo& info) {
-  Guard guard(this);
-  return Napi::Number::New(info.Env(), static_cast<double>(pipe_pool_.size()));
+  return Napi::Number::New(info.Env(), Locked([this] { return static_cast<double>(static_cast<double>(pipe_pool_.size())); }));
 }
 
 Napi::Value Relay::GetSpliceFallbacks(const Napi::CallbackInfo& info) {
-  Guard guard(this);
-  return Napi::Number::New(info.Env(), splice_fallbacks_);
+  return Napi::Number::New(info.Env(), Locked([this] { return static_cast<double>(splice_fallbacks_); }));
 }
 
 Napi::Value Relay::GetBytesSpliced(const Napi::CallbackInfo& info) {
-  Guard guard(this);
-  return Napi::Number::New(info.Env(), bytes_spliced_);
+  return Napi::Number::New(info.Env(), Locked([this] { return static_cast<double>(bytes_spliced_); }));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -202,6 +202,13 @@ class Relay : public Napi::ObjectWrap<Relay> {
     Relay* relay;
   };
   uint32_t Now() const;
+  // Reads a value under the lock; the JS value is made after it is released (a number above
+  // 2^31 is a heap object, and no allocation on the JS heap happens under the lock: Grow).
+  template <typename Read>
+  double Locked(Read read) {
+    Guard guard(this);
+    return read();
+  }
 
   napi_env env_ = nullptr;
   RelayLoop* core_ = nullptr;  // null once closed; frees itself after its handles close
