@@ -2,7 +2,10 @@
 //
 //   npm run build && node bench/relay-syscalls.mjs [--round-trips 20000] [--clients 1]
 //       [--request 100] [--response 200] [--threads main|all] [--tracer strace|perf|none]
-//       [--loop-metrics on|off] [--buffer-size N] [--bulk-mib N] [--per-connection]
+//       [--loop-metrics on|off] [--buffer-size N] [--bulk-mib N] [--per-connection] [--relay-thread]
+//
+// --relay-thread runs the relay on its own thread (the Relay's thread mode, what start() uses);
+// every thread of the relay process is traced then (--threads all).
 //
 // --per-connection opens a new connection for every round trip (request, response, then the
 // client's FIN and the server's), so the counts include accept, connect, relay.add, the end of
@@ -43,6 +46,7 @@ const { values: opts } = parseArgs({
     'bulk-mib': { type: 'string' },
     'buffer-size': { type: 'string' },
     'per-connection': { type: 'boolean', default: false },
+    'relay-thread': { type: 'boolean', default: false },
   },
 });
 
@@ -70,6 +74,7 @@ async function runRelay() {
   const connecting = new Map(); // upstream fd -> client fd
   const relay = new native.Relay({
     ...(opts['buffer-size'] ? { bufferSize: Number(opts['buffer-size']) } : {}),
+    thread: opts['relay-thread'],
     onEnd(count) {
       for (let i = 0; i < count; i++) {
         const id = relay.ended[3 * i];
@@ -159,7 +164,8 @@ async function runBench() {
   const child = spawn(
     process.execPath,
     [new URL(import.meta.url).pathname, '--role', 'relay', '--upstream', `127.0.0.1:${upstreamPort}`,
-      '--loop-metrics', opts['loop-metrics'], ...(opts['buffer-size'] ? ['--buffer-size', opts['buffer-size']] : [])],
+      '--loop-metrics', opts['loop-metrics'], ...(opts['buffer-size'] ? ['--buffer-size', opts['buffer-size']] : []),
+      ...(opts['relay-thread'] ? ['--relay-thread'] : [])],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
   const [relayPort, relayPid] = await new Promise((resolve, reject) => {
@@ -248,7 +254,7 @@ async function runBench() {
 
   let tracer;
   const output = `${tmpdir()}/relay-syscalls-${process.pid}.txt`;
-  const all = opts.threads === 'all';
+  const all = opts.threads === 'all' || opts['relay-thread'];
   if (opts.tracer === 'strace') {
     const args = ['-c', ...(all ? ['-f'] : []), '-p', String(relayPid), '-o', output];
     tracer = spawn('strace', args, { stdio: ['ignore', 'ignore', 'pipe'] });

@@ -1186,9 +1186,15 @@ void Relay::GiveBlock(uint8_t* block, bool bulk) {
 void Relay::ScheduleDelivery() {
   if (core_ == nullptr) return;
   if (threaded_) {
-    // From either thread; libuv coalesces the sends until the callback runs (one eventfd write
-    // per batch, none while one is pending).
-    uv_async_send(&core_->async);
+    // Inside a wake-up of the thread, the ends of the whole wake-up are announced once, at its
+    // end: a send per end would wake Node's thread in the middle of the batch, and on a core the
+    // two threads share, switch to it and back for every end. Otherwise (remove(), from JS) now.
+    // libuv coalesces the sends until the callback runs (no eventfd write while one is pending).
+    if (in_thread_wake_) {
+      ends_to_announce_ = true;
+    } else {
+      uv_async_send(&core_->async);
+    }
     return;
   }
   if (delivery_scheduled_) return;
@@ -1328,6 +1334,7 @@ void Relay::ThreadMain() {
     }
     Guard guard(this);
     if (stop_) return;
+    in_thread_wake_ = true;
     // uv_hrtime() is CLOCK_MONOTONIC, the clock of libuv's loop time (uv_now) as well.
     now_ = static_cast<uint32_t>(uv_hrtime() / 1000000);
     for (int i = 0; i < n; ++i) {
@@ -1346,6 +1353,11 @@ void Relay::ThreadMain() {
     }
     Resume();
     more = !resume_.empty();
+    in_thread_wake_ = false;
+    if (ends_to_announce_) {
+      ends_to_announce_ = false;
+      uv_async_send(&core_->async);
+    }
   }
 }
 
@@ -1477,6 +1489,7 @@ Napi::Object RelayConstants(Napi::Env env) {
   c.Set("END_REMOVED", static_cast<double>(kRelayEndRemoved));
   c.Set("RECORD_INTS", static_cast<double>(kRecordInts));
   c.Set("DEFAULT_BUFFER_SIZE", static_cast<double>(kDefaultBufferSize));
+  c.Set("DEFAULT_BULK_SIZE", static_cast<double>(kDefaultBulkSize));
   return c;
 }
 

@@ -276,6 +276,8 @@ class Relay : public Napi::ObjectWrap<Relay> {
   int wake_fd_ = -1;                 // eventfd in epfd_: wakes the thread to stop
   int thread_errno_ = 0;             // the thread ended on this epoll_wait error (never expected)
   uint32_t now_ = 0;                 // thread mode: the tick of the current wake-up (Now())
+  bool in_thread_wake_ = false;      // the thread is handling a wake-up (under mu_)
+  bool ends_to_announce_ = false;    // pairs ended during it: one async send at its end
   pthread_t thread_{};
   pthread_mutex_t mu_ = PTHREAD_MUTEX_INITIALIZER;
   std::vector<uint64_t> resume_;     // (id << 1 | direction) with budget left over, thread mode

@@ -213,6 +213,8 @@ export interface NativeRelayConstants {
   RECORD_INTS: number;
   /** Bytes per direction when `bufferSize` is not given (16384). */
   DEFAULT_BUFFER_SIZE: number;
+  /** The bulkSize option's default: what a blocked bulk read may hold for its direction. */
+  DEFAULT_BULK_SIZE: number;
 }
 
 export interface NativeRelayOptions {
