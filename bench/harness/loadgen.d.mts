@@ -31,6 +31,18 @@ export interface RateResult extends LoadgenResult {
   p999us: number;
   maxus: number;
   meanus: number;
+  /** --per-second: CLOCK_MONOTONIC ns of the measured schedule's start (process.hrtime's clock). */
+  t0ns?: number;
+  /** --per-second: one entry per second of the measured schedule, by scheduled time. */
+  seconds?: RateSecond[];
+}
+
+export interface RateSecond {
+  n: number;
+  p50us: number;
+  p99us: number;
+  p999us: number;
+  maxus: number;
 }
 
 export interface IdleResult extends LoadgenResult {

@@ -7,6 +7,7 @@
 //                 [--epoxy-global 'tune.epoxy.relay-thread on' ...] (global lines for epoxy only)
 //   npm run bench -- --sweep [...]   the socket-option sweep instead (bench/harness/sweep.mjs)
 //   npm run bench -- --workers [...] 1 and 2 workers against HAProxy's 1 and 2 threads (bench/harness/workers.mjs)
+//   npm run bench -- --reload [...]  p99 in the second of a reload against the other seconds (bench/harness/reload.mjs)
 //
 // Needs haproxy and wrk (`apt-get install haproxy wrk nginx-light`) and a C compiler for the
 // latency/idle client (bench/tools/loadgen.c); nginx is the preferred backend, the native
@@ -39,6 +40,20 @@ if (process.argv.includes('--sweep')) {
     await runSweep(process.argv.slice(2).filter((a) => a !== '--sweep'));
   } catch (err) {
     console.error(`bench --sweep: ${err?.message ?? err}`);
+    process.exitCode = 1;
+  }
+  await stopAll();
+  process.exit();
+}
+
+// `npm run bench -- --reload [...]`: latency across a reload (bench/harness/reload.mjs).
+if (process.argv.includes('--reload')) {
+  process.on('exit', killAllNow);
+  const { runReloadBench } = await import('./reload.mjs');
+  try {
+    await runReloadBench(process.argv.slice(2).filter((a) => a !== '--reload'));
+  } catch (err) {
+    console.error(`bench --reload: ${err?.message ?? err}`);
     process.exitCode = 1;
   }
   await stopAll();

@@ -5,7 +5,7 @@
  *
  *   cc -O2 -Wall -Wextra -Werror -std=gnu11 -o loadgen loadgen.c
  *
- *   loadgen rate  --port P --rate R --duration S [--connections 50] [--warmup 1] [--host H] [--path /]
+ *   loadgen rate  --port P --rate R --duration S [--connections 50] [--warmup 1] [--per-second] [--host H] [--path /]
  *   loadgen idle  --port P --connections N [--hold 0] [--request] [--host H] [--path /]
  *   loadgen close --port P --duration S [--connections 20] [--fastopen] [--host H] [--path /]
  *
@@ -31,7 +31,10 @@
  *   next due time changes, with the timer slack lowered to 1 us, so the client sleeps between
  *   requests instead of spinning. Requests scheduled in the first --warmup seconds are sent but
  *   not counted. After the schedule ends, answers still outstanding get DRAIN_NS; what is left
- *   then counts as errors.
+ *   then counts as errors. --per-second adds a histogram per second of the measured schedule
+ *   (by scheduled time) and, in the JSON, "t0ns" (CLOCK_MONOTONIC of the measured schedule's
+ *   start, so a caller can place an event of its own, a reload, in one of those seconds) and
+ *   "seconds" [{n, p50us, p99us, p999us, maxus}], allocated before the run like everything else.
  * - idle: non-blocking connects, at most IDLE_MAX_INFLIGHT under way at once, optionally one
  *   request each; then the JSON line, then the connections are held (watched for a peer close)
  *   until --hold seconds, stdin EOF or SIGINT/SIGTERM (through a signalfd, so the loop sees it).
@@ -89,7 +92,7 @@
 #define EV_STDIN UINT64_C(0xffffffffffffff03)
 
 static const char usage_text[] =
-    "usage: loadgen rate  --port P --rate R --duration S [--connections 50] [--warmup 1]\n"
+    "usage: loadgen rate  --port P --rate R --duration S [--connections 50] [--warmup 1] [--per-second]\n"
     "       loadgen idle  --port P --connections N [--hold 0] [--request]\n"
     "       loadgen close --port P --duration S [--connections 20] [--fastopen]\n"
     "common options: --host 127.0.0.1 (IPv4 or IPv6 literal), --path /\n";
@@ -140,9 +143,12 @@ struct options {
   long connections;
   bool request;
   bool fastopen;
+  bool per_second;
 };
 
-static bool is_flag(const char *name) { return strcmp(name, "--request") == 0 || strcmp(name, "--fastopen") == 0; }
+static bool is_flag(const char *name) {
+  return strcmp(name, "--request") == 0 || strcmp(name, "--fastopen") == 0 || strcmp(name, "--per-second") == 0;
+}
 
 static void parse_options(int argc, char **argv, struct options *o) {
   if (argc < 2) usage_error("missing mode (rate, idle or close)");
@@ -188,6 +194,9 @@ static void parse_options(int argc, char **argv, struct options *o) {
     } else if (strcmp(name, "--fastopen") == 0) {
       ok_here = o->mode == MODE_CLOSE;
       o->fastopen = true;
+    } else if (strcmp(name, "--per-second") == 0) {
+      ok_here = o->mode == MODE_RATE;
+      o->per_second = true;
     } else usage_error("unknown option %s", name);
     if (!ok_here) usage_error("%s is not an option of mode %s", name, o->mode_name);
   }
@@ -634,6 +643,8 @@ struct rate_run {
   uint64_t sent, completed, errors;
   int last_errno;
   struct histogram hist;
+  struct histogram *seconds; /* --per-second: one per second of the measured schedule */
+  uint32_t nseconds;
 };
 
 static uint64_t sched_offset(const struct rate_run *r, uint64_t i) { return (uint64_t)((double)i * r->period_ns); }
@@ -753,6 +764,10 @@ static void r_complete(struct rate_run *r, uint32_t idx, uint64_t now) {
     if (ok) {
       r->completed++;
       h_record(&r->hist, now - c->sched_ns);
+      if (r->seconds) {
+        uint64_t second = (c->sched_ns - r->t0 - r->warm_ns) / NS_PER_S;
+        if (second < r->nseconds) h_record(&r->seconds[second], now - c->sched_ns);
+      }
     } else {
       r->errors++;
     }
@@ -839,6 +854,11 @@ static void run_rate(const struct options *o) {
   if (!r->conns || !r->ring) die("out of memory for %u connections", r->nconns);
   r->period_ns = 1e9 / o->rate;
   r->warm_ns = (uint64_t)(o->warmup * 1e9);
+  if (o->per_second) {
+    r->nseconds = (uint32_t)(o->duration + 0.999999);
+    r->seconds = calloc(r->nseconds, sizeof *r->seconds);
+    if (!r->seconds) die("out of memory for %u per-second histograms", r->nseconds);
+  }
   uint64_t span = r->warm_ns + (uint64_t)(o->duration * 1e9);
   /* Requests i with sched_offset(i) < span, found from an estimate then corrected. */
   r->total = (uint64_t)((double)span / r->period_ns);
@@ -949,10 +969,21 @@ static void run_rate(const struct options *o) {
   const struct histogram *h = &r->hist;
   printf("{\"mode\":\"rate\",\"rate\":%g,\"duration\":%g,\"connections\":%ld,\"sent\":%" PRIu64
          ",\"completed\":%" PRIu64 ",\"errors\":%" PRIu64 ",\"achievedRate\":%.1f,\"p50us\":%.1f,"
-         "\"p90us\":%.1f,\"p99us\":%.1f,\"p999us\":%.1f,\"maxus\":%.1f,\"meanus\":%.1f,\"cpuUs\":%" PRIu64 "}\n",
+         "\"p90us\":%.1f,\"p99us\":%.1f,\"p999us\":%.1f,\"maxus\":%.1f,\"meanus\":%.1f,\"cpuUs\":%" PRIu64,
          o->rate, o->duration, o->connections, r->sent, r->completed, r->errors,
          (double)r->completed / o->duration, h_quantile(h, 0.50), h_quantile(h, 0.90), h_quantile(h, 0.99),
          h_quantile(h, 0.999), (double)h->max_ns / 1e3, h_mean_us(h), cpu_us());
+  if (r->seconds) {
+    printf(",\"t0ns\":%" PRIu64 ",\"seconds\":[", r->t0 + r->warm_ns);
+    for (uint32_t i = 0; i < r->nseconds; i++) {
+      const struct histogram *sh = &r->seconds[i];
+      printf("%s{\"n\":%" PRIu64 ",\"p50us\":%.1f,\"p99us\":%.1f,\"p999us\":%.1f,\"maxus\":%.1f}", i ? "," : "", sh->n,
+             h_quantile(sh, 0.50), h_quantile(sh, 0.99), h_quantile(sh, 0.999), (double)sh->max_ns / 1e3);
+    }
+    printf("]");
+  }
+  printf("}\n");
+  free(r->seconds);
   free(r->conns);
   free(r->ring);
   free(r);

@@ -213,6 +213,28 @@ describe.skipIf(!bin)(bin ? 'loadgen' : `loadgen (skipped: ${built.reason})`, ()
       expect(r.p50us).toBeLessThan(r.p90us);
     });
 
+    it('--per-second: a histogram per second of the schedule, placed by t0ns on CLOCK_MONOTONIC', async () => {
+      // Answers to requests arriving 1.2 s or more after the first one are held 200 ms: only the
+      // second second of the schedule is slow.
+      let first = 0n;
+      const server = await httpServer((req, res) => {
+        const now = process.hrtime.bigint();
+        if (first === 0n) first = now;
+        if (now - first >= 1_200_000_000n) after(200, () => ok(req, res));
+        else ok(req, res);
+      });
+      const before = process.hrtime.bigint();
+      const r = await runLoadgen(bin, 'rate', { port: server.port, rate: 100, duration: 2, warmup: 0, perSecond: true });
+      expect(r.errors).toBe(0);
+      expect(BigInt(r.t0ns!)).toBeGreaterThan(before); // the same clock as process.hrtime
+      expect(BigInt(r.t0ns!)).toBeLessThan(process.hrtime.bigint());
+      const seconds = r.seconds!;
+      expect(seconds.map((s) => s.n)).toEqual([100, 100]);
+      expect(seconds[0]!.p99us).toBeLessThan(150_000);
+      expect(seconds[1]!.p99us).toBeGreaterThanOrEqual(200_000);
+      expect(seconds[1]!.maxus).toBe(r.maxus);
+    });
+
     it('fails with exit 1 when nothing listens', async () => {
       const port = await freePort();
       await expect(runLoadgen(bin, 'rate', { port, rate: 10, duration: 1 })).rejects.toThrow(/cannot connect.*refused/i);
