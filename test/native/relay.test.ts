@@ -13,7 +13,7 @@ import { SocketAddress } from '../../src/address.js';
 import { EpoxyError, ErrorCodes } from '../../src/errors.js';
 import { constants, native, relayConstants, type NativeRelay, type NativeRelayOptions } from '../../src/native.js';
 import { runFixture } from '../helpers/child.js';
-import { expectEof, pump, sha256, type Flow } from '../helpers/flows.js';
+import { expectEof, pump, sendAll, sha256, type Flow } from '../helpers/flows.js';
 import { recordingRelay, type RecordingRelay } from '../helpers/relay.js';
 import { AF_UNIX, SOCK_NONBLOCK, SOCK_STREAM, closeAll, fdCount, listenLoopback, tcpSocket, waitFor } from '../helpers/sockets.js';
 
@@ -442,6 +442,54 @@ for (const thread of [false, true]) {
         expect(ends.every((e) => e.reason === END_CLOSED)).toBe(true);
         expect(new Set(ends.map((e) => e.id)).size).toBe(500);
         expect(calls()).toBeLessThan(50); // coalesced, not one call per pair
+      });
+
+      it('remove() while bytes flow: each pair reported once, a removed pair forwards nothing more, the others stay byte-exact', async () => {
+        // In thread mode remove() runs while the relay thread may be in the middle of the very
+        // pair: what b received must be exactly what the relay counted when remove() returned.
+        const { relay, ends } = makeRelay({ splice: 'off' });
+        const pairs: Relayed[] = [];
+        for (let i = 0; i < 60; i++) pairs.push(await relayedPair(relay));
+        const chunk = randomBytes(32 << 10);
+        const sentTo = new Map<number, number>();
+        for (const p of pairs) sentTo.set(p.id, sendAll(p.a, chunk, 0));
+        const removedAt = new Map<number, number>();
+        pairs.forEach((p, i) => {
+          if (i % 2 === 0) {
+            expect(relay.remove(p.id)).toBe(0);
+            removedAt.set(p.id, relay.bytes[2 * p.id]!);
+          }
+        });
+        // more bytes for everyone: the removed pairs must not forward any of them
+        for (const p of pairs) sentTo.set(p.id, sentTo.get(p.id)! + sendAll(p.a, chunk, 0));
+        const received = new Map<number, number>(pairs.map((p) => [p.id, 0]));
+        const buf = new Uint8Array(64 << 10);
+        const drain = () => {
+          for (const p of pairs) {
+            for (;;) {
+              const n = native.recv(p.b, buf);
+              if (n <= 0) break;
+              received.set(p.id, received.get(p.id)! + n);
+            }
+          }
+        };
+        const kept = pairs.filter((p) => !removedAt.has(p.id));
+        const removed = pairs.filter((p) => removedAt.has(p.id));
+        await waitFor(() => {
+          drain();
+          return kept.every((p) => received.get(p.id) === sentTo.get(p.id)) && removed.every((p) => received.get(p.id) === removedAt.get(p.id));
+        }, 'every kept pair delivered in full, every removed pair up to its count at remove()');
+        for (const p of removed) expect(relay.bytes[2 * p.id]).toBe(removedAt.get(p.id));
+        for (const p of kept) {
+          native.shutdown(p.a, SHUT_WR);
+          native.shutdown(p.b, SHUT_WR);
+        }
+        await waitFor(() => ends.length === pairs.length, 'one record per pair');
+        drain();
+        for (const p of removed) expect(received.get(p.id)).toBe(removedAt.get(p.id)); // nothing after remove()
+        expect(new Set(ends.map((e) => e.id)).size).toBe(pairs.length);
+        for (const e of ends) expect(e.reason).toBe(removedAt.has(e.id) ? END_REMOVED : END_CLOSED);
+        expect(relay.size).toBe(0);
       });
 
       it('lastActivity is the loop tick of the last transfer, on the clock of nowTick()', async () => {
