@@ -14,18 +14,24 @@ import { freePort } from '../helpers/sockets.js';
 const body = randomBytes(2 << 20);
 const digest = createHash('sha256').update(body).digest('hex');
 
-/** Threads of this process named as the relay names its thread. */
-function relayThreads(): number {
-  let n = 0;
+/** Threads of this process named as the relay names its thread: their scheduling policies. */
+function relayThreadPolicies(): number[] {
+  const policies: number[] = [];
   for (const task of readdirSync('/proc/self/task')) {
     try {
-      if (readFileSync(`/proc/self/task/${task}/comm`, 'utf8').trim() === 'epoxy-relay') n++;
+      if (readFileSync(`/proc/self/task/${task}/comm`, 'utf8').trim() !== 'epoxy-relay') continue;
+      // /proc/<pid>/task/<tid>/stat: the policy is field 41; fields after the ')' of comm.
+      const stat = readFileSync(`/proc/self/task/${task}/stat`, 'utf8');
+      policies.push(Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[41 - 3]));
     } catch {
       // the task ended while listed
     }
   }
-  return n;
+  return policies;
 }
+
+const relayThreads = (): number => relayThreadPolicies().length;
+const SCHED_BATCH = 3;
 
 async function proxyWith(global: string): Promise<{ thread: boolean; threadsWhileRunning: number; threadsAfter: number; answers: string[] }> {
   const server = createServer((s) => {
@@ -51,6 +57,8 @@ async function proxyWith(global: string): Promise<{ thread: boolean; threadsWhil
       ),
     );
     const threadsWhileRunning = relayThreads() - before;
+    // the relay thread waits for a running thread of its core rather than preempting it
+    for (const policy of relayThreadPolicies()) expect(policy).toBe(SCHED_BATCH);
     const thread = running.relay.thread;
     await running.stop();
     return { thread, threadsWhileRunning, threadsAfter: relayThreads() - before, answers };
