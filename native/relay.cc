@@ -89,6 +89,18 @@ bool ReadIntOption(Napi::Env env, Napi::Object options, const char* name, int32_
   return true;
 }
 
+// An optional boolean option: false when absent.
+bool ReadBoolOption(Napi::Env env, Napi::Object options, const char* name, bool* out) {
+  Napi::Value value = options.Get(name);
+  if (env.IsExceptionPending()) return false;
+  if (!value.IsUndefined() && !value.IsBoolean()) {
+    ThrowCodedError(env, "ERR_EPOXY_INVALID_ARG", std::string("relay ") + name + " must be a boolean");
+    return false;
+  }
+  *out = value.IsBoolean() && value.As<Napi::Boolean>().Value();
+  return true;
+}
+
 // The error that made libuv report POLLERR (libuv itself only says UV_EBADF then). POLLERR on a
 // socket means sk_err is set, which SO_ERROR returns and clears; EIO if it is somehow gone.
 int PendingError(int fd) {
@@ -203,20 +215,8 @@ Relay::Relay(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Relay>(info), en
   int32_t buffer_size, capacity;
   if (!ReadIntOption(env, options, "bufferSize", kDefaultBufferSize, 1, kMaxBufferSize, &buffer_size)) return;
   if (!ReadIntOption(env, options, "capacity", kDefaultCapacity, 1, kMaxCapacity, &capacity)) return;
-  Napi::Value last_fin = options.Get("lastFinByClose");
-  if (env.IsExceptionPending()) return;
-  if (!last_fin.IsUndefined() && !last_fin.IsBoolean()) {
-    ThrowCodedError(env, "ERR_EPOXY_INVALID_ARG", "relay lastFinByClose must be a boolean");
-    return;
-  }
-  last_fin_by_close_ = last_fin.IsBoolean() && last_fin.As<Napi::Boolean>().Value();
-  Napi::Value thread = options.Get("thread");
-  if (env.IsExceptionPending()) return;
-  if (!thread.IsUndefined() && !thread.IsBoolean()) {
-    ThrowCodedError(env, "ERR_EPOXY_INVALID_ARG", "relay thread must be a boolean");
-    return;
-  }
-  threaded_ = thread.IsBoolean() && thread.As<Napi::Boolean>().Value();
+  if (!ReadBoolOption(env, options, "lastFinByClose", &last_fin_by_close_)) return;
+  if (!ReadBoolOption(env, options, "thread", &threaded_)) return;
   int32_t bulk_size;
   if (!ReadIntOption(env, options, "bulkSize", kDefaultBulkSize, 0, kMaxBufferSize, &bulk_size)) return;
   int32_t pipe_size, max_pipes;

@@ -1,7 +1,7 @@
 // Helpers for bench/harness/run.mjs: tools on PATH, child processes that never outlive the run,
 // CPU accounting from /proc, free ports, and readiness checks. Linux only.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { delimiter, join } from 'node:path';
 
@@ -425,4 +425,13 @@ ${hop}
 backend backend_servers
     server backend1 "127.0.0.1:\${BACKEND}"
 `;
+}
+
+/** Writes `data` as bench/results/<prefix>-<timestamp>.json under `root`; returns the path. */
+export function writeResultsJson(root, prefix, data) {
+  const results = join(root, 'bench/results');
+  mkdirSync(results, { recursive: true });
+  const file = join(results, `${prefix}-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+  writeFileSync(file, JSON.stringify(data, null, 2));
+  return file;
 }

@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { freePort, httpGet, killAllNow, median, nginxConf, proxyConfig, startChild, stopAll, stopChild, waitListening, which } from './lib.mjs';
+import { freePort, httpGet, killAllNow, median, writeResultsJson, nginxConf, proxyConfig, startChild, stopAll, stopChild, waitListening, which } from './lib.mjs';
 import { buildLoadgen, runLoadgen } from './loadgen.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -124,10 +124,7 @@ export async function runReloadBench(argv) {
     }
     const markdown = table.join('\n');
     console.log(markdown);
-    const results = join(root, 'bench/results');
-    mkdirSync(results, { recursive: true });
-    const file = join(results, `reload-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-    writeFileSync(file, JSON.stringify({ rounds, duration, rate, reloadAt, runs }, null, 2));
+    const file = writeResultsJson(root, 'reload', { rounds, duration, rate, reloadAt, runs });
     console.error(`wrote ${file}`);
     for (const t of targets) await stopChild(t.child);
     await stopChild(nginx);

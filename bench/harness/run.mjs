@@ -31,43 +31,22 @@ import { renderSvg } from './svg.mjs';
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '../..');
 
-// `npm run bench -- --sweep [...]` hands over to the socket-option sweep, which has its own
-// options, processes and report (bench/harness/sweep.mjs).
-if (process.argv.includes('--sweep')) {
+// The other benchmarks hand over here, each with its own options, processes and report:
+// `npm run bench -- --sweep [...]` (socket options), `--reload [...]` (latency across a reload),
+// `--workers [...]` (master-worker scaling).
+const MODES = [
+  ['--sweep', './sweep.mjs', 'runSweep'],
+  ['--reload', './reload.mjs', 'runReloadBench'],
+  ['--workers', './workers.mjs', 'runWorkersBench'],
+];
+for (const [flag, module, entry] of MODES) {
+  if (!process.argv.includes(flag)) continue;
   process.on('exit', killAllNow);
-  const { runSweep } = await import('./sweep.mjs');
+  const run = (await import(module))[entry];
   try {
-    await runSweep(process.argv.slice(2).filter((a) => a !== '--sweep'));
+    await run(process.argv.slice(2).filter((a) => a !== flag));
   } catch (err) {
-    console.error(`bench --sweep: ${err?.message ?? err}`);
-    process.exitCode = 1;
-  }
-  await stopAll();
-  process.exit();
-}
-
-// `npm run bench -- --reload [...]`: latency across a reload (bench/harness/reload.mjs).
-if (process.argv.includes('--reload')) {
-  process.on('exit', killAllNow);
-  const { runReloadBench } = await import('./reload.mjs');
-  try {
-    await runReloadBench(process.argv.slice(2).filter((a) => a !== '--reload'));
-  } catch (err) {
-    console.error(`bench --reload: ${err?.message ?? err}`);
-    process.exitCode = 1;
-  }
-  await stopAll();
-  process.exit();
-}
-
-// `npm run bench -- --workers [...]`: master-worker scaling (bench/harness/workers.mjs).
-if (process.argv.includes('--workers')) {
-  process.on('exit', killAllNow);
-  const { runWorkersBench } = await import('./workers.mjs');
-  try {
-    await runWorkersBench(process.argv.slice(2).filter((a) => a !== '--workers'));
-  } catch (err) {
-    console.error(`bench --workers: ${err?.message ?? err}`);
+    console.error(`bench ${flag}: ${err?.message ?? err}`);
     process.exitCode = 1;
   }
   await stopAll();

@@ -15,7 +15,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import {
-  SCHEDSTAT, CLK_TCK, freePort, httpGet, killAllNow, median, nginxConf, proxyConfig, runToEnd, startChild, stopAll, stopChild, treeCpu,
+  SCHEDSTAT, CLK_TCK, freePort, httpGet, killAllNow, median, writeResultsJson, nginxConf, proxyConfig, runToEnd, startChild, stopAll, stopChild, treeCpu,
   waitListening, which,
 } from './lib.mjs';
 import { parseWrk } from './scenarios.mjs';
@@ -114,10 +114,7 @@ export async function runWorkersBench(argv) {
     }
     const markdown = table.join('\n');
     console.log(markdown);
-    const results = join(root, 'bench/results');
-    mkdirSync(results, { recursive: true });
-    const file = join(results, `workers-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-    writeFileSync(file, JSON.stringify({ rounds, duration, connections, cpus: cpus().length, runs }, null, 2));
+    const file = writeResultsJson(root, 'workers', { rounds, duration, connections, cpus: cpus().length, runs });
     console.error(`wrote ${file}`);
     for (const t of targets) await stopChild(t.child);
     await stopChild(nginx);
