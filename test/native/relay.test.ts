@@ -712,6 +712,7 @@ for (const thread of [false, true]) {
 
       it('must be a boolean', () => {
         expectCode(() => new native.Relay({ lastFinByClose: 1 as unknown as boolean, onEnd: () => {} }), 'ERR_EPOXY_INVALID_ARG');
+        expectCode(() => new native.Relay({ thread: 'yes' as unknown as boolean, onEnd: () => {} }), 'ERR_EPOXY_INVALID_ARG');
       });
     });
 
