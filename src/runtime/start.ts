@@ -136,9 +136,12 @@ export { stderrLog };
 /** The default log of start(): a library writes nothing unless asked. */
 /**
  * Where the relay runs unless `tune.epoxy.relay-thread` says: in Node's loop (false) or on a
- * thread of its own (true). BENCHMARKS.md has the measurements behind the choice.
+ * thread of its own (true). The thread is faster per keep-alive request (BENCHMARKS.md), but
+ * test/stick/stick-table.test.ts failed 3 times in 12 under ASan on a loaded machine with it, and
+ * never without it (once a client got another session's server's answer): until that is
+ * understood, the thread is opt-in.
  */
-export const RELAY_THREAD_DEFAULT = true;
+export const RELAY_THREAD_DEFAULT = false;
 
 const SILENT: ProxyLog = { alert: () => {}, warning: () => {}, notice: () => {} };
 
