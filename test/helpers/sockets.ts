@@ -57,17 +57,30 @@ export async function connectedPair(track: number[]): Promise<[number, number]> 
   return [client, out[0]!];
 }
 
+/** Every port freePort() handed out in this process: none is handed out twice. */
+const portsGiven = new Set<number>();
+
 /**
  * A loopback port that was free a moment ago, for configurations that must name their port
  * (the HAProxy format refuses port 0). Another process could take it in between; on a test
  * machine that is rare enough to accept.
+ *
+ * Never the same port twice in one process: once its probe is closed a port is free again, and
+ * the kernel's random pick returns it about once in 5,000 calls of three (measured). Two
+ * listeners of one proxy given the same port would not fail to bind, since epoxy's listeners
+ * set SO_REUSEPORT: the kernel would spread connections over both, and a test would see another
+ * frontend answer (a stick-table test did, once in several CI runs).
  */
 export async function freePort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const port = (probe.address() as { port: number }).port;
-  await new Promise<void>((resolve) => probe.close(() => resolve()));
-  return port;
+  for (;;) {
+    const probe = createServer();
+    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+    const port = (probe.address() as { port: number }).port;
+    await new Promise<void>((resolve) => probe.close(() => resolve()));
+    if (portsGiven.has(port)) continue;
+    portsGiven.add(port);
+    return port;
+  }
 }
 
 /** Closes every fd given, ignoring ones already closed. */
