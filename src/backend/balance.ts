@@ -23,6 +23,11 @@ export interface Balancer {
    * candidate is full (the caller then queues on it or on the backend).
    */
   pick(sourceKey?: Uint8Array): Server | null;
+  /**
+   * Whether pick() reads `sourceKey` (`balance source`): the session layer decodes the client's
+   * address for it only then, not for every connection.
+   */
+  readonly usesSource: boolean;
   /** Call after changing weights or states at run time (roundrobin adapts; static-rr does not). */
   update(): void;
 }
@@ -161,6 +166,7 @@ function nextTurn(turn: number): number {
  * (5,1,1 gives a a b a c a a, not a a a a a b c), which is what HAProxy's roundrobin aims for.
  */
 class SmoothRoundRobin implements Balancer {
+  readonly usesSource = false;
   private readonly pool: Pool;
   /** Per server (index in `servers`): its credit; 0 for servers out of the rotation. */
   private credit: Float64Array;
@@ -218,6 +224,7 @@ class SmoothRoundRobin implements Balancer {
 
 /** static-rr: a map of server picks built once from the weights at startup (HAProxy's map). */
 class StaticRoundRobin implements Balancer {
+  readonly usesSource = false;
   private map: Server[] = [];
   private position = 0;
   constructor(
@@ -262,6 +269,7 @@ class StaticRoundRobin implements Balancer {
 
 /** leastconn: lowest cur/weight; ties broken round-robin so equal servers share new load. */
 class LeastConn implements Balancer {
+  readonly usesSource = false;
   private turn = 0;
   private readonly pool: Pool;
   constructor(servers: readonly Server[], allBackups: boolean) {
@@ -306,6 +314,7 @@ class LeastConn implements Balancer {
 
 /** first: the lowest id with a free slot, so servers fill up one after the other. */
 class First implements Balancer {
+  readonly usesSource = false;
   private readonly pool: Pool;
   /** The pool sorted by id, rebuilt with it. */
   private byId: Server[] = [];
@@ -335,6 +344,7 @@ class First implements Balancer {
  * change of the server set moves most clients.
  */
 class SourceMap implements Balancer {
+  readonly usesSource = true;
   private map: Server[] = [];
   private readonly pool: Pool;
   constructor(servers: readonly Server[], allBackups: boolean) {
@@ -364,6 +374,7 @@ class SourceMap implements Balancer {
  * leaving only moves the clients it had (HAProxy's chash uses weight × a constant points too).
  */
 class SourceConsistent implements Balancer {
+  readonly usesSource = true;
   /** Points per unit of weight: enough for an even spread with few servers. */
   private static readonly POINTS_PER_WEIGHT = 16;
   private ring: Array<{ point: number; server: Server }> = [];
@@ -409,6 +420,7 @@ class SourceConsistent implements Balancer {
 
 /** random(N): draw N servers by weight, keep the least loaded (the "power of N choices"). */
 class RandomChoices implements Balancer {
+  readonly usesSource = false;
   private readonly pool: Pool;
   constructor(
     servers: readonly Server[],

@@ -12,6 +12,7 @@
  * last activity + timeout without the session having been touched per message.
  */
 import { SocketAddress } from '../address.js';
+import { PeerAddresses } from './peer-addresses.js';
 import type { ServerRuntime, BackendRuntime, FrontendRuntime, ConnectionFacts, FrontendLogging, RuleAction, TrackedCounter } from './session-types.js';
 import type { StickTable } from '../stick/stick-table.js';
 import { WAIT } from '../stick/stick-key.js';
@@ -233,14 +234,27 @@ class Session implements ConnectionFacts, ConnectingClient, Waiter<Session> {
   contentRule = 0;
   private local: SocketAddress | null = null;
 
+  /** Client address once known (see `src`). */
+  private source: SocketAddress | null = null;
+
   constructor(
     readonly frontend: FrontendRuntime,
     readonly listener: Listener,
     readonly clientFd: number,
-    /** Client address (after a PROXY header, the address it announced). */
-    public src: SocketAddress,
     readonly acceptedAt: number,
+    /** Where the accepted address waits until `src` is first read. */
+    private readonly peers: PeerAddresses<Session>,
   ) {}
+
+  /** Client address (after a PROXY header, the address it announced), decoded on first use. */
+  get src(): SocketAddress {
+    if (this.source === null) this.source = this.peers.address(this.clientFd, this);
+    return this.source;
+  }
+
+  set src(address: SocketAddress) {
+    this.source = address;
+  }
 
   /**
    * The address the client connected to, looked up on first use: most sessions never need it
@@ -336,6 +350,8 @@ export class SessionEngine {
   private readonly limited = new Set<Listener>();
   private readonly acceptOut = new Int32Array(2 * 64);
   private readonly acceptAddrs = new Uint8Array(64 * ADDR_SLOT_SIZE);
+  /** Open sessions' client addresses until something reads them (see PeerAddresses). */
+  private readonly peers = new PeerAddresses<Session>();
   /** Process-wide limit (`set maxconn global` changes it at run time). */
   maxconn: number;
   /** The latest rejected PROXY headers, oldest first, for `show errors` (at most MAX_CAPTURED_ERRORS). */
@@ -425,12 +441,17 @@ export class SessionEngine {
 
   /** Called with the relay's ended records: [id, reason, errno] × count. */
   relayEnded(ended: Int32Array, count: number, reasonName: (reason: number) => Termination): void {
-    for (let i = 0; i < count; i++) {
-      const id = ended[3 * i]!;
-      const session = this.byRelay[id];
-      if (!session) continue; // removed by us (timeout, stop): already closed
-      this.byRelay[id] = null;
-      this.close(session, reasonName(ended[3 * i + 1]!));
+    this.loop.pinNow(); // one clock read for the batch
+    try {
+      for (let i = 0; i < count; i++) {
+        const id = ended[3 * i]!;
+        const session = this.byRelay[id];
+        if (!session) continue; // removed by us (timeout, stop): already closed
+        this.byRelay[id] = null;
+        this.close(session, reasonName(ended[3 * i + 1]!));
+      }
+    } finally {
+      this.loop.unpinNow();
     }
     // This runs from the relay's libuv callback, outside any turn: closing sessions may have
     // started queued ones (interest queued on the fd table, timers), which only a turn applies.
@@ -463,11 +484,7 @@ export class SessionEngine {
       this.loop.scheduler.taskKill(this.retryTask);
       this.retryTask = null;
     }
-    for (let i = 0; i < n; i++) {
-      const clientFd = out[2 * i]!;
-      const peer = this.acceptAddrs.slice(i * ADDR_SLOT_SIZE, i * ADDR_SLOT_SIZE + out[2 * i + 1]!);
-      this.start(frontend, listener, clientFd, peer);
-    }
+    for (let i = 0; i < n; i++) this.start(frontend, listener, out[2 * i]!, i * ADDR_SLOT_SIZE, out[2 * i + 1]!);
     if (
       (frontend.maxconn > 0 && frontend.counters.get('current') >= frontend.maxconn) ||
       (listener.maxconn > 0 && listener.nbconn >= listener.maxconn) ||
@@ -511,15 +528,18 @@ export class SessionEngine {
     this.loop.scheduler.taskQueue(this.retryTask);
   }
 
-  private start(frontend: FrontendRuntime, listener: Listener, clientFd: number, peer: Uint8Array): void {
-    let src: SocketAddress;
-    try {
-      src = peer.length > 2 ? SocketAddress.fromBytes(peer) : UNNAMED_UNIX;
-    } catch {
-      native.close(clientFd); // not an address the kernel should ever give: drop the connection
-      return;
+  /** A new connection: its peer address is `peerLength` bytes at `peerOffset` of acceptAddrs. */
+  private start(frontend: FrontendRuntime, listener: Listener, clientFd: number, peerOffset: number, peerLength: number): void {
+    const session = new Session(frontend, listener, clientFd, this.loop.now, this.peers);
+    if (!this.peers.keep(clientFd, session, this.acceptAddrs, peerOffset, peerLength)) {
+      // Not inet: decoded now, which also refuses bytes that are no address at all.
+      try {
+        session.src = peerLength > 2 ? SocketAddress.fromBytes(this.acceptAddrs.slice(peerOffset, peerOffset + peerLength)) : UNNAMED_UNIX;
+      } catch {
+        native.close(clientFd); // not an address the kernel should ever give: drop the connection
+        return;
+      }
     }
-    const session = new Session(frontend, listener, clientFd, src, this.loop.now);
     session.task = this.loop.scheduler.taskNew(this.onTimerCallback, session);
     session.logTo = this.writers.get(frontend) ?? null;
     session.number = this.accepted++;
@@ -732,10 +752,15 @@ export class SessionEngine {
   }
 
   private route(session: Session): void {
-    const facts: ConnectionFacts = session;
     const fe = session.frontend;
-    const match = fe.useBackend.find((rule) => rule.condition(facts));
-    const backend = match?.backend ?? fe.defaultBackend;
+    // A loop, not find(): no closure per connection.
+    let backend = fe.defaultBackend;
+    for (const rule of fe.useBackend) {
+      if (rule.condition(session)) {
+        backend = rule.backend;
+        break;
+      }
+    }
     if (!backend) {
       // No backend: HAProxy 2.6 logs it `SC` under the frontend's name (`fe fe/<NOSRV>`,
       // observed), and closes with a FIN; its 503 is for HTTP.
@@ -760,7 +785,7 @@ export class SessionEngine {
     const backend = session.backend!;
     // `use-server` rules first, then `stick match` (not when redispatching: that means "somewhere else").
     let server = redispatch ? null : (ruleServer(backend, session) ?? this.stickMatch(session, backend));
-    server ??= backend.balancer.pick(session.src.bytes) as ServerRuntime | null;
+    server ??= backend.balancer.pick(backend.balancer.usesSource ? session.src.bytes : undefined) as ServerRuntime | null;
     if (redispatch && server !== null && server === session.server) {
       // Redispatching means "somewhere else": algorithms that would pick the same server again
       // (first, source) are overridden by the next usable server that has a slot, in id order.
@@ -837,7 +862,7 @@ export class SessionEngine {
         this.connect(next, withSlot!);
         continue;
       }
-      const server = backend.balancer.pick(next.src.bytes) as ServerRuntime | null;
+      const server = backend.balancer.pick(backend.balancer.usesSource ? next.src.bytes : undefined) as ServerRuntime | null;
       if (server !== null && serverHasSlot(server)) {
         queues.remove(next);
         this.connect(next, server);
@@ -1249,6 +1274,8 @@ export class SessionEngine {
     if (handshakeError === undefined) this.logSession(session, termination, bytesOut, bytesIn);
     else if (handshakeError !== null) this.logHandshakeError(session, handshakeError);
     if (handshakeError && session.header !== null && session.headerFill > 0) this.captureError(session, handshakeError);
+    // Logged: from here its fd number may go to a new connection, whose address takes the slot.
+    this.peers.release(session.clientFd, session);
     this.resumeLimited();
     if (backend) this.dequeue(backend, session.server);
   }

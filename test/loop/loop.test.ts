@@ -83,6 +83,43 @@ describe('Loop: timers', () => {
   });
 });
 
+describe('Loop: now', () => {
+  it('reads the clock once per turn (and per pinNow), fresh outside both', async () => {
+    let tick = 1000;
+    let reads = 0;
+    const clock = { now: () => (reads++, tick) };
+    const loop = makeLoop({ clock });
+    loop.jobs = 1;
+    const seen: number[] = [];
+    const task = loop.scheduler.taskNew(() => {
+      const readsBefore = reads;
+      seen.push(loop.now);
+      tick += 7; // time passes inside the turn: the turn keeps its tick, and reads nothing more
+      seen.push(loop.now);
+      expect(reads).toBe(readsBefore);
+      loop.jobs = 0;
+      return null;
+    }, null);
+    loop.taskWakeup(task, 0);
+    await loop.run();
+    expect(seen).toEqual([1000, 1000]);
+
+    // Outside a turn each read is the clock's; between pinNow and unpinNow one read serves all.
+    expect(loop.now).toBe(1007);
+    tick = 2000;
+    loop.pinNow();
+    const pinnedReads = reads;
+    tick = 2005;
+    expect([loop.now, loop.now]).toEqual([2000, 2000]);
+    loop.pinNow(); // nested: still the outer tick
+    expect(loop.now).toBe(2000);
+    loop.unpinNow();
+    loop.unpinNow();
+    expect(reads).toBe(pinnedReads);
+    expect(loop.now).toBe(2005);
+  });
+});
+
 describe('Loop: wake reasons', () => {
   it('a task woken by I/O sees IO, one woken by a signal sees SIGNAL', async () => {
     const loop = makeLoop();
