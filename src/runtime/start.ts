@@ -136,12 +136,12 @@ export { stderrLog };
 /** The default log of start(): a library writes nothing unless asked. */
 /**
  * Where the relay runs unless `tune.epoxy.relay-thread` says: in Node's loop (false) or on a
- * thread of its own (true). The thread is faster per keep-alive request (BENCHMARKS.md), but
- * test/stick/stick-table.test.ts failed 3 times in 12 under ASan on a loaded machine with it, and
- * never without it (once a client got another session's server's answer): until that is
- * understood, the thread is opt-in.
+ * thread of its own (true). The thread costs less per keep-alive request, allocates nothing per
+ * request and keeps JavaScript's pauses out of relayed bytes (BENCHMARKS.md). (It was opt-in for
+ * a while over stick-table test failures under load; those were the tests' own races, see
+ * docs/relay.md, "Thread mode".)
  */
-export const RELAY_THREAD_DEFAULT = false;
+export const RELAY_THREAD_DEFAULT = true;
 
 const SILENT: ProxyLog = { alert: () => {}, warning: () => {}, notice: () => {} };
 

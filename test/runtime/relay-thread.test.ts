@@ -1,6 +1,6 @@
 /**
- * Where start() runs the relay: in Node's loop by default, on a thread of its own with
- * `tune.epoxy.relay-thread on`. Either way a proxy moves the same bytes; the thread is a real,
+ * Where start() runs the relay: on a thread of its own by default, in Node's loop with
+ * `tune.epoxy.relay-thread off`. Either way a proxy moves the same bytes; the thread is a real,
  * named thread of this process while the proxy runs, and is gone once it stops.
  */
 import { createHash, randomBytes } from 'node:crypto';
@@ -69,8 +69,8 @@ async function proxyWith(global: string): Promise<{ thread: boolean; threadsWhil
 }
 
 describe('tune.epoxy.relay-thread', () => {
-  it('off by default: the relay runs in Node’s loop', async () => {
-    expect(await proxyWith('')).toEqual({ thread: false, threadsWhileRunning: 0, threadsAfter: 0, answers: Array(4).fill(digest) });
+  it('on by default: one relay thread while the proxy runs', async () => {
+    expect(await proxyWith('')).toEqual({ thread: true, threadsWhileRunning: 1, threadsAfter: 0, answers: Array(4).fill(digest) });
   });
 
   it('on: one relay thread while the proxy runs, none after it stops', async () => {
