@@ -471,7 +471,8 @@ export class SessionEngine {
       this.saturated(listener);
       return;
     }
-    const n = native.accept(listenerFd, out.subarray(0, 2 * room), this.acceptAddrs);
+    // The whole array when nothing limits the batch (the usual case): subarray() allocates.
+    const n = native.accept(listenerFd, 2 * room >= out.length ? out : out.subarray(0, 2 * room), this.acceptAddrs);
     if (n < 0) {
       // EAGAIN, or an error of that one connection (ECONNABORTED...): the next readiness says
       // what is left. A resource error would say the same at once, forever: pause instead.
