@@ -177,10 +177,14 @@ function ruleServer(backend: BackendRuntime, facts: ConnectionFacts): ServerRunt
   return null;
 }
 
-/** One client connection from accept to close. A class, so every session has one shape. */
-class Session implements ConnectionFacts, ConnectingClient, Waiter<Session> {
+/**
+ * One client connection from accept to close. A class, so every session has one shape. The engine
+ * reuses closed sessions (see SessionEngine.sessionPool): `reuse()` must put every field back to
+ * the value its declaration gives, which test/session/session-reuse.test.ts checks field by field.
+ */
+export class Session implements ConnectionFacts, ConnectingClient, Waiter<Session> {
   /** Its number in this process: with the pid, the id `show sess` prints. */
-  readonly serial = nextSerial++;
+  serial = nextSerial++;
   backend: BackendRuntime | null = null;
   server: ServerRuntime | null = null;
   serverFd = -1;
@@ -238,13 +242,56 @@ class Session implements ConnectionFacts, ConnectingClient, Waiter<Session> {
   private source: SocketAddress | null = null;
 
   constructor(
-    readonly frontend: FrontendRuntime,
-    readonly listener: Listener,
-    readonly clientFd: number,
-    readonly acceptedAt: number,
+    public frontend: FrontendRuntime,
+    public listener: Listener,
+    public clientFd: number,
+    public acceptedAt: number,
     /** Where the accepted address waits until `src` is first read. */
     private readonly peers: PeerAddresses<Session>,
   ) {}
+
+  /**
+   * Makes a closed session a new one, as `new Session(...)` would, keeping its task (which the
+   * caller renews). Every field declared above is set here again: one missed would carry a closed
+   * session's state into a new connection.
+   */
+  reuse(frontend: FrontendRuntime, listener: Listener, clientFd: number, acceptedAt: number): void {
+    this.serial = nextSerial++;
+    this.backend = null;
+    this.server = null;
+    this.serverFd = -1;
+    this.phase = Phase.Header;
+    this.attempts = 0;
+    this.relayId = -1;
+    this.header = null;
+    this.headerFill = 0;
+    this.early = null;
+    this.content = null;
+    this.dstResolved = false;
+    this.queuedAt = 0;
+    this.connectStartedAt = 0;
+    this.connectedAt = 0;
+    this.handshakeMs = 0;
+    this.logTo = null;
+    this.logged = false;
+    this.number = 0;
+    this.backendSource = null;
+    this.previousWaiter = null;
+    this.nextWaiter = null;
+    this.waitingIn = null;
+    this.ticket = 0;
+    this.tracked = null;
+    this.vars = null;
+    this.prevOpen = null;
+    this.nextOpen = null;
+    this.contentRule = 0;
+    this.local = null;
+    this.source = null;
+    this.frontend = frontend;
+    this.listener = listener;
+    this.clientFd = clientFd;
+    this.acceptedAt = acceptedAt;
+  }
 
   /** Client address (after a PROXY header, the address it announced), decoded on first use. */
   get src(): SocketAddress {
@@ -329,6 +376,9 @@ const ACCEPT_RESOURCE_ERRORS: ReadonlyMap<number, string> = new Map([
   [-constants.errno.ENOBUFS, 'reached system memory limit (maxsock=%d). Please check system tunables.'],
   [-constants.errno.ENOMEM, 'reached system memory limit (maxsock=%d). Please check system tunables.'],
 ]);
+/** Closed sessions kept for reuse at most: ~0.5 KiB each. */
+const SESSION_POOL_MAX = 4096;
+
 /** HAProxy retries a listener paused by a resource shortage after 100 ms. */
 const ACCEPT_RETRY_MS = 100;
 
@@ -350,6 +400,13 @@ export class SessionEngine {
   private readonly limited = new Set<Listener>();
   private readonly acceptOut = new Int32Array(2 * 64);
   private readonly acceptAddrs = new Uint8Array(64 * ADDR_SLOT_SIZE);
+  /**
+   * Closed sessions, with their tasks, kept for new connections: a Session and its TaskRecord
+   * were ~420 B of JS heap per connection, a scavenge every ~2,500 connections by themselves
+   * (issue 16). Bounded by SESSION_POOL_MAX; nothing else refers to a session once close()
+   * returned (its fd table entries, queue place, relay id and tracked entries are released there).
+   */
+  private readonly sessionPool: Session[] = [];
   /** Open sessions' client addresses until something reads them (see PeerAddresses). */
   private readonly peers = new PeerAddresses<Session>();
   /** Process-wide limit (`set maxconn global` changes it at run time). */
@@ -529,19 +586,36 @@ export class SessionEngine {
     this.loop.scheduler.taskQueue(this.retryTask);
   }
 
+  /**
+   * A session for a new connection: a closed one reused when the pool has one whose task the
+   * scheduler has let go (a session closed by its own timer is pooled while that handler still
+   * runs; its task is freed when the handler returns, long before the next accept), else new.
+   */
+  private newSession(frontend: FrontendRuntime, listener: Listener, clientFd: number): Session {
+    const pooled = this.sessionPool.pop();
+    if (pooled !== undefined && this.loop.scheduler.taskRenew(pooled.task, pooled)) {
+      pooled.reuse(frontend, listener, clientFd, this.loop.now);
+      return pooled;
+    }
+    const session = new Session(frontend, listener, clientFd, this.loop.now, this.peers);
+    session.task = this.loop.scheduler.taskNew(this.onTimerCallback, session);
+    return session;
+  }
+
   /** A new connection: its peer address is `peerLength` bytes at `peerOffset` of acceptAddrs. */
   private start(frontend: FrontendRuntime, listener: Listener, clientFd: number, peerOffset: number, peerLength: number): void {
-    const session = new Session(frontend, listener, clientFd, this.loop.now, this.peers);
+    const session = this.newSession(frontend, listener, clientFd);
     if (!this.peers.keep(clientFd, session, this.acceptAddrs, peerOffset, peerLength)) {
       // Not inet: decoded now, which also refuses bytes that are no address at all.
       try {
         session.src = peerLength > 2 ? SocketAddress.fromBytes(this.acceptAddrs.slice(peerOffset, peerOffset + peerLength)) : UNNAMED_UNIX;
       } catch {
         native.close(clientFd); // not an address the kernel should ever give: drop the connection
+        this.loop.scheduler.taskKill(session.task); // never queued: freed at once, so reusable
+        this.sessionPool.push(session); // never linked anywhere
         return;
       }
     }
-    session.task = this.loop.scheduler.taskNew(this.onTimerCallback, session);
     session.logTo = this.writers.get(frontend) ?? null;
     session.number = this.accepted++;
     // Socket options are best effort, as in HAProxy: a refusal never fails the session.
@@ -1279,6 +1353,7 @@ export class SessionEngine {
     this.peers.release(session.clientFd, session);
     this.resumeLimited();
     if (backend) this.dequeue(backend, session.server);
+    if (this.sessionPool.length < SESSION_POOL_MAX) this.sessionPool.push(session);
   }
 
   /** What the runtime API lists of each open session (`show sess`), oldest first. */

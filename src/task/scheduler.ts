@@ -228,6 +228,25 @@ export class Scheduler {
   }
 
   /**
+   * Makes a freed task a new, sleeping one for `context` (its handler stays), as taskNew() would,
+   * so that an owner reusing its objects reuses their tasks too. False, and nothing changed, for a
+   * task not freed yet (alive, or killed while its handler still runs).
+   */
+  taskRenew<C>(task: Task<C>, context: C): boolean {
+    const record = this.own(task) as TaskRecord<C>;
+    if (!(record.state & TASK_FREED)) return false;
+    record.state = TASK_SLEEPING;
+    record.pendingReasons = 0;
+    record.expire = TICK_ETERNITY;
+    record.waitQueueKey = TICK_ETERNITY;
+    record.waitQueueIndex = NO_INDEX;
+    record.runPrev = null;
+    record.runNext = null;
+    record.context = context;
+    return true;
+  }
+
+  /**
    * Positions the task in the wait queue according to its `expire`: inserted if absent, moved at
    * once if the date is earlier than its current key, left in place if it is later or cleared
    * (see the lazy requeue above). Ignored for a killed or freed task.

@@ -351,6 +351,29 @@ describe('freeing and killing', () => {
     expect(h.runs.map((r) => r.id)).toEqual([1]);
   });
 
+  it('taskRenew: a freed task serves a new context like a new task; one not freed yet is refused', () => {
+    const h = harness(0);
+    let renewedInside: boolean | null = null;
+    const t = h.task(1, (self) => {
+      h.scheduler.taskKill(self);
+      renewedInside = h.scheduler.taskRenew(self, 2); // its handler still runs: not yet
+      return null;
+    });
+    expect(h.scheduler.taskRenew(t, 2)).toBe(false); // alive
+    h.arm(t, 5);
+    h.tick(5);
+    expect(renewedInside).toBe(false);
+    expect(t.state).toBe(TASK_KILLED | TASK_FREED);
+    expect(h.scheduler.taskRenew(t, 2)).toBe(true);
+    expect([t.state, t.expire, t.context]).toEqual([0, TICK_ETERNITY, 2]);
+    t.expire = tickAdd(h.clock.now(), 3);
+    h.scheduler.taskQueue(t);
+    h.tick(2);
+    expect(h.runs).toHaveLength(1); // not before its new date
+    h.tick(1);
+    expect(h.runs.map((r) => r.id)).toEqual([1, 2]);
+  });
+
   it('a task killed by its own handler finishes its run and is freed, even if it returns itself', () => {
     const h = harness(0);
     let waitQueueAfterKill = -1;
