@@ -19,6 +19,8 @@ export class FdTable {
   private exclusive: Uint8Array;
   /** fds whose interest changed since the poller last applied updates. */
   private updates: number[] = [];
+  /** The other list of drainUpdates(), empty between drains. */
+  private spareUpdates: number[] = [];
   /** Number of fds with an owner. */
   private owned = 0;
 
@@ -163,14 +165,15 @@ export class FdTable {
    */
   drainUpdates(apply: (fd: number, wanted: number, polled: number) => void): void {
     const list = this.updates;
-    this.updates = [];
-    for (const fd of list) {
+    // Two arrays take turns, so a drain allocates nothing: what `apply` queues goes to the other.
+    this.updates = this.spareUpdates;
+    for (let i = 0; i < list.length; i++) {
+      const fd = list[i]!;
       this.queued[fd] = 0;
       const wanted = this.wanted[fd]!;
       if (wanted !== this.polled[fd]) apply(fd, wanted, this.polled[fd]!);
     }
-    // Reuse the array next time: clearing keeps its capacity and spares an allocation per turn.
-    list.length = 0;
-    if (this.updates.length === 0) this.updates = list;
+    list.length = 0; // keeps its capacity
+    this.spareUpdates = list;
   }
 }

@@ -99,44 +99,49 @@ export class EpollPoller implements Poller {
     return this.set;
   }
 
-  private applyUpdates(set: NativePoller, fdtab: FdTable): void {
-    fdtab.drainUpdates((fd, wanted, polled) => {
-      if (wanted !== 0 && fdtab.entry(fd) === undefined) {
-        this.activity.pollDrop++;
-        return;
-      }
-      let rc: number;
-      this.activity.ctlCalls++;
-      if (wanted === 0) {
-        rc = set.remove(fd);
-        // ENOENT/EBADF: the fd was closed (which removed it from the set) before we got here.
-        fdtab.setPolled(fd, 0);
-        return;
-      }
-      if (fdtab.isExclusive(fd)) {
-        // EPOLLEXCLUSIVE is only accepted by ADD, with IN/OUT (no RDHUP, which a listening
-        // socket never reports anyway), and MOD refuses it: a change is DEL then ADD.
-        if (polled !== 0) set.remove(fd);
-        rc = set.add(fd, (wanted & FD_WANT_RECV ? EPOLLIN : 0) | (wanted & FD_WANT_SEND ? EPOLLOUT : 0) | EPOLLEXCLUSIVE);
-      } else if (polled === 0) {
-        rc = set.add(fd, wantedToEpoll(wanted));
-        // EEXIST: the number was reused by a new fd while the old registration survived in a
-        // dup()ed description; MOD brings it to what we want.
-        if (rc === -EEXIST) rc = set.modify(fd, wantedToEpoll(wanted));
-      } else {
-        rc = set.modify(fd, wantedToEpoll(wanted));
-        // ENOENT: closed and reopened under the same number since we registered it.
-        if (rc === -ENOENT) rc = set.add(fd, wantedToEpoll(wanted));
-      }
-      if (rc < 0) throw systemErrorFromErrno(rc, 'epoll_ctl', native.errnoName, native.strerror);
-      fdtab.setPolled(fd, wanted);
-    });
+  private applyUpdates(fdtab: FdTable): void {
+    fdtab.drainUpdates(this.applyUpdate);
   }
+
+  /** One fd's change, for drainUpdates: created once, not a closure per turn. */
+  private readonly applyUpdate = (fd: number, wanted: number, polled: number): void => {
+    const set = this.set!;
+    const fdtab = this.fdtab!;
+    if (wanted !== 0 && fdtab.entry(fd) === undefined) {
+      this.activity.pollDrop++;
+      return;
+    }
+    let rc: number;
+    this.activity.ctlCalls++;
+    if (wanted === 0) {
+      rc = set.remove(fd);
+      // ENOENT/EBADF: the fd was closed (which removed it from the set) before we got here.
+      fdtab.setPolled(fd, 0);
+      return;
+    }
+    if (fdtab.isExclusive(fd)) {
+      // EPOLLEXCLUSIVE is only accepted by ADD, with IN/OUT (no RDHUP, which a listening
+      // socket never reports anyway), and MOD refuses it: a change is DEL then ADD.
+      if (polled !== 0) set.remove(fd);
+      rc = set.add(fd, (wanted & FD_WANT_RECV ? EPOLLIN : 0) | (wanted & FD_WANT_SEND ? EPOLLOUT : 0) | EPOLLEXCLUSIVE);
+    } else if (polled === 0) {
+      rc = set.add(fd, wantedToEpoll(wanted));
+      // EEXIST: the number was reused by a new fd while the old registration survived in a
+      // dup()ed description; MOD brings it to what we want.
+      if (rc === -EEXIST) rc = set.modify(fd, wantedToEpoll(wanted));
+    } else {
+      rc = set.modify(fd, wantedToEpoll(wanted));
+      // ENOENT: closed and reopened under the same number since we registered it.
+      if (rc === -ENOENT) rc = set.add(fd, wantedToEpoll(wanted));
+    }
+    if (rc < 0) throw systemErrorFromErrno(rc, 'epoll_ctl', native.errnoName, native.strerror);
+    fdtab.setPolled(fd, wanted);
+  };
 
   poll(): number {
     const set = this.requireSet();
     const fdtab = this.fdtab!;
-    this.applyUpdates(set, fdtab);
+    this.applyUpdates(fdtab);
     let count = this.drained;
     this.drained = 0;
     if (count === 0) count = set.wait(0);
