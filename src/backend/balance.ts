@@ -7,6 +7,7 @@
  * backup farm normally behaves as a single standby). A server without a free slot (maxconn) is
  * skipped when another has one; when all are full the caller queues the session.
  */
+import type { SocketAddress } from '../address.js';
 import { constants } from '../native.js';
 import { serverHasSlot, serverUsable, type BalanceAlgorithm, type Server } from './server-types.js';
 
@@ -16,18 +17,19 @@ export interface BalancerOptions {
   random?: () => number;
 }
 
+/** What balancing may ask of a client: its address, for `balance source`. */
+export interface BalancedClient {
+  readonly src: SocketAddress;
+}
+
 export interface Balancer {
   /**
-   * Picks a server for a client. `sourceKey` is the client address bytes (for `source`).
+   * Picks a server for a client. Only `balance source` reads the client's address (`src`), a
+   * getter that decodes it on first use: other algorithms never make it.
    * Returns null when no server is usable; a server without a free slot only when every
    * candidate is full (the caller then queues on it or on the backend).
    */
-  pick(sourceKey?: Uint8Array): Server | null;
-  /**
-   * Whether pick() reads `sourceKey` (`balance source`): the session layer decodes the client's
-   * address for it only then, not for every connection.
-   */
-  readonly usesSource: boolean;
+  pick(client?: BalancedClient): Server | null;
   /** Call after changing weights or states at run time (roundrobin adapts; static-rr does not). */
   update(): void;
 }
@@ -166,7 +168,6 @@ function nextTurn(turn: number): number {
  * (5,1,1 gives a a b a c a a, not a a a a a b c), which is what HAProxy's roundrobin aims for.
  */
 class SmoothRoundRobin implements Balancer {
-  readonly usesSource = false;
   private readonly pool: Pool;
   /** Per server (index in `servers`): its credit; 0 for servers out of the rotation. */
   private credit: Float64Array;
@@ -224,7 +225,6 @@ class SmoothRoundRobin implements Balancer {
 
 /** static-rr: a map of server picks built once from the weights at startup (HAProxy's map). */
 class StaticRoundRobin implements Balancer {
-  readonly usesSource = false;
   private map: Server[] = [];
   private position = 0;
   constructor(
@@ -269,7 +269,6 @@ class StaticRoundRobin implements Balancer {
 
 /** leastconn: lowest cur/weight; ties broken round-robin so equal servers share new load. */
 class LeastConn implements Balancer {
-  readonly usesSource = false;
   private turn = 0;
   private readonly pool: Pool;
   constructor(servers: readonly Server[], allBackups: boolean) {
@@ -314,7 +313,6 @@ class LeastConn implements Balancer {
 
 /** first: the lowest id with a free slot, so servers fill up one after the other. */
 class First implements Balancer {
-  readonly usesSource = false;
   private readonly pool: Pool;
   /** The pool sorted by id, rebuilt with it. */
   private byId: Server[] = [];
@@ -344,7 +342,6 @@ class First implements Balancer {
  * change of the server set moves most clients.
  */
 class SourceMap implements Balancer {
-  readonly usesSource = true;
   private map: Server[] = [];
   private readonly pool: Pool;
   constructor(servers: readonly Server[], allBackups: boolean) {
@@ -361,10 +358,10 @@ class SourceMap implements Balancer {
     if (this.pool.refresh()) this.map = this.pool.list.flatMap((s) => Array<Server>(s.weight).fill(s));
   }
 
-  pick(sourceKey?: Uint8Array): Server | null {
+  pick(client?: BalancedClient): Server | null {
     this.refresh();
     if (this.map.length === 0) return null;
-    const hash = sourceKey ? hashSourceAddress(sourceKey) : 0;
+    const hash = client ? hashSourceAddress(client.src.bytes) : 0;
     return this.map[hash % this.map.length]!;
   }
 }
@@ -374,7 +371,6 @@ class SourceMap implements Balancer {
  * leaving only moves the clients it had (HAProxy's chash uses weight × a constant points too).
  */
 class SourceConsistent implements Balancer {
-  readonly usesSource = true;
   /** Points per unit of weight: enough for an even spread with few servers. */
   private static readonly POINTS_PER_WEIGHT = 16;
   private ring: Array<{ point: number; server: Server }> = [];
@@ -402,11 +398,11 @@ class SourceConsistent implements Balancer {
     this.ring = ring;
   }
 
-  pick(sourceKey?: Uint8Array): Server | null {
+  pick(client?: BalancedClient): Server | null {
     this.refresh();
     const ring = this.ring;
     if (ring.length === 0) return null;
-    const hash = sourceKey ? hashSourceAddress(sourceKey) : 0;
+    const hash = client ? hashSourceAddress(client.src.bytes) : 0;
     let lo = 0;
     let hi = ring.length;
     while (lo < hi) {
@@ -420,7 +416,6 @@ class SourceConsistent implements Balancer {
 
 /** random(N): draw N servers by weight, keep the least loaded (the "power of N choices"). */
 class RandomChoices implements Balancer {
-  readonly usesSource = false;
   private readonly pool: Pool;
   constructor(
     servers: readonly Server[],

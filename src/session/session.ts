@@ -860,7 +860,7 @@ export class SessionEngine {
     const backend = session.backend!;
     // `use-server` rules first, then `stick match` (not when redispatching: that means "somewhere else").
     let server = redispatch ? null : (ruleServer(backend, session) ?? this.stickMatch(session, backend));
-    server ??= backend.balancer.pick(backend.balancer.usesSource ? session.src.bytes : undefined) as ServerRuntime | null;
+    server ??= backend.balancer.pick(session) as ServerRuntime | null;
     if (redispatch && server !== null && server === session.server) {
       // Redispatching means "somewhere else": algorithms that would pick the same server again
       // (first, source) are overridden by the next usable server that has a slot, in id order.
@@ -937,7 +937,7 @@ export class SessionEngine {
         this.connect(next, withSlot!);
         continue;
       }
-      const server = backend.balancer.pick(backend.balancer.usesSource ? next.src.bytes : undefined) as ServerRuntime | null;
+      const server = backend.balancer.pick(next) as ServerRuntime | null;
       if (server !== null && serverHasSlot(server)) {
         queues.remove(next);
         this.connect(next, server);

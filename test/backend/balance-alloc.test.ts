@@ -49,7 +49,7 @@ describe('balancing allocates nothing per pick', () => {
       const servers = farm([3, 1, 2, 1]);
       servers[1]!.maxconn = 5; // the free-slot test runs on every pick
       const lb = createBalancer(algorithm, servers);
-      const clients = Array.from({ length: 64 }, (_, i) => parseAddress(`198.51.100.${i}:${2000 + i}`).bytes);
+      const clients = Array.from({ length: 64 }, (_, i) => ({ src: parseAddress(`198.51.100.${i}:${2000 + i}`) }));
       let sink = 0;
       const run = (n: number) => {
         for (let i = 0; i < n; i++) {

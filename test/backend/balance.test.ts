@@ -126,13 +126,13 @@ describe('first', () => {
 });
 
 describe('source', () => {
-  const clients = Array.from({ length: 2000 }, (_, i) => parseAddress(`198.51.${i >> 8}.${i & 255}:${1024 + i}`).bytes);
+  const clients = Array.from({ length: 2000 }, (_, i) => ({ src: parseAddress(`198.51.${i >> 8}.${i & 255}:${1024 + i}`) }));
 
   for (const hashType of ['map-based', 'consistent'] as const) {
     it(`${hashType}: a client always lands on the same server, whatever its port`, () => {
       const lb = createBalancer({ kind: 'source', hashType }, farm([1, 1, 1]));
-      const a = lb.pick(parseAddress('203.0.113.9:1000').bytes)!;
-      expect(lb.pick(parseAddress('203.0.113.9:2000').bytes)).toBe(a);
+      const a = lb.pick({ src: parseAddress('203.0.113.9:1000') })!;
+      expect(lb.pick({ src: parseAddress('203.0.113.9:2000') })).toBe(a);
       const spread = counts(clients.length, (() => {
         let i = 0;
         return () => lb.pick(clients[i++]);
